@@ -1,0 +1,130 @@
+//! The command line: parses arguments, builds the concrete adapters, runs one command and maps
+//! its outcome to an exit code (0 ok / no changes, 1 error, 2 changes or drift where asked).
+//! Commands stay thin: the work happens in the engine modules.
+
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit codes are part of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Error = 1,
+    Changes = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "acrlink",
+    version,
+    about = "Keep AKS clusters able to pull from Azure Container Registries, declaratively",
+    long_about = "acrlink reads one desired-state file (acrlink.toml) listing which AKS clusters may pull \
+from which Azure Container Registries, compares it with live Azure and Kubernetes state, and \
+plans and applies only the differences: AcrPull role assignments for kubelet identities, and \
+image pull Secrets with service-account imagePullSecrets.",
+    after_help = "Exit codes: 0 ok (no changes), 1 error, 2 changes or drift (plan --detailed-exitcode, drift).\n\
+Start with `acrlink validate -c acrlink.toml`; `acrlink schema` prints the file's JSON Schema."
+)]
+pub struct Cli {
+    /// Desired-state file (.toml, or .yaml/.yml). Default: ./acrlink.toml, else ./acrlink.yaml
+    #[arg(short = 'c', long = "config", global = true, env = "ACRLINK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More detail on stderr: -v info, -vv debug, -vvv trace (secrets are never logged)
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// When to colour output; NO_COLOR in the environment also turns it off
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub color: ColorWhen,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the desired-state file and report every problem with file, line, column and field
+    #[command(after_help = "Exits 0 when the file is valid (warnings allowed), 1 otherwise. Nothing is contacted.")]
+    Validate(validate::ValidateArgs),
+    /// Print the JSON Schema of the desired-state file (for editors and CI checks)
+    #[command(after_help = "The same document is committed as schemas/acrlink.schema.json. In TOML, point editors \
+(Taplo, Even Better TOML) at it with a first line `#:schema ./schemas/acrlink.schema.json`.")]
+    Schema,
+}
+
+/// Parses arguments and runs; usage errors exit 1 (not clap's 2, which means "changes" here).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Exit::Ok.into(),
+                _ => Exit::Error.into(),
+            };
+        }
+    };
+    configure_output(&cli);
+    run(cli).into()
+}
+
+fn configure_output(cli: &Cli) {
+    let choice = match cli.color {
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+    };
+    choice.write_global();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "acrlink=info",
+        2 => "acrlink=debug",
+        _ => "acrlink=trace,info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ACRLINK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(cli.color != ColorWhen::Never && std::env::var_os("NO_COLOR").is_none())
+        .without_time()
+        .try_init();
+}
+
+fn run(cli: Cli) -> Exit {
+    let config_path = cli.config.clone().unwrap_or_else(crate::config::default_path);
+    match cli.command {
+        Command::Validate(args) => validate::run(&config_path, &args),
+        Command::Schema => {
+            let schema = crate::config::raw::json_schema();
+            anstream::println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            Exit::Ok
+        }
+    }
+}
+
+/// Prints an error for a person: what failed, then any hint, on stderr.
+pub fn report_error(message: &str, hint: Option<&str>) {
+    anstream::eprintln!("{} {message}", crate::render::style::error("error:"));
+    if let Some(hint) = hint {
+        anstream::eprintln!("  {} {hint}", crate::render::style::hint("= hint:"));
+    }
+}

@@ -1,0 +1,41 @@
+//! `acrlink validate`: load and check the file, print the report.
+
+use std::path::Path;
+
+use super::{Exit, report_error};
+use crate::config::{self, LoadError};
+use crate::render::diagnostics;
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Report format: text for people, json for scripts (versioned)
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+pub fn run(path: &Path, args: &ValidateArgs) -> Exit {
+    let (config, report) = match config::load(path) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            let hint = match &err {
+                LoadError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    Some("pass the file with -c FILE, or run acrlink where acrlink.toml is")
+                }
+                _ => None,
+            };
+            report_error(&err.to_string(), hint);
+            return Exit::Error;
+        }
+    };
+    match args.format {
+        ReportFormat::Text => anstream::print!("{}", diagnostics::text(&report, config.as_ref())),
+        ReportFormat::Json => anstream::print!("{}", diagnostics::json(&report)),
+    }
+    if report.has_errors() { Exit::Error } else { Exit::Ok }
+}

@@ -1,0 +1,842 @@
+//! Semantic checks of a structurally valid file: names Azure and Kubernetes would reject,
+//! references that resolve to nothing, contradictions between bindings, fields that do not
+//! apply to a binding's method, inline secrets. Builds the validated `model::Config`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::diagnostic::{Diagnostic, FieldPath, did_you_mean};
+use super::model::*;
+use super::names;
+use super::raw::{self, PartialConfig, RawBinding};
+use super::source::{Node, Position};
+
+/// Finds the position of a field path in the parsed tree, falling back to the nearest parent
+/// that exists (a defaulted field points at its table).
+pub fn locate(root: &Node, path: &FieldPath, at_key: bool) -> Position {
+    use super::diagnostic::Segment;
+    let mut node = root;
+    let mut position = root.position;
+    let last = path.0.len().saturating_sub(1);
+    for (i, segment) in path.0.iter().enumerate() {
+        match segment {
+            Segment::Key(key) => match node.get(key) {
+                Some(entry) => {
+                    position = if at_key && i == last { entry.key_position } else { entry.value.position };
+                    // Tables in TOML have no single value span worth pointing at; use the key.
+                    if matches!(entry.value.value, super::source::NodeValue::Table(_)) {
+                        position = entry.key_position;
+                    }
+                    node = &entry.value;
+                }
+                None => return position,
+            },
+            Segment::Index(index) => match node.index(*index) {
+                Some(item) => {
+                    position = item.position;
+                    node = item;
+                }
+                None => return position,
+            },
+        }
+    }
+    position
+}
+
+struct Checker<'a> {
+    root: &'a Node,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
+        let position = locate(self.root, &path, false);
+        self.diagnostics.push(Diagnostic::error(code, path, position, message));
+        self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    fn error_at_key(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
+        let position = locate(self.root, &path, true);
+        self.diagnostics.push(Diagnostic::error(code, path, position, message));
+        self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    fn warning(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
+        let position = locate(self.root, &path, false);
+        self.diagnostics.push(Diagnostic::warning(code, path, position, message));
+        self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    fn hint(&mut self, hint: impl Into<String>) {
+        if let Some(last) = self.diagnostics.last_mut() {
+            last.hint = Some(hint.into());
+        }
+    }
+
+    fn guid(&mut self, path: FieldPath, value: &str, what: &str) {
+        if let Err(why) = names::guid(value) {
+            self.error("invalid-guid", path, format!("{what} {value:?} is not a GUID"));
+            self.hint(why);
+        }
+    }
+
+    fn subscription(
+        &mut self,
+        own: Option<&str>,
+        default: Option<&str>,
+        path: &FieldPath,
+        owner: &str,
+    ) -> Option<String> {
+        match own.or(default) {
+            Some(id) => Some(id.to_string()),
+            None => {
+                self.error_at_key("missing-subscription", path.clone(), format!("{owner} has no subscription"));
+                self.hint(format!("set azure.subscription_id, or subscription_id in {path}"));
+                None
+            }
+        }
+    }
+
+    fn labels(&mut self, labels: &BTreeMap<String, String>, path: &FieldPath) {
+        for (key, value) in labels {
+            if let Err(why) = names::label_key(key) {
+                self.error_at_key("invalid-label", path.key(key), format!("invalid label key {key:?}"));
+                self.hint(why);
+            }
+            if let Err(why) = names::label_value(value) {
+                self.error("invalid-label", path.key(key), format!("invalid label value {value:?}"));
+                self.hint(why);
+            }
+        }
+    }
+}
+
+pub fn check(raw: &PartialConfig, root: &Node, path: &Path) -> (Option<Config>, Vec<Diagnostic>) {
+    let mut c = Checker { root, diagnostics: Vec::new() };
+    let top = FieldPath::root();
+
+    let azure_raw = raw.azure.clone().unwrap_or_default();
+    if let Some(version) = raw.version.filter(|v| *v != 1) {
+        c.error(
+            "unsupported-version",
+            top.key("version"),
+            format!("unsupported version {version}: this acrlink reads version 1"),
+        );
+        c.hint("set version = 1, or upgrade acrlink");
+    }
+    let azure = top.key("azure");
+    if let Some(tenant) = &azure_raw.tenant_id {
+        c.guid(azure.key("tenant_id"), tenant, "tenant_id");
+    }
+    let default_subscription = azure_raw.subscription_id.as_deref();
+    if let Some(subscription) = default_subscription {
+        c.guid(azure.key("subscription_id"), subscription, "subscription_id");
+    }
+
+    let registries = check_registries(&mut c, raw, default_subscription);
+    let clusters = check_clusters(&mut c, raw, default_subscription);
+    let cluster_sets = check_cluster_sets(&mut c, raw, default_subscription);
+    let bindings: Vec<Option<Binding>> = raw
+        .bindings
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b.as_ref().and_then(|b| check_binding(&mut c, raw, i, b, &registries, &clusters, &cluster_sets)))
+        .collect();
+    check_binding_names(&mut c, raw);
+    check_overlaps(&mut c, raw, &bindings, &clusters);
+    let bindings: Option<Vec<Binding>> = bindings.into_iter().collect();
+
+    let has_errors = c.diagnostics.iter().any(|d| d.severity == super::diagnostic::Severity::Error);
+    let config = match (has_errors, bindings) {
+        (false, Some(bindings)) => Some(Config {
+            path: path.to_path_buf(),
+            cloud: azure_raw.cloud,
+            tenant_id: azure_raw.tenant_id.clone(),
+            registries,
+            clusters,
+            cluster_sets,
+            bindings,
+        }),
+        _ => None,
+    };
+    (config, c.diagnostics)
+}
+
+fn check_registries(
+    c: &mut Checker<'_>,
+    raw: &PartialConfig,
+    default_subscription: Option<&str>,
+) -> BTreeMap<String, Registry> {
+    let mut result = BTreeMap::new();
+    let mut seen: BTreeMap<(String, String, String), String> = BTreeMap::new();
+    for (key, registry) in &raw.registries {
+        let Some(registry) = registry else { continue };
+        let path = FieldPath::root().key("registries").key(key);
+        let name = registry.name.clone().unwrap_or_else(|| key.clone());
+        if let Err(why) = names::registry_name(&name) {
+            match &registry.name {
+                Some(_) => c.error("invalid-name", path.key("name"), format!("invalid registry name {name:?}")),
+                None => c.error_at_key(
+                    "invalid-name",
+                    path.clone(),
+                    format!("invalid registry name {name:?} (the table key)"),
+                ),
+            };
+            c.hint(format!("{why}; set `name` if the key is only a local alias"));
+        }
+        if let Err(why) = names::resource_group_name(&registry.resource_group) {
+            c.error(
+                "invalid-name",
+                path.key("resource_group"),
+                format!("invalid resource group name {:?}", registry.resource_group),
+            );
+            c.hint(why);
+        }
+        if let Some(own) = &registry.subscription_id {
+            c.guid(path.key("subscription_id"), own, "subscription_id");
+        }
+        let Some(subscription_id) = c.subscription(
+            registry.subscription_id.as_deref(),
+            default_subscription,
+            &path,
+            &format!("registry `{key}`"),
+        ) else {
+            continue;
+        };
+        // Registry names are globally unique in Azure: the same name twice is the same registry.
+        let identity = (name.to_ascii_lowercase(), String::new(), String::new());
+        if let Some(first) = seen.insert(identity, key.clone()) {
+            c.error_at_key(
+                "duplicate-registry",
+                path.clone(),
+                format!("registry `{key}` is the same Azure registry {name:?} as `{first}`"),
+            );
+            c.hint("registry names are unique across Azure; keep one entry");
+        }
+        result.insert(
+            key.clone(),
+            Registry { key: key.clone(), name, subscription_id, resource_group: registry.resource_group.clone() },
+        );
+    }
+    result
+}
+
+fn check_clusters(
+    c: &mut Checker<'_>,
+    raw: &PartialConfig,
+    default_subscription: Option<&str>,
+) -> BTreeMap<String, Cluster> {
+    let mut result = BTreeMap::new();
+    let mut seen: BTreeMap<(String, String, String), String> = BTreeMap::new();
+    for (key, cluster) in &raw.clusters {
+        let Some(cluster) = cluster else { continue };
+        let path = FieldPath::root().key("clusters").key(key);
+        let name = cluster.name.clone().unwrap_or_else(|| key.clone());
+        if let Err(why) = names::cluster_name(&name) {
+            match &cluster.name {
+                Some(_) => c.error("invalid-name", path.key("name"), format!("invalid AKS cluster name {name:?}")),
+                None => c.error_at_key(
+                    "invalid-name",
+                    path.clone(),
+                    format!("invalid AKS cluster name {name:?} (the table key)"),
+                ),
+            };
+            c.hint(format!("{why}; set `name` if the key is only a local alias"));
+        }
+        if let Err(why) = names::resource_group_name(&cluster.resource_group) {
+            c.error(
+                "invalid-name",
+                path.key("resource_group"),
+                format!("invalid resource group name {:?}", cluster.resource_group),
+            );
+            c.hint(why);
+        }
+        if let Some(own) = &cluster.subscription_id {
+            c.guid(path.key("subscription_id"), own, "subscription_id");
+        }
+        c.labels(&cluster.labels, &path.key("labels"));
+        if cluster.kube_context.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            c.error("empty-value", path.key("kube_context"), "kube_context must not be empty");
+        }
+        let Some(subscription_id) = c.subscription(
+            cluster.subscription_id.as_deref(),
+            default_subscription,
+            &path,
+            &format!("cluster `{key}`"),
+        ) else {
+            continue;
+        };
+        let identity = (
+            subscription_id.to_ascii_lowercase(),
+            cluster.resource_group.to_ascii_lowercase(),
+            name.to_ascii_lowercase(),
+        );
+        if let Some(first) = seen.insert(identity, key.clone()) {
+            c.error_at_key(
+                "duplicate-cluster",
+                path.clone(),
+                format!("cluster `{key}` is the same AKS cluster as `{first}`"),
+            );
+            c.hint("keep one entry; give it every label it needs");
+        }
+        result.insert(
+            key.clone(),
+            Cluster {
+                key: key.clone(),
+                name,
+                subscription_id,
+                resource_group: cluster.resource_group.clone(),
+                labels: cluster.labels.clone(),
+                kube_context: cluster.kube_context.clone(),
+            },
+        );
+    }
+    result
+}
+
+fn check_cluster_sets(c: &mut Checker<'_>, raw: &PartialConfig, default_subscription: Option<&str>) -> Vec<ClusterSet> {
+    let mut result = Vec::new();
+    let mut names_seen = BTreeSet::new();
+    for (i, set) in raw.cluster_sets.iter().enumerate() {
+        let Some(set) = set else { continue };
+        let path = FieldPath::root().key("cluster_sets").index(i);
+        let name = set.name.clone().unwrap_or_else(|| format!("cluster_sets[{i}]"));
+        if !names_seen.insert(name.clone()) {
+            c.error("duplicate-name", path.key("name"), format!("two cluster sets are named {name:?}"));
+        }
+        if let Some(own) = &set.subscription_id {
+            c.guid(path.key("subscription_id"), own, "subscription_id");
+        }
+        if let Some(rg) = &set.resource_group
+            && let Err(why) = names::resource_group_name(rg)
+        {
+            c.error("invalid-name", path.key("resource_group"), format!("invalid resource group name {rg:?}"));
+            c.hint(why);
+        }
+        c.labels(&set.labels, &path.key("labels"));
+        let Some(subscription_id) = c.subscription(
+            set.subscription_id.as_deref(),
+            default_subscription,
+            &path,
+            &format!("cluster set {name:?}"),
+        ) else {
+            continue;
+        };
+        if set.tags.is_empty() && set.resource_group.is_none() {
+            c.warning(
+                "broad-cluster-set",
+                path.clone(),
+                format!("cluster set {name:?} takes every AKS cluster in subscription {subscription_id}"),
+            );
+            c.hint("add tags = { ... } or resource_group to narrow it");
+        }
+        result.push(ClusterSet {
+            name,
+            subscription_id,
+            resource_group: set.resource_group.clone(),
+            tags: set.tags.clone(),
+            labels: set.labels.clone(),
+        });
+    }
+    result
+}
+
+/// Whether a selector can match any cluster the file defines or could discover.
+fn selector_can_match(selector: &ClusterSelector, clusters: &BTreeMap<String, Cluster>, sets: &[ClusterSet]) -> bool {
+    let static_match = clusters.values().any(|cl| selector.matches(&cl.key, &cl.labels));
+    let discovered_match = match selector {
+        ClusterSelector::All | ClusterSelector::Glob { .. } => !sets.is_empty(),
+        ClusterSelector::Name(_) => false,
+        ClusterSelector::Labels(labels) => sets.iter().any(|s| labels.matches(&s.labels)),
+    };
+    static_match || discovered_match
+}
+
+fn check_binding(
+    c: &mut Checker<'_>,
+    raw: &PartialConfig,
+    index: usize,
+    binding: &RawBinding,
+    registries: &BTreeMap<String, Registry>,
+    clusters: &BTreeMap<String, Cluster>,
+    sets: &[ClusterSet],
+) -> Option<Binding> {
+    let path = FieldPath::root().key("bindings").index(index);
+    let name = binding.name.clone().unwrap_or_else(|| format!("bindings[{index}]"));
+    let errors_before = c.diagnostics.len();
+
+    let mut selectors = Vec::new();
+    for (i, text) in binding.clusters.iter().enumerate() {
+        let item = path.key("clusters").index(i);
+        match ClusterSelector::parse(text) {
+            Err(why) => {
+                c.error("invalid-selector", item, format!("invalid cluster selector {text:?}: {why}"));
+            }
+            Ok(selector) => {
+                // A cluster whose own entry is broken is still defined; its error is reported there.
+                let broken_but_defined = matches!(&selector, ClusterSelector::Name(n) if raw.clusters.contains_key(n));
+                if !broken_but_defined && !selector_can_match(&selector, clusters, sets) {
+                    let what = match &selector {
+                        ClusterSelector::Name(n) => format!("cluster `{n}` is not defined"),
+                        other => format!(
+                            "selector {:?} matches no cluster defined in [clusters] or [[cluster_sets]]",
+                            other.to_string()
+                        ),
+                    };
+                    c.error("undefined-cluster", item, what);
+                    let hint = match &selector {
+                        ClusterSelector::Name(n) => match did_you_mean(n, raw.clusters.keys().map(String::as_str)) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => {
+                                "define it under [clusters.NAME], or use a label selector such as \"env=prod\"".into()
+                            }
+                        },
+                        _ => "check the labels of [clusters.*] and [[cluster_sets]]".into(),
+                    };
+                    c.hint(hint);
+                }
+                selectors.push(selector);
+            }
+        }
+    }
+
+    let mut registry_keys = Vec::new();
+    for (i, text) in binding.registries.iter().enumerate() {
+        let item = path.key("registries").index(i);
+        if text.contains(['*', '?', '[']) {
+            match globset::Glob::new(text) {
+                Ok(glob) => {
+                    let matcher = glob.compile_matcher();
+                    let matched: Vec<String> =
+                        registries.keys().filter(|k| matcher.is_match(k.as_str())).cloned().collect();
+                    if matched.is_empty() {
+                        c.error(
+                            "undefined-registry",
+                            item,
+                            format!("registry glob {text:?} matches no registry in [registries]"),
+                        );
+                    }
+                    registry_keys.extend(matched);
+                }
+                Err(e) => {
+                    c.error("invalid-selector", item, format!("invalid registry glob {text:?}: {}", e.kind()));
+                }
+            }
+        } else if raw.registries.contains_key(text) {
+            if registries.contains_key(text) {
+                registry_keys.push(text.clone());
+            }
+        } else {
+            c.error("undefined-registry", item, format!("registry `{text}` is not defined"));
+            let hint = match did_you_mean(text, raw.registries.keys().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "define it under [registries.NAME]".into(),
+            };
+            c.hint(hint);
+        }
+    }
+    registry_keys.sort();
+    registry_keys.dedup();
+
+    let repositories = binding.repositories.clone().unwrap_or_default();
+    for (i, pattern) in repositories.iter().enumerate() {
+        if let Err(why) = repository_pattern(pattern) {
+            c.error(
+                "invalid-repository",
+                path.key("repositories").index(i),
+                format!("invalid repository pattern {pattern:?}"),
+            );
+            c.hint(why);
+        }
+    }
+    if binding.repositories.as_ref().is_some_and(Vec::is_empty) {
+        c.error("empty-list", path.key("repositories"), "`repositories` is empty: nothing could be pulled");
+        c.hint("list repository patterns such as \"team/*\", or remove the field for the whole registry");
+    }
+
+    let method = match binding.method.unwrap_or_default() {
+        raw::Method::ManagedIdentity => {
+            for (field, present) in binding.pull_secret_fields() {
+                if present {
+                    c.error_at_key(
+                        "field-not-for-method",
+                        path.key(field),
+                        format!("`{field}` applies only to method = \"pull-secret\""),
+                    );
+                    c.hint("remove it, or set method = \"pull-secret\" on this binding");
+                }
+            }
+            Method::ManagedIdentity
+        }
+        raw::Method::PullSecret => check_pull_secret(c, &path, binding).map(Method::PullSecret)?,
+    };
+
+    let has_new_errors =
+        c.diagnostics[errors_before..].iter().any(|d| d.severity == super::diagnostic::Severity::Error);
+    if has_new_errors {
+        return None;
+    }
+    Some(Binding { name, clusters: selectors, registries: registry_keys, repositories, method })
+}
+
+fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> Option<PullSecret> {
+    let credential_kind = binding.credential.unwrap_or(Credential::RegistryToken);
+    let credential_name = match credential_kind {
+        Credential::Admin => "admin",
+        Credential::RegistryToken => "registry-token",
+        Credential::ServicePrincipal => "service-principal",
+    };
+    let not_for_credential = |c: &mut Checker<'_>, field: &str, wanted: &str| {
+        c.error_at_key(
+            "field-not-for-credential",
+            path.key(field),
+            format!("`{field}` applies only to credential = \"{wanted}\", not \"{credential_name}\""),
+        );
+        c.hint(format!("remove it, or set credential = \"{wanted}\""));
+    };
+
+    let credential = match credential_kind {
+        Credential::Admin => CredentialSource::Admin,
+        Credential::RegistryToken => CredentialSource::RegistryToken,
+        Credential::ServicePrincipal => {
+            let client_id = match &binding.client_id {
+                Some(id) => {
+                    c.guid(path.key("client_id"), id, "client_id");
+                    id.clone()
+                }
+                None => {
+                    c.error_at_key(
+                        "missing-field",
+                        path.key("credential"),
+                        "credential = \"service-principal\" needs `client_id`",
+                    );
+                    c.hint("add client_id = \"<application (client) id>\"");
+                    String::new()
+                }
+            };
+            let secret = match (&binding.client_secret_env, &binding.client_secret_file) {
+                (Some(var), None) => {
+                    if let Err(why) = names::env_var(var) {
+                        c.error(
+                            "invalid-name",
+                            path.key("client_secret_env"),
+                            format!("invalid environment variable name {var:?}"),
+                        );
+                        c.hint(why);
+                    }
+                    SecretReference::Environment(var.clone())
+                }
+                (None, Some(file)) => SecretReference::File(file.into()),
+                (Some(_), Some(_)) => {
+                    c.error_at_key(
+                        "conflicting-fields",
+                        path.key("client_secret_file"),
+                        "give either client_secret_env or client_secret_file, not both",
+                    );
+                    SecretReference::Environment(String::new())
+                }
+                (None, None) => {
+                    c.error_at_key(
+                        "missing-field",
+                        path.key("credential"),
+                        "credential = \"service-principal\" needs client_secret_env or client_secret_file",
+                    );
+                    c.hint("the secret itself never goes in this file: client_secret_env = \"ACR_SP_SECRET\"");
+                    SecretReference::Environment(String::new())
+                }
+            };
+            CredentialSource::ServicePrincipal { client_id, secret }
+        }
+    };
+    if credential_kind != Credential::ServicePrincipal {
+        for (field, present) in [
+            ("client_id", binding.client_id.is_some()),
+            ("client_secret_env", binding.client_secret_env.is_some()),
+            ("client_secret_file", binding.client_secret_file.is_some()),
+        ] {
+            if present {
+                not_for_credential(c, field, "service-principal");
+            }
+        }
+    }
+    if credential_kind != Credential::RegistryToken {
+        for (field, present) in
+            [("token_ttl", binding.token_ttl.is_some()), ("rotate_before", binding.rotate_before.is_some())]
+        {
+            if present {
+                not_for_credential(c, field, "registry-token");
+            }
+        }
+        if binding.repositories.is_some() {
+            c.error_at_key(
+                "field-not-for-credential",
+                path.key("repositories"),
+                format!(
+                    "credential \"{credential_name}\" cannot be limited to repositories; it reads the whole registry"
+                ),
+            );
+            c.hint("use credential = \"registry-token\" to scope a pull secret to repositories");
+        }
+    }
+
+    let token_ttl_seconds = duration(c, path, "token_ttl", binding.token_ttl.as_deref(), DEFAULT_TOKEN_TTL_SECONDS);
+    let rotate_before_seconds =
+        duration(c, path, "rotate_before", binding.rotate_before.as_deref(), DEFAULT_ROTATE_BEFORE_SECONDS);
+    if rotate_before_seconds >= token_ttl_seconds {
+        let field = if binding.rotate_before.is_some() { "rotate_before" } else { "token_ttl" };
+        c.error(
+            "invalid-duration",
+            path.key(field),
+            "rotate_before must be shorter than token_ttl, or every run would rotate",
+        );
+        c.hint("for example token_ttl = \"90d\" with rotate_before = \"30d\"");
+    }
+
+    let namespaces = match (&binding.namespaces, &binding.namespace_selector) {
+        (Some(_), Some(_)) => {
+            c.error_at_key(
+                "conflicting-fields",
+                path.key("namespace_selector"),
+                "give either namespaces or namespace_selector, not both",
+            );
+            Namespaces::Listed(Vec::new())
+        }
+        (None, None) => {
+            c.error_at_key(
+                "missing-field",
+                path.key("method"),
+                "a pull-secret binding needs `namespaces` or `namespace_selector`",
+            );
+            c.hint("for example namespaces = [\"default\"], or namespaces = [\"*\"] for all of them");
+            Namespaces::Listed(Vec::new())
+        }
+        (None, Some(selector)) => match LabelSelector::parse(selector) {
+            Ok(s) => Namespaces::Selector(s),
+            Err(why) => {
+                c.error(
+                    "invalid-selector",
+                    path.key("namespace_selector"),
+                    format!("invalid namespace selector: {why}"),
+                );
+                Namespaces::Listed(Vec::new())
+            }
+        },
+        (Some(list), None) => {
+            if list.is_empty() {
+                c.error("empty-list", path.key("namespaces"), "`namespaces` is empty");
+                c.hint("list namespaces, or use [\"*\"] for all of them");
+            }
+            let mut seen = BTreeSet::new();
+            for (i, ns) in list.iter().enumerate() {
+                if ns != "*"
+                    && let Err(why) = names::dns1123_label(ns)
+                {
+                    c.error("invalid-name", path.key("namespaces").index(i), format!("invalid namespace name {ns:?}"));
+                    c.hint(why);
+                }
+                if !seen.insert(ns) {
+                    c.warning(
+                        "duplicate-entry",
+                        path.key("namespaces").index(i),
+                        format!("namespace {ns:?} is listed twice"),
+                    );
+                }
+            }
+            if list.iter().any(|n| n == "*") {
+                if list.len() > 1 {
+                    c.error(
+                        "conflicting-fields",
+                        path.key("namespaces"),
+                        "\"*\" already means every namespace; list no others beside it",
+                    );
+                    c.hint("to leave some out, use exclude_namespaces");
+                }
+                Namespaces::All { exclude: binding.exclude_namespaces.clone().unwrap_or_default() }
+            } else {
+                Namespaces::Listed(list.clone())
+            }
+        }
+    };
+    if let Some(excluded) = &binding.exclude_namespaces {
+        if !matches!(namespaces, Namespaces::All { .. }) {
+            c.error_at_key(
+                "field-not-for-method",
+                path.key("exclude_namespaces"),
+                "exclude_namespaces applies only with namespaces = [\"*\"]",
+            );
+        }
+        for (i, ns) in excluded.iter().enumerate() {
+            if let Err(why) = names::dns1123_label(ns) {
+                c.error(
+                    "invalid-name",
+                    path.key("exclude_namespaces").index(i),
+                    format!("invalid namespace name {ns:?}"),
+                );
+                c.hint(why);
+            }
+        }
+    }
+    if binding.create_namespaces == Some(true) && !matches!(namespaces, Namespaces::Listed(_)) {
+        c.error_at_key(
+            "conflicting-fields",
+            path.key("create_namespaces"),
+            "create_namespaces needs namespaces listed by name",
+        );
+    }
+
+    let secret_name = binding.secret_name.clone().unwrap_or_else(|| DEFAULT_SECRET_NAME.to_string());
+    if let Err(why) = names::dns1123_subdomain(&secret_name) {
+        c.error("invalid-name", path.key("secret_name"), format!("invalid Secret name {secret_name:?}"));
+        c.hint(why);
+    }
+    let service_accounts = binding.service_accounts.clone().unwrap_or_default();
+    for (i, sa) in service_accounts.iter().enumerate() {
+        if let Err(why) = names::dns1123_subdomain(sa) {
+            c.error(
+                "invalid-name",
+                path.key("service_accounts").index(i),
+                format!("invalid service account name {sa:?}"),
+            );
+            c.hint(why);
+        }
+    }
+
+    Some(PullSecret {
+        credential,
+        namespaces,
+        secret_name,
+        service_accounts,
+        token_ttl_seconds,
+        rotate_before_seconds,
+        adopt: binding.adopt.unwrap_or(false),
+        create_namespaces: binding.create_namespaces.unwrap_or(false),
+    })
+}
+
+fn duration(c: &mut Checker<'_>, path: &FieldPath, field: &str, text: Option<&str>, default: u64) -> u64 {
+    match text.map(names::duration_seconds) {
+        None => default,
+        Some(Ok(seconds)) => seconds,
+        Some(Err(why)) => {
+            c.error("invalid-duration", path.key(field), format!("invalid duration {:?}", text.unwrap_or_default()));
+            c.hint(why);
+            default
+        }
+    }
+}
+
+/// ACR repository names: lowercase path components; a trailing `*` matches any suffix.
+fn repository_pattern(pattern: &str) -> Result<(), String> {
+    let body = pattern.strip_suffix('*').unwrap_or(pattern);
+    let ok = !pattern.is_empty()
+        && !body.contains('*')
+        && body.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/".contains(c))
+        && !body.starts_with('/')
+        && !body.contains("//");
+    if ok {
+        Ok(())
+    } else {
+        Err("a repository is lowercase letters, digits, '.', '_', '-' and '/', optionally ending in '*' (\"team/*\")"
+            .into())
+    }
+}
+
+fn check_binding_names(c: &mut Checker<'_>, raw: &PartialConfig) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, binding) in raw.bindings.iter().enumerate() {
+        if let Some(name) = binding.as_ref().and_then(|b| b.name.as_ref())
+            && let Some(first) = seen.insert(name.as_str(), i)
+        {
+            c.error(
+                "duplicate-name",
+                FieldPath::root().key("bindings").index(i).key("name"),
+                format!("bindings[{first}] is already named {name:?}"),
+            );
+        }
+    }
+}
+
+/// Duplicate and contradicting bindings, decided on the clusters the file names (discovered
+/// clusters are checked again at plan time).
+fn check_overlaps(
+    c: &mut Checker<'_>,
+    raw: &PartialConfig,
+    bindings: &[Option<Binding>],
+    clusters: &BTreeMap<String, Cluster>,
+) {
+    let bindings_path = FieldPath::root().key("bindings");
+    let unnamed: Vec<Option<serde_json::Value>> = raw
+        .bindings
+        .iter()
+        .map(|b| {
+            b.as_ref().and_then(|b| {
+                let mut b = b.clone();
+                b.name = None;
+                serde_json::to_value(&b).ok()
+            })
+        })
+        .collect();
+    for (i, binding) in unnamed.iter().enumerate() {
+        let Some(binding) = binding else { continue };
+        let first = unnamed[..i].iter().position(|earlier| earlier.as_ref() == Some(binding));
+        if let Some(first) = first {
+            c.error("duplicate-binding", bindings_path.index(i), format!("bindings[{i}] repeats bindings[{first}]"));
+            c.hint("remove one of them");
+        }
+    }
+
+    let mut identity_grants: BTreeMap<(&str, &str), (usize, &Vec<String>)> = BTreeMap::new();
+    let mut secrets: BTreeMap<(&str, &str, &str, &str), (usize, Credential)> = BTreeMap::new();
+    for (i, binding) in bindings.iter().enumerate() {
+        let Some(binding) = binding else { continue };
+        let members = clusters.values().filter(|cl| binding.clusters.iter().any(|s| s.matches(&cl.key, &cl.labels)));
+        for cluster in members {
+            for registry in &binding.registries {
+                match &binding.method {
+                    Method::ManagedIdentity => {
+                        let key = (cluster.key.as_str(), registry.as_str());
+                        match identity_grants.get(&key) {
+                            Some((first, repos)) if *repos != &binding.repositories => {
+                                let first = *first;
+                                c.error(
+                                    "contradicting-bindings",
+                                    bindings_path.index(i),
+                                    format!("bindings[{i}] and bindings[{first}] both grant cluster `{}` on registry `{registry}` with different repositories", cluster.key),
+                                );
+                                c.hint("merge them into one binding with the union of repositories");
+                            }
+                            Some(_) => {}
+                            None => {
+                                identity_grants.insert(key, (i, &binding.repositories));
+                            }
+                        }
+                    }
+                    Method::PullSecret(ps) => {
+                        let Namespaces::Listed(namespaces) = &ps.namespaces else { continue };
+                        for ns in namespaces {
+                            let key = (cluster.key.as_str(), ns.as_str(), ps.secret_name.as_str(), registry.as_str());
+                            match secrets.get(&key) {
+                                Some((first, kind)) if *kind != ps.credential.kind() => {
+                                    let first = *first;
+                                    c.error(
+                                        "contradicting-bindings",
+                                        bindings_path.index(i).key("credential"),
+                                        format!(
+                                            "Secret {ns}/{} on cluster `{}` gets registry `{registry}` with different credentials from bindings[{first}] and bindings[{i}]",
+                                            ps.secret_name, cluster.key
+                                        ),
+                                    );
+                                    c.hint("use one credential per registry in a Secret, or a different secret_name");
+                                }
+                                Some(_) => {}
+                                None => {
+                                    secrets.insert(key, (i, ps.credential.kind()));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

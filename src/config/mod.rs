@@ -1,0 +1,163 @@
+//! Loads the desired-state file: text → position tree → structure check against the schema →
+//! typed raw config → semantic checks → validated `Config`. Reports every problem found, each
+//! with line, column and field path. Does no network I/O.
+
+pub mod check;
+pub mod diagnostic;
+pub mod model;
+pub mod names;
+pub mod raw;
+pub mod selector;
+pub mod source;
+pub mod structure;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub use diagnostic::{Diagnostic, FieldPath, Severity};
+pub use model::Config;
+pub use source::Format;
+
+/// Everything validation found in one file.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub path: PathBuf,
+    pub source: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not UTF-8 text")]
+    NotUtf8 { path: PathBuf },
+    #[error("{path} is not a valid desired-state file ({count} problem{s})", s = if *count == 1 { "" } else { "s" })]
+    Invalid { path: PathBuf, count: usize },
+}
+
+fn schema() -> &'static serde_json::Value {
+    static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
+    SCHEMA.get_or_init(raw::json_schema)
+}
+
+/// Validates text as if read from `path` (the extension picks TOML or YAML).
+pub fn validate_text(text: &str, path: &Path) -> (Option<Config>, Vec<Diagnostic>) {
+    let root = match source::parse(text, Format::from_path(path)) {
+        Ok(root) => root,
+        Err(syntax) => {
+            let format = match Format::from_path(path) {
+                Format::Toml => "TOML",
+                Format::Yaml => "YAML",
+            };
+            let diagnostic = Diagnostic::error(
+                "syntax",
+                FieldPath::root(),
+                syntax.position,
+                format!("invalid {format}: {}", syntax.message),
+            );
+            return (None, vec![diagnostic]);
+        }
+    };
+    let (pruned, mut diagnostics) = structure::StructureCheck::run(schema(), &root);
+    let pruned = pruned.unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
+    let config = match Some(serde_json::from_value::<raw::PartialConfig>(pruned)) {
+        Some(Ok(raw)) => {
+            let (config, semantic) = check::check(&raw, &root, path);
+            diagnostics.extend(semantic);
+            config
+        }
+        Some(Err(err)) if diagnostics.is_empty() => {
+            // The schema and serde disagree: a bug in acrlink, but still reported, never a panic.
+            diagnostics.push(Diagnostic::error(
+                "internal",
+                FieldPath::root(),
+                root.position,
+                format!("cannot read the file: {err}"),
+            ));
+            None
+        }
+        _ => None,
+    };
+    diagnostics.sort_by(|a, b| (a.line, a.column, &a.path, a.code).cmp(&(b.line, b.column, &b.path, b.code)));
+    diagnostics.dedup();
+    let config = if diagnostics.iter().any(|d| d.severity == Severity::Error) { None } else { config };
+    (config, diagnostics)
+}
+
+/// Reads and validates the file at `path`.
+pub fn load(path: &Path) -> Result<(Option<Config>, Report), LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+    let source = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: path.to_path_buf() })?;
+    let (config, diagnostics) = validate_text(&source, path);
+    Ok((config, Report { path: path.to_path_buf(), source, diagnostics }))
+}
+
+/// The file used when none is given: acrlink.toml, else acrlink.yaml or acrlink.yml.
+pub fn default_path() -> PathBuf {
+    ["acrlink.toml", "acrlink.yaml", "acrlink.yml"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("acrlink.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(text: &str, file: &str) -> Vec<(&'static str, usize, String)> {
+        validate_text(text, Path::new(file)).1.into_iter().map(|d| (d.code, d.line, d.path.to_string())).collect()
+    }
+
+    const GOOD: &str = r#"version = 1
+[azure]
+subscription_id = "1d6c45e0-bd9f-4771-bb67-36616452f239"
+[registries.axcoeyjacr]
+resource_group = "axcoe-yj-rg"
+[clusters.axcoeyjaks]
+resource_group = "axcoe-yj-rg"
+labels = { env = "dev" }
+[[bindings]]
+clusters = ["axcoeyjaks"]
+registries = ["axcoeyjacr"]
+"#;
+
+    #[test]
+    fn minimal_file_is_valid() {
+        let (config, diagnostics) = validate_text(GOOD, Path::new("acrlink.toml"));
+        assert_eq!(diagnostics, vec![]);
+        let config = config.unwrap();
+        assert_eq!(config.bindings[0].registries, vec!["axcoeyjacr".to_string()]);
+        assert_eq!(config.clusters["axcoeyjaks"].subscription_id, "1d6c45e0-bd9f-4771-bb67-36616452f239");
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_one_run() {
+        let text = GOOD
+            .replace(
+                "resource_group = \"axcoe-yj-rg\"\nlabels",
+                "resource_groop = \"x\"\nresource_group = \"rg.\"\nlabels",
+            )
+            .replace("registries = [\"axcoeyjacr\"]", "registries = [\"axcoeyjacx\"]\nnamespaces = [\"default\"]");
+        let found = codes(&text, "acrlink.toml");
+        let kinds: Vec<&str> = found.iter().map(|(c, _, _)| *c).collect();
+        assert!(kinds.contains(&"unknown-field"), "{found:?}");
+        assert!(kinds.contains(&"invalid-name"), "{found:?}");
+        assert!(kinds.contains(&"undefined-registry"), "{found:?}");
+        assert!(kinds.contains(&"field-not-for-method"), "{found:?}");
+    }
+
+    #[test]
+    fn yaml_positions_match_the_yaml_file() {
+        let text = "version: 1\nazure:\n  subscription_id: 1d6c45e0-bd9f-4771-bb67-36616452f239\nregistries:\n  bad-name:\n    resource_group: rg\n";
+        let found = codes(text, "acrlink.yaml");
+        assert_eq!(found, vec![("invalid-name", 5, "registries.bad-name".to_string())]);
+    }
+}
