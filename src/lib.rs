@@ -6,6 +6,14 @@
 //! adapters, and only the `emulator`/`demo` commands start the emulator; no engine module
 //! imports it.
 
+pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod diff;
+pub mod engine;
+pub mod graph;
+pub mod observe;
+pub mod plan;
+pub mod provider;
 pub mod render;
+pub mod resolve;

@@ -2,6 +2,7 @@
 //! its outcome to an exit code (0 ok / no changes, 1 error, 2 changes or drift where asked).
 //! Commands stay thin: the work happens in the engine modules.
 
+mod fleet;
 mod validate;
 
 use std::path::PathBuf;
@@ -67,7 +68,38 @@ pub enum Command {
     /// Print the JSON Schema of the desired-state file (for editors and CI checks)
     #[command(after_help = "The same document is committed as schemas/acrlink.schema.json. In TOML, point editors \
 (Taplo, Even Better TOML) at it with a first line `#:schema ./schemas/acrlink.schema.json`.")]
-    Schema,
+    Schema(SchemaArgs),
+    /// Compare the file with live Azure state and show what apply would change
+    #[command(after_help = "Exit codes: 0 no changes, 1 error, 2 changes (with --detailed-exitcode).\n\
+Examples:\n  acrlink plan\n  acrlink plan --detailed-exitcode --format markdown > plan.md\n  acrlink plan --out plan.json && acrlink apply plan.json")]
+    Plan(fleet::PlanArgs),
+    /// Make live state match the file: apply a fresh plan, or a saved one
+    #[command(
+        after_help = "Asks for confirmation on a terminal; elsewhere needs --auto-approve. A saved plan is re-checked \
+against live state first and refused when stale. Exit codes: 0 ok, 1 anything failed."
+    )]
+    Apply(fleet::ApplyArgs),
+    /// Report what changed outside acrlink: missing, changed and extra grants
+    #[command(
+        after_help = "Exit codes: 0 no drift, 2 drift, 1 error. Run it on a schedule; `acrlink apply` repairs it."
+    )]
+    Drift(fleet::DriftArgs),
+    /// Print the dependency graph of the fleet's resources as Graphviz DOT
+    #[command(after_help = "Example: acrlink graph | dot -Tsvg > graph.svg")]
+    Graph(fleet::GraphArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// Which document: the desired-state file (default) or the JSON plan
+    #[arg(value_enum, default_value_t = SchemaKind::Config)]
+    pub kind: SchemaKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    Config,
+    Plan,
 }
 
 /// Parses arguments and runs; usage errors exit 1 (not clap's 2, which means "changes" here).
@@ -113,8 +145,15 @@ fn run(cli: Cli) -> Exit {
     let config_path = cli.config.clone().unwrap_or_else(crate::config::default_path);
     match cli.command {
         Command::Validate(args) => validate::run(&config_path, &args),
-        Command::Schema => {
-            let schema = crate::config::raw::json_schema();
+        Command::Plan(args) => fleet::plan(&config_path, &args),
+        Command::Apply(args) => fleet::apply(&config_path, &args),
+        Command::Drift(args) => fleet::drift(&config_path, &args),
+        Command::Graph(args) => fleet::graph(&config_path, &args),
+        Command::Schema(args) => {
+            let schema = match args.kind {
+                SchemaKind::Config => crate::config::raw::json_schema(),
+                SchemaKind::Plan => crate::plan::json_schema(),
+            };
             anstream::println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             Exit::Ok
         }

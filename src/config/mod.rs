@@ -56,12 +56,13 @@ pub fn validate_text(text: &str, path: &Path) -> (Option<Config>, Vec<Diagnostic
                 Format::Toml => "TOML",
                 Format::Yaml => "YAML",
             };
-            let diagnostic = Diagnostic::error(
-                "syntax",
-                FieldPath::root(),
+            let mut diagnostic = Diagnostic::error(
+                syntax.code,
+                syntax.path,
                 syntax.position,
                 format!("invalid {format}: {}", syntax.message),
             );
+            diagnostic.hint = syntax.hint;
             return (None, vec![diagnostic]);
         }
     };

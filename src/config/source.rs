@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::diagnostic::FieldPath;
+
 /// Where a node starts in the file, 1-based, with the length of its token in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Position {
@@ -18,6 +20,8 @@ pub enum NodeValue {
     Null,
     Bool(bool),
     Integer(i64),
+    /// An integer beyond i64, kept as written so range checks can name it.
+    BigInteger(String),
     Float(f64),
     String(String),
     /// TOML date-times have no JSON equivalent; kept as text so type errors can name them.
@@ -42,8 +46,19 @@ pub struct Entry {
 /// The one syntax error that stops parsing, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
+    /// Diagnostic code: "syntax", or "duplicate-key" for a key written twice.
+    pub code: &'static str,
+    /// The field concerned, when known (duplicate keys); the document otherwise.
+    pub path: FieldPath,
     pub message: String,
+    pub hint: Option<String>,
     pub position: Position,
+}
+
+impl SyntaxError {
+    fn new(message: String, position: Position) -> Self {
+        SyntaxError { code: "syntax", path: FieldPath::root(), message, hint: None, position }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,10 +111,7 @@ impl<'a> LineIndex<'a> {
 fn parse_toml(text: &str) -> Result<Node, SyntaxError> {
     use toml::de::{DeTable, DeValue};
     let index = LineIndex::new(text);
-    let root = DeTable::parse(text).map_err(|err| SyntaxError {
-        message: err.message().trim().to_string(),
-        position: err.span().map(|s| index.position(s)).unwrap_or_default(),
-    })?;
+    let root = DeTable::parse(text).map_err(|err| toml_error(text, &index, &err))?;
 
     fn convert_table(table: &DeTable<'_>, index: &LineIndex<'_>) -> Vec<Entry> {
         table
@@ -122,8 +134,8 @@ fn parse_toml(text: &str) -> Result<Node, SyntaxError> {
                     i.radix(),
                 ) {
                     Ok(n) => NodeValue::Integer(n),
-                    // Out of i64 range: keep the text, the type check reports it.
-                    Err(_) => NodeValue::String(i.as_str().to_string()),
+                    // Out of i64 range: keep the text, the range check reports it.
+                    Err(_) => NodeValue::BigInteger(i.as_str().to_string()),
                 }
             }
             DeValue::Float(f) => NodeValue::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
@@ -144,25 +156,182 @@ fn parse_toml(text: &str) -> Result<Node, SyntaxError> {
     })
 }
 
+fn toml_error(text: &str, index: &LineIndex<'_>, err: &toml::de::Error) -> SyntaxError {
+    let message = err.message().trim().to_string();
+    let Some(span) = err.span() else {
+        return SyntaxError::new(message, end_of_text(index, text));
+    };
+    let position = index.position(span.clone());
+    if message == "duplicate key"
+        && let Some(error) = toml_duplicate_key(text, span.clone(), position)
+    {
+        return error;
+    }
+    // "version =" and nothing after it: the parser complains about quoting; say what is missing.
+    let before = text.get(..span.start).unwrap_or_default();
+    let line_before = before.rsplit('\n').next().unwrap_or_default().trim_end();
+    let rest_of_line = text.get(span.start..).unwrap_or_default().split('\n').next().unwrap_or_default().trim();
+    if line_before.ends_with('=') && (rest_of_line.is_empty() || rest_of_line.starts_with('#')) {
+        let mut error = SyntaxError::new("missing value after `=`".to_string(), position);
+        error.hint = Some("write a value: a \"string\", a number, true or false, [a list] or { a = table }".into());
+        return error;
+    }
+    SyntaxError::new(message, position)
+}
+
+fn end_of_text(index: &LineIndex<'_>, text: &str) -> Position {
+    index.position(text.len()..text.len())
+}
+
+/// A TOML key written twice: names the key's path by re-parsing with a marker in its place.
+fn toml_duplicate_key(text: &str, span: std::ops::Range<usize>, position: Position) -> Option<SyntaxError> {
+    use super::diagnostic::Segment;
+    use toml::de::{DeTable, DeValue};
+    const MARKER: &str = "acrlink-duplicate-key-marker";
+    let written = text.get(span.clone())?;
+    let key = match DeTable::parse(&format!("{written} = 0")) {
+        Ok(table) => table.get_ref().iter().next().map(|(k, _)| k.get_ref().to_string())?,
+        Err(_) => written.to_string(),
+    };
+    let patched = format!("{}{MARKER}{}", text.get(..span.start)?, text.get(span.end..)?);
+    let (root, _) = DeTable::parse_recoverable(&patched);
+
+    fn find(value: &DeValue<'_>, path: &mut Vec<Segment>, depth: usize) -> bool {
+        if depth > 256 {
+            return false;
+        }
+        match value {
+            DeValue::Table(table) => table.iter().any(|(k, v)| {
+                path.push(Segment::Key(k.get_ref().to_string()));
+                if k.get_ref() == MARKER || find(v.get_ref(), path, depth + 1) {
+                    return true;
+                }
+                path.pop();
+                false
+            }),
+            DeValue::Array(items) => items.iter().enumerate().any(|(i, v)| {
+                path.push(Segment::Index(i));
+                if find(v.get_ref(), path, depth + 1) {
+                    return true;
+                }
+                path.pop();
+                false
+            }),
+            _ => false,
+        }
+    }
+    let mut segments = Vec::new();
+    let root = DeValue::Table(root.into_inner());
+    if !find(&root, &mut segments, 0) {
+        return None;
+    }
+    if let Some(last) = segments.last_mut() {
+        *last = Segment::Key(key.clone());
+    }
+    let path = FieldPath(segments);
+    let parent = FieldPath(path.0[..path.0.len() - 1].to_vec());
+    let line = text[..span.start].rsplit('\n').next().unwrap_or_default();
+    let (message, hint) = if line.trim_start().starts_with('[') {
+        (format!("table [{path}] is defined twice"), "merge the two tables into one")
+    } else if parent.0.is_empty() {
+        (format!("duplicate key `{key}` at the top level"), "a key may appear once in a table; remove one of them")
+    } else {
+        (format!("duplicate key `{key}` in `{parent}`"), "a key may appear once in a table; remove one of them")
+    };
+    Some(SyntaxError { code: "duplicate-key", path, message, hint: Some(hint.to_string()), position })
+}
+
 fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
     // An empty document is an empty table, as an empty TOML file is.
     if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         return Ok(Node { value: NodeValue::Table(Vec::new()), position: Position { line: 1, column: 1, length: 0 } });
     }
     let options = serde_saphyr::options! { strict_booleans: true };
-    let node: YamlNode = serde_saphyr::from_str_with_options(text, options).map_err(|err| yaml_error(&err))?;
+    let node: YamlNode = serde_saphyr::from_str_with_options(text, options).map_err(|err| yaml_error(text, &err))?;
     Ok(node.0)
 }
 
-fn yaml_error(err: &serde_saphyr::Error) -> SyntaxError {
-    let position = err
-        .location()
-        .map(|l| Position { line: l.line() as usize, column: l.column() as usize, length: 1 })
-        .unwrap_or_default();
-    // The Display form carries a snippet of its own; we print our own, so keep the first line.
-    let full = err.to_string();
-    let message = full.lines().next().unwrap_or("invalid YAML").trim().to_string();
-    SyntaxError { message, position }
+fn yaml_error(text: &str, err: &serde_saphyr::Error) -> SyntaxError {
+    use serde_saphyr::MessageFormatter as _;
+    let inner = err.without_snippet();
+    let mut position = match err.location() {
+        Some(l) if l.line() > 0 => {
+            Position { line: l.line() as usize, column: (l.column() as usize).max(1), length: 1 }
+        }
+        // No location: the end of the document is where the parser gave up.
+        _ => end_of_text(&LineIndex::new(text), text),
+    };
+    // The user-facing wording, without the library's location prefix or its own snippet.
+    let formatted = serde_saphyr::UserMessageFormatter.format_message(inner);
+    let message = formatted.lines().next().unwrap_or("invalid YAML").trim().to_string();
+    if let serde_saphyr::Error::DuplicateMappingKey { key: Some(key), .. } = inner
+        && let Some(error) = yaml_duplicate_key(text, key, position)
+    {
+        return error;
+    }
+    // The scanner reports a tab after consuming it; point at the tab itself.
+    if message.contains("tab")
+        && let Some(line) = text.lines().nth(position.line - 1)
+        && let Some(at) = line.chars().take(position.column).position(|c| c == '\t')
+    {
+        position.column = at + 1;
+    }
+    SyntaxError::new(message, position)
+}
+
+/// A YAML key written twice: the path of the mapping that holds the earlier one.
+fn yaml_duplicate_key(text: &str, key: &str, position: Position) -> Option<SyntaxError> {
+    use super::diagnostic::Segment;
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::FirstWins,
+    };
+    let YamlNode(root) = serde_saphyr::from_str_with_options(text, options).ok()?;
+    // Every earlier entry with this key; the nearest one in the same column is the first copy.
+    fn collect(node: &Node, key: &str, path: &mut Vec<Segment>, found: &mut Vec<(Position, Vec<Segment>)>) {
+        match &node.value {
+            NodeValue::Table(entries) => {
+                for entry in entries {
+                    path.push(Segment::Key(entry.key.clone()));
+                    if entry.key == key {
+                        found.push((entry.key_position, path.clone()));
+                    }
+                    collect(&entry.value, key, path, found);
+                    path.pop();
+                }
+            }
+            NodeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Segment::Index(i));
+                    collect(item, key, path, found);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    collect(&root, key, &mut Vec::new(), &mut found);
+    let before = |p: &Position| (p.line, p.column) < (position.line, position.column);
+    let (_, segments) = found
+        .iter()
+        .filter(|(p, _)| before(p))
+        .max_by_key(|(p, _)| (p.column == position.column, p.line, p.column))?
+        .clone();
+    let path = FieldPath(segments);
+    let parent = FieldPath(path.0[..path.0.len() - 1].to_vec());
+    let message = if parent.0.is_empty() {
+        format!("duplicate key `{key}` at the top level")
+    } else {
+        format!("duplicate key `{key}` in `{parent}`")
+    };
+    Some(SyntaxError {
+        code: "duplicate-key",
+        path,
+        message,
+        hint: Some("a key may appear once in a mapping; remove one of them".to_string()),
+        position,
+    })
 }
 
 fn yaml_position(location: &serde_saphyr::Location) -> Position {
@@ -205,13 +374,13 @@ impl<'de> Visitor<'de> for YamlValueVisitor {
         Ok(YamlValue(NodeValue::Integer(v)))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<YamlValue, E> {
-        Ok(YamlValue(i64::try_from(v).map_or_else(|_| NodeValue::String(v.to_string()), NodeValue::Integer)))
+        Ok(YamlValue(i64::try_from(v).map_or_else(|_| NodeValue::BigInteger(v.to_string()), NodeValue::Integer)))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<YamlValue, E> {
-        Ok(YamlValue(i64::try_from(v).map_or_else(|_| NodeValue::String(v.to_string()), NodeValue::Integer)))
+        Ok(YamlValue(i64::try_from(v).map_or_else(|_| NodeValue::BigInteger(v.to_string()), NodeValue::Integer)))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<YamlValue, E> {
-        Ok(YamlValue(i64::try_from(v).map_or_else(|_| NodeValue::String(v.to_string()), NodeValue::Integer)))
+        Ok(YamlValue(i64::try_from(v).map_or_else(|_| NodeValue::BigInteger(v.to_string()), NodeValue::Integer)))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<YamlValue, E> {
         Ok(YamlValue(NodeValue::Float(v)))
@@ -256,6 +425,12 @@ impl Node {
             NodeValue::Null => Value::Null,
             NodeValue::Bool(b) => Value::Bool(*b),
             NodeValue::Integer(i) => Value::from(*i),
+            NodeValue::BigInteger(text) => text
+                .replace('_', "")
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Value::Null, Value::Number),
             NodeValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
             NodeValue::String(s) | NodeValue::Datetime(s) => Value::String(s.clone()),
             NodeValue::Array(items) => Value::Array(items.iter().map(Node::to_json).collect()),
@@ -269,7 +444,7 @@ impl Node {
         match &self.value {
             NodeValue::Null => "null",
             NodeValue::Bool(_) => "a boolean",
-            NodeValue::Integer(_) => "an integer",
+            NodeValue::Integer(_) | NodeValue::BigInteger(_) => "an integer",
             NodeValue::Float(_) => "a float",
             NodeValue::String(_) => "a string",
             NodeValue::Datetime(_) => "a date-time",

@@ -9,7 +9,7 @@ use super::diagnostic::{Diagnostic, FieldPath, did_you_mean};
 use super::source::{Node, NodeValue, Position};
 
 /// Field names that look like a secret written into the file; they get a dedicated error.
-const INLINE_SECRET_FIELDS: &[&str] =
+pub(crate) const INLINE_SECRET_FIELDS: &[&str] =
     &["client_secret", "secret", "password", "admin_password", "token_password", "access_token", "refresh_token"];
 
 pub struct StructureCheck<'s> {
@@ -102,9 +102,31 @@ impl<'s> StructureCheck<'s> {
                     .collect();
                 Some(Value::Array(kept))
             }
+            NodeValue::BigInteger(text) => {
+                self.diagnostics.push(Diagnostic::error(
+                    "out-of-range",
+                    path.clone(),
+                    node.position,
+                    format!("`{path}` is out of range, found {text}"),
+                ));
+                None
+            }
             NodeValue::Integer(n) => {
-                let below = schema.get("minimum").and_then(Value::as_i64).filter(|min| n < min);
-                let above = schema.get("maximum").and_then(Value::as_i64).filter(|max| n > max);
+                // schemars states the Rust integer type as a format; its bounds are implied.
+                let (format_min, format_max) = match schema.get("format").and_then(Value::as_str) {
+                    Some("uint8") => (Some(0), Some(i64::from(u8::MAX))),
+                    Some("uint16") => (Some(0), Some(i64::from(u16::MAX))),
+                    Some("uint32") => (Some(0), Some(i64::from(u32::MAX))),
+                    Some("uint64" | "uint") => (Some(0), None),
+                    Some("int8") => (Some(i64::from(i8::MIN)), Some(i64::from(i8::MAX))),
+                    Some("int16") => (Some(i64::from(i16::MIN)), Some(i64::from(i16::MAX))),
+                    Some("int32") => (Some(i64::from(i32::MIN)), Some(i64::from(i32::MAX))),
+                    _ => (None, None),
+                };
+                let min = schema.get("minimum").and_then(Value::as_i64).into_iter().chain(format_min).max();
+                let max = schema.get("maximum").and_then(Value::as_i64).into_iter().chain(format_max).min();
+                let below = min.filter(|min| n < min);
+                let above = max.filter(|max| n > max);
                 if let Some(bound) = below.map(|b| format!("at least {b}")).or(above.map(|b| format!("at most {b}"))) {
                     self.diagnostics.push(Diagnostic::error(
                         "out-of-range",
@@ -266,20 +288,36 @@ impl<'s> StructureCheck<'s> {
         let wanted: Vec<&str> = expected.iter().copied().filter(|t| *t != "null").collect();
         let wanted = if wanted.is_empty() { expected.to_vec() } else { wanted };
         let described: Vec<String> = wanted.iter().map(|t| describe_type(t).to_string()).collect();
+        let subject = if path.0.is_empty() { "the document".to_string() } else { format!("`{path}`") };
         let mut diagnostic = Diagnostic::error(
             "wrong-type",
             path.clone(),
             node.position,
-            format!("`{path}` must be {}, found {}", described.join(" or "), node.kind_name()),
+            format!("{subject} must be {}, found {}", described.join(" or "), node.kind_name()),
         );
         let hint = match (&node.value, wanted.first().copied()) {
+            // YAML 1.1 read these as booleans; YAML 1.2 (and acrlink) reads them as strings.
+            (NodeValue::String(s), Some("boolean"))
+                if ["yes", "no", "on", "off", "y", "n"].contains(&s.to_ascii_lowercase().as_str()) =>
+            {
+                Some(format!(
+                    "write true or false: {s:?} is a string, not a boolean (YAML 1.1 words are not booleans here)"
+                ))
+            }
             (NodeValue::String(s), Some("boolean")) => {
                 Some(format!("write true or false without quotes (found {s:?})"))
             }
             (NodeValue::String(_), Some("integer" | "number")) => Some("write the number without quotes".to_string()),
             (NodeValue::String(s), Some("array")) => Some(format!("write a list: [{s:?}]")),
+            (NodeValue::Table(_), Some("array")) => {
+                Some("write a list; in TOML, repeat [[table]] headers (double brackets) for each entry".to_string())
+            }
             (NodeValue::Integer(n), Some("string")) => Some(format!("quote it: \"{n}\"")),
+            (NodeValue::Float(_) | NodeValue::BigInteger(_) | NodeValue::Datetime(_), Some("string")) => {
+                Some("quote it".to_string())
+            }
             (NodeValue::Bool(b), Some("string")) => Some(format!("quote it: \"{b}\"")),
+            (NodeValue::Null, _) => Some("give it a value, or remove the key".to_string()),
             _ => None,
         };
         if let Some(hint) = hint {
@@ -317,8 +355,8 @@ fn type_matches(expected: &str, node: &Node) -> bool {
         (expected, &node.value),
         ("null", NodeValue::Null)
             | ("boolean", NodeValue::Bool(_))
-            | ("integer", NodeValue::Integer(_))
-            | ("number", NodeValue::Integer(_) | NodeValue::Float(_))
+            | ("integer", NodeValue::Integer(_) | NodeValue::BigInteger(_))
+            | ("number", NodeValue::Integer(_) | NodeValue::BigInteger(_) | NodeValue::Float(_))
             | ("string", NodeValue::String(_))
             | ("array", NodeValue::Array(_))
             | ("object", NodeValue::Table(_))

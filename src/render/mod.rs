@@ -2,4 +2,5 @@
 //! takes it), JSON (versioned) and Markdown. Decides nothing; never does I/O beyond writing.
 
 pub mod diagnostics;
+pub mod plan;
 pub mod style;

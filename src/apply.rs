@@ -1,0 +1,228 @@
+//! Executes a plan's changes against Azure, concurrently and in dependency order, and reports
+//! every outcome. Copes with what Azure really does: RoleAssignmentExists is adopted,
+//! PrincipalNotFound is retried within a budget, AuthorizationFailed stops that branch with the
+//! permission that is missing. Never reads the config: only the plan.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::graph::{WalkResult, walk};
+use crate::plan::{Action, Change, Finding, Plan, Precondition, Resource};
+use crate::provider::{Azure, AzureError};
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub parallelism: usize,
+    /// How long to keep retrying PrincipalNotFound (directory replication lag).
+    pub principal_wait: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        let seconds =
+            std::env::var("ACRLINK_PRINCIPAL_WAIT_SECONDS").ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(300.0);
+        ApplyOptions { parallelism: 10, principal_wait: Duration::from_secs_f64(seconds.max(0.0)) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Created,
+    Updated,
+    Deleted,
+    /// An identical grant existed under another name; nothing was written.
+    Adopted,
+    /// Already gone when deleted.
+    AlreadyGone,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub address: String,
+    pub action: Action,
+    pub status: Status,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    pub outcomes: Vec<Outcome>,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.status == Status::Failed).count()
+    }
+    pub fn skipped(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.status == Status::Skipped).count()
+    }
+    pub fn succeeded(&self) -> usize {
+        self.outcomes.len() - self.failed() - self.skipped()
+    }
+}
+
+/// Re-reads each change's target; any mismatch makes the saved plan stale.
+pub async fn stale_changes<A: Azure>(plan: &Plan, azure: &A) -> Vec<Finding> {
+    let checks = plan.changes.iter().map(|change| async move {
+        let Resource::RoleAssignment { spec, .. } = &change.resource;
+        let id = match &change.precondition {
+            Precondition::Present { id } => id.clone(),
+            Precondition::Absent => spec.id(),
+        };
+        let found = azure.get_role_assignment(&id).await;
+        let problem = match (&change.precondition, found) {
+            (_, Err(e)) => Some(format!("cannot re-check it: {e}")),
+            (Precondition::Absent, Ok(Some(_))) => Some("it was expected absent but now exists".to_string()),
+            (Precondition::Present { .. }, Ok(None)) => Some("it was expected to exist but is gone".to_string()),
+            (Precondition::Present { .. }, Ok(Some(live)))
+                if !live.principal_id.eq_ignore_ascii_case(&spec.principal_id) =>
+            {
+                Some("it now belongs to another principal".to_string())
+            }
+            _ => None,
+        };
+        problem.map(|message| Finding { subject: change.address.clone(), message, hint: None })
+    });
+    join_all(checks).await.into_iter().flatten().collect()
+}
+
+fn authorization_hint(action: &str, scope: &str) -> String {
+    format!(
+        "the identity running acrlink needs {action} at {scope}: grant it Owner, User Access Administrator or Role Based Access Control Administrator there"
+    )
+}
+
+async fn execute<A: Azure>(
+    change: &Change,
+    azure: &A,
+    options: &ApplyOptions,
+) -> std::result::Result<Outcome, Outcome> {
+    let Resource::RoleAssignment { spec, role_name, .. } = &change.resource;
+    let outcome = |status: Status, message: String, hint: Option<String>| Outcome {
+        address: change.address.clone(),
+        action: change.action,
+        status,
+        message,
+        hint,
+    };
+    let failed = |error: AzureError| {
+        let hint = match &error {
+            AzureError::AuthorizationFailed { action, scope, .. } => Some(authorization_hint(action, scope)),
+            AzureError::PrincipalNotFound { .. } => Some(
+                "the kubelet identity is not visible in the directory yet; run apply again in a few minutes".into(),
+            ),
+            AzureError::RetriesExhausted { .. } => {
+                Some("Azure kept throttling or failing; run apply again later".into())
+            }
+            _ => None,
+        };
+        outcome(Status::Failed, error.to_string(), hint)
+    };
+    match change.action {
+        Action::Create | Action::Update => {
+            let started = Instant::now();
+            let mut wait = Duration::from_millis(500);
+            loop {
+                match azure.create_role_assignment(spec).await {
+                    Ok(_) => {
+                        let (status, verb) = if change.action == Action::Create {
+                            (Status::Created, "granted")
+                        } else {
+                            (Status::Updated, "updated")
+                        };
+                        return Ok(outcome(
+                            status,
+                            format!("{verb} {role_name} to {} on {}", spec.principal_id, spec.scope),
+                            None,
+                        ));
+                    }
+                    Err(AzureError::RoleAssignmentExists { existing_id }) => {
+                        let existing = if existing_id.is_empty() { "another name".to_string() } else { existing_id };
+                        return Ok(outcome(
+                            Status::Adopted,
+                            format!("the same grant already exists as {existing}; adopted"),
+                            None,
+                        ));
+                    }
+                    Err(AzureError::PrincipalNotFound { .. }) if started.elapsed() + wait <= options.principal_wait => {
+                        tracing::info!(address = %change.address, wait_ms = wait.as_millis() as u64, "principal not visible yet; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(15));
+                    }
+                    Err(error) => return Err(failed(error)),
+                }
+            }
+        }
+        Action::Delete => {
+            let id = match &change.precondition {
+                Precondition::Present { id } => id.clone(),
+                Precondition::Absent => spec.id(),
+            };
+            match azure.delete_role_assignment(&id).await {
+                Ok(()) => Ok(outcome(
+                    Status::Deleted,
+                    format!("removed {role_name} from {} on {}", spec.principal_id, spec.scope),
+                    None,
+                )),
+                Err(AzureError::NotFound { .. }) => Ok(outcome(Status::AlreadyGone, "already gone".into(), None)),
+                Err(error) => Err(failed(error)),
+            }
+        }
+    }
+}
+
+/// Applies every change; `progress` sees each outcome as it lands.
+pub async fn apply<A: Azure>(
+    plan: &Plan,
+    azure: &A,
+    options: &ApplyOptions,
+    progress: &(dyn Fn(&Outcome) + Sync),
+) -> ApplyReport {
+    let results = walk(&plan.changes, options.parallelism, |change| async move {
+        let result = execute(change, azure, options).await;
+        match &result {
+            Ok(o) | Err(o) => progress(o),
+        }
+        result
+    })
+    .await;
+    let outcomes = match results {
+        Ok(results) => results
+            .into_iter()
+            .zip(&plan.changes)
+            .map(|(result, change)| match result {
+                WalkResult::Succeeded(o) | WalkResult::Failed(o) => o,
+                WalkResult::Skipped { because } => {
+                    let skipped = Outcome {
+                        address: change.address.clone(),
+                        action: change.action,
+                        status: Status::Skipped,
+                        message: format!("skipped because {because} failed"),
+                        hint: None,
+                    };
+                    progress(&skipped);
+                    skipped
+                }
+            })
+            .collect(),
+        Err(cycle) => plan
+            .changes
+            .iter()
+            .map(|change| Outcome {
+                address: change.address.clone(),
+                action: change.action,
+                status: Status::Skipped,
+                message: format!("the plan's dependencies form a cycle through {cycle}"),
+                hint: None,
+            })
+            .collect(),
+    };
+    ApplyReport { outcomes }
+}

@@ -1,0 +1,362 @@
+//! The commands that talk to Azure: plan, apply, drift and graph. Each loads the file, builds
+//! the Azure client from the environment, runs the engine and renders the result.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Exit, report_error};
+use crate::apply::{self, ApplyOptions};
+use crate::config::{self, Config};
+use crate::engine;
+use crate::plan::{PLAN_FORMAT_VERSION, Plan};
+use crate::provider::azure::AzureClient;
+use crate::provider::azure::arm::ArmClient;
+use crate::provider::azure::auth::{self, AuthMethod, CloudEndpoints};
+use crate::render::{self, style};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AzureArgs {
+    /// How to sign in to Azure (auto tries service principal, workload identity, managed identity, Azure CLI)
+    #[arg(long, value_enum, default_value_t = AuthMethod::Auto, env = "ACRLINK_AUTH")]
+    pub auth: AuthMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    /// Exit 2 when the plan has changes (0 none, 1 error)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan (JSON, no secrets) for `acrlink apply FILE`
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// text (Terraform-like), json (schemas/plan.schema.json) or markdown (pull-request comments)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    /// A plan saved by `acrlink plan --out FILE`; without it, apply plans first
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many changes to apply at once
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// Report format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+/// Loads and validates the file; on problems prints them to stderr.
+fn load_config(path: &Path) -> Result<(Config, String), Exit> {
+    match config::load(path) {
+        Ok((Some(config), report)) => {
+            for diagnostic in report.diagnostics.iter() {
+                tracing::warn!(path = %diagnostic.path, line = diagnostic.line, "{}", diagnostic.message);
+            }
+            Ok((config, engine::digest(report.source.as_bytes())))
+        }
+        Ok((None, report)) => {
+            anstream::eprint!("{}", render::diagnostics::text(&report, None));
+            Err(Exit::Error)
+        }
+        Err(err) => {
+            report_error(&err.to_string(), Some("pass the file with -c FILE, or run acrlink where acrlink.toml is"));
+            Err(Exit::Error)
+        }
+    }
+}
+
+fn azure_client(config: Option<&Config>, args: &AzureArgs) -> Result<AzureClient, Exit> {
+    let cloud = config.map(|c| c.cloud).unwrap_or_default();
+    let endpoints = CloudEndpoints::for_cloud(cloud);
+    let credential = auth::credential(args.auth, cloud, config.and_then(|c| c.tenant_id.as_deref())).map_err(|e| {
+        report_error(&e.to_string(), Some("see `acrlink --help` for the sign-in methods and their variables"));
+        Exit::Error
+    })?;
+    let arm = ArmClient::new(&endpoints.arm_endpoint, &endpoints.arm_scope, credential).map_err(|e| {
+        report_error(&e.to_string(), None);
+        Exit::Error
+    })?;
+    Ok(AzureClient::new(arm))
+}
+
+fn sign_in(runtime: &tokio::runtime::Runtime, client: &AzureClient) -> Result<(), Exit> {
+    runtime.block_on(client.arm.sign_in()).map_err(|e| {
+        report_error(
+            &format!("cannot sign in to Azure: {e}"),
+            Some("set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, use workload identity, or run `az login`; choose with --auth"),
+        );
+        Exit::Error
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        report_error(&format!("cannot start the async runtime: {e}"), None);
+        Exit::Error
+    })
+}
+
+fn log_request_counts(client: &AzureClient) {
+    use std::sync::atomic::Ordering;
+    let stats = &client.arm.stats;
+    tracing::info!(
+        requests = stats.requests.load(Ordering::Relaxed),
+        retries = stats.retries.load(Ordering::Relaxed),
+        throttled = stats.throttled.load(Ordering::Relaxed),
+        "ARM requests"
+    );
+}
+
+fn render_plan(plan: &Plan, format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Text => render::plan::text(plan),
+        OutputFormat::Json => render::plan::json(plan),
+        OutputFormat::Markdown => render::plan::markdown(plan),
+    }
+}
+
+fn status(message: &str) {
+    anstream::eprintln!("{}", style::dim(message));
+}
+
+pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
+    let result = (|| -> Result<Exit, Exit> {
+        let (config, digest) = load_config(config_path)?;
+        let client = azure_client(Some(&config), &args.azure)?;
+        let runtime = runtime()?;
+        sign_in(&runtime, &client)?;
+        status("Reading live state…");
+        let run = runtime.block_on(engine::plan(&config, &digest, &client));
+        log_request_counts(&client);
+        anstream::print!("{}", render_plan(&run.plan, args.format));
+        if let Some(out) = &args.out {
+            let text = render::plan::json(&run.plan);
+            std::fs::write(out, text).map_err(|e| {
+                report_error(&format!("cannot write the plan to {}: {e}", out.display()), None);
+                Exit::Error
+            })?;
+            status(&format!("Saved the plan to {}; apply it with `acrlink apply {}`.", out.display(), out.display()));
+        }
+        Ok(if !run.plan.errors.is_empty() {
+            Exit::Error
+        } else if args.detailed_exitcode && run.plan.has_changes() {
+            Exit::Changes
+        } else {
+            Exit::Ok
+        })
+    })();
+    result.unwrap_or_else(|exit| exit)
+}
+
+pub fn drift(config_path: &Path, args: &DriftArgs) -> Exit {
+    let result = (|| -> Result<Exit, Exit> {
+        let (config, digest) = load_config(config_path)?;
+        let client = azure_client(Some(&config), &args.azure)?;
+        let runtime = runtime()?;
+        sign_in(&runtime, &client)?;
+        status("Reading live state…");
+        let run = runtime.block_on(engine::plan(&config, &digest, &client));
+        log_request_counts(&client);
+        let text = match args.format {
+            OutputFormat::Text => render::plan::drift_text(&run.plan),
+            OutputFormat::Json => render::plan::drift_json(&run.plan),
+            OutputFormat::Markdown => render::plan::drift_markdown(&run.plan),
+        };
+        anstream::print!("{text}");
+        Ok(if !run.plan.errors.is_empty() {
+            Exit::Error
+        } else if run.plan.has_changes() {
+            Exit::Changes
+        } else {
+            Exit::Ok
+        })
+    })();
+    result.unwrap_or_else(|exit| exit)
+}
+
+pub fn graph(config_path: &Path, args: &GraphArgs) -> Exit {
+    let result = (|| -> Result<Exit, Exit> {
+        let (config, digest) = load_config(config_path)?;
+        let client = azure_client(Some(&config), &args.azure)?;
+        let runtime = runtime()?;
+        sign_in(&runtime, &client)?;
+        let run = runtime.block_on(engine::plan(&config, &digest, &client));
+        anstream::print!("{}", run.graph.to_dot());
+        Ok(if run.plan.errors.is_empty() { Exit::Ok } else { Exit::Error })
+    })();
+    result.unwrap_or_else(|exit| exit)
+}
+
+fn read_saved_plan(path: &Path) -> Result<Plan, Exit> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        report_error(&format!("cannot read the plan {}: {e}", path.display()), None);
+        Exit::Error
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        report_error(
+            &format!("{} is not a plan file: {e}", path.display()),
+            Some("make one with `acrlink plan --out FILE`"),
+        );
+        Exit::Error
+    })?;
+    let version = value.get("format_version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(PLAN_FORMAT_VERSION)) {
+        report_error(
+            &format!("{} has plan format {version:?}; this acrlink reads format {PLAN_FORMAT_VERSION}", path.display()),
+            Some("plan again with this acrlink"),
+        );
+        return Err(Exit::Error);
+    }
+    serde_json::from_value(value).map_err(|e| {
+        report_error(&format!("{} is not a valid plan: {e}", path.display()), None);
+        Exit::Error
+    })
+}
+
+fn confirm(auto_approve: bool) -> Result<(), Exit> {
+    if auto_approve {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        report_error(
+            "refusing to apply without confirmation: stdin is not a terminal",
+            Some("review the plan, then run apply with --auto-approve (or apply a saved plan file)"),
+        );
+        return Err(Exit::Error);
+    }
+    anstream::eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        report_error("apply cancelled; nothing was changed", None);
+        Err(Exit::Error)
+    }
+}
+
+pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
+    let result = (|| -> Result<Exit, Exit> {
+        let runtime = runtime()?;
+        let (plan, client) = match &args.plan_file {
+            Some(file) => {
+                let plan = read_saved_plan(file)?;
+                let config = config::load(Path::new(&plan.config_path)).ok().and_then(|(c, _)| c);
+                if let Ok(bytes) = std::fs::read(&plan.config_path) {
+                    if engine::digest(&bytes) != plan.config_digest {
+                        anstream::eprintln!(
+                            "{} {} changed since this plan was made; applying the plan as saved",
+                            style::warning("warning:"),
+                            plan.config_path
+                        );
+                    }
+                }
+                let client = azure_client(config.as_ref(), &args.azure)?;
+                sign_in(&runtime, &client)?;
+                status("Checking that the saved plan still matches live state…");
+                let stale = runtime.block_on(apply::stale_changes(&plan, &client));
+                if !stale.is_empty() {
+                    for finding in &stale {
+                        report_error(&format!("{}: {}", finding.subject, finding.message), None);
+                    }
+                    report_error(
+                        &format!(
+                            "the saved plan is stale ({} change(s) no longer match live state); nothing was changed",
+                            stale.len()
+                        ),
+                        Some("run `acrlink plan --out FILE` again"),
+                    );
+                    return Err(Exit::Error);
+                }
+                (plan, client)
+            }
+            None => {
+                let (config, digest) = load_config(config_path)?;
+                let client = azure_client(Some(&config), &args.azure)?;
+                sign_in(&runtime, &client)?;
+                status("Reading live state…");
+                let run = runtime.block_on(engine::plan(&config, &digest, &client));
+                (run.plan, client)
+            }
+        };
+        if args.format == OutputFormat::Text || args.plan_file.is_none() {
+            anstream::eprint!("{}", render::plan::text(&plan));
+        }
+        if !plan.errors.is_empty() {
+            report_error(
+                "the plan has errors; nothing was changed",
+                Some("fix the errors listed above and run apply again"),
+            );
+            return Err(Exit::Error);
+        }
+        if !plan.has_changes() {
+            if args.format == OutputFormat::Json {
+                anstream::print!("{}", render::plan::apply_json(&apply::ApplyReport { outcomes: Vec::new() }));
+            }
+            return Ok(Exit::Ok);
+        }
+        confirm(args.auto_approve)?;
+        let options = ApplyOptions { parallelism: usize::from(args.parallelism), ..ApplyOptions::default() };
+        let bar = progress_bar(plan.changes.len());
+        let progress = {
+            let bar = bar.clone();
+            move |outcome: &apply::Outcome| {
+                let line = render::plan::outcome_line(outcome);
+                if bar.is_hidden() {
+                    anstream::eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                    bar.inc(1);
+                }
+            }
+        };
+        let report = runtime.block_on(apply::apply(&plan, &client, &options, &progress));
+        bar.finish_and_clear();
+        log_request_counts(&client);
+        match args.format {
+            OutputFormat::Json => anstream::print!("{}", render::plan::apply_json(&report)),
+            _ => anstream::print!("{}", render::plan::apply_text(&report)),
+        }
+        Ok(if report.failed() > 0 || report.skipped() > 0 { Exit::Error } else { Exit::Ok })
+    })();
+    result.unwrap_or_else(|exit| exit)
+}
+
+fn progress_bar(length: usize) -> Arc<indicatif::ProgressBar> {
+    let bar = indicatif::ProgressBar::new(length as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} changes {elapsed}") {
+        bar.set_style(style);
+    }
+    Arc::new(bar)
+}

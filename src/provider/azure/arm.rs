@@ -1,0 +1,284 @@
+//! An ARM client on reqwest: bearer tokens from azure_identity, the shared retry policy,
+//! nextLink paging, both error envelopes, and a per-subscription request rate limit so a fleet
+//! run stays inside ARM's token buckets. Counts what it sends, for --verbose and benchmarks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use azure_core::credentials::TokenCredential;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+
+use super::wire::Page;
+use crate::provider::AzureError;
+use crate::provider::retry::{Failure, RetryPolicy, classify_status, parse_retry_after};
+
+/// Requests sent, by outcome; read after a run.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttled: AtomicU64,
+}
+
+/// A token bucket per subscription, refilled continuously.
+#[derive(Debug)]
+struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    async fn acquire(&self, key: &str) {
+        if self.per_second <= 0.0 {
+            return;
+        }
+        let wait = {
+            let mut buckets = self.buckets.lock().await;
+            let now = Instant::now();
+            let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
+            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+            *last = now;
+            *tokens -= 1.0;
+            if *tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-*tokens / self.per_second) }
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// An answer that was not retried away: status and body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, AzureError> {
+        serde_json::from_slice(&self.body).map_err(|e| AzureError::Decode(e.to_string()))
+    }
+
+    /// (code, message) from either ARM error envelope.
+    pub fn error(&self) -> (String, String) {
+        let value: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        let inner = value.get("error").unwrap_or(&value);
+        let field = |name: &str| inner.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let code = field("code");
+        let code =
+            if code.is_empty() { self.status.canonical_reason().unwrap_or("Error").replace(' ', "") } else { code };
+        (code, field("message"))
+    }
+
+    pub fn into_error(self) -> AzureError {
+        let (code, message) = self.error();
+        match self.status.as_u16() {
+            401 => AzureError::Authentication(format!("{code}: {message}")),
+            status => AzureError::Api { status, code, message },
+        }
+    }
+}
+
+pub struct ArmClient {
+    http: reqwest::Client,
+    endpoint: String,
+    credential: Arc<dyn TokenCredential>,
+    scope: String,
+    retry: RetryPolicy,
+    limiter: RateLimiter,
+    pub stats: Arc<RequestStats>,
+}
+
+impl ArmClient {
+    pub fn new(endpoint: &str, scope: &str, credential: Arc<dyn TokenCredential>) -> Result<ArmClient, AzureError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("acrlink/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| AzureError::Transport(e.to_string()))?;
+        let per_second =
+            std::env::var("ACRLINK_ARM_REQUESTS_PER_SECOND").ok().and_then(|v| v.parse().ok()).unwrap_or(20.0);
+        Ok(ArmClient {
+            http,
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            credential,
+            scope: scope.to_string(),
+            retry: RetryPolicy::from_env(),
+            limiter: RateLimiter {
+                per_second,
+                burst: (per_second * 5.0).max(1.0),
+                buckets: Mutex::new(HashMap::new()),
+            },
+            stats: Arc::new(RequestStats::default()),
+        })
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.endpoint)
+    }
+
+    /// Gets a token now, so a sign-in problem is reported once, in full, before any request.
+    pub async fn sign_in(&self) -> Result<(), AzureError> {
+        self.credential
+            .get_token(&[self.scope.as_str()], None)
+            .await
+            .map(|_| ())
+            .map_err(|e| AzureError::Authentication(error_chain(&e)))
+    }
+
+    async fn token(&self) -> Result<String, AzureError> {
+        let token = self
+            .credential
+            .get_token(&[self.scope.as_str()], None)
+            .await
+            .map_err(|e| AzureError::Authentication(first_line(&e.to_string())))?;
+        Ok(token.token.secret().to_string())
+    }
+
+    /// Sends one request, retrying throttling and transient failures within the budget.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, AzureError> {
+        let started = Instant::now();
+        let limit_key = subscription_of(url);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.limiter.acquire(&limit_key).await;
+            let token = self.token().await?;
+            let mut request = self
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(token)
+                .header("x-ms-client-request-id", uuid::Uuid::new_v4().to_string());
+            if let Some(body) = body {
+                request = request.json(body);
+            } else if method == Method::POST {
+                request = request.header("content-length", "0");
+            }
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%method, url, attempt, "ARM request");
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after =
+                        parse_retry_after(response.headers().get("retry-after").and_then(|v| v.to_str().ok()));
+                    let failure = classify_status(status.as_u16(), retry_after);
+                    let body = match response.bytes().await {
+                        Ok(body) => body,
+                        Err(e) => {
+                            self.note_retry(Failure::Transient);
+                            match self.retry.delay(attempt, Failure::Transient, started) {
+                                Some(wait) => {
+                                    tokio::time::sleep(wait).await;
+                                    continue;
+                                }
+                                None => return Err(exhausted(attempt, started, e.to_string())),
+                            }
+                        }
+                    };
+                    if failure == Failure::Permanent {
+                        return Ok(Answer { status, body });
+                    }
+                    let answer = Answer { status, body };
+                    match self.retry.delay(attempt, failure, started) {
+                        Some(wait) => {
+                            self.note_retry(failure);
+                            tracing::info!(%status, wait_ms = wait.as_millis() as u64, url, "ARM asked to retry");
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        None => {
+                            let (code, message) = answer.error();
+                            return Err(exhausted(attempt, started, format!("{} {code} {message}", status.as_u16())));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let detail = first_line(&error_chain(&e));
+                    match self.retry.delay(attempt, Failure::Transient, started) {
+                        Some(wait) => {
+                            self.note_retry(Failure::Transient);
+                            tracing::info!(error = %detail, wait_ms = wait.as_millis() as u64, url, "ARM connection failed; retrying");
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        None if attempt == 1 => return Err(AzureError::Transport(detail)),
+                        None => return Err(exhausted(attempt, started, detail)),
+                    }
+                }
+            }
+        }
+    }
+
+    fn note_retry(&self, failure: Failure) {
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        if matches!(failure, Failure::Throttled { .. }) {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// GETs a JSON resource; 404 is `None`.
+    pub async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<Option<T>, AzureError> {
+        let answer = self.send(Method::GET, url, None).await?;
+        match answer.status.as_u16() {
+            200 => answer.json().map(Some),
+            404 => Ok(None),
+            _ => Err(answer.into_error()),
+        }
+    }
+
+    /// GETs every page of a list, following nextLink verbatim.
+    pub async fn list<T: DeserializeOwned>(&self, url: &str) -> Result<Vec<T>, AzureError> {
+        let mut items = Vec::new();
+        let mut next = Some(url.to_string());
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > 10_000 {
+                return Err(AzureError::Decode("more than 10000 pages; nextLink loops".into()));
+            }
+            let answer = self.send(Method::GET, &url, None).await?;
+            if answer.status != StatusCode::OK {
+                return Err(answer.into_error());
+            }
+            let page: Page<T> = answer.json()?;
+            items.extend(page.value);
+            next = page.next_link.filter(|l| !l.is_empty());
+        }
+        Ok(items)
+    }
+}
+
+fn exhausted(attempts: u32, started: Instant, last: String) -> AzureError {
+    AzureError::RetriesExhausted { attempts, elapsed_seconds: started.elapsed().as_secs_f64(), last }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The subscription a URL addresses, the unit of ARM's throttling buckets.
+fn subscription_of(url: &str) -> String {
+    let lower = url.to_ascii_lowercase();
+    lower.split("/subscriptions/").nth(1).and_then(|rest| rest.split(['/', '?']).next()).unwrap_or("tenant").to_string()
+}

@@ -1,0 +1,182 @@
+//! ARM's JSON shapes for the resources acrlink reads, and their conversion to the provider's
+//! plain types. Unknown fields are ignored: ARM adds fields without notice.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::provider::{KubeletIdentity, LiveCluster, LiveRegistry, LiveRoleAssignment, RoleAssignmentMode};
+
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    #[serde(default = "Vec::new")]
+    pub value: Vec<T>,
+    #[serde(default, rename = "nextLink")]
+    pub next_link: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ManagedCluster {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub properties: ManagedClusterProperties,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ManagedClusterProperties {
+    #[serde(default, rename = "identityProfile")]
+    pub identity_profile: Option<BTreeMap<String, UserAssignedIdentity>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserAssignedIdentity {
+    #[serde(default, rename = "clientId")]
+    pub client_id: Option<String>,
+    #[serde(default, rename = "objectId")]
+    pub object_id: Option<String>,
+    #[serde(default, rename = "resourceId")]
+    pub resource_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Registry {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub properties: RegistryProperties,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RegistryProperties {
+    #[serde(default, rename = "loginServer")]
+    pub login_server: Option<String>,
+    #[serde(default, rename = "adminUserEnabled")]
+    pub admin_user_enabled: Option<bool>,
+    #[serde(default, rename = "roleAssignmentMode")]
+    pub role_assignment_mode: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleAssignment {
+    pub id: String,
+    pub name: String,
+    pub properties: RoleAssignmentProperties,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleAssignmentProperties {
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(rename = "roleDefinitionId")]
+    pub role_definition_id: String,
+    #[serde(rename = "principalId")]
+    pub principal_id: String,
+    #[serde(default, rename = "principalType")]
+    pub principal_type: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub condition: Option<String>,
+}
+
+/// Subscription and resource group from an ARM id, matched case-insensitively.
+pub fn id_parts(id: &str) -> (String, String) {
+    let segments: Vec<&str> = id.split('/').collect();
+    let after = |name: &str| {
+        segments
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case(name))
+            .and_then(|i| segments.get(i + 1))
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    };
+    (after("subscriptions"), after("resourceGroups"))
+}
+
+impl From<ManagedCluster> for LiveCluster {
+    fn from(cluster: ManagedCluster) -> LiveCluster {
+        let (subscription_id, resource_group) = id_parts(&cluster.id);
+        let kubelet_identity = cluster.properties.identity_profile.and_then(|mut profile| {
+            // AKS writes the key in lowercase; accept any case.
+            let key = profile.keys().find(|k| k.eq_ignore_ascii_case("kubeletidentity")).cloned()?;
+            let identity = profile.remove(&key)?;
+            Some(KubeletIdentity {
+                client_id: identity.client_id.unwrap_or_default(),
+                object_id: identity.object_id?,
+                resource_id: identity.resource_id.unwrap_or_default(),
+            })
+        });
+        LiveCluster {
+            id: cluster.id,
+            name: cluster.name,
+            subscription_id,
+            resource_group,
+            tags: cluster.tags.unwrap_or_default(),
+            kubelet_identity,
+        }
+    }
+}
+
+impl From<Registry> for LiveRegistry {
+    fn from(registry: Registry) -> LiveRegistry {
+        let (subscription_id, resource_group) = id_parts(&registry.id);
+        let abac = registry
+            .properties
+            .role_assignment_mode
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("AbacRepositoryPermissions"));
+        LiveRegistry {
+            id: registry.id,
+            name: registry.name,
+            subscription_id,
+            resource_group,
+            login_server: registry.properties.login_server.unwrap_or_default(),
+            role_assignment_mode: if abac { RoleAssignmentMode::Abac } else { RoleAssignmentMode::Legacy },
+            admin_user_enabled: registry.properties.admin_user_enabled.unwrap_or(false),
+        }
+    }
+}
+
+impl From<RoleAssignment> for LiveRoleAssignment {
+    fn from(assignment: RoleAssignment) -> LiveRoleAssignment {
+        let scope = assignment.properties.scope.unwrap_or_else(|| {
+            let marker = "/providers/Microsoft.Authorization/roleAssignments/";
+            let lower = assignment.id.to_ascii_lowercase();
+            lower.find(&marker.to_ascii_lowercase()).map(|i| assignment.id[..i].to_string()).unwrap_or_default()
+        });
+        LiveRoleAssignment {
+            id: assignment.id,
+            name: assignment.name,
+            scope,
+            role_definition_id: assignment.properties.role_definition_id,
+            principal_id: assignment.properties.principal_id,
+            principal_type: assignment.properties.principal_type,
+            description: assignment.properties.description,
+            condition: assignment.properties.condition,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kubelet_identity_and_id_parts() {
+        let json = serde_json::json!({
+            "id": "/subscriptions/S1/resourcegroups/RG1/providers/Microsoft.ContainerService/managedClusters/aks1",
+            "name": "aks1",
+            "properties": {"identityProfile": {"kubeletidentity": {"clientId": "c", "objectId": "o", "resourceId": "r"}}}
+        });
+        let cluster: LiveCluster = serde_json::from_value::<ManagedCluster>(json).unwrap().into();
+        assert_eq!((cluster.subscription_id.as_str(), cluster.resource_group.as_str()), ("S1", "RG1"));
+        assert_eq!(cluster.kubelet_identity.unwrap().object_id, "o");
+        let sp_cluster = serde_json::json!({"id": "/subscriptions/S/resourceGroups/R/providers/x/managedClusters/a", "name": "a",
+            "properties": {"servicePrincipalProfile": {"clientId": "abc"}}});
+        let cluster: LiveCluster = serde_json::from_value::<ManagedCluster>(sp_cluster).unwrap().into();
+        assert_eq!(cluster.kubelet_identity, None);
+    }
+}

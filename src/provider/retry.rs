@@ -1,0 +1,113 @@
+//! The one retry policy for every remote call: throttling (429, honouring Retry-After),
+//! transient server errors (5xx) and connection failures, with capped exponential back-off,
+//! full jitter and a total time budget. Decides only whether and how long to wait.
+
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// No retry starts once this much time has passed since the first attempt.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+            budget: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why the last attempt failed, as far as retrying cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Throttled { retry_after: Option<Duration> },
+    Transient,
+    Permanent,
+}
+
+impl RetryPolicy {
+    /// Reads overrides from the environment: ACRLINK_RETRY_BUDGET_SECONDS, ACRLINK_RETRY_MAX_ATTEMPTS.
+    pub fn from_env() -> Self {
+        let mut policy = RetryPolicy::default();
+        if let Some(seconds) = std::env::var("ACRLINK_RETRY_BUDGET_SECONDS").ok().and_then(|v| v.parse::<f64>().ok()) {
+            policy.budget = Duration::from_secs_f64(seconds.max(0.0));
+        }
+        if let Some(attempts) = std::env::var("ACRLINK_RETRY_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()) {
+            policy.max_attempts = attempts;
+        }
+        policy
+    }
+
+    /// How long to wait before attempt `attempt + 1`, or None to give up.
+    pub fn delay(&self, attempt: u32, failure: Failure, started: Instant) -> Option<Duration> {
+        if failure == Failure::Permanent || attempt >= self.max_attempts {
+            return None;
+        }
+        let exponential =
+            self.base_delay.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(self.max_delay);
+        let jittered = exponential.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+        let wait = match failure {
+            // The server said how long; waiting less only earns another 429.
+            Failure::Throttled { retry_after: Some(after) } => after.max(jittered.min(Duration::from_millis(50))),
+            _ => jittered,
+        };
+        if started.elapsed() + wait > self.budget {
+            return None;
+        }
+        Some(wait)
+    }
+}
+
+pub fn classify_status(status: u16, retry_after: Option<Duration>) -> Failure {
+    match status {
+        429 => Failure::Throttled { retry_after },
+        500 | 502 | 503 | 504 | 408 => Failure::Transient,
+        _ => Failure::Permanent,
+    }
+}
+
+/// Retry-After in seconds (the form ARM uses); HTTP dates are not sent by ARM.
+pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
+    value.and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn honours_retry_after_and_gives_up_at_budget() {
+        let policy = RetryPolicy { budget: Duration::from_secs(5), ..RetryPolicy::default() };
+        let now = Instant::now();
+        let wait = policy.delay(1, Failure::Throttled { retry_after: Some(Duration::from_secs(2)) }, now).unwrap();
+        assert!(wait >= Duration::from_secs(2));
+        assert_eq!(policy.delay(1, Failure::Throttled { retry_after: Some(Duration::from_secs(9)) }, now), None);
+        assert_eq!(policy.delay(1, Failure::Permanent, now), None);
+        assert_eq!(policy.delay(8, Failure::Transient, now), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let policy = RetryPolicy { budget: Duration::from_secs(3600), ..RetryPolicy::default() };
+        let now = Instant::now();
+        let first = policy.delay(1, Failure::Transient, now).unwrap();
+        assert!(first <= Duration::from_millis(200));
+        let late = policy.delay(7, Failure::Transient, now).unwrap();
+        assert!(late <= Duration::from_secs(30) && late >= Duration::from_secs(6));
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(classify_status(503, None), Failure::Transient);
+        assert_eq!(classify_status(409, None), Failure::Permanent);
+        assert_eq!(parse_retry_after(Some("3")), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(Some("soon")), None);
+    }
+}

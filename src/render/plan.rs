@@ -1,0 +1,244 @@
+//! Views of a plan, a drift report and an apply report: Terraform-like text, versioned JSON,
+//! and Markdown for pull-request comments. All built from the same typed model, sorted by
+//! address so output is deterministic.
+
+use std::fmt::Write as _;
+
+use super::style;
+use crate::apply::{ApplyReport, Status};
+use crate::plan::{Action, Change, Finding, Plan, Resource};
+
+fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::Delete => "-",
+    }
+}
+
+fn paint(action: Action, text: &str) -> String {
+    match action {
+        Action::Create => style::added(text),
+        Action::Update => style::changed(text),
+        Action::Delete => style::removed(text),
+    }
+}
+
+fn describe(change: &Change) -> String {
+    let Resource::RoleAssignment { role_name, cluster, registry, spec } = &change.resource;
+    let condition = if spec.condition.is_some() { " (repository condition)" } else { "" };
+    format!("{role_name}{condition} for the kubelet identity {} of {cluster} on {registry}", spec.principal_id)
+}
+
+pub fn summary_line(plan: &Plan) -> String {
+    format!(
+        "Plan: {} to add, {} to change, {} to destroy.",
+        plan.summary.add, plan.summary.change, plan.summary.destroy
+    )
+}
+
+fn findings(out: &mut String, title: &str, items: &[Finding], error: bool) {
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", style::bold(title));
+    for item in items {
+        let mark = if error { style::error("✗") } else { style::warning("!") };
+        let _ = writeln!(out, "  {mark} {}: {}", item.subject, item.message);
+        if let Some(hint) = &item.hint {
+            let _ = writeln!(out, "      {} {hint}", style::hint("hint:"));
+        }
+    }
+    out.push('\n');
+}
+
+pub fn text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.changes.is_empty() && plan.errors.is_empty() {
+        let _ = writeln!(out, "{} The live fleet matches {}.", style::success("No changes."), plan.config_path);
+    } else if !plan.changes.is_empty() {
+        let _ = writeln!(out, "acrlink will perform the following actions:\n");
+        for change in &plan.changes {
+            let _ = writeln!(out, "  {} {}", paint(change.action, symbol(change.action)), style::bold(&change.address));
+            let _ = writeln!(out, "      {}", describe(change));
+            let _ = writeln!(out, "      {}", style::dim(&format!("reason: {}", change.reason)));
+        }
+        out.push('\n');
+    }
+    if !plan.unchanged.is_empty() {
+        let _ = writeln!(out, "{}", style::dim(&format!("{} already in place:", plan.unchanged.len())));
+        for item in &plan.unchanged {
+            let _ =
+                writeln!(out, "  {} {} {}", style::dim("="), item.address, style::dim(&format!("({})", item.reason)));
+        }
+        out.push('\n');
+    }
+    findings(&mut out, "Warnings:", &plan.warnings, false);
+    findings(&mut out, "Errors (apply refuses this plan until they are fixed):", &plan.errors, true);
+    let _ = writeln!(out, "{}", style::bold(&summary_line(plan)));
+    out
+}
+
+pub fn json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).unwrap_or_default() + "\n"
+}
+
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::from("### acrlink plan\n\n");
+    let _ = writeln!(out, "**{}**\n", summary_line(plan));
+    if !plan.changes.is_empty() {
+        out.push_str("| | Resource | What | Why |\n|---|---|---|---|\n");
+        for change in &plan.changes {
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {} | {} |",
+                symbol(change.action),
+                change.address,
+                cell(&describe(change)),
+                cell(&change.reason)
+            );
+        }
+        out.push('\n');
+    } else {
+        let _ = writeln!(out, "No changes: the live fleet matches `{}`.\n", plan.config_path);
+    }
+    if !plan.unchanged.is_empty() {
+        let _ = writeln!(out, "<details><summary>{} already in place</summary>\n", plan.unchanged.len());
+        for item in &plan.unchanged {
+            let _ = writeln!(out, "- `{}`: {}", item.address, cell(&item.reason));
+        }
+        out.push_str("\n</details>\n\n");
+    }
+    for (title, items) in [("Warnings", &plan.warnings), ("Errors", &plan.errors)] {
+        if !items.is_empty() {
+            let _ = writeln!(out, "**{title}**\n");
+            for item in items {
+                let _ = writeln!(out, "- `{}`: {}", item.subject, cell(&item.message));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Drift: what changed outside acrlink, phrased as missing / changed / extra.
+pub fn drift_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.changes.is_empty() && plan.errors.is_empty() {
+        let _ = writeln!(out, "{} The live fleet matches {}.", style::success("No drift."), plan.config_path);
+    } else if !plan.changes.is_empty() {
+        let _ = writeln!(out, "{} live state differs from {}:\n", style::warning("Drift detected:"), plan.config_path);
+        for change in &plan.changes {
+            let kind = match change.action {
+                Action::Create => "missing",
+                Action::Update => "changed",
+                Action::Delete => "extra",
+            };
+            let _ = writeln!(
+                out,
+                "  {} {} {}",
+                paint(change.action, &format!("{kind:>7}")),
+                style::bold(&change.address),
+                describe(change)
+            );
+        }
+        out.push('\n');
+        let _ = writeln!(out, "Run `acrlink apply` to repair it.");
+    }
+    findings(&mut out, "Warnings:", &plan.warnings, false);
+    findings(&mut out, "Errors:", &plan.errors, true);
+    out
+}
+
+#[derive(serde::Serialize)]
+struct DriftJson<'a> {
+    format_version: u32,
+    drift: bool,
+    missing: Vec<&'a Change>,
+    changed: Vec<&'a Change>,
+    extra: Vec<&'a Change>,
+    warnings: &'a [Finding],
+    errors: &'a [Finding],
+}
+
+pub fn drift_json(plan: &Plan) -> String {
+    let pick = |action| plan.changes.iter().filter(|c| c.action == action).collect();
+    let document = DriftJson {
+        format_version: 1,
+        drift: plan.has_changes(),
+        missing: pick(Action::Create),
+        changed: pick(Action::Update),
+        extra: pick(Action::Delete),
+        warnings: &plan.warnings,
+        errors: &plan.errors,
+    };
+    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}
+
+pub fn drift_markdown(plan: &Plan) -> String {
+    let mut out = String::from("### acrlink drift\n\n");
+    if plan.changes.is_empty() {
+        out.push_str("No drift.\n");
+        return out;
+    }
+    out.push_str("| Kind | Resource | What |\n|---|---|---|\n");
+    for change in &plan.changes {
+        let kind = match change.action {
+            Action::Create => "missing",
+            Action::Update => "changed",
+            Action::Delete => "extra",
+        };
+        let _ = writeln!(out, "| {kind} | `{}` | {} |", change.address, cell(&describe(change)));
+    }
+    out
+}
+
+pub fn outcome_line(outcome: &crate::apply::Outcome) -> String {
+    let mark = match outcome.status {
+        Status::Created | Status::Updated | Status::Deleted | Status::Adopted | Status::AlreadyGone => {
+            style::success("✓")
+        }
+        Status::Failed => style::error("✗"),
+        Status::Skipped => style::warning("-"),
+    };
+    let mut line = format!("{mark} {} {}", outcome.address, outcome.message);
+    if let Some(hint) = &outcome.hint {
+        let _ = write!(line, "\n    {} {hint}", style::hint("hint:"));
+    }
+    line
+}
+
+pub fn apply_text(report: &ApplyReport) -> String {
+    let mut out = String::new();
+    for outcome in &report.outcomes {
+        let _ = writeln!(out, "{}", outcome_line(outcome));
+    }
+    let count = |status: Status| report.outcomes.iter().filter(|o| o.status == status).count();
+    let line = format!(
+        "Apply complete: {} added, {} changed, {} destroyed, {} adopted; {} failed, {} skipped.",
+        count(Status::Created),
+        count(Status::Updated),
+        count(Status::Deleted) + count(Status::AlreadyGone),
+        count(Status::Adopted),
+        report.failed(),
+        report.skipped()
+    );
+    let line = if report.failed() > 0 { style::error(&line) } else { style::success(&line) };
+    let _ = writeln!(out, "\n{line}");
+    out
+}
+
+pub fn apply_json(report: &ApplyReport) -> String {
+    let document = serde_json::json!({
+        "format_version": 1,
+        "succeeded": report.succeeded(),
+        "failed": report.failed(),
+        "skipped": report.skipped(),
+        "outcomes": report.outcomes,
+    });
+    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}

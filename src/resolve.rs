@@ -1,0 +1,218 @@
+//! Turns bindings into the role assignments they require, against the observed fleet:
+//! principal = the kubelet identity's objectId, scope = the registry, role = AcrPull (or
+//! Container Registry Repository Reader on ABAC registries), name = a deterministic GUID.
+//! Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use crate::config::model::{Binding, Config, Method};
+use crate::observe::{Inventory, Problem};
+use crate::provider::{RoleAssignmentMode, RoleAssignmentSpec, normalize_id};
+
+pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+pub const REPOSITORY_READER: &str = "b93aa761-3e63-49ed-ac28-beffa264f7ac";
+/// Marks what acrlink owns: assignments whose description starts with this are acrlink's to
+/// change or delete; nothing else is ever touched.
+pub const MANAGED_MARKER: &str = "Managed by acrlink";
+/// The namespace ARM templates and Bicep use in `guid()`.
+const ARM_GUID_NAMESPACE: Uuid = Uuid::from_u128(0x11fb06fb_712d_4ddd_98c7_e71bbd588830);
+
+pub fn role_name(role_guid: &str) -> &'static str {
+    match role_guid {
+        ACR_PULL => "AcrPull",
+        REPOSITORY_READER => "Container Registry Repository Reader",
+        "8311e382-0749-4cb8-b61a-304f252e45ec" => "AcrPush",
+        "8e3af657-a8ff-443c-a75c-2fe8c4bcb635" => "Owner",
+        "b24988ac-6180-42a0-ab88-20f7382dd24c" => "Contributor",
+        _ => "another role",
+    }
+}
+
+/// Roles whose grant lets a kubelet identity pull from a registry in the given mode.
+pub fn grants_pull(role_guid: &str, mode: RoleAssignmentMode) -> bool {
+    let owner_like = ["8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c"];
+    match mode {
+        RoleAssignmentMode::Legacy => {
+            [ACR_PULL, "8311e382-0749-4cb8-b61a-304f252e45ec"].contains(&role_guid) || owner_like.contains(&role_guid)
+        }
+        RoleAssignmentMode::Abac => {
+            [REPOSITORY_READER, "2a1e307c-b015-4ebd-883e-5b7698a07328", "2efddaa5-3f1f-4df3-97df-af3f13818f4c"]
+                .contains(&role_guid)
+                || owner_like.contains(&role_guid)
+        }
+    }
+}
+
+/// The deterministic assignment name: ARM/Bicep `guid(scope, principalId, roleGuid)`, i.e.
+/// UUIDv5 in namespace 11fb06fb-712d-4ddd-98c7-e71bbd588830 over the lowercased scope
+/// (no trailing '/'), principal object id and role-definition GUID, joined by '-'.
+pub fn role_assignment_name(scope: &str, principal_id: &str, role_guid: &str) -> String {
+    let input =
+        format!("{}-{}-{}", normalize_id(scope), principal_id.to_ascii_lowercase(), role_guid.to_ascii_lowercase());
+    Uuid::new_v5(&ARM_GUID_NAMESPACE, input.as_bytes()).to_string()
+}
+
+/// An ABAC condition allowing reads only of the given repositories ("team/*" = prefix).
+pub fn repository_condition(repositories: &[String]) -> String {
+    let tests: Vec<String> = repositories
+        .iter()
+        .map(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => {
+                format!("@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringStartsWithIgnoreCase '{prefix}'")
+            }
+            None => format!("@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase '{pattern}'"),
+        })
+        .collect();
+    format!(
+        "((!(ActionMatches{{'Microsoft.ContainerRegistry/registries/repositories/content/read'}}) AND !(ActionMatches{{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'}})) OR ({}))",
+        tests.join(" OR ")
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredAssignment {
+    pub address: String,
+    pub cluster: String,
+    pub registry: String,
+    pub binding: String,
+    pub role_name: &'static str,
+    pub spec: RoleAssignmentSpec,
+}
+
+pub fn assignment_address(cluster: &str, registry: &str) -> String {
+    format!("role_assignment[{cluster}/{registry}]")
+}
+
+/// Clusters a binding selects from the observed fleet, by key.
+pub fn select_clusters<'a>(binding: &Binding, inventory: &'a Inventory) -> Vec<&'a crate::observe::FleetCluster> {
+    inventory.clusters.iter().filter(|c| binding.clusters.iter().any(|s| s.matches(&c.key, &c.labels))).collect()
+}
+
+pub fn resolve(config: &Config, inventory: &Inventory) -> (Vec<DesiredAssignment>, Vec<Problem>) {
+    let mut desired: BTreeMap<String, DesiredAssignment> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for binding in &config.bindings {
+        if binding.method != Method::ManagedIdentity {
+            continue;
+        }
+        for cluster in select_clusters(binding, inventory) {
+            let Some(kubelet) = &cluster.live.kubelet_identity else {
+                let problem = Problem {
+                    subject: format!("cluster {}", cluster.key),
+                    message: format!(
+                        "cluster {} has no kubelet managed identity (it uses a service principal), so binding {:?} cannot grant it AcrPull",
+                        cluster.key, binding.name
+                    ),
+                    hint: Some("migrate the cluster to managed identity (az aks update --enable-managed-identity), or use method = \"pull-secret\"".into()),
+                };
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+                continue;
+            };
+            for registry_key in &binding.registries {
+                let Some(registry) = inventory.registries.get(registry_key) else { continue };
+                let address = assignment_address(&cluster.key, registry_key);
+                let (role_guid, condition) = match registry.role_assignment_mode {
+                    RoleAssignmentMode::Abac if binding.repositories.is_empty() => (REPOSITORY_READER, None),
+                    RoleAssignmentMode::Abac => (REPOSITORY_READER, Some(repository_condition(&binding.repositories))),
+                    RoleAssignmentMode::Legacy if binding.repositories.is_empty() => (ACR_PULL, None),
+                    RoleAssignmentMode::Legacy => {
+                        problems.push(Problem {
+                            subject: address.clone(),
+                            message: format!(
+                                "binding {:?} limits repositories, but registry {registry_key} is not in ABAC mode, where AcrPull reads every repository",
+                                binding.name
+                            ),
+                            hint: Some(format!("switch the registry to ABAC (az acr update -n {} --role-assignment-mode rbac-abac), or remove repositories", registry.name)),
+                        });
+                        continue;
+                    }
+                };
+                let spec = RoleAssignmentSpec {
+                    scope: registry.id.clone(),
+                    name: role_assignment_name(&registry.id, &kubelet.object_id, role_guid),
+                    role_definition_id: format!(
+                        "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}",
+                        registry.subscription_id
+                    ),
+                    principal_id: kubelet.object_id.clone(),
+                    principal_type: "ServicePrincipal".into(),
+                    description: format!(
+                        "{MANAGED_MARKER}: binding {} lets cluster {} pull",
+                        binding.name, cluster.live.id
+                    ),
+                    condition,
+                };
+                match desired.get(&address) {
+                    Some(existing) if existing.spec.condition != spec.condition => problems.push(Problem {
+                        subject: address.clone(),
+                        message: format!(
+                            "bindings {:?} and {:?} grant cluster {} on registry {registry_key} with different repositories",
+                            existing.binding, binding.name, cluster.key
+                        ),
+                        hint: Some("merge them into one binding".into()),
+                    }),
+                    Some(_) => {}
+                    None => {
+                        desired.insert(
+                            address.clone(),
+                            DesiredAssignment {
+                                address,
+                                cluster: cluster.key.clone(),
+                                registry: registry_key.clone(),
+                                binding: binding.name.clone(),
+                                role_name: role_name(role_guid),
+                                spec,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+    (desired.into_values().collect(), problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_deterministic_and_case_insensitive() {
+        let a = role_assignment_name(
+            "/subscriptions/S/resourceGroups/RG/providers/Microsoft.ContainerRegistry/registries/R",
+            "ABC",
+            ACR_PULL,
+        );
+        let b = role_assignment_name(
+            "/subscriptions/s/resourcegroups/rg/providers/microsoft.containerregistry/registries/r/",
+            "abc",
+            ACR_PULL,
+        );
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            role_assignment_name(
+                "/subscriptions/s/resourcegroups/rg/providers/x/registries/r",
+                "abc",
+                REPOSITORY_READER
+            )
+        );
+        // Pinned (computed independently with Python's uuid.uuid5): names already in Azure
+        // depend on these exact inputs.
+        assert_eq!(
+            role_assignment_name("/subscriptions/s/resourcegroups/rg", "p", ACR_PULL),
+            "5f637d5b-3226-5e07-99ae-715f02f5e975"
+        );
+    }
+
+    #[test]
+    fn conditions_cover_each_repository() {
+        let condition = repository_condition(&["team/*".into(), "base/nginx".into()]);
+        assert!(condition.contains("StringStartsWithIgnoreCase 'team/'"));
+        assert!(condition.contains("StringEqualsIgnoreCase 'base/nginx'"));
+    }
+}
