@@ -86,11 +86,11 @@ pub fn diff(
             result.unchanged.push(Unchanged { address: want.address.clone(), reason: how });
             continue;
         }
-        if mode == RoleAssignmentMode::Abac {
-            if let Some(ineffective) =
+        if mode == RoleAssignmentMode::Abac
+            && let Some(ineffective) =
                 assignments.iter().filter(same_principal).find(|a| role_guid(&a.role_definition_id) == ACR_PULL)
-            {
-                result.warnings.push(Finding {
+        {
+            result.warnings.push(Finding {
                     subject: want.address.clone(),
                     message: format!(
                         "AcrPull ({}) on registry {} is ineffective: the registry uses ABAC repository permissions",
@@ -98,7 +98,6 @@ pub fn diff(
                     ),
                     hint: Some("acrlink grants Container Registry Repository Reader instead; remove the AcrPull grant when convenient".into()),
                 });
-            }
         }
         let reason =
             format!("binding {:?} wants {} pull {} and no grant exists", want.binding, want.cluster, want.registry);

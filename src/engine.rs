@@ -36,7 +36,16 @@ pub async fn plan<A: Azure>(config: &Config, config_digest: &str, azure: &A) -> 
     }
     let (live, observe_problems) = observe::role_assignments(&inventory.registries, azure).await;
     problems.extend(observe_problems);
-    let diff = diff::diff(&desired, &live, &inventory.registries, &inventory.clusters);
+    let mut diff = diff::diff(&desired, &live, &inventory.registries, &inventory.clusters);
+    for binding in &config.bindings {
+        if matches!(binding.method, crate::config::model::Method::PullSecret(_)) {
+            diff.warnings.push(crate::plan::Finding {
+                subject: format!("binding {}", binding.name),
+                message: "pull-secret bindings are validated but not yet planned by this version of acrlink".into(),
+                hint: Some("use method = \"managed-identity\" where the cluster and registry share a tenant".into()),
+            });
+        }
+    }
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         acrlink_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -273,14 +273,14 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
             Some(file) => {
                 let plan = read_saved_plan(file)?;
                 let config = config::load(Path::new(&plan.config_path)).ok().and_then(|(c, _)| c);
-                if let Ok(bytes) = std::fs::read(&plan.config_path) {
-                    if engine::digest(&bytes) != plan.config_digest {
-                        anstream::eprintln!(
-                            "{} {} changed since this plan was made; applying the plan as saved",
-                            style::warning("warning:"),
-                            plan.config_path
-                        );
-                    }
+                if let Ok(bytes) = std::fs::read(&plan.config_path)
+                    && engine::digest(&bytes) != plan.config_digest
+                {
+                    anstream::eprintln!(
+                        "{} {} changed since this plan was made; applying the plan as saved",
+                        style::warning("warning:"),
+                        plan.config_path
+                    );
                 }
                 let client = azure_client(config.as_ref(), &args.azure)?;
                 sign_in(&runtime, &client)?;

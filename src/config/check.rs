@@ -46,9 +46,42 @@ pub fn locate(root: &Node, path: &FieldPath, at_key: bool) -> Position {
 struct Checker<'a> {
     root: &'a Node,
     diagnostics: Vec<Diagnostic>,
+    /// `azure.subscription_id` is written but unusable (already reported): entries that rely
+    /// on it are not reported again as having no subscription.
+    default_subscription_broken: bool,
 }
 
 impl Checker<'_> {
+    /// Whether the file writes this field (even with a value the structure check rejected).
+    fn written(&self, path: &FieldPath) -> bool {
+        use super::diagnostic::Segment;
+        let mut node = self.root;
+        for segment in &path.0 {
+            let next = match segment {
+                Segment::Key(key) => node.get(key).map(|e| &e.value),
+                Segment::Index(index) => node.index(*index),
+            };
+            match next {
+                Some(next) => node = next,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// An error about `path`, placed at the key of another field (the one that requires it).
+    fn error_located(
+        &mut self,
+        code: &'static str,
+        path: FieldPath,
+        at: &FieldPath,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        let position = locate(self.root, at, true);
+        self.diagnostics.push(Diagnostic::error(code, path, position, message));
+        self.diagnostics.last_mut().expect("just pushed")
+    }
+
     fn error(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
         let position = locate(self.root, &path, false);
         self.diagnostics.push(Diagnostic::error(code, path, position, message));
@@ -89,6 +122,7 @@ impl Checker<'_> {
     ) -> Option<String> {
         match own.or(default) {
             Some(id) => Some(id.to_string()),
+            None if self.default_subscription_broken => None,
             None => {
                 self.error_at_key("missing-subscription", path.clone(), format!("{owner} has no subscription"));
                 self.hint(format!("set azure.subscription_id, or subscription_id in {path}"));
@@ -111,11 +145,21 @@ impl Checker<'_> {
     }
 }
 
-pub fn check(raw: &PartialConfig, root: &Node, path: &Path) -> (Option<Config>, Vec<Diagnostic>) {
-    let mut c = Checker { root, diagnostics: Vec::new() };
+/// `structural` holds what the structure check reported, so that a value it rejected is not
+/// reported again through its consequences (a missing subscription, a selector that matches
+/// nothing because a cluster's labels were unreadable, ...).
+pub fn check(
+    raw: &PartialConfig,
+    root: &Node,
+    path: &Path,
+    structural: &[Diagnostic],
+) -> (Option<Config>, Vec<Diagnostic>) {
     let top = FieldPath::root();
-
     let azure_raw = raw.azure.clone().unwrap_or_default();
+    let mut c = Checker { root, diagnostics: Vec::new(), default_subscription_broken: false };
+    let azure_is_table = root.get("azure").is_none_or(|e| matches!(e.value.value, super::source::NodeValue::Table(_)));
+    c.default_subscription_broken =
+        (!azure_is_table || c.written(&top.key("azure").key("subscription_id"))) && azure_raw.subscription_id.is_none();
     if let Some(version) = raw.version.filter(|v| *v != 1) {
         c.error(
             "unsupported-version",
@@ -136,14 +180,28 @@ pub fn check(raw: &PartialConfig, root: &Node, path: &Path) -> (Option<Config>, 
     let registries = check_registries(&mut c, raw, default_subscription);
     let clusters = check_clusters(&mut c, raw, default_subscription);
     let cluster_sets = check_cluster_sets(&mut c, raw, default_subscription);
+    let under = |first: &str| {
+        structural.iter().any(|d| matches!(d.path.0.first(), Some(super::diagnostic::Segment::Key(k)) if k == first))
+    };
+    let defined = Defined {
+        raw,
+        registries: &registries,
+        clusters: &clusters,
+        sets: &cluster_sets,
+        clusters_incomplete: under("clusters") || under("cluster_sets"),
+        registries_incomplete: under("registries"),
+    };
     let bindings: Vec<Option<Binding>> = raw
         .bindings
         .iter()
         .enumerate()
-        .map(|(i, b)| b.as_ref().and_then(|b| check_binding(&mut c, raw, i, b, &registries, &clusters, &cluster_sets)))
+        .map(|(i, b)| {
+            let broken = structural.iter().any(|d| d.path.0.starts_with(&FieldPath::root().key("bindings").index(i).0));
+            b.as_ref().and_then(|b| check_binding(&mut c, &defined, i, b, broken))
+        })
         .collect();
     check_binding_names(&mut c, raw);
-    check_overlaps(&mut c, raw, &bindings, &clusters);
+    check_overlaps(&mut c, &bindings, &clusters);
     let bindings: Option<Vec<Binding>> = bindings.into_iter().collect();
 
     let has_errors = c.diagnostics.iter().any(|d| d.severity == super::diagnostic::Severity::Error);
@@ -172,17 +230,24 @@ fn check_registries(
     for (key, registry) in &raw.registries {
         let Some(registry) = registry else { continue };
         let path = FieldPath::root().key("registries").key(key);
+        // A `name` the structure check rejected leaves the entry unusable, not named by its key.
+        let name_broken = registry.name.is_none() && c.written(&path.key("name"));
         let name = registry.name.clone().unwrap_or_else(|| key.clone());
-        if let Err(why) = names::registry_name(&name) {
+        if !name_broken && let Err(why) = names::registry_name(&name) {
             match &registry.name {
-                Some(_) => c.error("invalid-name", path.key("name"), format!("invalid registry name {name:?}")),
-                None => c.error_at_key(
-                    "invalid-name",
-                    path.clone(),
-                    format!("invalid registry name {name:?} (the table key)"),
-                ),
+                Some(_) => {
+                    c.error("invalid-name", path.key("name"), format!("invalid registry name {name:?}"));
+                    c.hint(why);
+                }
+                None => {
+                    c.error_at_key(
+                        "invalid-name",
+                        path.clone(),
+                        format!("invalid registry name {name:?} (the table key)"),
+                    );
+                    c.hint(format!("{why}; if the key is only a local alias, set `name` to the Azure name"));
+                }
             };
-            c.hint(format!("{why}; set `name` if the key is only a local alias"));
         }
         if let Err(why) = names::resource_group_name(&registry.resource_group) {
             c.error(
@@ -203,6 +268,9 @@ fn check_registries(
         ) else {
             continue;
         };
+        if name_broken {
+            continue;
+        }
         // Registry names are globally unique in Azure: the same name twice is the same registry.
         let identity = (name.to_ascii_lowercase(), String::new(), String::new());
         if let Some(first) = seen.insert(identity, key.clone()) {
@@ -231,17 +299,23 @@ fn check_clusters(
     for (key, cluster) in &raw.clusters {
         let Some(cluster) = cluster else { continue };
         let path = FieldPath::root().key("clusters").key(key);
+        let name_broken = cluster.name.is_none() && c.written(&path.key("name"));
         let name = cluster.name.clone().unwrap_or_else(|| key.clone());
-        if let Err(why) = names::cluster_name(&name) {
+        if !name_broken && let Err(why) = names::cluster_name(&name) {
             match &cluster.name {
-                Some(_) => c.error("invalid-name", path.key("name"), format!("invalid AKS cluster name {name:?}")),
-                None => c.error_at_key(
-                    "invalid-name",
-                    path.clone(),
-                    format!("invalid AKS cluster name {name:?} (the table key)"),
-                ),
+                Some(_) => {
+                    c.error("invalid-name", path.key("name"), format!("invalid AKS cluster name {name:?}"));
+                    c.hint(why);
+                }
+                None => {
+                    c.error_at_key(
+                        "invalid-name",
+                        path.clone(),
+                        format!("invalid AKS cluster name {name:?} (the table key)"),
+                    );
+                    c.hint(format!("{why}; if the key is only a local alias, set `name` to the Azure name"));
+                }
             };
-            c.hint(format!("{why}; set `name` if the key is only a local alias"));
         }
         if let Err(why) = names::resource_group_name(&cluster.resource_group) {
             c.error(
@@ -266,6 +340,9 @@ fn check_clusters(
         ) else {
             continue;
         };
+        if name_broken {
+            continue;
+        }
         let identity = (
             subscription_id.to_ascii_lowercase(),
             cluster.resource_group.to_ascii_lowercase(),
@@ -303,6 +380,7 @@ fn check_cluster_sets(c: &mut Checker<'_>, raw: &PartialConfig, default_subscrip
         let name = set.name.clone().unwrap_or_else(|| format!("cluster_sets[{i}]"));
         if !names_seen.insert(name.clone()) {
             c.error("duplicate-name", path.key("name"), format!("two cluster sets are named {name:?}"));
+            c.hint("cluster set names must be unique; rename one");
         }
         if let Some(own) = &set.subscription_id {
             c.guid(path.key("subscription_id"), own, "subscription_id");
@@ -341,6 +419,18 @@ fn check_cluster_sets(c: &mut Checker<'_>, raw: &PartialConfig, default_subscrip
     result
 }
 
+/// What the file defines, for resolving a binding's references.
+struct Defined<'a> {
+    raw: &'a PartialConfig,
+    registries: &'a BTreeMap<String, Registry>,
+    clusters: &'a BTreeMap<String, Cluster>,
+    sets: &'a [ClusterSet],
+    /// Some cluster or cluster set could not be read: a selector that matches nothing may
+    /// match it, so that is not reported.
+    clusters_incomplete: bool,
+    registries_incomplete: bool,
+}
+
 /// Whether a selector can match any cluster the file defines or could discover.
 fn selector_can_match(selector: &ClusterSelector, clusters: &BTreeMap<String, Cluster>, sets: &[ClusterSet]) -> bool {
     let static_match = clusters.values().any(|cl| selector.matches(&cl.key, &cl.labels));
@@ -352,15 +442,17 @@ fn selector_can_match(selector: &ClusterSelector, clusters: &BTreeMap<String, Cl
     static_match || discovered_match
 }
 
+/// `broken`: the structure check already rejected part of this binding. Its other fields are
+/// still checked, but nothing is concluded from the rejected ones, and it takes no part in
+/// the duplicate and contradiction checks.
 fn check_binding(
     c: &mut Checker<'_>,
-    raw: &PartialConfig,
+    defined: &Defined<'_>,
     index: usize,
     binding: &RawBinding,
-    registries: &BTreeMap<String, Registry>,
-    clusters: &BTreeMap<String, Cluster>,
-    sets: &[ClusterSet],
+    broken: bool,
 ) -> Option<Binding> {
+    let raw = defined.raw;
     let path = FieldPath::root().key("bindings").index(index);
     let name = binding.name.clone().unwrap_or_else(|| format!("bindings[{index}]"));
     let errors_before = c.diagnostics.len();
@@ -371,11 +463,15 @@ fn check_binding(
         match ClusterSelector::parse(text) {
             Err(why) => {
                 c.error("invalid-selector", item, format!("invalid cluster selector {text:?}: {why}"));
+                c.hint("a selector is a cluster key, a glob (\"tiu-*\"), labels (\"env=prod,wave!=canary\") or \"*\"");
             }
             Ok(selector) => {
-                // A cluster whose own entry is broken is still defined; its error is reported there.
-                let broken_but_defined = matches!(&selector, ClusterSelector::Name(n) if raw.clusters.contains_key(n));
-                if !broken_but_defined && !selector_can_match(&selector, clusters, sets) {
+                let can_match = match &selector {
+                    // A cluster whose own entry is broken is still defined; its error is reported there.
+                    ClusterSelector::Name(n) => raw.clusters.contains_key(n),
+                    _ => defined.clusters_incomplete || selector_can_match(&selector, defined.clusters, defined.sets),
+                };
+                if !can_match {
                     let what = match &selector {
                         ClusterSelector::Name(n) => format!("cluster `{n}` is not defined"),
                         other => format!(
@@ -408,13 +504,20 @@ fn check_binding(
                 Ok(glob) => {
                     let matcher = glob.compile_matcher();
                     let matched: Vec<String> =
-                        registries.keys().filter(|k| matcher.is_match(k.as_str())).cloned().collect();
-                    if matched.is_empty() {
+                        defined.registries.keys().filter(|k| matcher.is_match(k.as_str())).cloned().collect();
+                    let matches_broken = raw.registries.keys().any(|k| matcher.is_match(k.as_str()));
+                    if matched.is_empty() && !matches_broken && !defined.registries_incomplete {
                         c.error(
                             "undefined-registry",
                             item,
                             format!("registry glob {text:?} matches no registry in [registries]"),
                         );
+                        let keys: Vec<&str> = raw.registries.keys().map(String::as_str).collect();
+                        c.hint(if keys.is_empty() {
+                            "define registries under [registries.NAME]".to_string()
+                        } else {
+                            format!("the registries are: {}", keys.join(", "))
+                        });
                     }
                     registry_keys.extend(matched);
                 }
@@ -423,7 +526,7 @@ fn check_binding(
                 }
             }
         } else if raw.registries.contains_key(text) {
-            if registries.contains_key(text) {
+            if defined.registries.contains_key(text) {
                 registry_keys.push(text.clone());
             }
         } else {
@@ -454,6 +557,10 @@ fn check_binding(
         c.hint("list repository patterns such as \"team/*\", or remove the field for the whole registry");
     }
 
+    // An unknown method was reported by the structure check; which fields apply is unknown.
+    if binding.method.is_none() && c.written(&path.key("method")) {
+        return None;
+    }
     let method = match binding.method.unwrap_or_default() {
         raw::Method::ManagedIdentity => {
             for (field, present) in binding.pull_secret_fields() {
@@ -473,13 +580,16 @@ fn check_binding(
 
     let has_new_errors =
         c.diagnostics[errors_before..].iter().any(|d| d.severity == super::diagnostic::Severity::Error);
-    if has_new_errors {
+    if has_new_errors || broken {
         return None;
     }
     Some(Binding { name, clusters: selectors, registries: registry_keys, repositories, method })
 }
 
 fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> Option<PullSecret> {
+    // A field the structure check rejected: written, but unreadable.
+    let rejected = |c: &Checker<'_>, field: &str, parsed: bool| !parsed && c.written(&path.key(field));
+    let credential_known = !rejected(c, "credential", binding.credential.is_some());
     let credential_kind = binding.credential.unwrap_or(Credential::RegistryToken);
     let credential_name = match credential_kind {
         Credential::Admin => "admin",
@@ -494,6 +604,8 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
         );
         c.hint(format!("remove it, or set credential = \"{wanted}\""));
     };
+    // Where a missing field is asked for: the `credential` key, else the binding.
+    let credential_at = path.key("credential");
 
     let credential = match credential_kind {
         Credential::Admin => CredentialSource::Admin,
@@ -504,10 +616,12 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
                     c.guid(path.key("client_id"), id, "client_id");
                     id.clone()
                 }
+                None if rejected(c, "client_id", false) => String::new(),
                 None => {
-                    c.error_at_key(
+                    c.error_located(
                         "missing-field",
-                        path.key("credential"),
+                        path.key("client_id"),
+                        &credential_at,
                         "credential = \"service-principal\" needs `client_id`",
                     );
                     c.hint("add client_id = \"<application (client) id>\"");
@@ -526,19 +640,29 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
                     }
                     SecretReference::Environment(var.clone())
                 }
-                (None, Some(file)) => SecretReference::File(file.into()),
+                (None, Some(file)) => {
+                    if file.trim().is_empty() {
+                        c.error("empty-value", path.key("client_secret_file"), "client_secret_file must not be empty");
+                    }
+                    SecretReference::File(file.into())
+                }
                 (Some(_), Some(_)) => {
                     c.error_at_key(
                         "conflicting-fields",
                         path.key("client_secret_file"),
                         "give either client_secret_env or client_secret_file, not both",
                     );
+                    c.hint("keep the one the secret is really read from");
+                    SecretReference::Environment(String::new())
+                }
+                (None, None) if rejected(c, "client_secret_env", false) || rejected(c, "client_secret_file", false) => {
                     SecretReference::Environment(String::new())
                 }
                 (None, None) => {
-                    c.error_at_key(
+                    c.error_located(
                         "missing-field",
-                        path.key("credential"),
+                        path.key("client_secret_env"),
+                        &credential_at,
                         "credential = \"service-principal\" needs client_secret_env or client_secret_file",
                     );
                     c.hint("the secret itself never goes in this file: client_secret_env = \"ACR_SP_SECRET\"");
@@ -548,7 +672,7 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
             CredentialSource::ServicePrincipal { client_id, secret }
         }
     };
-    if credential_kind != Credential::ServicePrincipal {
+    if credential_known && credential_kind != Credential::ServicePrincipal {
         for (field, present) in [
             ("client_id", binding.client_id.is_some()),
             ("client_secret_env", binding.client_secret_env.is_some()),
@@ -559,7 +683,7 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
             }
         }
     }
-    if credential_kind != Credential::RegistryToken {
+    if credential_known && credential_kind != Credential::RegistryToken {
         for (field, present) in
             [("token_ttl", binding.token_ttl.is_some()), ("rotate_before", binding.rotate_before.is_some())]
         {
@@ -579,19 +703,38 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
         }
     }
 
-    let token_ttl_seconds = duration(c, path, "token_ttl", binding.token_ttl.as_deref(), DEFAULT_TOKEN_TTL_SECONDS);
-    let rotate_before_seconds =
+    let token_ttl = duration(c, path, "token_ttl", binding.token_ttl.as_deref(), DEFAULT_TOKEN_TTL_SECONDS);
+    let rotate_before =
         duration(c, path, "rotate_before", binding.rotate_before.as_deref(), DEFAULT_ROTATE_BEFORE_SECONDS);
-    if rotate_before_seconds >= token_ttl_seconds {
+    // Only a registry token expires; compare only durations that could be read.
+    if credential_known
+        && credential_kind == Credential::RegistryToken
+        && let (Some(ttl), Some(rotate)) = (token_ttl, rotate_before)
+        && rotate >= ttl
+        && !rejected(c, "token_ttl", binding.token_ttl.is_some())
+        && !rejected(c, "rotate_before", binding.rotate_before.is_some())
+    {
+        let shown = |text: Option<&str>, default: &str| match text {
+            Some(t) => format!("{t:?}"),
+            None => format!("{default:?} (the default)"),
+        };
         let field = if binding.rotate_before.is_some() { "rotate_before" } else { "token_ttl" };
         c.error(
             "invalid-duration",
             path.key(field),
-            "rotate_before must be shorter than token_ttl, or every run would rotate",
+            format!(
+                "rotate_before {} must be shorter than token_ttl {}, or every run would rotate",
+                shown(binding.rotate_before.as_deref(), "30d"),
+                shown(binding.token_ttl.as_deref(), "90d"),
+            ),
         );
         c.hint("for example token_ttl = \"90d\" with rotate_before = \"30d\"");
     }
+    let token_ttl_seconds = token_ttl.unwrap_or(DEFAULT_TOKEN_TTL_SECONDS);
+    let rotate_before_seconds = rotate_before.unwrap_or(DEFAULT_ROTATE_BEFORE_SECONDS);
 
+    let namespaces_rejected = rejected(c, "namespaces", binding.namespaces.is_some())
+        || rejected(c, "namespace_selector", binding.namespace_selector.is_some());
     let namespaces = match (&binding.namespaces, &binding.namespace_selector) {
         (Some(_), Some(_)) => {
             c.error_at_key(
@@ -599,12 +742,16 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
                 path.key("namespace_selector"),
                 "give either namespaces or namespace_selector, not both",
             );
+            c.hint("namespaces lists names; namespace_selector picks namespaces by label");
             Namespaces::Listed(Vec::new())
         }
+        (None, None) if namespaces_rejected => Namespaces::Listed(Vec::new()),
         (None, None) => {
-            c.error_at_key(
+            let at = if c.written(&path.key("method")) { path.key("method") } else { path.clone() };
+            c.error_located(
                 "missing-field",
-                path.key("method"),
+                path.key("namespaces"),
+                &at,
                 "a pull-secret binding needs `namespaces` or `namespace_selector`",
             );
             c.hint("for example namespaces = [\"default\"], or namespaces = [\"*\"] for all of them");
@@ -658,12 +805,13 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
         }
     };
     if let Some(excluded) = &binding.exclude_namespaces {
-        if !matches!(namespaces, Namespaces::All { .. }) {
+        if !namespaces_rejected && !matches!(namespaces, Namespaces::All { .. }) {
             c.error_at_key(
-                "field-not-for-method",
+                "conflicting-fields",
                 path.key("exclude_namespaces"),
                 "exclude_namespaces applies only with namespaces = [\"*\"]",
             );
+            c.hint("use namespaces = [\"*\"] with it, or remove it");
         }
         for (i, ns) in excluded.iter().enumerate() {
             if let Err(why) = names::dns1123_label(ns) {
@@ -676,12 +824,13 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
             }
         }
     }
-    if binding.create_namespaces == Some(true) && !matches!(namespaces, Namespaces::Listed(_)) {
+    if binding.create_namespaces == Some(true) && !namespaces_rejected && !matches!(namespaces, Namespaces::Listed(_)) {
         c.error_at_key(
             "conflicting-fields",
             path.key("create_namespaces"),
             "create_namespaces needs namespaces listed by name",
         );
+        c.hint("list the namespaces to create, or remove create_namespaces");
     }
 
     let secret_name = binding.secret_name.clone().unwrap_or_else(|| DEFAULT_SECRET_NAME.to_string());
@@ -713,14 +862,15 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
     })
 }
 
-fn duration(c: &mut Checker<'_>, path: &FieldPath, field: &str, text: Option<&str>, default: u64) -> u64 {
+/// The duration in seconds: `default` when not written, None when unreadable (reported).
+fn duration(c: &mut Checker<'_>, path: &FieldPath, field: &str, text: Option<&str>, default: u64) -> Option<u64> {
     match text.map(names::duration_seconds) {
-        None => default,
-        Some(Ok(seconds)) => seconds,
+        None => Some(default),
+        Some(Ok(seconds)) => Some(seconds),
         Some(Err(why)) => {
             c.error("invalid-duration", path.key(field), format!("invalid duration {:?}", text.unwrap_or_default()));
             c.hint(why);
-            default
+            None
         }
     }
 }
@@ -744,49 +894,49 @@ fn repository_pattern(pattern: &str) -> Result<(), String> {
 fn check_binding_names(c: &mut Checker<'_>, raw: &PartialConfig) {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, binding) in raw.bindings.iter().enumerate() {
-        if let Some(name) = binding.as_ref().and_then(|b| b.name.as_ref())
-            && let Some(first) = seen.insert(name.as_str(), i)
-        {
-            c.error(
-                "duplicate-name",
-                FieldPath::root().key("bindings").index(i).key("name"),
-                format!("bindings[{first}] is already named {name:?}"),
-            );
+        let Some(name) = binding.as_ref().and_then(|b| b.name.as_ref()) else { continue };
+        match seen.get(name.as_str()) {
+            Some(first) => {
+                let first = *first;
+                c.error(
+                    "duplicate-name",
+                    FieldPath::root().key("bindings").index(i).key("name"),
+                    format!("bindings[{first}] is already named {name:?}"),
+                );
+                c.hint("binding names must be unique; rename one");
+            }
+            None => {
+                seen.insert(name.as_str(), i);
+            }
         }
     }
 }
 
 /// Duplicate and contradicting bindings, decided on the clusters the file names (discovered
-/// clusters are checked again at plan time).
-fn check_overlaps(
-    c: &mut Checker<'_>,
-    raw: &PartialConfig,
-    bindings: &[Option<Binding>],
-    clusters: &BTreeMap<String, Cluster>,
-) {
+/// clusters are checked again at plan time). Only bindings without errors take part.
+fn check_overlaps(c: &mut Checker<'_>, bindings: &[Option<Binding>], clusters: &BTreeMap<String, Cluster>) {
     let bindings_path = FieldPath::root().key("bindings");
-    let unnamed: Vec<Option<serde_json::Value>> = raw
-        .bindings
-        .iter()
-        .map(|b| {
-            b.as_ref().and_then(|b| {
-                let mut b = b.clone();
-                b.name = None;
-                serde_json::to_value(&b).ok()
-            })
-        })
-        .collect();
-    for (i, binding) in unnamed.iter().enumerate() {
+    for (i, binding) in bindings.iter().enumerate() {
         let Some(binding) = binding else { continue };
-        let first = unnamed[..i].iter().position(|earlier| earlier.as_ref() == Some(binding));
-        if let Some(first) = first {
+        let same = |earlier: &Binding| {
+            earlier.clusters == binding.clusters
+                && earlier.registries == binding.registries
+                && earlier.repositories == binding.repositories
+                && earlier.method == binding.method
+        };
+        if let Some(first) = bindings[..i].iter().position(|earlier| earlier.as_ref().is_some_and(same)) {
             c.error("duplicate-binding", bindings_path.index(i), format!("bindings[{i}] repeats bindings[{first}]"));
             c.hint("remove one of them");
         }
     }
 
+    // Managed identity: one role assignment per (cluster, registry); its repository condition
+    // must be the same in every binding that grants it.
     let mut identity_grants: BTreeMap<(&str, &str), (usize, &Vec<String>)> = BTreeMap::new();
-    let mut secrets: BTreeMap<(&str, &str, &str, &str), (usize, Credential)> = BTreeMap::new();
+    // Pull secrets: every (cluster, Secret name, registry) written with its namespaces, so that
+    // overlapping namespaces ("*" overlaps every listed one it does not exclude) are compared.
+    let mut secrets: BTreeMap<(&str, &str, &str), Vec<SecretWriter<'_>>> = BTreeMap::new();
+    let mut reported = BTreeSet::new();
     for (i, binding) in bindings.iter().enumerate() {
         let Some(binding) = binding else { continue };
         let members = clusters.values().filter(|cl| binding.clusters.iter().any(|s| s.matches(&cl.key, &cl.labels)));
@@ -798,9 +948,17 @@ fn check_overlaps(
                         match identity_grants.get(&key) {
                             Some((first, repos)) if *repos != &binding.repositories => {
                                 let first = *first;
+                                if !reported.insert(i) {
+                                    continue;
+                                }
+                                let field = if binding.repositories.is_empty() {
+                                    bindings_path.index(i)
+                                } else {
+                                    bindings_path.index(i).key("repositories")
+                                };
                                 c.error(
                                     "contradicting-bindings",
-                                    bindings_path.index(i),
+                                    field,
                                     format!("bindings[{i}] and bindings[{first}] both grant cluster `{}` on registry `{registry}` with different repositories", cluster.key),
                                 );
                                 c.hint("merge them into one binding with the union of repositories");
@@ -812,31 +970,56 @@ fn check_overlaps(
                         }
                     }
                     Method::PullSecret(ps) => {
-                        let Namespaces::Listed(namespaces) = &ps.namespaces else { continue };
-                        for ns in namespaces {
-                            let key = (cluster.key.as_str(), ns.as_str(), ps.secret_name.as_str(), registry.as_str());
-                            match secrets.get(&key) {
-                                Some((first, kind)) if *kind != ps.credential.kind() => {
-                                    let first = *first;
-                                    c.error(
-                                        "contradicting-bindings",
-                                        bindings_path.index(i).key("credential"),
-                                        format!(
-                                            "Secret {ns}/{} on cluster `{}` gets registry `{registry}` with different credentials from bindings[{first}] and bindings[{i}]",
-                                            ps.secret_name, cluster.key
-                                        ),
-                                    );
-                                    c.hint("use one credential per registry in a Secret, or a different secret_name");
-                                }
-                                Some(_) => {}
-                                None => {
-                                    secrets.insert(key, (i, ps.credential.kind()));
-                                }
+                        let key = (cluster.key.as_str(), ps.secret_name.as_str(), registry.as_str());
+                        let earlier = secrets.entry(key).or_default();
+                        let clash = earlier.iter().find_map(|(first, other, other_repos)| {
+                            let same_credential = other.credential == ps.credential
+                                && (ps.credential.kind() != Credential::RegistryToken
+                                    || **other_repos == binding.repositories);
+                            if same_credential {
+                                return None;
                             }
+                            overlap(&other.namespaces, &ps.namespaces).map(|ns| (*first, ns))
+                        });
+                        earlier.push((i, ps, &binding.repositories));
+                        let Some((first, namespace)) = clash else { continue };
+                        if !reported.insert(i) {
+                            continue;
                         }
+                        let field = if c.written(&bindings_path.index(i).key("credential")) {
+                            bindings_path.index(i).key("credential")
+                        } else {
+                            bindings_path.index(i)
+                        };
+                        c.error(
+                            "contradicting-bindings",
+                            field,
+                            format!(
+                                "Secret {namespace}/{} on cluster `{}` gets registry `{registry}` with different credentials from bindings[{first}] and bindings[{i}]",
+                                ps.secret_name, cluster.key
+                            ),
+                        );
+                        c.hint("use one credential per registry in a Secret, or a different secret_name");
                     }
                 }
             }
         }
+    }
+}
+
+/// A binding that writes a Secret: its index, pull-secret settings and repositories.
+type SecretWriter<'a> = (usize, &'a PullSecret, &'a Vec<String>);
+
+/// A namespace two bindings' namespace choices certainly share, if any (selectors are only
+/// known at plan time and are not compared here).
+fn overlap(a: &Namespaces, b: &Namespaces) -> Option<String> {
+    match (a, b) {
+        (Namespaces::Listed(x), Namespaces::Listed(y)) => x.iter().find(|ns| y.contains(ns)).cloned(),
+        (Namespaces::All { exclude }, Namespaces::Listed(listed))
+        | (Namespaces::Listed(listed), Namespaces::All { exclude }) => {
+            listed.iter().find(|ns| !exclude.contains(ns)).cloned()
+        }
+        (Namespaces::All { .. }, Namespaces::All { .. }) => Some("*".to_string()),
+        _ => None,
     }
 }

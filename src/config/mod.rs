@@ -36,8 +36,8 @@ impl Report {
 pub enum LoadError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not UTF-8 text")]
-    NotUtf8 { path: PathBuf },
+    #[error("{path} is not UTF-8 text (invalid byte at line {line}, column {column}); save it as UTF-8")]
+    NotUtf8 { path: PathBuf, line: usize, column: usize },
     #[error("{path} is not a valid desired-state file ({count} problem{s})", s = if *count == 1 { "" } else { "s" })]
     Invalid { path: PathBuf, count: usize },
 }
@@ -70,7 +70,7 @@ pub fn validate_text(text: &str, path: &Path) -> (Option<Config>, Vec<Diagnostic
     let pruned = pruned.unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
     let config = match Some(serde_json::from_value::<raw::PartialConfig>(pruned)) {
         Some(Ok(raw)) => {
-            let (config, semantic) = check::check(&raw, &root, path);
+            let (config, semantic) = check::check(&raw, &root, path, &diagnostics);
             diagnostics.extend(semantic);
             config
         }
@@ -95,7 +95,14 @@ pub fn validate_text(text: &str, path: &Path) -> (Option<Config>, Vec<Diagnostic
 /// Reads and validates the file at `path`.
 pub fn load(path: &Path) -> Result<(Option<Config>, Report), LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
-    let source = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8 { path: path.to_path_buf() })?;
+    let source = String::from_utf8(bytes).map_err(|err| {
+        let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+        // The prefix is valid UTF-8 by definition; lossy conversion never changes it.
+        let valid = String::from_utf8_lossy(valid);
+        let line = valid.matches('\n').count() + 1;
+        let column = valid.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+        LoadError::NotUtf8 { path: path.to_path_buf(), line, column }
+    })?;
     let (config, diagnostics) = validate_text(&source, path);
     Ok((config, Report { path: path.to_path_buf(), source, diagnostics }))
 }

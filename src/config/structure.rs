@@ -56,7 +56,7 @@ impl<'s> StructureCheck<'s> {
                 _ => Vec::new(),
             };
             if !expected.iter().any(|t| type_matches(t, node)) {
-                self.type_mismatch(&expected, node, path);
+                self.type_mismatch(&expected, node, path, anchor);
                 return None;
             }
         }
@@ -90,17 +90,24 @@ impl<'s> StructureCheck<'s> {
                     return None;
                 }
                 let item_schema = schema.get("items");
-                // An invalid element becomes null rather than vanishing, so indices (and the
-                // paths of later diagnostics) stay those of the file.
+                // An invalid table element becomes null rather than vanishing, so indices (and
+                // the paths of later diagnostics) stay those of the file. A list of scalars with
+                // an invalid element is dropped whole: a partial list would mean something else.
+                let tables =
+                    item_schema.is_some_and(|s| self.resolve(s).get("type").and_then(Value::as_str) == Some("object"));
+                let mut complete = true;
                 let kept = items
                     .iter()
                     .enumerate()
                     .map(|(i, item)| match item_schema {
-                        Some(s) => self.value(s, item, &path.index(i), item.position).unwrap_or(Value::Null),
+                        Some(s) => self.value(s, item, &path.index(i), item.position).unwrap_or_else(|| {
+                            complete = false;
+                            Value::Null
+                        }),
                         None => item.to_json(),
                     })
                     .collect();
-                Some(Value::Array(kept))
+                if complete || tables { Some(Value::Array(kept)) } else { None }
             }
             NodeValue::BigInteger(text) => {
                 self.diagnostics.push(Diagnostic::error(
@@ -182,7 +189,7 @@ impl<'s> StructureCheck<'s> {
                 if expected.is_empty() {
                     expected.push("string");
                 }
-                self.type_mismatch(&expected, node, path);
+                self.type_mismatch(&expected, node, path, anchor);
             }
         }
         None
@@ -217,8 +224,11 @@ impl<'s> StructureCheck<'s> {
                 Some(value) => {
                     kept.insert(entry.key.clone(), value);
                 }
-                // A broken map entry stays as null: its key is still defined for references.
-                None if properties.is_none_or(|p| !p.contains_key(&entry.key)) => {
+                // A broken map entry that is a table (a registry, a cluster) stays as null: its key
+                // is still defined for references. A broken scalar (a label value) is dropped.
+                None if properties.is_none_or(|p| !p.contains_key(&entry.key))
+                    && self.resolve(field_schema).get("type").and_then(Value::as_str) == Some("object") =>
+                {
                     kept.insert(entry.key.clone(), Value::Null);
                 }
                 None => {}
@@ -284,15 +294,17 @@ impl<'s> StructureCheck<'s> {
         );
     }
 
-    fn type_mismatch(&mut self, expected: &[&str], node: &Node, path: &FieldPath) {
+    /// `anchor` is where the field's key is: an empty (null) value has no place of its own.
+    fn type_mismatch(&mut self, expected: &[&str], node: &Node, path: &FieldPath, anchor: Position) {
         let wanted: Vec<&str> = expected.iter().copied().filter(|t| *t != "null").collect();
         let wanted = if wanted.is_empty() { expected.to_vec() } else { wanted };
         let described: Vec<String> = wanted.iter().map(|t| describe_type(t).to_string()).collect();
         let subject = if path.0.is_empty() { "the document".to_string() } else { format!("`{path}`") };
+        let position = if matches!(node.value, NodeValue::Null) { anchor } else { node.position };
         let mut diagnostic = Diagnostic::error(
             "wrong-type",
             path.clone(),
-            node.position,
+            position,
             format!("{subject} must be {}, found {}", described.join(" or "), node.kind_name()),
         );
         let hint = match (&node.value, wanted.first().copied()) {

@@ -10,36 +10,40 @@ use crate::config::{Config, Diagnostic, Report, Severity};
 
 pub const REPORT_FORMAT_VERSION: u32 = 1;
 
+/// Source lines wider than this are shown as a window around the column.
+const MAX_SHOWN_LINE: usize = 160;
+
 pub fn text(report: &Report, config: Option<&Config>) -> String {
     let mut out = String::new();
     let file = report.path.display();
     let lines: Vec<&str> = report.source.lines().collect();
+    // A line that one diagnostic must not quote is not quoted by any other either.
+    let secret_lines: std::collections::BTreeSet<usize> =
+        report.diagnostics.iter().filter(|d| d.redact_source).map(|d| d.line).collect();
     for d in &report.diagnostics {
         let label = match d.severity {
             Severity::Error => style::error(&format!("error[{}]", d.code)),
             Severity::Warning => style::warning(&format!("warning[{}]", d.code)),
         };
         let _ = writeln!(out, "{label}: {}", style::bold(&d.message));
-        let _ = writeln!(
-            out,
-            "  {} {file}:{}:{} {}",
-            style::dim("-->"),
-            d.line,
-            d.column,
-            style::dim(&format!("({})", d.path))
-        );
+        // The document itself has no field path worth showing.
+        let field =
+            if d.path.0.is_empty() { String::new() } else { format!(" {}", style::dim(&format!("({})", d.path))) };
+        let _ = writeln!(out, "  {} {file}:{}:{}{field}", style::dim("-->"), d.line, d.column);
         if let Some(line) = d.line.checked_sub(1).and_then(|i| lines.get(i)) {
             let gutter = d.line.to_string();
             let pad = " ".repeat(gutter.len());
-            let shown = if d.redact_source { redact(line) } else { (*line).to_string() };
-            let caret_len = if d.redact_source {
-                1
+            let redacted = d.redact_source || secret_lines.contains(&d.line) || may_hold_secret(line);
+            let (shown, column) = if redacted {
+                (redact(line), d.column.min(line.find(['=', ':']).map_or(1, |at| at + 1)).max(1))
             } else {
-                d.length.clamp(1, shown.chars().count().saturating_sub(d.column - 1).max(1))
+                window(line.trim_end_matches('\r'), d.column.max(1))
             };
+            let caret_len =
+                if redacted { 1 } else { d.length.clamp(1, shown.chars().count().saturating_sub(column - 1).max(1)) };
             let _ = writeln!(out, "  {pad} {}", style::dim("|"));
             let _ = writeln!(out, "  {} {} {shown}", style::dim(&gutter), style::dim("|"));
-            let marker = format!("{}{}", " ".repeat(d.column.saturating_sub(1)), "^".repeat(caret_len));
+            let marker = format!("{}{}", " ".repeat(column - 1), "^".repeat(caret_len));
             let marker = if d.severity == Severity::Error { style::error(&marker) } else { style::warning(&marker) };
             let _ = writeln!(out, "  {pad} {} {marker}", style::dim("|"));
         }
@@ -94,6 +98,42 @@ fn redact(line: &str) -> String {
     }
 }
 
+/// Whether a line assigns a field whose name says it holds a secret (`client_secret = ...`,
+/// `password: ...`), even inside an inline table, so that no diagnostic (a syntax error on
+/// that line, say) quotes it.
+fn may_hold_secret(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    crate::config::structure::INLINE_SECRET_FIELDS.iter().any(|field| {
+        lower.match_indices(field).any(|(at, _)| {
+            let before = lower[..at].chars().next_back();
+            let after = lower[at + field.len()..].trim_start_matches(['"', '\'', ' ', '\t']);
+            before.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+                && (after.starts_with('=') || after.starts_with(':'))
+        })
+    })
+}
+
+/// The part of a long line around `column`, and the column within what is shown.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= MAX_SHOWN_LINE {
+        return (line.to_string(), column);
+    }
+    let start = column.saturating_sub(1).min(chars.len()).saturating_sub(MAX_SHOWN_LINE / 2);
+    let end = (start + MAX_SHOWN_LINE).min(chars.len());
+    let mut shown = String::new();
+    let mut column = column - start;
+    if start > 0 {
+        shown.push('…');
+        column += 1;
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, column)
+}
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
     format_version: u32,
@@ -115,4 +155,30 @@ pub fn json(report: &Report) -> String {
         diagnostics: &report.diagnostics,
     };
     serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_assignments_are_recognised() {
+        assert!(may_hold_secret("client_secret = \"x\""));
+        assert!(may_hold_secret("  password: hunter2"));
+        assert!(may_hold_secret("b = [{ clusters = [], \"client_secret\" = \"x\" }]"));
+        assert!(!may_hold_secret("client_secret_env = \"VAR\""));
+        assert!(!may_hold_secret("# keep the password elsewhere"));
+        assert!(!may_hold_secret("namespace_secret_name = \"x\""));
+    }
+
+    #[test]
+    fn long_lines_are_windowed_around_the_column() {
+        assert_eq!(window("short", 3), ("short".to_string(), 3));
+        let line = format!("{}X{}", "a".repeat(500), "b".repeat(500));
+        let (shown, column) = window(&line, 501);
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        assert_eq!(shown.chars().nth(column - 1), Some('X'));
+        let (shown, column) = window(&line, 1);
+        assert_eq!((shown.chars().next(), column), (Some('a'), 1));
+    }
 }

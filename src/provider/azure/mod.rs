@@ -54,10 +54,7 @@ impl Azure for AzureClient {
                 segment(subscription_id)
             ),
         };
-        let clusters: Vec<wire::ManagedCluster> = match self.arm.list(&self.arm.url(&path)).await {
-            Err(AzureError::Api { status: 404, .. }) => Vec::new(),
-            other => other?,
-        };
+        let clusters: Vec<wire::ManagedCluster> = self.arm.list(&self.arm.url(&path)).await?;
         Ok(clusters.into_iter().map(LiveCluster::from).collect())
     }
 

@@ -1,0 +1,5 @@
+//! The one integration-test binary: runs the real `acrlink` executable (see `support`), one
+//! module per area.
+
+mod support;
+mod validate;

@@ -1,0 +1,137 @@
+//! Runs the real `acrlink` binary in a scratch directory and captures what it did.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (where Cargo.toml, examples/ and schemas/ are).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Output {
+    /// The exit code; None when the process was killed by a signal (a crash).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Fails unless the run ended with `expected`, showing everything it printed.
+    #[track_caller]
+    pub fn assert_exit(&self, expected: i32) -> &Self {
+        assert_eq!(self.code, Some(expected), "unexpected exit code\n{self}");
+        self
+    }
+
+    /// Fails if the run panicked, crashed, or printed a Rust backtrace.
+    #[track_caller]
+    pub fn assert_no_panic(&self) -> &Self {
+        assert!(self.code.is_some(), "killed by a signal (crash)\n{self}");
+        assert_ne!(self.code, Some(101), "exit code 101 is a Rust panic\n{self}");
+        let all = format!("{}\n{}", self.stdout, self.stderr);
+        for sign in ["panicked", "RUST_BACKTRACE", "stack backtrace", "internal error"] {
+            assert!(!all.contains(sign), "output contains {sign:?}\n{self}");
+        }
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// A fresh temporary working directory to run acrlink in.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox { dir: tempfile::tempdir().expect("create a temp dir"), env: Vec::new() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file in the sandbox and returns its absolute path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dirs");
+        }
+        std::fs::write(&path, contents).expect("write a sandbox file");
+        path
+    }
+
+    /// Sets an environment variable for later runs.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Runs `acrlink ARGS` with the sandbox as working directory and a clean environment
+    /// (no colour or config variables inherited from whoever runs the tests).
+    pub fn run<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_acrlink"));
+        command.args(args).current_dir(self.dir.path());
+        for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "ACRLINK_CONFIG", "ACRLINK_LOG", "RUST_LOG", "TERM"] {
+            command.env_remove(var);
+        }
+        // Were there a panic, its message and backtrace would show; the tests look for them.
+        command.env("RUST_BACKTRACE", "1");
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        let output = command.output().expect("run the acrlink binary");
+        Output {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `acrlink ARGS` in a fresh sandbox.
+pub fn acrlink<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Sandbox::new().run(args)
+}
+
+/// The files of a repository directory with one of `extensions`, sorted.
+pub fn files_in(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e)))
+        .collect();
+    files.sort();
+    files
+}
+
+/// TOML text as a JSON value (the data model both file formats share).
+pub fn toml_to_json(text: &str) -> serde_json::Value {
+    toml::from_str(text).expect("TOML parses")
+}
+
+/// The same document as YAML, as a user converting their file would write it.
+pub fn json_to_yaml(value: &serde_json::Value) -> String {
+    serde_saphyr::to_string(value).expect("YAML serialises")
+}
