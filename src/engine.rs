@@ -59,3 +59,181 @@ pub async fn plan<A: Azure>(config: &Config, config_digest: &str, azure: &A) -> 
     };
     PlanRun { plan, graph, inventory }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::apply::{ApplyOptions, Status, apply};
+    use crate::plan::Action;
+    use crate::provider::fake::{FakeAzure, fleet_fixture};
+    use crate::provider::{Azure, LiveRoleAssignment};
+
+    const SUB: &str = "1d6c45e0-bd9f-4771-bb67-36616452f239";
+
+    fn config() -> Config {
+        let text = format!(
+            r#"version = 1
+[azure]
+subscription_id = "{SUB}"
+[registries.sharedacr]
+resource_group = "platform-rg"
+[registries.abacacr]
+resource_group = "platform-rg"
+[clusters.aks1]
+resource_group = "dev-rg"
+labels = {{ team = "a" }}
+[clusters.aks2]
+resource_group = "dev-rg"
+[[bindings]]
+name = "shared"
+clusters = ["*"]
+registries = ["sharedacr"]
+[[bindings]]
+name = "team-a"
+clusters = ["team=a"]
+registries = ["abacacr"]
+repositories = ["team-a/*"]
+"#
+        );
+        let (config, diagnostics) = crate::config::validate_text(&text, Path::new("acrlink.toml"));
+        config.unwrap_or_else(|| panic!("{diagnostics:?}"))
+    }
+
+    fn registry_id(name: &str) -> String {
+        format!(
+            "/subscriptions/{SUB}/resourceGroups/platform-rg/providers/Microsoft.ContainerRegistry/registries/{name}"
+        )
+    }
+
+    /// aks1 already holds AcrPull on sharedacr (attach-acr by hand); acrlink once granted a
+    /// cluster that is gone.
+    fn world() -> FakeAzure {
+        let azure = fleet_fixture();
+        let scope = registry_id("sharedacr");
+        let grant = |name: &str, principal: &str, description: Option<&str>| LiveRoleAssignment {
+            id: format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+            name: name.into(),
+            scope: scope.clone(),
+            role_definition_id: format!(
+                "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{}",
+                crate::resolve::ACR_PULL
+            ),
+            principal_id: principal.into(),
+            principal_type: Some("ServicePrincipal".into()),
+            description: description.map(str::to_string),
+            condition: None,
+        };
+        *azure.assignments.lock().unwrap() = vec![
+            grant("11111111-1111-1111-1111-111111111111", "00000000-0000-0000-0000-0000000000a1", None),
+            grant(
+                "22222222-2222-2222-2222-222222222222",
+                "00000000-0000-0000-0000-0000000000ff",
+                Some(
+                    "Managed by acrlink: binding shared lets cluster /subscriptions/x/resourceGroups/old/providers/Microsoft.ContainerService/managedClusters/gone pull",
+                ),
+            ),
+        ];
+        azure
+    }
+
+    fn strip(text: &str) -> String {
+        anstream::adapter::strip_str(text).to_string()
+    }
+
+    fn golden(name: &str, actual: &str) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", path.display()));
+        assert_eq!(actual, expected, "{name} changed; review it and run with UPDATE_GOLDEN=1 to accept");
+    }
+
+    #[tokio::test]
+    async fn plan_creates_prunes_and_reports_foreign_grants() {
+        let azure = world();
+        let run = plan(&config(), "sha256:test", &azure).await;
+        let actions: Vec<(&str, Action)> = run.plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+        assert_eq!(
+            actions,
+            vec![
+                ("role_assignment[aks1/abacacr]", Action::Create),
+                ("role_assignment[aks2/sharedacr]", Action::Create),
+                ("role_assignment[principal:00000000-0000-0000-0000-0000000000ff/sharedacr]", Action::Delete),
+            ]
+        );
+        assert_eq!(run.plan.unchanged.len(), 1, "the hand-made grant satisfies aks1/sharedacr");
+        assert!(run.plan.errors.is_empty(), "{:?}", run.plan.errors);
+        golden("plan.txt", &strip(&crate::render::plan::text(&run.plan)));
+        golden("plan.json", &crate::render::plan::json(&run.plan));
+        golden("plan.md", &crate::render::plan::markdown(&run.plan));
+        golden("drift.txt", &strip(&crate::render::plan::drift_text(&run.plan)));
+        golden("graph.dot", &run.graph.to_dot());
+    }
+
+    #[tokio::test]
+    async fn apply_converges_and_a_second_plan_is_empty() {
+        let azure = world();
+        let first = plan(&config(), "d", &azure).await.plan;
+        let report = apply(&first, &azure, &ApplyOptions::default(), &|_| {}).await;
+        assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
+        let second = plan(&config(), "d", &azure).await.plan;
+        assert!(second.changes.is_empty(), "{:?}", second.changes);
+        let foreign = azure.assignments.lock().unwrap().iter().filter(|a| a.description.is_none()).count();
+        assert_eq!(foreign, 1, "the grant made by hand is never touched");
+    }
+
+    #[tokio::test]
+    async fn observation_is_batched_per_registry_not_per_pair() {
+        let azure = world();
+        let _ = plan(&config(), "d", &azure).await;
+        // 2 cluster GETs (fewer than 3 in the subscription), 2 registry GETs, 2 assignment lists.
+        assert_eq!(azure.calls.load(std::sync::atomic::Ordering::Relaxed), 6);
+    }
+
+    #[tokio::test]
+    async fn a_grant_made_between_plan_and_apply_is_adopted() {
+        let azure = world();
+        let plan = plan(&config(), "d", &azure).await.plan;
+        let crate::plan::Resource::RoleAssignment { spec, .. } = &plan.changes[1].resource;
+        let mut twin = spec.clone();
+        twin.name = "33333333-3333-3333-3333-333333333333".into();
+        twin.description = "made by hand".into();
+        azure.create_role_assignment(&twin).await.unwrap();
+        let report = apply(&plan, &azure, &ApplyOptions::default(), &|_| {}).await;
+        assert_eq!(report.outcomes[1].status, Status::Adopted, "{:?}", report.outcomes);
+        assert_eq!(report.failed(), 0);
+    }
+
+    #[tokio::test]
+    async fn apply_adopts_existing_retries_principal_and_explains_403() {
+        use crate::provider::AzureError;
+        let azure = world();
+        let plan = plan(&config(), "d", &azure).await.plan;
+        *azure.create_failures.lock().unwrap() = vec![
+            AzureError::PrincipalNotFound { principal_id: "p".into() },
+            AzureError::AuthorizationFailed {
+                action: "Microsoft.Authorization/roleAssignments/write".into(),
+                scope: registry_id("sharedacr"),
+                message: "denied".into(),
+            },
+        ];
+        let options = ApplyOptions { parallelism: 1, principal_wait: std::time::Duration::from_secs(5) };
+        let report = apply(&plan, &azure, &options, &|_| {}).await;
+        let statuses: Vec<Status> = report.outcomes.iter().map(|o| o.status).collect();
+        // The first change met PrincipalNotFound, retried, then 403: it fails alone with the hint;
+        // the others go on.
+        assert_eq!(statuses, vec![Status::Failed, Status::Created, Status::Deleted], "{:?}", report.outcomes);
+        assert!(azure.create_failures.lock().unwrap().is_empty(), "PrincipalNotFound was retried");
+        let hint = report.outcomes[0].hint.as_deref().unwrap_or_default();
+        assert!(
+            hint.contains("Microsoft.Authorization/roleAssignments/write")
+                && hint.contains("User Access Administrator"),
+            "{hint}"
+        );
+    }
+}

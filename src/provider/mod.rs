@@ -3,6 +3,8 @@
 //! engine depends only on the traits and the plain data types here.
 
 pub mod azure;
+#[cfg(test)]
+pub mod fake;
 pub mod retry;
 
 use std::collections::BTreeMap;

@@ -27,7 +27,14 @@ fn paint(action: Action, text: &str) -> String {
 fn describe(change: &Change) -> String {
     let Resource::RoleAssignment { role_name, cluster, registry, spec } = &change.resource;
     let condition = if spec.condition.is_some() { " (repository condition)" } else { "" };
-    format!("{role_name}{condition} for the kubelet identity {} of {cluster} on {registry}", spec.principal_id)
+    match cluster.strip_prefix("principal:") {
+        Some(principal) => {
+            format!("{role_name}{condition} for principal {principal} (no cluster in the fleet) on {registry}")
+        }
+        None => {
+            format!("{role_name}{condition} for the kubelet identity {} of {cluster} on {registry}", spec.principal_id)
+        }
+    }
 }
 
 pub fn summary_line(plan: &Plan) -> String {

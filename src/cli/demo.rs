@@ -1,0 +1,165 @@
+//! `acrlink demo`: starts the emulator in-process with the demo world and narrates
+//! plan → apply → plan → a change behind acrlink's back → drift → apply → drift, running the
+//! real acrlink binary for every step, as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{ColorWhen, Exit, report_error};
+use crate::render::style;
+
+const DEMO_CONFIG: &str = include_str!("../../examples/demo/acrlink.toml");
+const DEMO_WORLD: &str = include_str!("../../examples/demo/world.toml");
+
+/// The demo's files: the checkout's own when run from it, else embedded copies.
+fn demo_files() -> std::io::Result<(PathBuf, PathBuf)> {
+    let config = Path::new("examples/demo/acrlink.toml");
+    let world = Path::new("examples/demo/world.toml");
+    if config.exists() && world.exists() {
+        return Ok((config.to_path_buf(), world.to_path_buf()));
+    }
+    let dir = std::env::temp_dir().join(format!("acrlink-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("acrlink.toml"), DEMO_CONFIG)?;
+    std::fs::write(dir.join("world.toml"), DEMO_WORLD)?;
+    Ok((dir.join("acrlink.toml"), dir.join("world.toml")))
+}
+
+struct Narrator {
+    exe: PathBuf,
+    config: PathBuf,
+    env: Vec<(String, String)>,
+    color: ColorWhen,
+    step: usize,
+    total: usize,
+    surprises: Vec<String>,
+}
+
+impl Narrator {
+    fn heading(&mut self, title: &str) {
+        self.step += 1;
+        anstream::println!("\n{} {}", style::bold(&format!("==> {}/{}", self.step, self.total)), style::bold(title));
+    }
+
+    /// Runs `acrlink ARGS` against the emulator and checks its exit code.
+    fn run(&mut self, args: &[&str], expect: i32, meaning: &str) {
+        anstream::println!("{}", style::dim(&format!("$ acrlink -c {} {}", self.config.display(), args.join(" "))));
+        let color = match self.color {
+            ColorWhen::Always => "always",
+            ColorWhen::Never => "never",
+            ColorWhen::Auto => "auto",
+        };
+        let status = Command::new(&self.exe)
+            .arg("-c")
+            .arg(&self.config)
+            .arg("--color")
+            .arg(color)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .status();
+        match status.map(|s| s.code().unwrap_or(-1)) {
+            Ok(code) if code == expect => {
+                anstream::println!("{}", style::dim(&format!("(exit {code}: {meaning})")));
+            }
+            Ok(code) => {
+                anstream::println!("{}", style::error(&format!("(exit {code}, expected {expect}: {meaning})")));
+                self.surprises.push(format!("`acrlink {}` exited {code}, expected {expect}", args.join(" ")));
+            }
+            Err(e) => self.surprises.push(format!("cannot run acrlink: {e}")),
+        }
+    }
+}
+
+pub fn run(color: ColorWhen) -> Exit {
+    let (config, world_path) = match demo_files() {
+        Ok(files) => files,
+        Err(e) => {
+            report_error(&format!("cannot prepare the demo files: {e}"), None);
+            return Exit::Error;
+        }
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            report_error(&format!("cannot find the acrlink executable: {e}"), None);
+            return Exit::Error;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            report_error(&format!("cannot start the async runtime: {e}"), None);
+            return Exit::Error;
+        }
+    };
+    let world = match acrlink_emulator::World::from_file(&world_path) {
+        Ok(world) => world,
+        Err(e) => {
+            report_error(&format!("cannot read the demo world {}: {e}", world_path.display()), None);
+            return Exit::Error;
+        }
+    };
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let emulator = match runtime.block_on(acrlink_emulator::Emulator::start(world, listen)) {
+        Ok(emulator) => emulator,
+        Err(e) => {
+            report_error(&format!("cannot start the emulator: {e}"), None);
+            return Exit::Error;
+        }
+    };
+    let env: Vec<(String, String)> = emulator.env().into_iter().collect();
+
+    anstream::println!("{}", style::bold("acrlink demo: a small AKS fleet wired to two registries, on the built-in Azure emulator"));
+    anstream::println!(
+        "{}",
+        style::dim(&format!(
+            "Emulated Azure (Entra + ARM over HTTPS) at {}; desired state: {}; world: {}",
+            emulator.ready_info().arm_endpoint,
+            config.display(),
+            world_path.display()
+        ))
+    );
+    let mut narrator = Narrator { exe, config: config.clone(), env, color, step: 0, total: 7, surprises: Vec::new() };
+
+    narrator.heading("What would change? aks-dev-01 already has a grant made by hand with `az aks update --attach-acr`;");
+    anstream::println!("        a grant acrlink made earlier for a decommissioned cluster is still on the registry.");
+    narrator.run(&["plan", "--detailed-exitcode"], 2, "changes to make");
+
+    narrator.heading("Apply it (concurrently; the hand-made grant is reported, not duplicated)");
+    narrator.run(&["apply", "--auto-approve"], 0, "applied");
+
+    narrator.heading("Plan again: live state now matches the file");
+    narrator.run(&["plan", "--detailed-exitcode"], 0, "no changes");
+
+    narrator.heading("Someone removes a grant behind acrlink's back (az role assignment delete …)");
+    match runtime.block_on(super::demo_tamper::remove_one_managed_grant(&emulator)) {
+        Ok(what) => anstream::println!("{}", style::dim(&format!("removed {what}"))),
+        Err(e) => narrator.surprises.push(format!("could not change the emulated world: {e}")),
+    }
+
+    narrator.heading("Drift is detected (exit 2), as a scheduled `acrlink drift` job would see it");
+    narrator.run(&["drift"], 2, "drift");
+
+    narrator.heading("Apply repairs it");
+    narrator.run(&["apply", "--auto-approve"], 0, "repaired");
+
+    narrator.heading("And the fleet is back in line");
+    narrator.run(&["drift"], 0, "no drift");
+
+    runtime.block_on(emulator.shutdown());
+    anstream::println!();
+    if narrator.surprises.is_empty() {
+        anstream::println!("{}", style::success("Demo complete."));
+        anstream::println!(
+            "Try it by hand: `acrlink emulator --world {}` prints the environment to export; then run any command with `-c {}`.",
+            world_path.display(),
+            config.display()
+        );
+        Exit::Ok
+    } else {
+        for surprise in &narrator.surprises {
+            report_error(surprise, None);
+        }
+        Exit::Error
+    }
+}
