@@ -121,10 +121,10 @@ impl Azure for FakeAzure {
                 && a.principal_id.eq_ignore_ascii_case(&spec.principal_id)
                 && role_guid(&a.role_definition_id) == role_guid(&spec.role_definition_id)
         };
-        if let Some(existing) = assignments.iter().find(same_triple) {
-            if !existing.name.eq_ignore_ascii_case(&spec.name) {
-                return Err(AzureError::RoleAssignmentExists { existing_id: existing.name.clone() });
-            }
+        if let Some(existing) = assignments.iter().find(same_triple)
+            && !existing.name.eq_ignore_ascii_case(&spec.name)
+        {
+            return Err(AzureError::RoleAssignmentExists { existing_id: existing.name.clone() });
         }
         let live = LiveRoleAssignment {
             id: spec.id(),
