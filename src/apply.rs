@@ -104,7 +104,7 @@ async fn execute<A: Azure>(
     azure: &A,
     options: &ApplyOptions,
 ) -> std::result::Result<Outcome, Outcome> {
-    let Resource::RoleAssignment { spec, role_name, .. } = &change.resource;
+    let Resource::RoleAssignment { spec, role_name, cluster, registry } = &change.resource;
     let outcome = |status: Status, message: String, hint: Option<String>| Outcome {
         address: change.address.clone(),
         action: change.action,
@@ -139,7 +139,7 @@ async fn execute<A: Azure>(
                         };
                         return Ok(outcome(
                             status,
-                            format!("{verb} {role_name} to {} on {}", spec.principal_id, spec.scope),
+                            format!("{verb} {role_name} to {cluster} on {registry}"),
                             None,
                         ));
                     }
@@ -168,7 +168,7 @@ async fn execute<A: Azure>(
             match azure.delete_role_assignment(&id).await {
                 Ok(()) => Ok(outcome(
                     Status::Deleted,
-                    format!("removed {role_name} from {} on {}", spec.principal_id, spec.scope),
+                    format!("removed {role_name} from {cluster} on {registry}"),
                     None,
                 )),
                 Err(AzureError::NotFound { .. }) => Ok(outcome(Status::AlreadyGone, "already gone".into(), None)),

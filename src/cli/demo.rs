@@ -132,9 +132,9 @@ pub fn run(color: ColorWhen) -> Exit {
     narrator.run(&["plan", "--detailed-exitcode"], 0, "no changes");
 
     narrator.heading("Someone removes a grant behind acrlink's back (az role assignment delete …)");
-    match runtime.block_on(super::demo_tamper::remove_one_managed_grant(&emulator)) {
-        Ok(what) => anstream::println!("{}", style::dim(&format!("removed {what}"))),
-        Err(e) => narrator.surprises.push(format!("could not change the emulated world: {e}")),
+    match remove_one_managed_grant(&emulator) {
+        Some(what) => anstream::println!("{}", style::dim(&format!("removed {what}"))),
+        None => narrator.surprises.push("found no grant made by acrlink to remove".into()),
     }
 
     narrator.heading("Drift is detected (exit 2), as a scheduled `acrlink drift` job would see it");
@@ -162,4 +162,23 @@ pub fn run(color: ColorWhen) -> Exit {
         }
         Exit::Error
     }
+}
+
+/// Stands in for a colleague running `az role assignment delete`: removes the grant acrlink
+/// made for aks-dev-02 (the first managed one, whatever the world), straight in the emulator.
+fn remove_one_managed_grant(emulator: &acrlink_emulator::Emulator) -> Option<String> {
+    let state = emulator.state();
+    let mut managed: Vec<_> = state
+        .role_assignments()
+        .into_iter()
+        .filter(|a| a.description.as_deref().is_some_and(|d| d.starts_with(crate::resolve::MANAGED_MARKER)))
+        .collect();
+    managed.sort_by(|a, b| {
+        let prefers = |x: &acrlink_emulator::RoleAssignmentView| !x.description.as_deref().unwrap_or_default().contains("aks-dev-02");
+        (prefers(a), &a.id).cmp(&(prefers(b), &b.id))
+    });
+    let victim = managed.into_iter().next()?;
+    state.delete_role_assignment(&victim.id)?;
+    let cluster = victim.description.as_deref().and_then(|d| d.rsplit('/').next()).unwrap_or("a cluster").trim_end_matches(" pull");
+    Some(format!("role assignment {} (AcrPull for {cluster}) from {}", victim.name, victim.scope.rsplit('/').next().unwrap_or_default()))
 }

@@ -2,6 +2,8 @@
 //! its outcome to an exit code (0 ok / no changes, 1 error, 2 changes or drift where asked).
 //! Commands stay thin: the work happens in the engine modules.
 
+mod demo;
+mod emulator;
 mod fleet;
 mod validate;
 
@@ -87,6 +89,13 @@ against live state first and refused when stale. Exit codes: 0 ok, 1 anything fa
     /// Print the dependency graph of the fleet's resources as Graphviz DOT
     #[command(after_help = "Example: acrlink graph | dot -Tsvg > graph.svg")]
     Graph(fleet::GraphArgs),
+    /// Run the local Azure emulator (Entra, ARM for AKS/ACR/role assignments) on loopback
+    #[command(after_help = "Prints one JSON line when ready: {\"arm_endpoint\", \"authority_host\", \"tenant_id\", \"env\": {...}}.\n\
+Export its `env` and acrlink (or any Azure SDK client) talks to the emulator. Serves until interrupted.\n\
+Examples:\n  acrlink emulator --world examples/demo/world.toml\n  acrlink emulator --generate clusters=1000,registries=20,subscriptions=5 --out big.toml")]
+    Emulator(emulator::EmulatorArgs),
+    /// A guided tour on the built-in emulator: plan, apply, plan, drift behind acrlink's back, apply, drift
+    Demo,
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,6 +158,8 @@ fn run(cli: Cli) -> Exit {
         Command::Apply(args) => fleet::apply(&config_path, &args),
         Command::Drift(args) => fleet::drift(&config_path, &args),
         Command::Graph(args) => fleet::graph(&config_path, &args),
+        Command::Emulator(args) => emulator::run(&args),
+        Command::Demo => demo::run(cli.color),
         Command::Schema(args) => {
             let schema = match args.kind {
                 SchemaKind::Config => crate::config::raw::json_schema(),

@@ -219,9 +219,11 @@ pub fn outcome_line(outcome: &crate::apply::Outcome) -> String {
     line
 }
 
+/// The report on stdout: every change already streamed to stderr as it landed, so only what
+/// needs attention is repeated here, then the summary.
 pub fn apply_text(report: &ApplyReport) -> String {
     let mut out = String::new();
-    for outcome in &report.outcomes {
+    for outcome in report.outcomes.iter().filter(|o| matches!(o.status, Status::Failed | Status::Skipped)) {
         let _ = writeln!(out, "{}", outcome_line(outcome));
     }
     let count = |status: Status| report.outcomes.iter().filter(|o| o.status == status).count();
@@ -235,7 +237,10 @@ pub fn apply_text(report: &ApplyReport) -> String {
         report.skipped()
     );
     let line = if report.failed() > 0 { style::error(&line) } else { style::success(&line) };
-    let _ = writeln!(out, "\n{line}");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{line}");
     out
 }
 
