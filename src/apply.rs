@@ -137,11 +137,7 @@ async fn execute<A: Azure>(
                         } else {
                             (Status::Updated, "updated")
                         };
-                        return Ok(outcome(
-                            status,
-                            format!("{verb} {role_name} to {cluster} on {registry}"),
-                            None,
-                        ));
+                        return Ok(outcome(status, format!("{verb} {role_name} to {cluster} on {registry}"), None));
                     }
                     Err(AzureError::RoleAssignmentExists { existing_id }) => {
                         let existing = if existing_id.is_empty() { "another name".to_string() } else { existing_id };
@@ -166,11 +162,9 @@ async fn execute<A: Azure>(
                 Precondition::Absent => spec.id(),
             };
             match azure.delete_role_assignment(&id).await {
-                Ok(()) => Ok(outcome(
-                    Status::Deleted,
-                    format!("removed {role_name} from {cluster} on {registry}"),
-                    None,
-                )),
+                Ok(()) => {
+                    Ok(outcome(Status::Deleted, format!("removed {role_name} from {cluster} on {registry}"), None))
+                }
                 Err(AzureError::NotFound { .. }) => Ok(outcome(Status::AlreadyGone, "already gone".into(), None)),
                 Err(error) => Err(failed(error)),
             }

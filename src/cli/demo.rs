@@ -109,7 +109,10 @@ pub fn run(color: ColorWhen) -> Exit {
     };
     let env: Vec<(String, String)> = emulator.env().into_iter().collect();
 
-    anstream::println!("{}", style::bold("acrlink demo: a small AKS fleet wired to two registries, on the built-in Azure emulator"));
+    anstream::println!(
+        "{}",
+        style::bold("acrlink demo: a small AKS fleet wired to two registries, on the built-in Azure emulator")
+    );
     anstream::println!(
         "{}",
         style::dim(&format!(
@@ -121,7 +124,8 @@ pub fn run(color: ColorWhen) -> Exit {
     );
     let mut narrator = Narrator { exe, config: config.clone(), env, color, step: 0, total: 7, surprises: Vec::new() };
 
-    narrator.heading("What would change? aks-dev-01 already has a grant made by hand with `az aks update --attach-acr`;");
+    narrator
+        .heading("What would change? aks-dev-01 already has a grant made by hand with `az aks update --attach-acr`;");
     anstream::println!("        a grant acrlink made earlier for a decommissioned cluster is still on the registry.");
     narrator.run(&["plan", "--detailed-exitcode"], 2, "changes to make");
 
@@ -174,11 +178,22 @@ fn remove_one_managed_grant(emulator: &acrlink_emulator::Emulator) -> Option<Str
         .filter(|a| a.description.as_deref().is_some_and(|d| d.starts_with(crate::resolve::MANAGED_MARKER)))
         .collect();
     managed.sort_by(|a, b| {
-        let prefers = |x: &acrlink_emulator::RoleAssignmentView| !x.description.as_deref().unwrap_or_default().contains("aks-dev-02");
+        let prefers = |x: &acrlink_emulator::RoleAssignmentView| {
+            !x.description.as_deref().unwrap_or_default().contains("aks-dev-02")
+        };
         (prefers(a), &a.id).cmp(&(prefers(b), &b.id))
     });
     let victim = managed.into_iter().next()?;
     state.delete_role_assignment(&victim.id)?;
-    let cluster = victim.description.as_deref().and_then(|d| d.rsplit('/').next()).unwrap_or("a cluster").trim_end_matches(" pull");
-    Some(format!("role assignment {} (AcrPull for {cluster}) from {}", victim.name, victim.scope.rsplit('/').next().unwrap_or_default()))
+    let cluster = victim
+        .description
+        .as_deref()
+        .and_then(|d| d.rsplit('/').next())
+        .unwrap_or("a cluster")
+        .trim_end_matches(" pull");
+    Some(format!(
+        "role assignment {} (AcrPull for {cluster}) from {}",
+        victim.name,
+        victim.scope.rsplit('/').next().unwrap_or_default()
+    ))
 }

@@ -326,7 +326,8 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
             }
             return Ok(Exit::Ok);
         }
-        confirm(args.auto_approve)?;
+        // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
+        confirm(args.auto_approve || args.plan_file.is_some())?;
         let options = ApplyOptions { parallelism: usize::from(args.parallelism), ..ApplyOptions::default() };
         let bar = progress_bar(plan.changes.len());
         let progress = {

@@ -90,9 +90,11 @@ against live state first and refused when stale. Exit codes: 0 ok, 1 anything fa
     #[command(after_help = "Example: acrlink graph | dot -Tsvg > graph.svg")]
     Graph(fleet::GraphArgs),
     /// Run the local Azure emulator (Entra, ARM for AKS/ACR/role assignments) on loopback
-    #[command(after_help = "Prints one JSON line when ready: {\"arm_endpoint\", \"authority_host\", \"tenant_id\", \"env\": {...}}.\n\
+    #[command(
+        after_help = "Prints one JSON line when ready: {\"arm_endpoint\", \"authority_host\", \"tenant_id\", \"env\": {...}}.\n\
 Export its `env` and acrlink (or any Azure SDK client) talks to the emulator. Serves until interrupted.\n\
-Examples:\n  acrlink emulator --world examples/demo/world.toml\n  acrlink emulator --generate clusters=1000,registries=20,subscriptions=5 --out big.toml")]
+Examples:\n  acrlink emulator --world examples/demo/world.toml\n  acrlink emulator --generate clusters=1000,registries=20,subscriptions=5 --out big.toml"
+    )]
     Emulator(emulator::EmulatorArgs),
     /// A guided tour on the built-in emulator: plan, apply, plan, drift behind acrlink's back, apply, drift
     Demo,

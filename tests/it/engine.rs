@@ -1,0 +1,462 @@
+//! plan / apply / drift / graph end to end: the real binary against the emulator, started
+//! in-process so tests can read its ledger, inject faults and change state behind acrlink's
+//! back. Managed-identity bindings (issue 5).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use acrlink_emulator::{Emulator, FaultKind, FaultRule, NewRoleAssignment, World};
+
+use crate::support::{Output, Sandbox, repo_root};
+
+const DEMO_WORLD: &str = "examples/demo/world.toml";
+const DEMO_CONFIG: &str = "examples/demo/acrlink.toml";
+const CANARY: &str = "CANARY-client-secret-5f1d2c";
+
+/// A running emulator and the runtime that serves it.
+struct Azure {
+    emulator: Option<Emulator>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Azure {
+    fn start(world: &str) -> Azure {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let world = World::from_toml_str(world).expect("a valid world");
+        let emulator =
+            runtime.block_on(Emulator::start(world, "127.0.0.1:0".parse().unwrap())).expect("emulator starts");
+        Azure { emulator: Some(emulator), runtime }
+    }
+
+    fn demo() -> Azure {
+        Azure::start(&demo_world())
+    }
+
+    fn emulator(&self) -> &Emulator {
+        self.emulator.as_ref().expect("running")
+    }
+
+    /// A sandbox holding the demo's acrlink.toml, with the emulator's environment.
+    fn sandbox(&self) -> Sandbox {
+        let config = std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap();
+        self.sandbox_with(&config)
+    }
+
+    fn sandbox_with(&self, config: &str) -> Sandbox {
+        let mut sandbox = Sandbox::new();
+        for (key, value) in self.emulator().env() {
+            sandbox = sandbox.env(&key, &value);
+        }
+        sandbox = sandbox.env("ACRLINK_RETRY_BUDGET_SECONDS", "60").env("ACRLINK_ARM_REQUESTS_PER_SECOND", "1000");
+        sandbox.write("acrlink.toml", config);
+        sandbox
+    }
+
+    /// ARM requests per operation id (the token endpoint excluded).
+    fn arm_requests(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for entry in self.emulator().ledger().entries {
+            if entry.operation != "Token" {
+                *counts.entry(entry.operation.clone()).or_insert(0) += entry.count;
+            }
+        }
+        counts
+    }
+
+    fn status_count(&self, operation: &str, status: &str) -> u64 {
+        self.emulator()
+            .ledger()
+            .entries
+            .iter()
+            .filter(|e| e.operation == operation)
+            .map(|e| e.statuses.get(status).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// (scope, principal, role GUID) of every assignment, to spot duplicates.
+    fn triples(&self) -> Vec<(String, String, String)> {
+        let mut triples: Vec<_> = self
+            .emulator()
+            .state()
+            .role_assignments()
+            .into_iter()
+            .map(|a| {
+                (
+                    a.scope.to_lowercase(),
+                    a.principal_id.to_lowercase(),
+                    a.role_definition_id.rsplit('/').next().unwrap_or_default().to_lowercase(),
+                )
+            })
+            .collect();
+        triples.sort();
+        triples
+    }
+}
+
+impl Drop for Azure {
+    fn drop(&mut self) {
+        if let Some(emulator) = self.emulator.take() {
+            self.runtime.block_on(emulator.shutdown());
+        }
+    }
+}
+
+fn demo_world() -> String {
+    std::fs::read_to_string(repo_root().join(DEMO_WORLD)).unwrap().replace("demo-only-not-a-real-secret", CANARY)
+}
+
+fn assert_no_duplicates(azure: &Azure) {
+    let triples = azure.triples();
+    let mut unique = triples.clone();
+    unique.dedup();
+    assert_eq!(triples, unique, "duplicate role assignments");
+}
+
+#[track_caller]
+fn assert_clean(output: &Output) {
+    output.assert_no_panic();
+    assert!(!output.stdout.contains(CANARY) && !output.stderr.contains(CANARY), "the client secret leaked\n{output}");
+}
+
+#[test]
+fn plan_apply_plan_drift_apply_converges() {
+    let azure = Azure::demo();
+    let sandbox = azure.sandbox();
+
+    let plan = sandbox.run(["plan", "--detailed-exitcode", "--format", "json"]);
+    assert_clean(plan.assert_exit(2));
+    let json = plan.json();
+    assert_eq!(json["summary"], serde_json::json!({"add": 6, "change": 0, "destroy": 1}), "{plan}");
+    assert_eq!(json["format_version"], 1);
+
+    let apply = sandbox.run(["apply", "--auto-approve"]);
+    assert_clean(apply.assert_exit(0));
+    assert!(apply.stdout.contains("6 added, 0 changed, 1 destroyed"), "{apply}");
+    assert_no_duplicates(&azure);
+
+    azure.emulator().reset_ledger();
+    let again = sandbox.run(["plan", "--detailed-exitcode"]);
+    assert_clean(again.assert_exit(0));
+    assert!(again.stdout.contains("No changes."), "{again}");
+    assert!(!azure.arm_requests().contains_key("RoleAssignments_Create"), "a plan never writes");
+
+    // Behind acrlink's back: someone deletes one of its grants.
+    let victim = azure
+        .emulator()
+        .state()
+        .role_assignments()
+        .into_iter()
+        .find(|a| a.description.as_deref().is_some_and(|d| d.contains("aks-stg-01")))
+        .expect("acrlink's grant for aks-stg-01");
+    azure.emulator().state().delete_role_assignment(&victim.id).unwrap();
+
+    let drift = sandbox.run(["drift", "--format", "json"]);
+    assert_clean(drift.assert_exit(2));
+    let report = drift.json();
+    assert_eq!(report["drift"], true);
+    assert_eq!(report["missing"][0]["address"], "role_assignment[aks-stg-01/contosoacr]", "{drift}");
+
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    assert_clean(sandbox.run(["drift"]).assert_exit(0));
+    // The grant made by hand with --attach-acr was never touched.
+    assert!(
+        azure.emulator().state().role_assignments().iter().any(|a| a.name == "9a1d3f5e-0000-4000-8000-00000000a11a")
+    );
+}
+
+#[test]
+fn text_json_and_markdown_plans_match_the_goldens() {
+    let azure = Azure::demo();
+    let sandbox = azure.sandbox();
+    for (format, golden) in [("text", "demo-plan.txt"), ("json", "demo-plan.json"), ("markdown", "demo-plan.md")] {
+        let output = sandbox.run(["--color", "never", "plan", "--format", format]);
+        assert_clean(output.assert_exit(0));
+        let path = repo_root().join("tests/golden").join(golden);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &output.stdout).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(output.stdout, expected, "{golden} changed; review and rerun with UPDATE_GOLDEN=1");
+    }
+}
+
+#[test]
+fn plan_json_validates_against_the_committed_plan_schema() {
+    let azure = Azure::demo();
+    let output = azure.sandbox().run(["plan", "--format", "json"]);
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("schemas/plan.schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let plan = output.json();
+    let errors: Vec<String> = validator.iter_errors(&plan).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let committed = std::fs::read_to_string(repo_root().join("schemas/plan.schema.json")).unwrap();
+    let printed = crate::support::acrlink(["schema", "plan"]);
+    assert_eq!(
+        printed.stdout.trim_end(),
+        committed.trim_end(),
+        "run `cargo run -- schema plan > schemas/plan.schema.json`"
+    );
+}
+
+/// A world of `clusters` clusters and 2 registries; a file binding every cluster to both.
+fn fleet(clusters: usize) -> (String, String) {
+    let world = acrlink_emulator::generate_world(&format!("clusters={clusters},registries=2,subscriptions=1")).unwrap();
+    let parsed: toml::Value = toml::from_str(&world).unwrap();
+    let subscription = parsed["subscriptions"][0]["id"].as_str().unwrap().to_string();
+    let mut config = format!("version = 1\n[azure]\nsubscription_id = \"{subscription}\"\n");
+    for registry in parsed["registries"].as_array().unwrap() {
+        config.push_str(&format!(
+            "[registries.{}]\nresource_group = \"{}\"\n",
+            registry["name"].as_str().unwrap(),
+            registry["resource_group"].as_str().unwrap()
+        ));
+    }
+    config.push_str("[[cluster_sets]]\nname = \"all\"\n\n[[bindings]]\nclusters = [\"*\"]\nregistries = [\"*\"]\n");
+    (world, config)
+}
+
+#[test]
+fn plan_requests_grow_with_registries_not_clusters() {
+    let mut totals = Vec::new();
+    for clusters in [1, 10, 100] {
+        let (world, config) = fleet(clusters);
+        let azure = Azure::start(&world);
+        let page_size = azure.emulator().state().settings().page_size as u64;
+        let output = azure.sandbox_with(&config).run(["plan", "--detailed-exitcode"]);
+        assert_clean(output.assert_exit(2));
+        let requests = azure.arm_requests();
+        let cluster_pages = requests.get("ManagedClusters_List").copied().unwrap_or(0);
+        assert_eq!(cluster_pages, (clusters as u64).div_ceil(page_size).max(1), "{requests:?}");
+        assert_eq!(
+            requests.get("RoleAssignments_ListForScope").copied().unwrap_or(0),
+            2,
+            "one list per registry: {requests:?}"
+        );
+        let total: u64 = requests.values().sum();
+        eprintln!("plan of {clusters} clusters x 2 registries: {total} ARM requests {requests:?}");
+        totals.push((clusters as u64, total, cluster_pages));
+    }
+    // Beyond the pages of the cluster list, the count is the same for 1 and 100 clusters.
+    let fixed: Vec<u64> = totals.iter().map(|(_, total, pages)| total - pages).collect();
+    assert!(fixed.windows(2).all(|w| w[0] == w[1]), "{totals:?}");
+}
+
+#[test]
+fn throttling_storms_server_errors_and_dropped_connections_are_ridden_out() {
+    let azure = Azure::demo();
+    let emulator = azure.emulator();
+    let rule = |route: &str, kind: FaultKind, count: u32| FaultRule {
+        route: route.into(),
+        method: None,
+        kind,
+        count,
+        status: if kind == FaultKind::ServerError { Some(503) } else { None },
+        retry_after_seconds: if kind == FaultKind::Throttle { Some(1) } else { None },
+    };
+    emulator.add_fault(rule("RoleAssignments_Create", FaultKind::Throttle, 6));
+    emulator.add_fault(rule("RoleAssignments_ListForScope", FaultKind::ServerError, 2));
+    emulator.add_fault(rule("ManagedClusters_Get", FaultKind::Drop, 2));
+    let started = Instant::now();
+    let output = azure.sandbox().run(["apply", "--auto-approve", "-v"]);
+    assert_clean(output.assert_exit(0));
+    assert_eq!(azure.status_count("RoleAssignments_Create", "429"), 6, "{output}");
+    assert_eq!(azure.status_count("RoleAssignments_ListForScope", "503"), 2);
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    assert_clean(azure.sandbox().run(["plan", "--detailed-exitcode"]).assert_exit(0));
+    assert_no_duplicates(&azure);
+}
+
+#[test]
+fn a_throttling_storm_longer_than_the_budget_fails_cleanly() {
+    let azure = Azure::demo();
+    azure.emulator().add_fault(FaultRule {
+        route: "RoleAssignments_ListForScope".into(),
+        method: None,
+        kind: FaultKind::Throttle,
+        count: 1000,
+        status: None,
+        retry_after_seconds: Some(1),
+    });
+    let output = azure.sandbox().env("ACRLINK_RETRY_BUDGET_SECONDS", "2").run(["plan"]);
+    assert_clean(output.assert_exit(1));
+    assert!(output.stdout.contains("gave up after"), "{output}");
+}
+
+#[test]
+fn a_kubelet_identity_not_yet_replicated_is_granted_thanks_to_principal_type() {
+    // Azure's documented cure for PrincipalNotFound is principalType = ServicePrincipal, which
+    // acrlink always sends; the emulator answers PrincipalNotFound only without it.
+    let world = demo_world().replace(
+        "object_id = \"7d0b2e91-0003-4f3a-8c55-000000000003\" }",
+        "object_id = \"7d0b2e91-0003-4f3a-8c55-000000000003\", visible_after_seconds = 600 }",
+    );
+    let azure = Azure::start(&world);
+    let output = azure.sandbox().run(["apply", "--auto-approve"]);
+    assert_clean(output.assert_exit(0));
+    assert_eq!(azure.status_count("RoleAssignments_Create", "400"), 0, "{output}");
+}
+
+#[test]
+fn missing_permission_stops_only_that_branch_and_names_the_fix() {
+    let world = demo_world().replace(
+        "{ role = \"Owner\", scope = \"/subscriptions/0cbb9123-6397-4a37-97d1-8efa0a25043b\" }",
+        "{ role = \"Reader\", scope = \"/subscriptions/0cbb9123-6397-4a37-97d1-8efa0a25043b\" }",
+    );
+    let azure = Azure::start(&world);
+    let output = azure.sandbox().run(["apply", "--auto-approve"]);
+    assert_clean(output.assert_exit(1));
+    let all = format!("{}{}", output.stdout, output.stderr);
+    assert!(all.contains("Microsoft.Authorization/roleAssignments/write"), "{output}");
+    assert!(all.contains("User Access Administrator") && all.contains("paymentsabac"), "{output}");
+    assert!(output.stdout.contains("4 added") && output.stdout.contains("2 failed"), "{output}");
+}
+
+#[test]
+fn a_grant_made_between_plan_and_apply_is_adopted_not_duplicated() {
+    let azure = Azure::demo();
+    let sandbox = azure.sandbox();
+    sandbox.run(["plan", "--out", "plan.json"]).assert_exit(0);
+    let registry = "/subscriptions/1d6c45e0-bd9f-4771-bb67-36616452f239/resourceGroups/platform-rg/providers/Microsoft.ContainerRegistry/registries/contosoacr";
+    azure
+        .emulator()
+        .state()
+        .create_role_assignment(NewRoleAssignment {
+            name: Some("5b5b5b5b-0000-4000-8000-000000000001".into()),
+            scope: registry.into(),
+            role: "AcrPull".into(),
+            principal_id: "7d0b2e91-0003-4f3a-8c55-000000000003".into(),
+            principal_type: Some("ServicePrincipal".into()),
+            description: Some("az role assignment create, by a colleague".into()),
+        })
+        .unwrap();
+    let output = sandbox.run(["apply", "plan.json"]);
+    assert_clean(output.assert_exit(0));
+    assert!(output.stdout.contains("1 adopted"), "{output}");
+    assert_eq!(azure.status_count("RoleAssignments_Create", "409"), 1);
+    assert_no_duplicates(&azure);
+}
+
+#[test]
+fn a_stale_saved_plan_is_refused_and_changes_nothing() {
+    let azure = Azure::demo();
+    let sandbox = azure.sandbox();
+    sandbox.run(["plan", "--out", "plan.json"]).assert_exit(0);
+    sandbox.run(["apply", "--auto-approve"]).assert_exit(0);
+    azure.emulator().reset_ledger();
+    let output = sandbox.run(["apply", "plan.json"]);
+    assert_clean(output.assert_exit(1));
+    assert!(output.stderr.contains("stale"), "{output}");
+    let writes: u64 = ["RoleAssignments_Create", "RoleAssignments_Delete"]
+        .iter()
+        .filter_map(|op| azure.arm_requests().get(*op).copied())
+        .sum();
+    assert_eq!(writes, 0);
+}
+
+#[test]
+fn apply_refuses_without_approval_when_stdin_is_not_a_terminal() {
+    let azure = Azure::demo();
+    let output = azure.sandbox().run(["apply"]);
+    assert_clean(output.assert_exit(1));
+    assert!(output.stderr.contains("--auto-approve"), "{output}");
+    assert!(!azure.arm_requests().contains_key("RoleAssignments_Create"));
+}
+
+#[test]
+fn a_killed_apply_converges_on_the_next_run() {
+    let azure = Azure::demo();
+    azure.emulator().set_faults(acrlink_emulator::Faults { latency_ms: 150, ..Default::default() });
+    let sandbox = azure.sandbox();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acrlink"))
+        .args(["apply", "--auto-approve", "--parallelism", "1"])
+        .current_dir(sandbox.path())
+        .envs(azure.emulator().env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some, not all, grants are written.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while azure.status_count("RoleAssignments_Create", "201") < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let written = azure.status_count("RoleAssignments_Create", "201");
+    assert!((1..6).contains(&written), "killed half-way: {written} grants written");
+    azure.emulator().set_faults(acrlink_emulator::Faults::default());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    assert_clean(sandbox.run(["plan", "--detailed-exitcode"]).assert_exit(0));
+    assert_no_duplicates(&azure);
+}
+
+#[test]
+fn two_applies_at_once_end_in_the_same_state() {
+    let azure = Azure::demo();
+    azure.emulator().set_faults(acrlink_emulator::Faults { latency_ms: 20, jitter_ms: 20, ..Default::default() });
+    let sandbox = azure.sandbox();
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_acrlink"))
+            .args(["apply", "--auto-approve"])
+            .current_dir(sandbox.path())
+            .envs(azure.emulator().env())
+            .output()
+            .unwrap()
+    };
+    let (first, second) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(second.status.code(), Some(0), "{}", String::from_utf8_lossy(&second.stderr));
+    azure.emulator().set_faults(acrlink_emulator::Faults::default());
+    assert_clean(sandbox.run(["plan", "--detailed-exitcode"]).assert_exit(0));
+    assert_no_duplicates(&azure);
+}
+
+#[test]
+fn graph_prints_dot_and_sign_in_failures_are_one_clear_error() {
+    let azure = Azure::demo();
+    let graph = azure.sandbox().run(["graph"]);
+    assert_clean(graph.assert_exit(0));
+    assert!(graph.stdout.starts_with("digraph acrlink {"), "{graph}");
+    assert!(
+        graph.stdout.contains("\"cluster[aks-pay-weu]\" -> \"role_assignment[aks-pay-weu/paymentsabac]\""),
+        "{graph}"
+    );
+
+    let wrong = azure.sandbox().env("AZURE_CLIENT_SECRET", "not-the-secret").run(["plan"]);
+    assert_clean(wrong.assert_exit(1));
+    assert!(wrong.stderr.contains("cannot sign in to Azure"), "{wrong}");
+}
+
+#[test]
+fn the_client_secret_never_appears_in_any_output() {
+    let azure = Azure::demo();
+    let sandbox = azure.sandbox();
+    for args in [
+        vec!["-vvv", "plan", "--out", "plan.json"],
+        vec!["-vvv", "plan", "--format", "json"],
+        vec!["-vvv", "plan", "--format", "markdown"],
+        vec!["-vvv", "apply", "--auto-approve"],
+        vec!["-vvv", "drift", "--format", "json"],
+        vec!["-vvv", "graph"],
+    ] {
+        assert_clean(&sandbox.run(&args));
+    }
+    let saved = std::fs::read_to_string(sandbox.path().join("plan.json")).unwrap();
+    assert!(!saved.contains(CANARY));
+    let _: PathBuf = sandbox.path().to_path_buf();
+}
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    let output = crate::support::Sandbox::new().run(["--color", "never", "demo"]);
+    assert_clean(output.assert_exit(0));
+    assert!(output.stdout.contains("Demo complete."), "{output}");
+    assert!(output.stdout.contains("(exit 2: drift)"), "{output}");
+}
