@@ -22,10 +22,20 @@ pub fn digest(bytes: &[u8]) -> String {
 }
 
 pub async fn plan<A: Azure>(config: &Config, config_digest: &str, azure: &A) -> PlanRun {
-    let mut inventory = observe::inventory(config, azure).await;
+    // Role assignments depend only on the registries, so they are read while the (possibly
+    // paged, possibly large) cluster lists are still coming in.
+    let registries_then_assignments = async {
+        let (registries, mut problems) = observe::registries(config, azure).await;
+        let (live, assignment_problems) = observe::role_assignments(&registries, azure).await;
+        problems.extend(assignment_problems);
+        (registries, live, problems)
+    };
+    let ((clusters, mut problems), (registries, live, registry_problems)) =
+        tokio::join!(observe::clusters(config, azure), registries_then_assignments);
+    problems.extend(registry_problems);
+    let inventory = Inventory { clusters, registries, problems: Vec::new() };
     let (desired, resolve_problems) = resolve::resolve(config, &inventory);
     let graph = ResourceGraph::build(&desired, &inventory);
-    let mut problems = std::mem::take(&mut inventory.problems);
     problems.extend(resolve_problems);
     if let Err(member) = graph.order() {
         problems.push(observe::Problem {
@@ -34,8 +44,6 @@ pub async fn plan<A: Azure>(config: &Config, config_digest: &str, azure: &A) -> 
             hint: None,
         });
     }
-    let (live, observe_problems) = observe::role_assignments(&inventory.registries, azure).await;
-    problems.extend(observe_problems);
     let mut diff = diff::diff(&desired, &live, &inventory.registries, &inventory.clusters);
     for binding in &config.bindings {
         if matches!(binding.method, crate::config::model::Method::PullSecret(_)) {

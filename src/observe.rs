@@ -52,7 +52,8 @@ fn fetch_error(subject: &str, error: &AzureError) -> Problem {
     Problem { subject: subject.to_string(), message: format!("cannot read {subject}: {error}"), hint }
 }
 
-pub async fn inventory<A: Azure>(config: &Config, azure: &A) -> Inventory {
+/// The fleet's clusters: those the file names and those its cluster sets discover.
+pub async fn clusters<A: Azure>(config: &Config, azure: &A) -> (Vec<FleetCluster>, Vec<Problem>) {
     let mut inventory = Inventory::default();
 
     // Clusters: which subscriptions need a list, which clusters a GET.
@@ -165,6 +166,12 @@ pub async fn inventory<A: Azure>(config: &Config, azure: &A) -> Inventory {
         }
     }
     inventory.clusters.sort_by(|a, b| a.key.cmp(&b.key));
+    (inventory.clusters, inventory.problems)
+}
+
+/// The registries the file names, by key.
+pub async fn registries<A: Azure>(config: &Config, azure: &A) -> (BTreeMap<String, LiveRegistry>, Vec<Problem>) {
+    let mut inventory = Inventory::default();
 
     // Registries, the same way.
     let mut registries_by_subscription: BTreeMap<String, Vec<&crate::config::model::Registry>> = BTreeMap::new();
@@ -218,7 +225,7 @@ pub async fn inventory<A: Azure>(config: &Config, azure: &A) -> Inventory {
             Err(e) => inventory.problems.push(fetch_error(&format!("registry {key}"), &e)),
         }
     }
-    inventory
+    (inventory.registries, inventory.problems)
 }
 
 /// Role assignments at, above and below each registry, one list per registry.
