@@ -1,0 +1,277 @@
+//! Microsoft.ContainerService/managedClusters: get, list (subscription, resource group) and the
+//! credential actions, whose kubeconfigs point at the emulator's per-cluster Kubernetes path
+//! (`/k8s/{subscription}/{resourceGroup}/{cluster}`, served by the `kube` module).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ring::hmac;
+use serde_json::{Value, json};
+
+use super::{Ctx, resource_group_not_found, resource_not_found, subscription_not_found};
+use crate::http::{Reply, flat_error, page};
+use crate::ids::derived_guid;
+use crate::route::{ClusterAction, Target};
+use crate::state::{ClusterRec, State, allowed, cluster_id, touches};
+use crate::world::ClusterIdentity;
+
+const READ: &str = "Microsoft.ContainerService/managedClusters/read";
+
+pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
+    // Live AKS answers with a lowercase `resourcegroups` in its ids; clients must compare ids
+    // without case, so the emulator does the same.
+    let id = format!(
+        "/subscriptions/{}/resourcegroups/{}/providers/Microsoft.ContainerService/managedClusters/{}",
+        c.subscription, c.resource_group, c.name
+    );
+    let mut properties = json!({
+        "provisioningState": c.provisioning_state,
+        "powerState": {"code": c.power_state},
+        "kubernetesVersion": c.kubernetes_version,
+        "currentKubernetesVersion": c.kubernetes_version,
+        "dnsPrefix": c.dns_prefix,
+        "fqdn": c.fqdn,
+        "azurePortalFQDN": c.fqdn.replacen(".hcp.", ".portal.hcp.", 1),
+        "agentPoolProfiles": [{
+            "name": "nodepool1",
+            "count": c.node_count,
+            "vmSize": "Standard_D4ds_v5",
+            "osDiskSizeGB": 128,
+            "osDiskType": "Ephemeral",
+            "kubeletDiskType": "OS",
+            "maxPods": 110,
+            "type": "VirtualMachineScaleSets",
+            "availabilityZones": ["1", "2", "3"],
+            "enableAutoScaling": false,
+            "provisioningState": c.provisioning_state,
+            "powerState": {"code": c.power_state},
+            "orchestratorVersion": c.kubernetes_version,
+            "currentOrchestratorVersion": c.kubernetes_version,
+            "mode": "System",
+            "osType": "Linux",
+            "osSKU": "Ubuntu",
+            "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202510.03.0",
+            "upgradeSettings": {"maxSurge": "10%"},
+            "enableFIPS": false,
+            "eTag": derived_guid(&format!("pool-etag:{}", c.id)),
+        }],
+        "linuxProfile": {
+            "adminUsername": "azureuser",
+            "ssh": {"publicKeys": [{"keyData": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0emulator azureuser"}]},
+        },
+        "servicePrincipalProfile": {
+            "clientId": c.service_principal_client_id.clone().unwrap_or_else(|| "msi".into()),
+        },
+        "addonProfiles": {},
+        "nodeResourceGroup": format!("MC_{}_{}_{}", c.resource_group, c.name, c.location),
+        "enableRBAC": true,
+        "supportPlan": "KubernetesOfficial",
+        "networkProfile": {
+            "networkPlugin": "azure",
+            "networkPluginMode": "overlay",
+            "networkPolicy": "none",
+            "loadBalancerSku": "standard",
+            "loadBalancerProfile": {
+                "managedOutboundIPs": {"count": 1},
+                "effectiveOutboundIPs": [{"id": format!("/subscriptions/{}/resourceGroups/MC_{}_{}_{}/providers/Microsoft.Network/publicIPAddresses/{}", c.subscription, c.resource_group, c.name, c.location, derived_guid(&format!("pip:{}", c.id)))}],
+                "allocatedOutboundPorts": 0,
+                "idleTimeoutInMinutes": 30,
+            },
+            "podCidr": "10.244.0.0/16",
+            "serviceCidr": "10.0.0.0/16",
+            "dnsServiceIP": "10.0.0.10",
+            "outboundType": "loadBalancer",
+            "podCidrs": ["10.244.0.0/16"],
+            "serviceCidrs": ["10.0.0.0/16"],
+            "ipFamilies": ["IPv4"],
+        },
+        "maxAgentPools": 100,
+        "disableLocalAccounts": !c.local_accounts,
+        "securityProfile": {},
+        "oidcIssuerProfile": {"enabled": c.workload_identity},
+        "apiServerAccessProfile": {"enablePrivateCluster": c.private_cluster},
+        "upgradeSettings": {},
+        "resourceUID": derived_guid(&format!("uid:{}", c.id)).replace('-', "")[..24].to_string(),
+    });
+    if c.workload_identity {
+        properties["securityProfile"] = json!({"workloadIdentity": {"enabled": true}});
+        properties["oidcIssuerProfile"]["issuerURL"] = json!(format!(
+            "https://{}.oic.prod-aks.azure.com/{}/{}/",
+            c.location,
+            state.tenant_id,
+            derived_guid(&c.id)
+        ));
+    }
+    if c.private_cluster {
+        properties["privateFQDN"] = json!(c.fqdn.replacen(".hcp.", ".privatelink.", 1));
+    }
+    if c.aad {
+        properties["aadProfile"] = json!({
+            "managed": true,
+            "adminGroupObjectIDs": Value::Null,
+            "enableAzureRBAC": c.azure_rbac,
+            "tenantID": state.tenant_id,
+        });
+    }
+    if let Some(k) = &c.kubelet {
+        properties["identityProfile"] = json!({
+            "kubeletidentity": {"resourceId": k.resource_id, "clientId": k.client_id, "objectId": k.object_id},
+        });
+    }
+    let mut body = json!({
+        "id": id,
+        "location": c.location,
+        "name": c.name,
+        "tags": c.tags,
+        "type": "Microsoft.ContainerService/ManagedClusters",
+        "eTag": c.etag,
+        "kind": "Base",
+        "sku": {"name": "Base", "tier": c.sku_tier},
+        "properties": properties,
+    });
+    match (&c.identity, &c.control_plane) {
+        (ClusterIdentity::SystemAssigned, Some(cp)) => {
+            body["identity"] =
+                json!({"type": "SystemAssigned", "principalId": cp.object_id, "tenantId": state.tenant_id});
+        }
+        (ClusterIdentity::UserAssigned, Some(cp)) => {
+            let mut identities = serde_json::Map::new();
+            identities.insert(cp.resource_id.clone(), json!({"principalId": cp.object_id, "clientId": cp.client_id}));
+            body["identity"] = json!({"type": "UserAssigned", "userAssignedIdentities": identities});
+        }
+        _ => {}
+    }
+    body
+}
+
+/// The static token a local-account kubeconfig carries; part 2's Kubernetes API accepts it.
+pub(crate) fn static_token(key: &hmac::Key, cluster_key: &str, account: &str) -> String {
+    let tag = hmac::sign(key, format!("kube:{cluster_key}:{account}").as_bytes());
+    tag.as_ref().iter().take(32).map(|b| format!("{b:02x}")).collect()
+}
+
+fn kubeconfig(ctx: &Ctx<'_>, state: &State, c: &ClusterRec, admin: bool, format: Option<&str>) -> String {
+    let server = format!("{}/k8s/{}/{}/{}", ctx.shared.endpoint, c.subscription, c.resource_group, c.name);
+    let ca = STANDARD.encode(&ctx.shared.ca_pem);
+    let (context, user_name) = if admin {
+        (format!("{}-admin", c.name), format!("clusterAdmin_{}_{}", c.resource_group, c.name))
+    } else {
+        (c.name.clone(), format!("clusterUser_{}_{}", c.resource_group, c.name))
+    };
+    let key = c.id.to_ascii_lowercase();
+    let user = if !admin && c.aad {
+        match format {
+            Some(f) if f.eq_ignore_ascii_case("azure") => format!(
+                "    auth-provider:\n      config:\n        apiserver-id: 6dae42f8-4368-4678-94ff-3960e28e3630\n        client-id: 80faf920-1908-4b52-b5ef-a8e7bedfc67a\n        config-mode: '1'\n        environment: AzurePublicCloud\n        tenant-id: {}\n      name: azure\n",
+                state.tenant_id
+            ),
+            _ => format!(
+                "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      args:\n      - get-token\n      - --environment\n      - AzurePublicCloud\n      - --server-id\n      - 6dae42f8-4368-4678-94ff-3960e28e3630\n      - --client-id\n      - 80faf920-1908-4b52-b5ef-a8e7bedfc67a\n      - --tenant-id\n      - {}\n      - --login\n      - devicecode\n      command: kubelogin\n      env: null\n      installHint: |2\n\n        kubelogin is not installed which is required to connect to AAD enabled cluster.\n      provideClusterInfo: false\n",
+                state.tenant_id
+            ),
+        }
+    } else {
+        let account = if admin { "admin" } else { "user" };
+        format!("    token: {}\n", static_token(&ctx.shared.signing_key, &key, account))
+    };
+    format!(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: {server}\n  name: {name}\ncontexts:\n- context:\n    cluster: {name}\n    user: {user_name}\n  name: {context}\ncurrent-context: {context}\nkind: Config\npreferences: {{}}\nusers:\n- name: {user_name}\n  user:\n{user}",
+        name = c.name
+    )
+}
+
+pub(super) fn handle(ctx: &Ctx<'_>, target: &Target) -> Reply {
+    let state = ctx.shared.state();
+    let result = match target {
+        Target::Clusters { subscription, resource_group } => list(ctx, &state, subscription, resource_group.as_deref()),
+        Target::Cluster { subscription, resource_group, name, action } => {
+            one(ctx, &state, subscription, resource_group, name, action.as_ref())
+        }
+        _ => Err(crate::http::arm_error(404, "NotFound", "Not found.")),
+    };
+    result.unwrap_or_else(|reply| reply)
+}
+
+fn list(ctx: &Ctx<'_>, state: &State, subscription: &str, resource_group: Option<&str>) -> Result<Reply, Reply> {
+    let sub = state.subscription(subscription).ok_or_else(|| subscription_not_found(subscription))?;
+    let grants = state.grants_of(&ctx.caller.object_id);
+    let scope = match resource_group {
+        Some(rg) => format!("/subscriptions/{}/resourceGroups/{rg}", sub.id),
+        None => format!("/subscriptions/{}", sub.id),
+    };
+    if !touches(&grants, &scope) {
+        return Err(ctx.forbidden(READ, &scope));
+    }
+    if let Some(rg) = resource_group
+        && state.resource_group(&sub.id, rg).is_none()
+    {
+        return Err(resource_group_not_found(rg));
+    }
+    let items = state
+        .clusters
+        .values()
+        .filter(|c| c.subscription == sub.id)
+        .filter(|c| resource_group.is_none_or(|rg| c.resource_group.eq_ignore_ascii_case(rg)))
+        .filter(|c| allowed(&grants, &c.id, READ))
+        .map(|c| cluster_json(state, c))
+        .collect();
+    page(ctx.req, items, ctx.page_size(state)).map(|body| Reply::json(200, &body))
+}
+
+fn one(
+    ctx: &Ctx<'_>,
+    state: &State,
+    subscription: &str,
+    resource_group: &str,
+    name: &str,
+    action: Option<&ClusterAction>,
+) -> Result<Reply, Reply> {
+    let sub = state.subscription(subscription).ok_or_else(|| subscription_not_found(subscription))?;
+    let id = cluster_id(&sub.id, resource_group, name);
+    let permission = match action {
+        None => READ,
+        Some(ClusterAction::User) => "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
+        Some(ClusterAction::Admin) => "Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action",
+        Some(ClusterAction::Monitoring) => {
+            "Microsoft.ContainerService/managedClusters/listClusterMonitoringUserCredential/action"
+        }
+    };
+    ctx.authorize(state, &id, permission)?;
+    if state.resource_group(&sub.id, resource_group).is_none() {
+        return Err(resource_group_not_found(resource_group));
+    }
+    let cluster = state
+        .clusters
+        .get(&id.to_ascii_lowercase())
+        .ok_or_else(|| resource_not_found("Microsoft.ContainerService/managedClusters", name, resource_group))?;
+    let credential = |credential_name: &str, admin: bool| {
+        let format = ctx.req.query("format");
+        if let Some(f) = format
+            && !f.eq_ignore_ascii_case("azure")
+            && !f.eq_ignore_ascii_case("exec")
+        {
+            return Err(flat_error(
+                400,
+                "BadRequest",
+                format!("Unsupported credential format '{f}'. Supported values are 'azure' and 'exec'."),
+            ));
+        }
+        let config = kubeconfig(ctx, state, cluster, admin, format);
+        Ok(Reply::json(200, &json!({"kubeconfigs": [{"name": credential_name, "value": STANDARD.encode(config)}]})))
+    };
+    match action {
+        None => Ok(Reply::json(200, &cluster_json(state, cluster))),
+        Some(ClusterAction::User) => credential("clusterUser", false),
+        Some(ClusterAction::Monitoring) => credential("clusterMonitoringUser", false),
+        Some(ClusterAction::Admin) => {
+            if !cluster.local_accounts {
+                // The AKS resource provider answers this one without ARM's `error` wrapper.
+                return Err(flat_error(
+                    400,
+                    "BadRequest",
+                    "Getting static credential is not allowed because this cluster is set to disable local accounts.",
+                ));
+            }
+            credential("clusterAdmin", true)
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! Microsoft.Authorization at any scope: role assignments (list with every documented
+//! `$filter` and its at/above/below semantics, get, create with all of ARM's outcomes,
+//! delete) and role definitions (get, list by `roleName` or `type`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{Ctx, resource_group_not_found, resource_not_found, subscription_not_found};
+use crate::http::{Reply, arm_error, now_azure, page};
+use crate::ids::{
+    is_at_or_above, is_guid, is_valid_scope, normalize_scope, resource_group_of, scope_key, subscription_of,
+    trailing_guid,
+};
+use crate::state::State;
+
+#[derive(Debug, PartialEq)]
+enum Filter {
+    Everything,
+    AtScope,
+    PrincipalId(String),
+    AssignedTo(String),
+    AtScopeAssignedTo(String),
+}
+
+fn unquote(text: &str) -> String {
+    text.trim().trim_matches('\'').trim_matches('"').to_ascii_lowercase()
+}
+
+fn assigned_to(term: &str) -> Option<String> {
+    let lower = term.to_ascii_lowercase();
+    let inner = lower.strip_prefix("assignedto(")?.strip_suffix(')')?;
+    (!inner.contains(')')).then(|| unquote(inner))
+}
+
+fn parse_filter(text: Option<&str>) -> Option<Filter> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Some(Filter::Everything) };
+    let lower = text.to_ascii_lowercase();
+    if lower.replace(' ', "") == "atscope()" {
+        return Some(Filter::AtScope);
+    }
+    if let Some(rest) = lower.strip_prefix("principalid eq ") {
+        return Some(Filter::PrincipalId(unquote(rest)));
+    }
+    if let Some(id) = assigned_to(&lower) {
+        return Some(Filter::AssignedTo(id));
+    }
+    let terms: Vec<&str> = lower.split(" and ").map(str::trim).collect();
+    if let [a, b] = terms.as_slice() {
+        let (scope_term, other) = if a.replace(' ', "") == "atscope()" { (a, b) } else { (b, a) };
+        if scope_term.replace(' ', "") == "atscope()"
+            && let Some(id) = assigned_to(other)
+        {
+            return Some(Filter::AtScopeAssignedTo(id));
+        }
+    }
+    None
+}
+
+/// 404s for a scope whose subscription, resource group or (known) resource does not exist.
+fn check_scope(state: &State, scope: &str) -> Result<(), Reply> {
+    if let Some(sub) = subscription_of(scope) {
+        if state.subscription(&sub).is_none() {
+            return Err(subscription_not_found(&sub));
+        }
+        if let Some(rg) = resource_group_of(scope)
+            && state.resource_group(&sub, &rg).is_none()
+        {
+            return Err(resource_group_not_found(&rg));
+        }
+    }
+    let key = scope_key(scope);
+    let segments: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.len() == 8 {
+        let rg = resource_group_of(scope).unwrap_or_default();
+        let kind = format!("{}/{}", segments[5], segments[6]);
+        let name = scope.rsplit('/').next().unwrap_or_default();
+        let missing = match kind.as_str() {
+            "microsoft.containerregistry/registries" => !state.registries.contains_key(&key),
+            "microsoft.containerservice/managedclusters" => !state.clusters.contains_key(&key),
+            _ => false,
+        };
+        if missing {
+            let display = match kind.as_str() {
+                "microsoft.containerregistry/registries" => "Microsoft.ContainerRegistry/registries",
+                _ => "Microsoft.ContainerService/managedClusters",
+            };
+            return Err(resource_not_found(display, name, &rg));
+        }
+    }
+    Ok(())
+}
+
+fn hex32(guid: &str) -> String {
+    guid.replace('-', "")
+}
+
+pub(super) fn assignments(ctx: &Ctx<'_>, scope: &str, name: Option<&str>) -> Reply {
+    let scope = normalize_scope(scope);
+    if !is_valid_scope(&scope) {
+        return arm_error(400, "InvalidScope", format!("The scope '{scope}' is not valid for role assignments."));
+    }
+    let mut state = ctx.shared.state();
+    dispatch(ctx, &mut state, &scope, name).unwrap_or_else(|reply| reply)
+}
+
+fn dispatch(ctx: &Ctx<'_>, state: &mut State, scope: &str, name: Option<&str>) -> Result<Reply, Reply> {
+    check_scope(state, scope)?;
+    match (ctx.req.method.as_str(), name) {
+        ("GET", None) => list(ctx, state, scope),
+        ("GET", Some(name)) => get(ctx, state, scope, name),
+        ("PUT", Some(name)) => put(ctx, state, scope, name),
+        ("DELETE", Some(name)) => delete(ctx, state, scope, name),
+        _ => Err(arm_error(405, "HttpMethodNotAllowed", "The HTTP method is not supported.")),
+    }
+}
+
+fn list(ctx: &Ctx<'_>, state: &State, scope: &str) -> Result<Reply, Reply> {
+    ctx.authorize(state, scope, "Microsoft.Authorization/roleAssignments/read")?;
+    let filter = parse_filter(ctx.req.query("$filter")).ok_or_else(|| {
+        arm_error(
+            400,
+            "InvalidFilterParameter",
+            format!(
+                "The filter '{}' is not supported. Supported filters are atScope(), principalId eq '{{id}}', assignedTo('{{id}}') and atScope() and assignedTo('{{id}}').",
+                ctx.req.query("$filter").unwrap_or_default()
+            ),
+        )
+    })?;
+    let at_or_above = |a: &str| is_at_or_above(a, scope);
+    let related = |a: &str| is_at_or_above(a, scope) || is_at_or_above(scope, a);
+    let items: Vec<Value> = state
+        .assignments
+        .values()
+        .filter(|a| match &filter {
+            Filter::Everything => related(&a.scope),
+            Filter::AtScope => at_or_above(&a.scope),
+            Filter::PrincipalId(p) => related(&a.scope) && a.principal_id == *p,
+            Filter::AssignedTo(p) => related(&a.scope) && state.identities_of(p).contains(&a.principal_id),
+            Filter::AtScopeAssignedTo(p) => at_or_above(&a.scope) && state.identities_of(p).contains(&a.principal_id),
+        })
+        .map(|a| state.assignment_json(a))
+        .collect();
+    page(ctx.req, items, ctx.page_size(state)).map(|body| Reply::json(200, &body))
+}
+
+fn invalid_name(name: &str) -> Reply {
+    arm_error(
+        400,
+        "InvalidRoleAssignmentId",
+        format!("The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID."),
+    )
+}
+
+fn not_found(name: &str) -> Reply {
+    arm_error(404, "RoleAssignmentNotFound", format!("The role assignment '{name}' is not found."))
+}
+
+fn get(ctx: &Ctx<'_>, state: &State, scope: &str, name: &str) -> Result<Reply, Reply> {
+    if !is_guid(name) {
+        return Err(invalid_name(name));
+    }
+    ctx.authorize(state, scope, "Microsoft.Authorization/roleAssignments/read")?;
+    let found = state.assignments.get(&name.to_ascii_lowercase()).filter(|a| scope_key(&a.scope) == scope_key(scope));
+    found.map(|a| Reply::json(200, &state.assignment_json(a))).ok_or_else(|| not_found(name))
+}
+
+fn put(ctx: &Ctx<'_>, state: &mut State, scope: &str, name: &str) -> Result<Reply, Reply> {
+    if !is_guid(name) {
+        return Err(invalid_name(name));
+    }
+    let name = name.to_ascii_lowercase();
+    let body = ctx.req.json_body().map_err(|e| {
+        arm_error(
+            400,
+            "InvalidRequestContent",
+            format!("The request content was invalid and could not be deserialized: '{e}'."),
+        )
+    })?;
+    let properties = &body["properties"];
+    let Some(role_definition_id) = properties["roleDefinitionId"].as_str() else {
+        return Err(arm_error(
+            400,
+            "InvalidRequestContent",
+            "The request content is missing the required property 'properties.roleDefinitionId'.",
+        ));
+    };
+    let Some(principal_id) = properties["principalId"].as_str() else {
+        return Err(arm_error(
+            400,
+            "InvalidRequestContent",
+            "The request content is missing the required property 'properties.principalId'.",
+        ));
+    };
+    let role_guid =
+        trailing_guid(role_definition_id).filter(|g| state.roles.iter().any(|r| r.guid == *g)).ok_or_else(|| {
+            arm_error(
+                400,
+                "RoleDefinitionDoesNotExist",
+                format!(
+                    "The specified role definition with ID '{}' does not exist.",
+                    role_definition_id.rsplit('/').next().unwrap_or_default()
+                ),
+            )
+        })?;
+    if !is_guid(principal_id) {
+        return Err(arm_error(400, "InvalidPrincipalId", "A valid principal ID must be provided for role assignment."));
+    }
+    let principal_id = principal_id.to_ascii_lowercase();
+    let principal_type = properties["principalType"].as_str().map(str::to_string);
+    let description = properties["description"].as_str().map(str::to_string);
+    let condition = properties["condition"].as_str().map(str::to_string);
+    let condition_version = properties["conditionVersion"].as_str().map(str::to_string);
+    if let Some(version) = &condition_version
+        && version != "2.0"
+    {
+        return Err(arm_error(
+            400,
+            "InvalidConditionVersion",
+            "Currently the only accepted value for conditionVersion is '2.0'.",
+        ));
+    }
+
+    ctx.authorize(state, scope, "Microsoft.Authorization/roleAssignments/write")?;
+
+    let key = scope_key(scope);
+    let now = Instant::now();
+    if let Some(existing) = state.assignments.get_mut(&name) {
+        if scope_key(&existing.scope) != key || existing.principal_id != principal_id || existing.role_guid != role_guid
+        {
+            return Err(arm_error(
+                400,
+                "RoleAssignmentUpdateNotPermitted",
+                "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+            ));
+        }
+        let condition_version = condition_version.or_else(|| condition.as_ref().map(|_| "2.0".to_string()));
+        if existing.description != description
+            || existing.condition != condition
+            || existing.condition_version != condition_version
+        {
+            existing.description = description;
+            existing.condition = condition;
+            existing.condition_version = condition_version;
+            existing.updated_on = now_azure();
+            existing.updated_by = Some(ctx.caller.object_id.clone());
+        }
+        let existing = existing.clone();
+        return Ok(Reply::json(200, &state.assignment_json(&existing)));
+    }
+    let block = Duration::from_secs(state.settings.deleted_name_reuse_block_seconds);
+    if let Some((when, old_scope, old_principal, old_role)) = state.deleted.get(&name)
+        && now.duration_since(*when) < block
+        && (*old_scope != key || *old_principal != principal_id || *old_role != role_guid)
+    {
+        return Err(arm_error(
+            400,
+            "RoleAssignmentUpdateNotPermitted",
+            "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+        ));
+    }
+    let directory_entry = state.visible(&principal_id, now).map(|d| d.kind.clone());
+    match (&principal_type, &directory_entry) {
+        (None, None) => {
+            return Err(arm_error(
+                400,
+                "PrincipalNotFound",
+                format!(
+                    "Principal {} does not exist in the directory {}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
+                    hex32(&principal_id),
+                    state.tenant_id
+                ),
+            ));
+        }
+        (Some(given), Some(actual)) if !given.eq_ignore_ascii_case(actual) => {
+            return Err(arm_error(
+                400,
+                "UnmatchedPrincipalType",
+                format!(
+                    "The PrincipalId '{}' has type '{actual}' , which is different from specified PrincipalType '{given}'.",
+                    hex32(&principal_id)
+                ),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(conflict) = state
+        .assignments
+        .values()
+        .find(|a| scope_key(&a.scope) == key && a.principal_id == principal_id && a.role_guid == role_guid)
+    {
+        return Err(arm_error(
+            409,
+            "RoleAssignmentExists",
+            format!(
+                "The role assignment already exists. The ID of the existing role assignment is {}.",
+                hex32(&conflict.name)
+            ),
+        ));
+    }
+    if let Some(sub) = subscription_of(scope) {
+        let limit = state.settings.role_assignment_limit;
+        if state.assignments_in_subscription(&sub) >= limit {
+            return Err(arm_error(
+                400,
+                "RoleAssignmentLimitExceeded",
+                format!(
+                    "No more role assignments can be created for subscription '{sub}': the limit of {limit} has been reached."
+                ),
+            ));
+        }
+    }
+    let created = state.insert_assignment(
+        Some(&name),
+        scope,
+        &role_guid,
+        &principal_id,
+        principal_type.as_deref().or(directory_entry.as_deref()),
+        description,
+        condition,
+        condition_version,
+        Some(ctx.caller.object_id.clone()),
+    );
+    state.deleted.remove(&name);
+    Ok(Reply::json(201, &state.assignment_json(&created)))
+}
+
+fn delete(ctx: &Ctx<'_>, state: &mut State, scope: &str, name: &str) -> Result<Reply, Reply> {
+    if !is_guid(name) {
+        return Err(invalid_name(name));
+    }
+    ctx.authorize(state, scope, "Microsoft.Authorization/roleAssignments/delete")?;
+    let key = name.to_ascii_lowercase();
+    let here = state.assignments.get(&key).is_some_and(|a| scope_key(&a.scope) == scope_key(scope));
+    if !here {
+        return Ok(Reply::empty(204));
+    }
+    let Some(removed) = state.assignments.remove(&key) else { return Ok(Reply::empty(204)) };
+    state.deleted.insert(
+        key,
+        (Instant::now(), scope_key(&removed.scope), removed.principal_id.clone(), removed.role_guid.clone()),
+    );
+    Ok(Reply::json(200, &state.assignment_json(&removed)))
+}
+
+pub(super) fn definitions(ctx: &Ctx<'_>, scope: &str, id: Option<&str>) -> Reply {
+    let scope = normalize_scope(scope);
+    let state = ctx.shared.state();
+    if let Some(sub) = subscription_of(&scope)
+        && state.subscription(&sub).is_none()
+    {
+        return subscription_not_found(&sub);
+    }
+    if let Some(id) = id {
+        let role = trailing_guid(id).and_then(|guid| state.roles.iter().find(|r| r.guid == guid));
+        return match role {
+            Some(role) => Reply::json(200, &state.role_definition_json(role, &scope)),
+            None => arm_error(
+                404,
+                "RoleDefinitionDoesNotExist",
+                format!("The specified role definition with ID '{id}' does not exist."),
+            ),
+        };
+    }
+    let filter = ctx.req.query("$filter").map(str::trim).unwrap_or_default().to_string();
+    let lower = filter.to_ascii_lowercase();
+    let predicate: Box<dyn Fn(&crate::roles::RoleDef) -> bool> = if filter.is_empty()
+        || lower.replace(' ', "") == "atscopeandbelow()"
+    {
+        Box::new(|_| true)
+    } else if let Some(rest) = lower.strip_prefix("rolename eq ") {
+        let wanted = unquote(rest);
+        Box::new(move |r| r.name.to_ascii_lowercase() == wanted)
+    } else if let Some(rest) = lower.strip_prefix("type eq ") {
+        let built_in = match unquote(rest).as_str() {
+            "builtinrole" => true,
+            "customrole" => false,
+            _ => return arm_error(400, "InvalidFilterParameter", format!("The filter '{filter}' is not supported.")),
+        };
+        Box::new(move |r| r.built_in == built_in)
+    } else {
+        return arm_error(400, "InvalidFilterParameter", format!("The filter '{filter}' is not supported."));
+    };
+    let items = state.roles.iter().filter(|r| predicate(r)).map(|r| state.role_definition_json(r, &scope)).collect();
+    page(ctx.req, items, ctx.page_size(&state)).map(|body| Reply::json(200, &body)).unwrap_or_else(|reply| reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters() {
+        assert_eq!(parse_filter(None), Some(Filter::Everything));
+        assert_eq!(parse_filter(Some("atScope()")), Some(Filter::AtScope));
+        assert_eq!(parse_filter(Some("principalId eq 'ABC'")), Some(Filter::PrincipalId("abc".into())));
+        assert_eq!(parse_filter(Some("assignedTo('x')")), Some(Filter::AssignedTo("x".into())));
+        assert_eq!(parse_filter(Some("atScope() and assignedTo('x')")), Some(Filter::AtScopeAssignedTo("x".into())));
+        assert_eq!(parse_filter(Some("assignedTo('x') and atScope()")), Some(Filter::AtScopeAssignedTo("x".into())));
+        assert_eq!(parse_filter(Some("roleDefinitionId eq 'x'")), None);
+        assert_eq!(parse_filter(Some("atScope() and principalId eq 'x'")), None);
+    }
+}

@@ -1,0 +1,216 @@
+//! The HTTPS server: accepts loopback connections, terminates TLS, and runs every request
+//! through the same pipeline (latency, fault rules, dispatch, common headers, ledger).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use ring::hmac;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::faults::{FaultState, Fire};
+use crate::http::{Reply, Req, arm_error, now_azure};
+use crate::ledger::{DROPPED, Ledger};
+use crate::route::{Target, classify};
+use crate::state::State;
+use crate::throttle::Throttler;
+use crate::{admin, arm, entra, kube};
+
+/// Everything a request handler may touch.
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub faults: Mutex<FaultState>,
+    pub ledger: Mutex<Ledger>,
+    pub throttle: Mutex<Throttler>,
+    pub signing_key: hmac::Key,
+    /// `https://127.0.0.1:PORT`, the emulator's canonical base URL.
+    pub endpoint: String,
+    pub ca_pem: String,
+}
+
+// A handler that panicked must not take the emulator down with a poisoned lock: the state it
+// left is still the best there is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+    pub fn faults(&self) -> MutexGuard<'_, FaultState> {
+        lock(&self.faults)
+    }
+    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        lock(&self.ledger)
+    }
+    pub fn throttle(&self) -> MutexGuard<'_, Throttler> {
+        lock(&self.throttle)
+    }
+}
+
+/// Returned to hyper to close the connection without an answer (the `drop` fault).
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(config);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((tcp, _peer)) = accepted else { continue };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |request| {
+                        let shared = shared.clone();
+                        async move { handle(shared, request).await }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
+
+async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let host = parts
+        .headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()));
+    let base_url = host.map(|h| format!("https://{h}")).unwrap_or_else(|| shared.endpoint.clone());
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let req = Req::from_parts(parts.method.as_str(), path_and_query, parts.headers, body, base_url);
+
+    if req.segments.first().is_some_and(|s| s == "_emulator") {
+        return Ok(respond(&req, admin::handle(&shared, &req)));
+    }
+
+    let route = classify(&req.method, &req.segments);
+    let delay = shared.faults().latency();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let fire = shared.faults().take(&req.method, route.template, route.operation);
+    let is_entra =
+        matches!(route.target, Target::Token { .. } | Target::OpenId { .. } | Target::Keys | Target::InstanceDiscovery);
+    let reply = match fire {
+        Some(Fire::Drop) => {
+            record(&shared, &req, &route, DROPPED);
+            return Err(Dropped);
+        }
+        Some(Fire::Throttle { retry_after_seconds }) => arm_error(
+            429,
+            "TooManyRequests",
+            "The request is being throttled as the limit has been reached for operation type - 'Requests'. For more information, see - https://aka.ms/msdn-throttling",
+        )
+        .with_header("Retry-After", retry_after_seconds.to_string()),
+        Some(Fire::ServerError { status }) if is_entra => Reply::json(
+            status,
+            &json!({"error": "temporarily_unavailable", "error_description": "AADSTS90033: A transient error has occurred. Please try again.", "error_codes": [90033]}),
+        ),
+        Some(Fire::ServerError { status }) => {
+            let (code, what) = if status == 503 { ("ServiceUnavailable", "service unavailable") } else { ("InternalServerError", "internal server error") };
+            arm_error(
+                status,
+                code,
+                format!(
+                    "Encountered {what}. Diagnostic information: timestamp '{}', tracking id '{}', request correlation id '{}'.",
+                    now_azure(),
+                    uuid::Uuid::new_v4(),
+                    uuid::Uuid::new_v4()
+                ),
+            )
+        }
+        None => match &route.target {
+            Target::Token { tenant } => entra::token(&shared, &req, tenant),
+            Target::OpenId { tenant } => entra::openid_configuration(&shared, &req, tenant),
+            Target::InstanceDiscovery => entra::instance_discovery(&req),
+            Target::Keys => entra::keys(),
+            Target::Metadata => arm::metadata(&shared, &req),
+            Target::Kube { .. } => kube::handle(&shared, &req, &route),
+            _ => arm::handle(&shared, &req, &route),
+        },
+    };
+    record(&shared, &req, &route, reply.status);
+    Ok(respond(&req, reply))
+}
+
+fn record(shared: &Shared, req: &Req, route: &crate::route::Route, status: u16) {
+    shared.ledger().record(
+        &req.method,
+        route.template,
+        route.operation,
+        route.subscription.as_deref(),
+        route.cluster.as_deref(),
+        status,
+    );
+}
+
+fn respond(req: &Req, reply: Reply) -> Response<Full<Bytes>> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header("x-ms-request-id", &request_id)
+        .header("x-ms-correlation-request-id", &request_id)
+        .header(
+            "x-ms-routing-request-id",
+            format!("LOCAL:{}:{}", now_azure().replace(['-', ':', '.'], ""), uuid::Uuid::new_v4()),
+        )
+        .header("Pragma", "no-cache")
+        .header("Expires", "-1")
+        .header("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        .header("X-Content-Type-Options", "nosniff");
+    if !reply.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("cache-control")) {
+        builder = builder.header("Cache-Control", "no-cache");
+    }
+    if let Some(client_id) = req.header("x-ms-client-request-id") {
+        builder = builder.header("x-ms-client-request-id", client_id);
+    }
+    for (name, value) in &reply.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let body = match reply.body {
+        Some(bytes) => {
+            builder = builder.header("Content-Type", reply.content_type);
+            Full::new(Bytes::from(bytes))
+        }
+        None => Full::new(Bytes::new()),
+    };
+    builder.body(body).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}

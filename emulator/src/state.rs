@@ -1,0 +1,883 @@
+//! The live emulated tenant built from a world: directory, subscriptions, clusters, registries,
+//! role definitions and assignments, pending long-running operations. Handlers and the admin
+//! endpoint change it under one lock; nothing here does I/O.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::http::{now_azure, parse_time};
+use crate::ids::{bicep_guid, derived_guid, is_at_or_above, normalize_scope, scope_key, subscription_of};
+use crate::roles::{self, RoleDef};
+use crate::world::{self, ClusterIdentity, FederatedCredential, RoleAssignmentMode, Settings, World};
+
+pub(crate) struct SubscriptionRec {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub(crate) struct ResourceGroupRec {
+    pub subscription: String,
+    pub name: String,
+    pub location: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+pub(crate) struct IdentityRec {
+    pub client_id: String,
+    pub object_id: String,
+    pub resource_id: String,
+}
+
+pub(crate) struct ClusterRec {
+    pub id: String,
+    pub subscription: String,
+    pub resource_group: String,
+    pub name: String,
+    pub location: String,
+    pub tags: BTreeMap<String, String>,
+    pub kubernetes_version: String,
+    pub identity: ClusterIdentity,
+    pub control_plane: Option<IdentityRec>,
+    pub kubelet: Option<IdentityRec>,
+    pub service_principal_client_id: Option<String>,
+    pub local_accounts: bool,
+    pub aad: bool,
+    pub azure_rbac: bool,
+    pub sku_tier: String,
+    pub power_state: String,
+    pub provisioning_state: String,
+    pub node_count: u32,
+    pub workload_identity: bool,
+    pub private_cluster: bool,
+    pub dns_prefix: String,
+    pub fqdn: String,
+    pub etag: String,
+}
+
+pub(crate) struct ScopeMapRec {
+    pub name: String,
+    pub description: Option<String>,
+    pub actions: Vec<String>,
+    pub system: bool,
+    pub creation_date: String,
+    pub provisioning_state: String,
+}
+
+#[derive(Clone)]
+pub(crate) struct TokenPassword {
+    pub name: String,
+    pub value: String,
+    pub creation_time: String,
+    pub expiry: Option<String>,
+}
+
+pub(crate) struct TokenRec {
+    pub name: String,
+    pub scope_map_id: String,
+    pub status: String,
+    pub creation_date: String,
+    pub provisioning_state: String,
+    pub passwords: Vec<TokenPassword>,
+}
+
+pub(crate) struct RegistryRec {
+    pub id: String,
+    pub subscription: String,
+    pub resource_group: String,
+    pub name: String,
+    pub location: String,
+    pub tags: BTreeMap<String, String>,
+    pub sku: String,
+    pub login_server: String,
+    pub admin_user_enabled: bool,
+    pub role_assignment_mode: RoleAssignmentMode,
+    pub aad_as_arm: bool,
+    pub anonymous_pull: bool,
+    pub passwords: [String; 2],
+    pub repositories: BTreeMap<String, Vec<String>>,
+    pub scope_maps: BTreeMap<String, ScopeMapRec>,
+    pub tokens: BTreeMap<String, TokenRec>,
+    pub creation_date: String,
+}
+
+pub(crate) struct DirectoryObject {
+    pub object_id: String,
+    pub client_id: Option<String>,
+    pub name: String,
+    pub kind: String,
+    pub secrets: Vec<(String, Option<OffsetDateTime>)>,
+    pub federated: Vec<FederatedCredential>,
+    pub groups: Vec<String>,
+    pub visible_at: Instant,
+}
+
+#[derive(Clone)]
+pub(crate) struct AssignmentRec {
+    pub name: String,
+    pub scope: String,
+    pub role_guid: String,
+    pub principal_id: String,
+    pub principal_type: String,
+    pub description: Option<String>,
+    pub condition: Option<String>,
+    pub condition_version: Option<String>,
+    pub created_on: String,
+    pub updated_on: String,
+    pub created_by: Option<String>,
+    pub updated_by: Option<String>,
+    pub delegated_managed_identity_resource_id: Option<String>,
+}
+
+/// How a pending operation is polled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PollStyle {
+    /// `Azure-AsyncOperation`: 200 with `{"status": ...}`.
+    AsyncOperation,
+    /// `Location`: 202 while running, then the final answer.
+    Location,
+}
+
+pub(crate) enum Completion {
+    /// Set the resource's provisioning state to Succeeded.
+    Provisioned { registry: String, child: Child },
+    /// Final answer of a Location poll.
+    Final { status: u16, body: Option<Value> },
+    /// Remove a scope map or token whose DELETE was accepted.
+    Delete { registry: String, child: Child },
+}
+
+#[derive(Clone)]
+pub(crate) enum Child {
+    ScopeMap(String),
+    Token(String),
+}
+
+pub(crate) struct Operation {
+    pub style: PollStyle,
+    pub polls_left: u32,
+    pub started: String,
+    pub completion: Completion,
+}
+
+pub(crate) struct State {
+    pub tenant_id: String,
+    pub tenant_domain: Option<String>,
+    pub settings: Settings,
+    pub subscriptions: Vec<SubscriptionRec>,
+    pub resource_groups: Vec<ResourceGroupRec>,
+    pub clusters: BTreeMap<String, ClusterRec>,
+    pub registries: BTreeMap<String, RegistryRec>,
+    pub directory: HashMap<String, DirectoryObject>,
+    pub clients: HashMap<String, String>,
+    pub roles: Vec<RoleDef>,
+    pub assignments: BTreeMap<String, AssignmentRec>,
+    /// Recently deleted assignment names: when, and the (scope key, principal, role) they had.
+    pub deleted: HashMap<String, (Instant, String, String, String)>,
+    pub operations: HashMap<String, Operation>,
+    pub default_client: (String, String),
+}
+
+pub(crate) fn random_password() -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(52).map(char::from).collect()
+}
+
+fn lc(text: &str) -> String {
+    text.to_ascii_lowercase()
+}
+
+pub(crate) fn cluster_id(subscription: &str, resource_group: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.ContainerService/managedClusters/{name}"
+    )
+}
+
+pub(crate) fn registry_id(subscription: &str, resource_group: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.ContainerRegistry/registries/{name}"
+    )
+}
+
+fn system_scope_maps() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
+    vec![
+        ("_repositories_pull", "Can pull any repository of the registry", vec!["repositories/*/content/read"]),
+        (
+            "_repositories_pull_metadata_read",
+            "Can perform all read operations on the registry",
+            vec!["repositories/*/content/read", "repositories/*/metadata/read"],
+        ),
+        (
+            "_repositories_push",
+            "Can push to any repository of the registry",
+            vec!["repositories/*/content/read", "repositories/*/content/write"],
+        ),
+        (
+            "_repositories_push_metadata_write",
+            "Can perform all read and write operations on the registry",
+            vec![
+                "repositories/*/metadata/read",
+                "repositories/*/metadata/write",
+                "repositories/*/content/read",
+                "repositories/*/content/write",
+            ],
+        ),
+        (
+            "_repositories_admin",
+            "Can perform all read, write and delete operations on the registry",
+            vec![
+                "repositories/*/metadata/read",
+                "repositories/*/metadata/write",
+                "repositories/*/content/read",
+                "repositories/*/content/write",
+                "repositories/*/content/delete",
+            ],
+        ),
+    ]
+}
+
+impl State {
+    /// Builds the live state; the world must have passed validation.
+    pub fn build(world: &World, start: Instant) -> State {
+        let created = now_azure();
+        let subscriptions: Vec<SubscriptionRec> = world
+            .subscriptions
+            .iter()
+            .map(|s| SubscriptionRec {
+                id: lc(&s.id),
+                name: s.name.clone(),
+                state: s.state.clone(),
+                tags: s.tags.clone(),
+            })
+            .collect();
+        let resolve_sub = |text: &str| {
+            subscriptions
+                .iter()
+                .find(|s| s.id.eq_ignore_ascii_case(text) || s.name.eq_ignore_ascii_case(text))
+                .map(|s| s.id.clone())
+                .unwrap_or_else(|| lc(text))
+        };
+        let resource_groups: Vec<ResourceGroupRec> = world
+            .resource_groups
+            .iter()
+            .map(|g| ResourceGroupRec {
+                subscription: resolve_sub(&g.subscription),
+                name: g.name.clone(),
+                location: g.location.clone(),
+                tags: g.tags.clone(),
+            })
+            .collect();
+        let group = |sub: &str, name: &str| {
+            resource_groups
+                .iter()
+                .find(|g| g.subscription == sub && g.name.eq_ignore_ascii_case(name))
+                .map(|g| (g.name.clone(), g.location.clone()))
+                .unwrap_or_else(|| (name.to_string(), "eastus".to_string()))
+        };
+
+        let mut directory = HashMap::new();
+        let mut clusters = BTreeMap::new();
+        for c in &world.clusters {
+            let sub = resolve_sub(&c.subscription);
+            let (rg, rg_location) = group(&sub, &c.resource_group);
+            let location = c.location.clone().unwrap_or(rg_location);
+            let id = cluster_id(&sub, &rg, &c.name);
+            let key = lc(&id);
+            let kubelet = match c.identity {
+                ClusterIdentity::ServicePrincipal => None,
+                _ => Some(match &c.kubelet_identity {
+                    Some(k) => IdentityRec {
+                        client_id: lc(&k.client_id),
+                        object_id: lc(&k.object_id),
+                        resource_id: k
+                            .resource_id
+                            .clone()
+                            .unwrap_or_else(|| kubelet_resource_id(&sub, &rg, &c.name, &location)),
+                    },
+                    None => IdentityRec {
+                        client_id: derived_guid(&format!("kubelet-client:{key}")),
+                        object_id: derived_guid(&format!("kubelet-object:{key}")),
+                        resource_id: kubelet_resource_id(&sub, &rg, &c.name, &location),
+                    },
+                }),
+            };
+            let control_plane = match c.identity {
+                ClusterIdentity::ServicePrincipal => None,
+                ClusterIdentity::SystemAssigned => Some(IdentityRec {
+                    client_id: "msi".into(),
+                    object_id: derived_guid(&format!("control-plane:{key}")),
+                    resource_id: String::new(),
+                }),
+                ClusterIdentity::UserAssigned => Some(IdentityRec {
+                    client_id: derived_guid(&format!("control-plane-client:{key}")),
+                    object_id: derived_guid(&format!("control-plane:{key}")),
+                    resource_id: format!(
+                        "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{}-identity",
+                        c.name
+                    ),
+                }),
+            };
+            if let Some(k) = &kubelet {
+                let delay = c.kubelet_identity.as_ref().map(|k| k.visible_after_seconds).unwrap_or(0.0);
+                directory.insert(
+                    k.object_id.clone(),
+                    DirectoryObject {
+                        object_id: k.object_id.clone(),
+                        client_id: Some(k.client_id.clone()),
+                        name: format!("{}-agentpool", c.name),
+                        kind: "ServicePrincipal".into(),
+                        secrets: Vec::new(),
+                        federated: Vec::new(),
+                        groups: Vec::new(),
+                        visible_at: start + Duration::from_secs_f64(delay),
+                    },
+                );
+            }
+            if let Some(cp) = &control_plane {
+                directory.insert(
+                    cp.object_id.clone(),
+                    DirectoryObject {
+                        object_id: cp.object_id.clone(),
+                        client_id: None,
+                        name: c.name.clone(),
+                        kind: "ServicePrincipal".into(),
+                        secrets: Vec::new(),
+                        federated: Vec::new(),
+                        groups: Vec::new(),
+                        visible_at: start,
+                    },
+                );
+            }
+            let hash = &derived_guid(&format!("fqdn:{key}"))[..8];
+            let dns_prefix = format!("{}-{}-{}", c.name, rg, &sub[..6]).chars().take(54).collect::<String>();
+            clusters.insert(
+                key,
+                ClusterRec {
+                    fqdn: format!(
+                        "{}-{hash}.hcp.{}.azmk8s.io",
+                        dns_prefix.to_ascii_lowercase(),
+                        location.to_ascii_lowercase()
+                    ),
+                    dns_prefix,
+                    id,
+                    subscription: sub,
+                    resource_group: rg,
+                    name: c.name.clone(),
+                    location,
+                    tags: c.tags.clone(),
+                    kubernetes_version: c.kubernetes_version.clone(),
+                    identity: c.identity,
+                    control_plane,
+                    kubelet,
+                    service_principal_client_id: c.service_principal_client_id.as_deref().map(lc),
+                    local_accounts: c.local_accounts,
+                    aad: c.aad,
+                    azure_rbac: c.azure_rbac,
+                    sku_tier: c.sku_tier.clone(),
+                    power_state: c.power_state.clone(),
+                    provisioning_state: c.provisioning_state.clone(),
+                    node_count: c.node_count,
+                    workload_identity: c.workload_identity,
+                    private_cluster: c.private_cluster,
+                    etag: derived_guid(&format!("etag:{}", c.name)),
+                },
+            );
+        }
+
+        let mut registries = BTreeMap::new();
+        for r in &world.registries {
+            let sub = resolve_sub(&r.subscription);
+            let (rg, rg_location) = group(&sub, &r.resource_group);
+            let id = registry_id(&sub, &rg, &r.name);
+            let mut scope_maps = BTreeMap::new();
+            for (name, description, actions) in system_scope_maps() {
+                scope_maps.insert(
+                    lc(name),
+                    ScopeMapRec {
+                        name: name.into(),
+                        description: Some(description.into()),
+                        actions: actions.into_iter().map(String::from).collect(),
+                        system: true,
+                        creation_date: created.clone(),
+                        provisioning_state: "Succeeded".into(),
+                    },
+                );
+            }
+            for m in &r.scope_maps {
+                scope_maps.insert(
+                    lc(&m.name),
+                    ScopeMapRec {
+                        name: m.name.clone(),
+                        description: m.description.clone(),
+                        actions: m.actions.clone(),
+                        system: false,
+                        creation_date: created.clone(),
+                        provisioning_state: "Succeeded".into(),
+                    },
+                );
+            }
+            let tokens = r
+                .tokens
+                .iter()
+                .map(|t| {
+                    let map_name = scope_maps
+                        .get(&lc(&t.scope_map))
+                        .map(|m| m.name.clone())
+                        .unwrap_or_else(|| t.scope_map.clone());
+                    (
+                        lc(&t.name),
+                        TokenRec {
+                            name: t.name.clone(),
+                            scope_map_id: format!("{id}/scopeMaps/{map_name}"),
+                            status: t.status.clone(),
+                            creation_date: created.clone(),
+                            provisioning_state: "Succeeded".into(),
+                            passwords: Vec::new(),
+                        },
+                    )
+                })
+                .collect();
+            let passwords = match r.admin_passwords.as_slice() {
+                [a, b] => [a.clone(), b.clone()],
+                _ => [random_password(), random_password()],
+            };
+            registries.insert(
+                lc(&id),
+                RegistryRec {
+                    id,
+                    subscription: sub,
+                    resource_group: rg,
+                    name: r.name.clone(),
+                    location: r.location.clone().unwrap_or(rg_location),
+                    tags: r.tags.clone(),
+                    sku: r.sku.clone(),
+                    login_server: r.login_server.clone().unwrap_or_else(|| format!("{}.azurecr.io", lc(&r.name))),
+                    admin_user_enabled: r.admin_user_enabled,
+                    role_assignment_mode: r.role_assignment_mode,
+                    aad_as_arm: r.azure_ad_authentication_as_arm,
+                    anonymous_pull: r.anonymous_pull,
+                    passwords,
+                    repositories: r.repositories.clone(),
+                    scope_maps,
+                    tokens,
+                    creation_date: created.clone(),
+                },
+            );
+        }
+
+        let mut roles = roles::built_ins();
+        for custom in &world.role_definitions {
+            roles.push(RoleDef {
+                guid: lc(&custom.id),
+                name: custom.name.clone(),
+                description: custom.description.clone().unwrap_or_default(),
+                built_in: false,
+                actions: custom.actions.clone(),
+                not_actions: custom.not_actions.clone(),
+                data_actions: custom.data_actions.clone(),
+                not_data_actions: custom.not_data_actions.clone(),
+                assignable_scopes: custom.assignable_scopes.clone(),
+            });
+        }
+
+        let mut clients = HashMap::new();
+        for p in &world.principals {
+            let oid = lc(&p.object_id);
+            if let Some(client) = &p.client_id {
+                clients.insert(lc(client), oid.clone());
+            }
+            let groups = p
+                .member_of
+                .iter()
+                .filter_map(|g| {
+                    world
+                        .principals
+                        .iter()
+                        .find(|q| q.name.eq_ignore_ascii_case(g) || q.object_id.eq_ignore_ascii_case(g))
+                })
+                .map(|q| lc(&q.object_id))
+                .collect();
+            directory.insert(
+                oid.clone(),
+                DirectoryObject {
+                    object_id: oid,
+                    client_id: p.client_id.as_deref().map(lc),
+                    name: p.name.clone(),
+                    kind: p.kind.clone(),
+                    secrets: p
+                        .secrets
+                        .iter()
+                        .map(|s| (s.value().to_string(), s.expires_at().and_then(parse_time)))
+                        .collect(),
+                    federated: p.federated_credentials.clone(),
+                    groups,
+                    visible_at: start + Duration::from_secs_f64(p.visible_after_seconds.max(0.0)),
+                },
+            );
+        }
+        let default = world
+            .principals
+            .iter()
+            .find(|p| p.default_client)
+            .or_else(|| world.principals.iter().find(|p| !p.secrets.is_empty() && p.client_id.is_some()));
+        let default_client = default
+            .map(|p| {
+                (
+                    p.client_id.clone().unwrap_or_default(),
+                    p.secrets.first().map(|s| s.value().to_string()).unwrap_or_default(),
+                )
+            })
+            .unwrap_or_default();
+
+        let mut state = State {
+            tenant_id: lc(&world.tenant.id),
+            tenant_domain: world.tenant.domain.clone(),
+            settings: world.settings.clone(),
+            subscriptions,
+            resource_groups,
+            clusters,
+            registries,
+            directory,
+            clients,
+            roles,
+            assignments: BTreeMap::new(),
+            deleted: HashMap::new(),
+            operations: HashMap::new(),
+            default_client,
+        };
+
+        for p in &world.principals {
+            for grant in &p.roles {
+                if let Some(role) = state.role(&grant.role).map(|r| r.guid.clone()) {
+                    state.insert_assignment(
+                        None,
+                        &grant.scope,
+                        &role,
+                        &p.object_id,
+                        Some(&p.kind),
+                        None,
+                        None,
+                        None,
+                        None,
+                    );
+                }
+            }
+        }
+        for a in &world.role_assignments {
+            let principal = world
+                .principals
+                .iter()
+                .find(|p| p.name.eq_ignore_ascii_case(&a.principal))
+                .map(|p| p.object_id.clone())
+                .unwrap_or_else(|| a.principal.clone());
+            if let Some(role) = state.role(&a.role).map(|r| r.guid.clone()) {
+                state.insert_assignment(
+                    a.name.as_deref(),
+                    &a.scope,
+                    &role,
+                    &principal,
+                    a.principal_type.as_deref(),
+                    a.description.clone(),
+                    a.condition.clone(),
+                    a.condition_version.clone(),
+                    a.created_by.clone(),
+                );
+            }
+        }
+        state
+    }
+
+    /// A role definition by GUID, full id, or name (case-insensitive).
+    pub fn role(&self, text: &str) -> Option<&RoleDef> {
+        let guid = crate::ids::trailing_guid(text);
+        self.roles.iter().find(|r| match &guid {
+            Some(g) => r.guid.eq_ignore_ascii_case(g),
+            None => r.name.eq_ignore_ascii_case(text),
+        })
+    }
+
+    /// Adds an assignment without any of ARM's checks (world loading, admin changes).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_assignment(
+        &mut self,
+        name: Option<&str>,
+        scope: &str,
+        role_guid: &str,
+        principal_id: &str,
+        principal_type: Option<&str>,
+        description: Option<String>,
+        condition: Option<String>,
+        condition_version: Option<String>,
+        created_by: Option<String>,
+    ) -> AssignmentRec {
+        let scope = normalize_scope(scope);
+        let principal_id = lc(principal_id);
+        let name = name.map(lc).unwrap_or_else(|| bicep_guid(&[&scope_key(&scope), &principal_id, &lc(role_guid)]));
+        let principal_type = principal_type
+            .map(str::to_string)
+            .or_else(|| self.directory.get(&principal_id).map(|d| d.kind.clone()))
+            .unwrap_or_else(|| "ServicePrincipal".into());
+        let now = now_azure();
+        let record = AssignmentRec {
+            name: name.clone(),
+            scope,
+            role_guid: lc(role_guid),
+            principal_id,
+            principal_type,
+            description,
+            condition_version: condition_version.or_else(|| condition.as_ref().map(|_| "2.0".to_string())),
+            condition,
+            created_on: now.clone(),
+            updated_on: now,
+            created_by: created_by.clone(),
+            updated_by: created_by,
+            delegated_managed_identity_resource_id: None,
+        };
+        self.assignments.insert(name, record.clone());
+        record
+    }
+
+    pub fn role_definition_id(&self, scope: &str, role_guid: &str) -> String {
+        match subscription_of(scope) {
+            Some(sub) => format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"),
+            None => format!("/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"),
+        }
+    }
+
+    pub fn assignment_json(&self, a: &AssignmentRec) -> Value {
+        let id = if a.scope == "/" {
+            format!("/providers/Microsoft.Authorization/roleAssignments/{}", a.name)
+        } else {
+            format!("{}/providers/Microsoft.Authorization/roleAssignments/{}", a.scope, a.name)
+        };
+        json!({
+            "properties": {
+                "roleDefinitionId": self.role_definition_id(&a.scope, &a.role_guid),
+                "principalId": a.principal_id,
+                "principalType": a.principal_type,
+                "scope": a.scope,
+                "condition": a.condition,
+                "conditionVersion": a.condition_version,
+                "createdOn": a.created_on,
+                "updatedOn": a.updated_on,
+                "createdBy": a.created_by,
+                "updatedBy": a.updated_by,
+                "delegatedManagedIdentityResourceId": a.delegated_managed_identity_resource_id,
+                "description": a.description,
+            },
+            "id": id,
+            "type": "Microsoft.Authorization/roleAssignments",
+            "name": a.name,
+        })
+    }
+
+    pub fn role_definition_json(&self, role: &RoleDef, scope: &str) -> Value {
+        json!({
+            "properties": {
+                "roleName": role.name,
+                "type": if role.built_in { "BuiltInRole" } else { "CustomRole" },
+                "description": role.description,
+                "assignableScopes": role.assignable_scopes,
+                "permissions": [{
+                    "actions": role.actions,
+                    "notActions": role.not_actions,
+                    "dataActions": role.data_actions,
+                    "notDataActions": role.not_data_actions,
+                }],
+                "createdOn": "2018-02-28T19:22:45.7680000Z",
+                "updatedOn": "2024-08-22T15:40:11.8123000Z",
+                "createdBy": Value::Null,
+                "updatedBy": Value::Null,
+            },
+            "id": self.role_definition_id(scope, &role.guid),
+            "type": "Microsoft.Authorization/roleDefinitions",
+            "name": role.guid,
+        })
+    }
+
+    /// The principal as the directory shows it now (None while it is still invisible).
+    pub fn visible(&self, object_id: &str, now: Instant) -> Option<&DirectoryObject> {
+        self.directory.get(&lc(object_id)).filter(|d| d.visible_at <= now)
+    }
+
+    /// The object ids whose assignments count for a principal: itself and its groups.
+    pub fn identities_of(&self, object_id: &str) -> Vec<String> {
+        let mut ids = vec![lc(object_id)];
+        if let Some(d) = self.directory.get(&lc(object_id)) {
+            ids.extend(d.groups.iter().cloned());
+        }
+        ids
+    }
+
+    /// The caller's grants: (scope key, role) for every assignment of it or its groups.
+    pub fn grants_of(&self, object_id: &str) -> Vec<(String, RoleDef)> {
+        let ids = self.identities_of(object_id);
+        self.assignments
+            .values()
+            .filter(|a| ids.contains(&a.principal_id))
+            .filter_map(|a| self.roles.iter().find(|r| r.guid == a.role_guid).map(|r| (scope_key(&a.scope), r.clone())))
+            .collect()
+    }
+
+    pub fn subscription(&self, id: &str) -> Option<&SubscriptionRec> {
+        self.subscriptions.iter().find(|s| s.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn resource_group(&self, sub: &str, name: &str) -> Option<&ResourceGroupRec> {
+        self.resource_groups
+            .iter()
+            .find(|g| g.subscription.eq_ignore_ascii_case(sub) && g.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn registry_by_name(&self, name: &str) -> Option<&RegistryRec> {
+        self.registries.values().find(|r| r.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn registry_by_name_mut(&mut self, name: &str) -> Option<&mut RegistryRec> {
+        self.registries.values_mut().find(|r| r.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Assignments in a subscription (for the 4000 limit).
+    pub fn assignments_in_subscription(&self, sub: &str) -> usize {
+        self.assignments.values().filter(|a| subscription_of(&a.scope).as_deref() == Some(&lc(sub))).count()
+    }
+}
+
+fn kubelet_resource_id(sub: &str, rg: &str, cluster: &str, location: &str) -> String {
+    // AKS hands this id back with a lowercase `resourcegroups`, and clients must cope.
+    format!(
+        "/subscriptions/{sub}/resourcegroups/MC_{rg}_{cluster}_{location}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{cluster}-agentpool"
+    )
+}
+
+/// Whether a scope is visible through any grant: at, above or below it.
+pub(crate) fn touches(grants: &[(String, RoleDef)], scope: &str) -> bool {
+    let key = scope_key(scope);
+    grants.iter().any(|(g, _)| is_at_or_above(g, &key) || is_at_or_above(&key, g))
+}
+
+/// Whether grants allow `action` at `scope` (a grant at or above the scope).
+pub(crate) fn allowed(grants: &[(String, RoleDef)], scope: &str, action: &str) -> bool {
+    let key = scope_key(scope);
+    grants.iter().any(|(g, role)| is_at_or_above(g, &key) && role.allows(action))
+}
+
+/// Public, owned views of live state for the library API.
+pub mod views {
+    use serde::{Deserialize, Serialize};
+
+    /// A role assignment as it is stored now.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct RoleAssignmentView {
+        pub id: String,
+        pub name: String,
+        pub scope: String,
+        pub role_definition_id: String,
+        pub principal_id: String,
+        pub principal_type: String,
+        pub description: Option<String>,
+        pub condition: Option<String>,
+    }
+
+    /// What to create behind the client's back (no ARM checks apply).
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct NewRoleAssignment {
+        /// A GUID; derived like Bicep's `guid(scope, principal, role)` when left out.
+        #[serde(default)]
+        pub name: Option<String>,
+        pub scope: String,
+        /// Role name or GUID.
+        pub role: String,
+        pub principal_id: String,
+        #[serde(default)]
+        pub principal_type: Option<String>,
+        #[serde(default)]
+        pub description: Option<String>,
+    }
+
+    /// A principal created at runtime (it obeys `faults.principal_invisible_seconds`).
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct NewPrincipal {
+        pub name: String,
+        /// `ServicePrincipal` when left out.
+        #[serde(default)]
+        pub kind: Option<String>,
+        /// Random when left out.
+        #[serde(default)]
+        pub object_id: Option<String>,
+        #[serde(default)]
+        pub client_id: Option<String>,
+        #[serde(default)]
+        pub secret: Option<String>,
+        /// Overrides `faults.principal_invisible_seconds` for this principal.
+        #[serde(default)]
+        pub invisible_seconds: Option<f64>,
+    }
+
+    /// A principal as the directory knows it.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct PrincipalView {
+        pub name: String,
+        pub kind: String,
+        pub object_id: String,
+        pub client_id: Option<String>,
+        /// Whether the directory shows it yet.
+        pub visible: bool,
+    }
+
+    /// A registry's live settings and admin credentials.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct RegistryView {
+        pub id: String,
+        pub name: String,
+        pub login_server: String,
+        pub admin_user_enabled: bool,
+        pub role_assignment_mode: String,
+        pub passwords: [String; 2],
+        pub repositories: std::collections::BTreeMap<String, Vec<String>>,
+    }
+
+    /// A changeable subset of a registry's settings.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RegistryPatch {
+        #[serde(default)]
+        pub admin_user_enabled: Option<bool>,
+        /// `LegacyRegistryPermissions` or `AbacRepositoryPermissions`.
+        #[serde(default)]
+        pub role_assignment_mode: Option<String>,
+    }
+
+    /// A cluster's identity facts.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct ClusterView {
+        pub id: String,
+        pub name: String,
+        pub subscription: String,
+        pub resource_group: String,
+        pub kubelet_object_id: Option<String>,
+        pub kubelet_client_id: Option<String>,
+        pub local_accounts: bool,
+        pub aad: bool,
+    }
+}
+
+pub(crate) fn world_mode(text: &str) -> Option<RoleAssignmentMode> {
+    match text {
+        t if t.eq_ignore_ascii_case("LegacyRegistryPermissions") => {
+            Some(world::RoleAssignmentMode::LegacyRegistryPermissions)
+        }
+        t if t.eq_ignore_ascii_case("AbacRepositoryPermissions") => {
+            Some(world::RoleAssignmentMode::AbacRepositoryPermissions)
+        }
+        _ => None,
+    }
+}

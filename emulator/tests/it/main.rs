@@ -1,0 +1,14 @@
+//! The emulator's test suite, one binary: every behaviour is exercised over HTTPS as a client
+//! would see it.
+
+mod acr;
+mod admin;
+mod aks;
+mod arm;
+mod entra;
+mod faults;
+mod rbac;
+mod shape;
+mod support;
+mod throughput;
+mod world;
