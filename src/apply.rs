@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::graph::{WalkResult, walk};
 use crate::plan::{Action, Change, Finding, Plan, Precondition, Resource};
-use crate::provider::{Azure, AzureError};
+use crate::provider::{Azure, AzureError, LiveRoleAssignment, RoleAssignmentSpec, normalize_id, role_guid};
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -23,7 +23,8 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         let seconds =
             std::env::var("ACRLINK_PRINCIPAL_WAIT_SECONDS").ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(300.0);
-        ApplyOptions { parallelism: 10, principal_wait: Duration::from_secs_f64(seconds.max(0.0)) }
+        let principal_wait = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::from_secs(300));
+        ApplyOptions { parallelism: 10, principal_wait }
     }
 }
 
@@ -140,12 +141,32 @@ async fn execute<A: Azure>(
                         return Ok(outcome(status, format!("{verb} {role_name} to {cluster} on {registry}"), None));
                     }
                     Err(AzureError::RoleAssignmentExists { existing_id }) => {
-                        let existing = if existing_id.is_empty() { "another name".to_string() } else { existing_id };
-                        return Ok(outcome(
-                            Status::Adopted,
-                            format!("the same grant already exists as {existing}; adopted"),
-                            None,
-                        ));
+                        // ARM allows one assignment per (principal, role, scope) whatever its
+                        // condition, so the one that exists is adopted only if it grants at
+                        // least what the binding asks.
+                        return match conflicting_grant(azure, spec, &existing_id).await {
+                            Ok(None) => {
+                                let existing =
+                                    if existing_id.is_empty() { "another name".to_string() } else { existing_id };
+                                Ok(outcome(
+                                    Status::Adopted,
+                                    format!("the same grant already exists as {existing}; adopted"),
+                                    None,
+                                ))
+                            }
+                            Ok(Some(existing)) => Err(outcome(
+                                Status::Failed,
+                                format!(
+                                    "{role_name} is already assigned to {cluster} on {registry} as {} with a different repository condition; ARM allows only one such assignment",
+                                    existing.name
+                                ),
+                                Some(format!(
+                                    "align the binding's repositories with that assignment, or delete it (az role assignment delete --ids {}) and apply again",
+                                    existing.id
+                                )),
+                            )),
+                            Err(error) => Err(failed(error)),
+                        };
                     }
                     Err(AzureError::PrincipalNotFound { .. }) if started.elapsed() + wait <= options.principal_wait => {
                         tracing::info!(address = %change.address, wait_ms = wait.as_millis() as u64, "principal not visible yet; retrying");
@@ -170,6 +191,26 @@ async fn execute<A: Azure>(
             }
         }
     }
+}
+
+/// After a 409: the existing assignment of the same role, principal and scope whose condition
+/// is narrower than (different from) the one wanted, if any.
+async fn conflicting_grant<A: Azure>(
+    azure: &A,
+    spec: &RoleAssignmentSpec,
+    existing_name: &str,
+) -> Result<Option<LiveRoleAssignment>, AzureError> {
+    let same_grant = |a: &LiveRoleAssignment| {
+        normalize_id(&a.scope) == normalize_id(&spec.scope)
+            && a.principal_id.eq_ignore_ascii_case(&spec.principal_id)
+            && role_guid(&a.role_definition_id) == role_guid(&spec.role_definition_id)
+    };
+    let candidates = azure.list_role_assignments(&spec.scope).await?;
+    let existing = candidates
+        .into_iter()
+        .filter(same_grant)
+        .max_by_key(|a| existing_name.is_empty() || a.name.eq_ignore_ascii_case(existing_name));
+    Ok(existing.filter(|a| a.condition.is_some() && a.condition != spec.condition))
 }
 
 /// Applies every change; `progress` sees each outcome as it lands.

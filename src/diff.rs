@@ -21,10 +21,15 @@ pub fn is_managed(assignment: &LiveRoleAssignment) -> bool {
 }
 
 /// Whether `ancestor` is `scope` or one of its parents (subscription, resource group, "/").
+/// Assignments are listed per registry scope, so a management-group assignment in that list
+/// is one of the registry's ancestors even though its id does not show the nesting.
 fn covers(ancestor: &str, scope: &str) -> bool {
     let ancestor = normalize_id(ancestor);
     let scope = normalize_id(scope);
-    ancestor.is_empty() || scope == ancestor || scope.starts_with(&format!("{ancestor}/"))
+    ancestor.is_empty()
+        || ancestor.starts_with("/providers/microsoft.management/managementgroups/")
+        || scope == ancestor
+        || scope.starts_with(&format!("{ancestor}/"))
 }
 
 pub fn diff(
@@ -84,6 +89,39 @@ pub fn diff(
                 wanted_ids.insert(normalize_id(&existing.id));
             }
             result.unchanged.push(Unchanged { address: want.address.clone(), reason: how });
+            continue;
+        }
+        // ARM keeps one assignment per (principal, role, scope) whatever its condition: a
+        // create would only earn a 409 for the one with the other condition.
+        let same_grant = assignments.iter().filter(same_principal).find(|a| {
+            normalize_id(&a.scope) == normalize_id(&want.spec.scope)
+                && role_guid(&a.role_definition_id) == role_guid(&want.spec.role_definition_id)
+        });
+        if let Some(existing) = same_grant {
+            if is_managed(existing) {
+                wanted_ids.insert(normalize_id(&existing.id));
+                let mut in_place = want.clone();
+                in_place.spec.name = existing.name.clone();
+                result.changes.push(change(
+                    &in_place,
+                    Action::Update,
+                    "its repository condition differs from the binding's",
+                    Precondition::Present { id: existing.id.clone() },
+                ));
+            } else {
+                result.warnings.push(Finding {
+                    subject: want.address.clone(),
+                    message: format!(
+                        "not granted: {} is already assigned outside acrlink as {} with a narrower repository condition, and ARM allows only one such assignment",
+                        role_name(&role_guid(&existing.role_definition_id)),
+                        existing.name
+                    ),
+                    hint: Some(format!(
+                        "align the binding's repositories with that assignment, or delete it (az role assignment delete --ids {}) and plan again",
+                        existing.id
+                    )),
+                });
+            }
             continue;
         }
         if mode == RoleAssignmentMode::Abac
@@ -378,6 +416,55 @@ mod tests {
             assert_eq!(result.unchanged.len(), case.unchanged, "{}", case.why);
             assert_eq!(result.warnings.len(), case.warnings, "{}: {:?}", case.why, result.warnings);
         }
+    }
+
+    #[test]
+    fn a_management_group_grant_is_inherited() {
+        let want = desired("aks1", "p1", ACR_PULL);
+        let mg = "/providers/Microsoft.Management/managementGroups/platform";
+        let result =
+            run(std::slice::from_ref(&want), vec![live(mg, "x", "p1", ACR_PULL, false)], RoleAssignmentMode::Legacy);
+        assert!(result.changes.is_empty(), "{:?}", result.changes);
+        assert!(result.unchanged[0].reason.contains("inherited"), "{:?}", result.unchanged);
+    }
+
+    #[test]
+    fn owner_satisfies_a_legacy_registry_but_not_an_abac_one() {
+        const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+        let legacy = run(
+            &[desired("aks1", "p1", ACR_PULL)],
+            vec![live(RG, "x", "p1", OWNER, false)],
+            RoleAssignmentMode::Legacy,
+        );
+        assert!(legacy.changes.is_empty(), "{:?}", legacy.changes);
+        let abac = run(
+            &[desired("aks1", "p1", REPOSITORY_READER)],
+            vec![live(RG, "x", "p1", OWNER, false)],
+            RoleAssignmentMode::Abac,
+        );
+        assert_eq!(abac.changes.iter().map(|c| c.action).collect::<Vec<_>>(), vec![Action::Create]);
+    }
+
+    #[test]
+    fn a_grant_with_another_repository_condition_is_updated_if_ours_and_reported_if_not() {
+        let mut want = desired("aks1", "p1", REPOSITORY_READER);
+        want.spec.condition = Some("wide".into());
+        let narrow = |managed: bool| {
+            let mut existing = live(ACR, "other-name", "p1", REPOSITORY_READER, managed);
+            existing.condition = Some("narrow".into());
+            existing
+        };
+        let ours = run(std::slice::from_ref(&want), vec![narrow(true)], RoleAssignmentMode::Abac);
+        assert_eq!(ours.changes.len(), 1, "{:?}", ours.changes);
+        assert_eq!(ours.changes[0].action, Action::Update);
+        let Resource::RoleAssignment { spec, .. } = &ours.changes[0].resource;
+        assert_eq!(spec.name, "other-name", "updated in place: ARM refuses a second one");
+        assert_eq!(spec.condition.as_deref(), Some("wide"));
+
+        let foreign = run(std::slice::from_ref(&want), vec![narrow(false)], RoleAssignmentMode::Abac);
+        assert!(foreign.changes.is_empty(), "never touches a foreign grant: {:?}", foreign.changes);
+        assert!(foreign.warnings[0].message.contains("not granted"), "{:?}", foreign.warnings);
+        assert!(foreign.warnings[0].hint.as_deref().unwrap_or_default().contains("other-name"));
     }
 
     #[test]

@@ -218,6 +218,23 @@ repositories = ["team-a/*"]
     }
 
     #[tokio::test]
+    async fn a_grant_made_between_plan_and_apply_with_a_narrower_condition_is_not_adopted() {
+        let azure = world();
+        let plan = plan(&config(), "d", &azure).await.plan;
+        let crate::plan::Resource::RoleAssignment { spec, .. } = &plan.changes[1].resource;
+        let mut twin = spec.clone();
+        twin.name = "44444444-4444-4444-4444-444444444444".into();
+        twin.description = "made by hand".into();
+        twin.condition = Some("only one repository".into());
+        azure.create_role_assignment(&twin).await.unwrap();
+        let report = apply(&plan, &azure, &ApplyOptions::default(), &|_| {}).await;
+        let outcome = &report.outcomes[1];
+        assert_eq!(outcome.status, Status::Failed, "{:?}", report.outcomes);
+        assert!(outcome.message.contains("different repository condition"), "{}", outcome.message);
+        assert!(outcome.hint.as_deref().unwrap_or_default().contains("44444444"), "{:?}", outcome.hint);
+    }
+
+    #[tokio::test]
     async fn apply_adopts_existing_retries_principal_and_explains_403() {
         use crate::provider::AzureError;
         let azure = world();

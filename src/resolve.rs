@@ -30,18 +30,20 @@ pub fn role_name(role_guid: &str) -> &'static str {
     }
 }
 
-/// Roles whose grant lets a kubelet identity pull from a registry in the given mode.
+/// Roles whose grant lets a kubelet identity pull from a registry in the given mode. In doubt a
+/// role does not count: a redundant grant costs nothing, a wrongly trusted one breaks pulls.
 pub fn grants_pull(role_guid: &str, mode: RoleAssignmentMode) -> bool {
-    let owner_like = ["8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c"];
+    const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+    const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
+    const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    const ACR_PUSH: &str = "8311e382-0749-4cb8-b61a-304f252e45ec";
+    const REPOSITORY_WRITER: &str = "2a1e307c-b015-4ebd-883e-5b7698a07328";
+    const REPOSITORY_CONTRIBUTOR: &str = "2efddaa5-3f1f-4df3-97df-af3f13818f4c";
     match mode {
-        RoleAssignmentMode::Legacy => {
-            [ACR_PULL, "8311e382-0749-4cb8-b61a-304f252e45ec"].contains(&role_guid) || owner_like.contains(&role_guid)
-        }
-        RoleAssignmentMode::Abac => {
-            [REPOSITORY_READER, "2a1e307c-b015-4ebd-883e-5b7698a07328", "2efddaa5-3f1f-4df3-97df-af3f13818f4c"]
-                .contains(&role_guid)
-                || owner_like.contains(&role_guid)
-        }
+        // Legacy mode: the registry-wide ACR roles and the privileged roles carry pull.
+        RoleAssignmentMode::Legacy => [ACR_PULL, ACR_PUSH, OWNER, CONTRIBUTOR, READER].contains(&role_guid),
+        // ABAC mode ignores the legacy ACR roles; only the repository roles carry data actions.
+        RoleAssignmentMode::Abac => [REPOSITORY_READER, REPOSITORY_WRITER, REPOSITORY_CONTRIBUTOR].contains(&role_guid),
     }
 }
 

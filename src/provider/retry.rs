@@ -37,7 +37,7 @@ impl RetryPolicy {
     pub fn from_env() -> Self {
         let mut policy = RetryPolicy::default();
         if let Some(seconds) = std::env::var("ACRLINK_RETRY_BUDGET_SECONDS").ok().and_then(|v| v.parse::<f64>().ok()) {
-            policy.budget = Duration::from_secs_f64(seconds.max(0.0));
+            policy.budget = seconds_to_duration(seconds).unwrap_or(policy.budget);
         }
         if let Some(attempts) = std::env::var("ACRLINK_RETRY_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()) {
             policy.max_attempts = attempts;
@@ -54,14 +54,17 @@ impl RetryPolicy {
             self.base_delay.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(self.max_delay);
         let jittered = exponential.mul_f64(0.5 + rand::random::<f64>() * 0.5);
         let wait = match failure {
-            // The server said how long; waiting less only earns another 429.
-            Failure::Throttled { retry_after: Some(after) } => after.max(jittered.min(Duration::from_millis(50))),
+            // The server said how long; waiting less only earns another 429. A little jitter on
+            // top keeps many workers throttled together from retrying in the same instant.
+            Failure::Throttled { retry_after: Some(after) } => {
+                after.saturating_add(jittered.min(Duration::from_millis(250)).mul_f64(rand::random::<f64>()))
+            }
             _ => jittered,
         };
-        if started.elapsed() + wait > self.budget {
-            return None;
+        match started.elapsed().checked_add(wait) {
+            Some(resume) if resume <= self.budget => Some(wait),
+            _ => None,
         }
-        Some(wait)
     }
 }
 
@@ -73,9 +76,18 @@ pub fn classify_status(status: u16, retry_after: Option<Duration>) -> Failure {
     }
 }
 
-/// Retry-After in seconds (the form ARM uses); HTTP dates are not sent by ARM.
+/// Retry-After in seconds (the form ARM uses); HTTP dates are not sent by ARM. A value no
+/// Duration can hold (a hostile or broken server) reads as "longer than any budget".
 pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value.and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    let seconds = value.and_then(|v| v.trim().parse::<f64>().ok())?;
+    if seconds.is_nan() || seconds < 0.0 {
+        return None;
+    }
+    Some(seconds_to_duration(seconds).unwrap_or(Duration::MAX))
+}
+
+fn seconds_to_duration(seconds: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(seconds.max(0.0)).ok()
 }
 
 #[cfg(test)]
@@ -109,5 +121,20 @@ mod tests {
         assert_eq!(classify_status(409, None), Failure::Permanent);
         assert_eq!(parse_retry_after(Some("3")), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after(Some("soon")), None);
+    }
+
+    #[test]
+    fn absurd_retry_after_gives_up_instead_of_panicking() {
+        let policy = RetryPolicy::default();
+        let now = Instant::now();
+        for value in ["1e300", "inf", "18446744073709551616", "NaN", "-4"] {
+            let after = parse_retry_after(Some(value));
+            assert_eq!(
+                policy.delay(1, Failure::Throttled { retry_after: after }, now).is_some(),
+                after.is_none(),
+                "{value}"
+            );
+        }
+        assert_eq!(policy.delay(1, Failure::Throttled { retry_after: Some(Duration::MAX) }, now), None);
     }
 }

@@ -44,12 +44,36 @@ impl RateLimiter {
             *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
             *last = now;
             *tokens -= 1.0;
-            if *tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-*tokens / self.per_second) }
+            if *tokens >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::try_from_secs_f64(-*tokens / self.per_second).unwrap_or(Duration::from_secs(60))
+            }
         };
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+impl RateLimiter {
+    /// A 429 means the server's bucket is empty whatever ours says: stop spending the burst so
+    /// the other workers on this bucket slow down too instead of each earning its own 429.
+    async fn drain(&self, key: &str) {
+        if let Some((tokens, _)) = self.buckets.lock().await.get_mut(key) {
+            *tokens = tokens.min(0.0);
+        }
+    }
+}
+
+/// ARM meters reads, writes and deletes in separate buckets per subscription.
+fn limit_key(method: &Method, url: &str) -> String {
+    let class = match *method {
+        Method::GET | Method::HEAD => "read",
+        Method::DELETE => "delete",
+        _ => "write",
+    };
+    format!("{}/{class}", subscription_of(url))
 }
 
 /// An answer that was not retried away: status and body.
@@ -101,8 +125,11 @@ impl ArmClient {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| AzureError::Transport(e.to_string()))?;
-        let per_second =
-            std::env::var("ACRLINK_ARM_REQUESTS_PER_SECOND").ok().and_then(|v| v.parse().ok()).unwrap_or(20.0);
+        let per_second = std::env::var("ACRLINK_ARM_REQUESTS_PER_SECOND")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .unwrap_or(20.0);
         Ok(ArmClient {
             http,
             endpoint: endpoint.trim_end_matches('/').to_string(),
@@ -148,7 +175,16 @@ impl ArmClient {
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, AzureError> {
         let started = Instant::now();
-        let limit_key = subscription_of(url);
+        // The bearer token goes only to the configured endpoint, whatever a nextLink or an id
+        // in a response says.
+        if !same_origin(&self.endpoint, url) {
+            return Err(AzureError::Decode(format!(
+                "refusing to send a request outside the ARM endpoint {}: {}",
+                self.endpoint,
+                url.split('?').next().unwrap_or_default()
+            )));
+        }
+        let limit_key = limit_key(&method, url);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -189,6 +225,9 @@ impl ArmClient {
                         return Ok(Answer { status, body });
                     }
                     let answer = Answer { status, body };
+                    if matches!(failure, Failure::Throttled { .. }) {
+                        self.limiter.drain(&limit_key).await;
+                    }
                     match self.retry.delay(attempt, failure, started) {
                         Some(wait) => {
                             self.note_retry(failure);
@@ -281,4 +320,50 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 fn subscription_of(url: &str) -> String {
     let lower = url.to_ascii_lowercase();
     lower.split("/subscriptions/").nth(1).and_then(|rest| rest.split(['/', '?']).next()).unwrap_or("tenant").to_string()
+}
+
+/// Whether `url` is on the same scheme, host and port as `endpoint`, under its path.
+fn same_origin(endpoint: &str, url: &str) -> bool {
+    match (reqwest::Url::parse(endpoint), reqwest::Url::parse(url)) {
+        (Ok(base), Ok(target)) => {
+            base.origin() == target.origin() && target.path().starts_with(base.path().trim_end_matches('/'))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_never_leave_the_endpoint() {
+        let arm = "https://management.azure.com";
+        assert!(same_origin(arm, "https://management.azure.com/subscriptions/x?api-version=1"));
+        assert!(same_origin(arm, "https://MANAGEMENT.azure.com:443/subscriptions?$skiptoken=2"));
+        assert!(!same_origin(arm, "https://evil.example/subscriptions/x"));
+        assert!(!same_origin(arm, "http://management.azure.com/subscriptions/x"));
+        assert!(!same_origin(arm, "https://management.azure.com.evil.example/x"));
+        assert!(!same_origin(arm, "https://management.azure.com:8443/x"));
+        assert!(!same_origin(arm, "not a url"));
+    }
+
+    #[test]
+    fn reads_writes_and_deletes_are_metered_apart_per_subscription() {
+        let url = "https://m/subscriptions/ABC/resourceGroups/x?api-version=1";
+        assert_eq!(limit_key(&Method::GET, url), "abc/read");
+        assert_eq!(limit_key(&Method::PUT, url), "abc/write");
+        assert_eq!(limit_key(&Method::DELETE, url), "abc/delete");
+        assert_eq!(limit_key(&Method::GET, "https://m/providers/x"), "tenant/read");
+    }
+
+    #[tokio::test]
+    async fn a_throttle_drains_the_burst() {
+        let limiter = RateLimiter { per_second: 1000.0, burst: 5.0, buckets: Mutex::new(HashMap::new()) };
+        limiter.acquire("k").await;
+        limiter.drain("k").await;
+        let started = Instant::now();
+        limiter.acquire("k").await;
+        assert!(started.elapsed() >= Duration::from_micros(500), "had to wait for a refill");
+    }
 }
