@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::graph::{WalkResult, walk};
 use crate::plan::{Action, Change, Finding, Plan, Precondition, Resource};
+use crate::provider::kubernetes::Kubernetes;
 use crate::provider::{Azure, AzureError, LiveRoleAssignment, RoleAssignmentSpec, normalize_id, role_guid};
+use crate::pullsecret;
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -33,6 +35,7 @@ impl Default for ApplyOptions {
 pub enum Status {
     Created,
     Updated,
+    Replaced,
     Deleted,
     /// An identical grant existed under another name; nothing was written.
     Adopted,
@@ -71,8 +74,12 @@ impl ApplyReport {
 
 /// Re-reads each change's target; any mismatch makes the saved plan stale.
 pub async fn stale_changes<A: Azure>(plan: &Plan, azure: &A) -> Vec<Finding> {
-    let checks = plan.changes.iter().map(|change| async move {
-        let Resource::RoleAssignment { spec, .. } = &change.resource;
+    // Kubernetes objects and ACR tokens are checked as they are written (uid, resourceVersion).
+    let role_assignments = plan.changes.iter().filter_map(|change| match &change.resource {
+        Resource::RoleAssignment { spec, .. } => Some((change, spec)),
+        _ => None,
+    });
+    let checks = role_assignments.map(|(change, spec)| async move {
         let id = match &change.precondition {
             Precondition::Present { id } => id.clone(),
             Precondition::Absent => spec.id(),
@@ -100,12 +107,32 @@ fn authorization_hint(action: &str, scope: &str) -> String {
     )
 }
 
-async fn execute<A: Azure>(
+async fn execute<A: Azure, K: Kubernetes>(
     change: &Change,
     azure: &A,
+    kube: &K,
+    context: &pullsecret::apply::Context,
     options: &ApplyOptions,
 ) -> std::result::Result<Outcome, Outcome> {
-    let Resource::RoleAssignment { spec, role_name, cluster, registry } = &change.resource;
+    let status = match change.action {
+        Action::Create => Status::Created,
+        Action::Update => Status::Updated,
+        Action::Replace => Status::Replaced,
+        Action::Delete => Status::Deleted,
+    };
+    let Resource::RoleAssignment { spec, role_name, cluster, registry } = &change.resource else {
+        let outcome = |status, message, hint| Outcome {
+            address: change.address.clone(),
+            action: change.action,
+            status,
+            message,
+            hint,
+        };
+        return match pullsecret::apply::execute(change, azure, kube, context).await {
+            Ok(message) => Ok(outcome(status, message, None)),
+            Err(failed) => Err(outcome(Status::Failed, failed.message, failed.hint)),
+        };
+    };
     let outcome = |status: Status, message: String, hint: Option<String>| Outcome {
         address: change.address.clone(),
         action: change.action,
@@ -127,7 +154,7 @@ async fn execute<A: Azure>(
         outcome(Status::Failed, error.to_string(), hint)
     };
     match change.action {
-        Action::Create | Action::Update => {
+        Action::Create | Action::Update | Action::Replace => {
             let started = Instant::now();
             let mut wait = Duration::from_millis(500);
             loop {
@@ -214,14 +241,17 @@ async fn conflicting_grant<A: Azure>(
 }
 
 /// Applies every change; `progress` sees each outcome as it lands.
-pub async fn apply<A: Azure>(
+pub async fn apply<A: Azure, K: Kubernetes>(
     plan: &Plan,
     azure: &A,
+    kube: &K,
     options: &ApplyOptions,
     progress: &(dyn Fn(&Outcome) + Sync),
 ) -> ApplyReport {
+    let context = pullsecret::apply::Context::default();
+    let context = &context;
     let results = walk(&plan.changes, options.parallelism, |change| async move {
-        let result = execute(change, azure, options).await;
+        let result = execute(change, azure, kube, context, options).await;
         match &result {
             Ok(o) | Err(o) => progress(o),
         }

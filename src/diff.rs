@@ -457,7 +457,7 @@ mod tests {
         let ours = run(std::slice::from_ref(&want), vec![narrow(true)], RoleAssignmentMode::Abac);
         assert_eq!(ours.changes.len(), 1, "{:?}", ours.changes);
         assert_eq!(ours.changes[0].action, Action::Update);
-        let Resource::RoleAssignment { spec, .. } = &ours.changes[0].resource;
+        let Resource::RoleAssignment { spec, .. } = &ours.changes[0].resource else { panic!("a role assignment") };
         assert_eq!(spec.name, "other-name", "updated in place: ARM refuses a second one");
         assert_eq!(spec.condition.as_deref(), Some("wide"));
 

@@ -9,7 +9,8 @@ use crate::graph::ResourceGraph;
 use crate::observe::{self, Inventory};
 use crate::plan::{PLAN_FORMAT_VERSION, Plan};
 use crate::provider::Azure;
-use crate::{diff, resolve};
+use crate::provider::kubernetes::Kubernetes;
+use crate::{diff, pullsecret, resolve};
 
 pub struct PlanRun {
     pub plan: Plan,
@@ -21,7 +22,7 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
-pub async fn plan<A: Azure>(config: &Config, config_digest: &str, azure: &A) -> PlanRun {
+pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str, azure: &A, kube: &K) -> PlanRun {
     // Role assignments depend only on the registries, so they are read while the (possibly
     // paged, possibly large) cluster lists are still coming in.
     let registries_then_assignments = async {
@@ -45,15 +46,15 @@ pub async fn plan<A: Azure>(config: &Config, config_digest: &str, azure: &A) -> 
         });
     }
     let mut diff = diff::diff(&desired, &live, &inventory.registries, &inventory.clusters);
-    for binding in &config.bindings {
-        if matches!(binding.method, crate::config::model::Method::PullSecret(_)) {
-            diff.warnings.push(crate::plan::Finding {
-                subject: format!("binding {}", binding.name),
-                message: "pull-secret bindings are validated but not yet planned by this version of acrlink".into(),
-                hint: Some("use method = \"managed-identity\" where the cluster and registry share a tenant".into()),
-            });
-        }
-    }
+    let pull = pullsecret::plan(config, &inventory, azure, kube, time::OffsetDateTime::now_utc()).await;
+    let mut graph = graph;
+    graph.add_changes(&pull.changes);
+    diff.changes.extend(pull.changes);
+    diff.changes.sort_by(|a, b| (&a.address, a.action).cmp(&(&b.address, b.action)));
+    diff.unchanged.extend(pull.unchanged);
+    diff.unchanged.sort_by(|a, b| a.address.cmp(&b.address));
+    diff.warnings.extend(pull.warnings);
+    problems.extend(pull.problems);
     let plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         acrlink_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -76,6 +77,7 @@ mod tests {
     use crate::apply::{ApplyOptions, Status, apply};
     use crate::plan::Action;
     use crate::provider::fake::{FakeAzure, fleet_fixture};
+    use crate::provider::fake_kube::FakeKube;
     use crate::provider::{Azure, LiveRoleAssignment};
 
     const SUB: &str = "1d6c45e0-bd9f-4771-bb67-36616452f239";
@@ -164,7 +166,7 @@ repositories = ["team-a/*"]
     #[tokio::test]
     async fn plan_creates_prunes_and_reports_foreign_grants() {
         let azure = world();
-        let run = plan(&config(), "sha256:test", &azure).await;
+        let run = plan(&config(), "sha256:test", &azure, &FakeKube::default()).await;
         let actions: Vec<(&str, Action)> = run.plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
         assert_eq!(
             actions,
@@ -186,10 +188,10 @@ repositories = ["team-a/*"]
     #[tokio::test]
     async fn apply_converges_and_a_second_plan_is_empty() {
         let azure = world();
-        let first = plan(&config(), "d", &azure).await.plan;
-        let report = apply(&first, &azure, &ApplyOptions::default(), &|_| {}).await;
+        let first = plan(&config(), "d", &azure, &FakeKube::default()).await.plan;
+        let report = apply(&first, &azure, &FakeKube::default(), &ApplyOptions::default(), &|_| {}).await;
         assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
-        let second = plan(&config(), "d", &azure).await.plan;
+        let second = plan(&config(), "d", &azure, &FakeKube::default()).await.plan;
         assert!(second.changes.is_empty(), "{:?}", second.changes);
         let foreign = azure.assignments.lock().unwrap().iter().filter(|a| a.description.is_none()).count();
         assert_eq!(foreign, 1, "the grant made by hand is never touched");
@@ -198,7 +200,7 @@ repositories = ["team-a/*"]
     #[tokio::test]
     async fn observation_is_batched_per_registry_not_per_pair() {
         let azure = world();
-        let _ = plan(&config(), "d", &azure).await;
+        let _ = plan(&config(), "d", &azure, &FakeKube::default()).await;
         // 2 cluster GETs (fewer than 3 in the subscription), 2 registry GETs, 2 assignment lists.
         assert_eq!(azure.calls.load(std::sync::atomic::Ordering::Relaxed), 6);
     }
@@ -206,13 +208,15 @@ repositories = ["team-a/*"]
     #[tokio::test]
     async fn a_grant_made_between_plan_and_apply_is_adopted() {
         let azure = world();
-        let plan = plan(&config(), "d", &azure).await.plan;
-        let crate::plan::Resource::RoleAssignment { spec, .. } = &plan.changes[1].resource;
+        let plan = plan(&config(), "d", &azure, &FakeKube::default()).await.plan;
+        let crate::plan::Resource::RoleAssignment { spec, .. } = &plan.changes[1].resource else {
+            panic!("a role assignment")
+        };
         let mut twin = spec.clone();
         twin.name = "33333333-3333-3333-3333-333333333333".into();
         twin.description = "made by hand".into();
         azure.create_role_assignment(&twin).await.unwrap();
-        let report = apply(&plan, &azure, &ApplyOptions::default(), &|_| {}).await;
+        let report = apply(&plan, &azure, &FakeKube::default(), &ApplyOptions::default(), &|_| {}).await;
         assert_eq!(report.outcomes[1].status, Status::Adopted, "{:?}", report.outcomes);
         assert_eq!(report.failed(), 0);
     }
@@ -220,14 +224,16 @@ repositories = ["team-a/*"]
     #[tokio::test]
     async fn a_grant_made_between_plan_and_apply_with_a_narrower_condition_is_not_adopted() {
         let azure = world();
-        let plan = plan(&config(), "d", &azure).await.plan;
-        let crate::plan::Resource::RoleAssignment { spec, .. } = &plan.changes[1].resource;
+        let plan = plan(&config(), "d", &azure, &FakeKube::default()).await.plan;
+        let crate::plan::Resource::RoleAssignment { spec, .. } = &plan.changes[1].resource else {
+            panic!("a role assignment")
+        };
         let mut twin = spec.clone();
         twin.name = "44444444-4444-4444-4444-444444444444".into();
         twin.description = "made by hand".into();
         twin.condition = Some("only one repository".into());
         azure.create_role_assignment(&twin).await.unwrap();
-        let report = apply(&plan, &azure, &ApplyOptions::default(), &|_| {}).await;
+        let report = apply(&plan, &azure, &FakeKube::default(), &ApplyOptions::default(), &|_| {}).await;
         let outcome = &report.outcomes[1];
         assert_eq!(outcome.status, Status::Failed, "{:?}", report.outcomes);
         assert!(outcome.message.contains("different repository condition"), "{}", outcome.message);
@@ -238,7 +244,7 @@ repositories = ["team-a/*"]
     async fn apply_adopts_existing_retries_principal_and_explains_403() {
         use crate::provider::AzureError;
         let azure = world();
-        let plan = plan(&config(), "d", &azure).await.plan;
+        let plan = plan(&config(), "d", &azure, &FakeKube::default()).await.plan;
         *azure.create_failures.lock().unwrap() = vec![
             AzureError::PrincipalNotFound { principal_id: "p".into() },
             AzureError::AuthorizationFailed {
@@ -248,7 +254,7 @@ repositories = ["team-a/*"]
             },
         ];
         let options = ApplyOptions { parallelism: 1, principal_wait: std::time::Duration::from_secs(5) };
-        let report = apply(&plan, &azure, &options, &|_| {}).await;
+        let report = apply(&plan, &azure, &FakeKube::default(), &options, &|_| {}).await;
         let statuses: Vec<Status> = report.outcomes.iter().map(|o| o.status).collect();
         // The first change met PrincipalNotFound, retried, then 403: it fails alone with the hint;
         // the others go on.

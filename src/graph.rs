@@ -21,6 +21,9 @@ pub enum NodeKind {
     Cluster,
     Registry,
     RoleAssignment,
+    /// Pull-secret resources: Secrets, ServiceAccount entries, namespaces, tokens, scope maps.
+    Kubernetes,
+    RegistryObject,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +65,35 @@ impl ResourceGraph {
         graph
     }
 
+    /// Adds pull-secret changes: each hangs off its cluster or registry and its dependencies.
+    pub fn add_changes(&mut self, changes: &[Change]) {
+        use crate::plan::Resource;
+        for change in changes {
+            let (kind, parent) = match &change.resource {
+                Resource::RoleAssignment { .. } => continue,
+                Resource::ScopeMap { registry, .. } | Resource::RegistryToken { registry, .. } => {
+                    (NodeKind::RegistryObject, format!("registry[{registry}]"))
+                }
+                other => (
+                    NodeKind::Kubernetes,
+                    format!("cluster[{}]", other.cluster().map(|c| c.key.as_str()).unwrap_or_default()),
+                ),
+            };
+            let node = self.node(change.address.clone(), kind);
+            let parent_kind = if kind == NodeKind::RegistryObject { NodeKind::Registry } else { NodeKind::Cluster };
+            let parent = self.node(parent, parent_kind);
+            self.graph.update_edge(parent, node, ());
+        }
+        for change in changes {
+            let Some(&node) = self.index.get(&change.address) else { continue };
+            for dependency in &change.depends_on {
+                if let Some(&from) = self.index.get(dependency) {
+                    self.graph.update_edge(from, node, ());
+                }
+            }
+        }
+    }
+
     /// Addresses in an order where dependencies come first, or the cycle's member.
     pub fn order(&self) -> Result<Vec<String>, String> {
         toposort(&self.graph, None)
@@ -79,6 +111,8 @@ impl ResourceGraph {
                 NodeKind::Cluster => "box",
                 NodeKind::Registry => "cylinder",
                 NodeKind::RoleAssignment => "ellipse",
+                NodeKind::Kubernetes => "note",
+                NodeKind::RegistryObject => "component",
             };
             out.push_str(&format!("  \"{}\" [shape={shape}];\n", escape(&node.address)));
         }

@@ -15,5 +15,7 @@ pub mod graph;
 pub mod observe;
 pub mod plan;
 pub mod provider;
+pub mod pullsecret;
 pub mod render;
 pub mod resolve;
+pub mod sensitive;

@@ -13,6 +13,7 @@ use crate::plan::{PLAN_FORMAT_VERSION, Plan};
 use crate::provider::azure::AzureClient;
 use crate::provider::azure::arm::ArmClient;
 use crate::provider::azure::auth::{self, AuthMethod, CloudEndpoints};
+use crate::provider::kubernetes::live::KubeClients;
 use crate::render::{self, style};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -96,18 +97,26 @@ fn load_config(path: &Path) -> Result<(Config, String), Exit> {
     }
 }
 
-fn azure_client(config: Option<&Config>, args: &AzureArgs) -> Result<AzureClient, Exit> {
+/// The Azure client and, sharing its credential, the Kubernetes clients reached through AKS.
+struct Clients {
+    azure: Arc<AzureClient>,
+    kube: KubeClients,
+}
+
+fn clients(config: Option<&Config>, args: &AzureArgs) -> Result<Clients, Exit> {
     let cloud = config.map(|c| c.cloud).unwrap_or_default();
-    let endpoints = CloudEndpoints::for_cloud(cloud);
     let credential = auth::credential(args.auth, cloud, config.and_then(|c| c.tenant_id.as_deref())).map_err(|e| {
         report_error(&e.to_string(), Some("see `acrlink --help` for the sign-in methods and their variables"));
         Exit::Error
     })?;
-    let arm = ArmClient::new(&endpoints.arm_endpoint, &endpoints.arm_scope, credential).map_err(|e| {
+    let endpoints = CloudEndpoints::for_cloud(cloud);
+    let arm = ArmClient::new(&endpoints.arm_endpoint, &endpoints.arm_scope, credential.clone()).map_err(|e| {
         report_error(&e.to_string(), None);
         Exit::Error
     })?;
-    Ok(AzureClient::new(arm))
+    let azure = Arc::new(AzureClient::new(arm));
+    let kube = KubeClients::new(azure.clone(), credential);
+    Ok(Clients { azure, kube })
 }
 
 fn sign_in(runtime: &tokio::runtime::Runtime, client: &AzureClient) -> Result<(), Exit> {
@@ -127,14 +136,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     })
 }
 
-fn log_request_counts(client: &AzureClient) {
+fn log_request_counts(clients: &Clients) {
     use std::sync::atomic::Ordering;
-    let stats = &client.arm.stats;
+    let stats = &clients.azure.arm.stats;
     tracing::info!(
         requests = stats.requests.load(Ordering::Relaxed),
         retries = stats.retries.load(Ordering::Relaxed),
         throttled = stats.throttled.load(Ordering::Relaxed),
-        "ARM requests"
+        kubernetes_requests = clients.kube.requests.load(Ordering::Relaxed),
+        "requests"
     );
 }
 
@@ -153,12 +163,12 @@ fn status(message: &str) {
 pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
         let (config, digest) = load_config(config_path)?;
-        let client = azure_client(Some(&config), &args.azure)?;
+        let clients = clients(Some(&config), &args.azure)?;
         let runtime = runtime()?;
-        sign_in(&runtime, &client)?;
+        sign_in(&runtime, &clients.azure)?;
         status("Reading live state…");
-        let run = runtime.block_on(engine::plan(&config, &digest, &client));
-        log_request_counts(&client);
+        let run = runtime.block_on(engine::plan(&config, &digest, &*clients.azure, &clients.kube));
+        log_request_counts(&clients);
         anstream::print!("{}", render_plan(&run.plan, args.format));
         if let Some(out) = &args.out {
             let text = render::plan::json(&run.plan);
@@ -182,12 +192,12 @@ pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
 pub fn drift(config_path: &Path, args: &DriftArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
         let (config, digest) = load_config(config_path)?;
-        let client = azure_client(Some(&config), &args.azure)?;
+        let clients = clients(Some(&config), &args.azure)?;
         let runtime = runtime()?;
-        sign_in(&runtime, &client)?;
+        sign_in(&runtime, &clients.azure)?;
         status("Reading live state…");
-        let run = runtime.block_on(engine::plan(&config, &digest, &client));
-        log_request_counts(&client);
+        let run = runtime.block_on(engine::plan(&config, &digest, &*clients.azure, &clients.kube));
+        log_request_counts(&clients);
         let text = match args.format {
             OutputFormat::Text => render::plan::drift_text(&run.plan),
             OutputFormat::Json => render::plan::drift_json(&run.plan),
@@ -208,10 +218,10 @@ pub fn drift(config_path: &Path, args: &DriftArgs) -> Exit {
 pub fn graph(config_path: &Path, args: &GraphArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
         let (config, digest) = load_config(config_path)?;
-        let client = azure_client(Some(&config), &args.azure)?;
+        let clients = clients(Some(&config), &args.azure)?;
         let runtime = runtime()?;
-        sign_in(&runtime, &client)?;
-        let run = runtime.block_on(engine::plan(&config, &digest, &client));
+        sign_in(&runtime, &clients.azure)?;
+        let run = runtime.block_on(engine::plan(&config, &digest, &*clients.azure, &clients.kube));
         anstream::print!("{}", run.graph.to_dot());
         Ok(if run.plan.errors.is_empty() { Exit::Ok } else { Exit::Error })
     })();
@@ -269,7 +279,7 @@ fn confirm(auto_approve: bool) -> Result<(), Exit> {
 pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
         let runtime = runtime()?;
-        let (plan, client) = match &args.plan_file {
+        let (plan, clients) = match &args.plan_file {
             Some(file) => {
                 let plan = read_saved_plan(file)?;
                 let config = config::load(Path::new(&plan.config_path)).ok().and_then(|(c, _)| c);
@@ -282,10 +292,10 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
                         plan.config_path
                     );
                 }
-                let client = azure_client(config.as_ref(), &args.azure)?;
-                sign_in(&runtime, &client)?;
+                let clients = clients(config.as_ref(), &args.azure)?;
+                sign_in(&runtime, &clients.azure)?;
                 status("Checking that the saved plan still matches live state…");
-                let stale = runtime.block_on(apply::stale_changes(&plan, &client));
+                let stale = runtime.block_on(apply::stale_changes(&plan, &*clients.azure));
                 if !stale.is_empty() {
                     for finding in &stale {
                         report_error(&format!("{}: {}", finding.subject, finding.message), None);
@@ -299,15 +309,15 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
                     );
                     return Err(Exit::Error);
                 }
-                (plan, client)
+                (plan, clients)
             }
             None => {
                 let (config, digest) = load_config(config_path)?;
-                let client = azure_client(Some(&config), &args.azure)?;
-                sign_in(&runtime, &client)?;
+                let clients = clients(Some(&config), &args.azure)?;
+                sign_in(&runtime, &clients.azure)?;
                 status("Reading live state…");
-                let run = runtime.block_on(engine::plan(&config, &digest, &client));
-                (run.plan, client)
+                let run = runtime.block_on(engine::plan(&config, &digest, &*clients.azure, &clients.kube));
+                (run.plan, clients)
             }
         };
         if args.format == OutputFormat::Text || args.plan_file.is_none() {
@@ -342,9 +352,9 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
                 }
             }
         };
-        let report = runtime.block_on(apply::apply(&plan, &client, &options, &progress));
+        let report = runtime.block_on(apply::apply(&plan, &*clients.azure, &clients.kube, &options, &progress));
         bar.finish_and_clear();
-        log_request_counts(&client);
+        log_request_counts(&clients);
         match args.format {
             OutputFormat::Json => anstream::print!("{}", render::plan::apply_json(&report)),
             _ => anstream::print!("{}", render::plan::apply_text(&report)),

@@ -6,8 +6,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
-    Azure, AzureError, LiveCluster, LiveRegistry, LiveRoleAssignment, RoleAssignmentSpec, normalize_id, role_guid,
+    AdminCredentials, Azure, AzureError, GeneratedPassword, LiveCluster, LiveRegistry, LiveRoleAssignment,
+    LiveScopeMap, LiveToken, RoleAssignmentSpec, TokenPasswordInfo, normalize_id, role_guid,
 };
+use crate::sensitive::Sensitive;
 
 #[derive(Default)]
 pub struct FakeAzure {
@@ -17,6 +19,14 @@ pub struct FakeAzure {
     /// Errors returned by the next create calls, in order.
     pub create_failures: Mutex<Vec<AzureError>>,
     pub calls: AtomicUsize,
+    /// Admin password per registry id (lowercase).
+    pub admin_passwords: Mutex<BTreeMap<String, String>>,
+    /// Scope maps and tokens per registry id (lowercase).
+    pub scope_maps: Mutex<BTreeMap<String, Vec<LiveScopeMap>>>,
+    pub tokens: Mutex<BTreeMap<String, Vec<LiveToken>>>,
+    /// Current value per token id and slot, as the registry would accept it.
+    pub token_passwords: Mutex<BTreeMap<(String, String), String>>,
+    pub generated: AtomicUsize,
 }
 
 impl FakeAzure {
@@ -146,6 +156,124 @@ impl Azure for FakeAzure {
         self.assignments.lock().unwrap_or_else(|e| e.into_inner()).retain(|a| normalize_id(&a.id) != normalize_id(id));
         Ok(())
     }
+
+    async fn cluster_user_kubeconfig(&self, cluster_id: &str) -> Result<Sensitive<String>, AzureError> {
+        self.call();
+        Err(AzureError::NotFound { what: format!("kubeconfig of {cluster_id}") })
+    }
+
+    async fn registry_admin_credentials(&self, registry_id: &str) -> Result<AdminCredentials, AzureError> {
+        self.call();
+        let registry = self.registries.iter().find(|r| normalize_id(&r.id) == normalize_id(registry_id));
+        let passwords = lock(&self.admin_passwords);
+        match (registry, passwords.get(&normalize_id(registry_id))) {
+            (Some(r), Some(password)) if r.admin_user_enabled => {
+                Ok(AdminCredentials { username: r.name.clone(), password: Sensitive::new(password.clone()) })
+            }
+            _ => Err(AzureError::Api {
+                status: 400,
+                code: "AdminUserDisabled".into(),
+                message: "The admin user is disabled.".into(),
+            }),
+        }
+    }
+
+    async fn list_scope_maps(&self, registry_id: &str) -> Result<Vec<LiveScopeMap>, AzureError> {
+        self.call();
+        Ok(lock(&self.scope_maps).get(&normalize_id(registry_id)).cloned().unwrap_or_default())
+    }
+
+    async fn put_scope_map(
+        &self,
+        registry_id: &str,
+        name: &str,
+        description: &str,
+        actions: &[String],
+    ) -> Result<(), AzureError> {
+        self.call();
+        let mut maps = lock(&self.scope_maps);
+        let list = maps.entry(normalize_id(registry_id)).or_default();
+        list.retain(|m| m.name != name);
+        list.push(LiveScopeMap {
+            id: format!("{registry_id}/scopeMaps/{name}"),
+            name: name.into(),
+            description: Some(description.into()),
+            actions: actions.to_vec(),
+        });
+        Ok(())
+    }
+
+    async fn delete_scope_map(&self, registry_id: &str, name: &str) -> Result<(), AzureError> {
+        self.call();
+        lock(&self.scope_maps).entry(normalize_id(registry_id)).or_default().retain(|m| m.name != name);
+        Ok(())
+    }
+
+    async fn list_tokens(&self, registry_id: &str) -> Result<Vec<LiveToken>, AzureError> {
+        self.call();
+        Ok(lock(&self.tokens).get(&normalize_id(registry_id)).cloned().unwrap_or_default())
+    }
+
+    async fn put_token(&self, registry_id: &str, name: &str, scope_map_id: &str) -> Result<(), AzureError> {
+        self.call();
+        let mut tokens = lock(&self.tokens);
+        let list = tokens.entry(normalize_id(registry_id)).or_default();
+        let passwords = list.iter().find(|t| t.name == name).map(|t| t.passwords.clone()).unwrap_or_default();
+        list.retain(|t| t.name != name);
+        list.push(LiveToken {
+            id: format!("{registry_id}/tokens/{name}"),
+            name: name.into(),
+            scope_map_id: scope_map_id.into(),
+            enabled: true,
+            passwords,
+        });
+        Ok(())
+    }
+
+    async fn delete_token(&self, registry_id: &str, name: &str) -> Result<(), AzureError> {
+        self.call();
+        lock(&self.tokens).entry(normalize_id(registry_id)).or_default().retain(|t| t.name != name);
+        Ok(())
+    }
+
+    async fn generate_token_password(
+        &self,
+        registry_id: &str,
+        token_name: &str,
+        slot: &str,
+        expiry: &str,
+    ) -> Result<GeneratedPassword, AzureError> {
+        self.call();
+        let n = self.generated.fetch_add(1, Ordering::Relaxed);
+        let created = format!("2026-11-01T00:00:{:02}Z", n % 60);
+        let mut tokens = lock(&self.tokens);
+        let token = tokens
+            .entry(normalize_id(registry_id))
+            .or_default()
+            .iter_mut()
+            .find(|t| t.name == token_name)
+            .ok_or_else(|| AzureError::NotFound { what: format!("token {token_name}") })?;
+        token.passwords.retain(|p| p.name != slot);
+        token.passwords.push(TokenPasswordInfo {
+            name: slot.into(),
+            creation_time: Some(created.clone()),
+            expiry: Some(expiry.into()),
+        });
+        token.passwords.sort_by(|a, b| a.name.cmp(&b.name));
+        let value = format!("generated-{token_name}-{slot}-{n}");
+        lock(&self.token_passwords).insert((token.id.to_ascii_lowercase(), slot.to_string()), value.clone());
+        Ok(GeneratedPassword {
+            username: token_name.into(),
+            slot: slot.into(),
+            password: Sensitive::new(value),
+            creation_time: Some(created),
+            expiry: Some(expiry.into()),
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn fleet_fixture() -> FakeAzure {

@@ -5,10 +5,15 @@
 pub mod azure;
 #[cfg(test)]
 pub mod fake;
+#[cfg(test)]
+pub mod fake_kube;
+pub mod kubernetes;
 pub mod retry;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+
+use crate::sensitive::Sensitive;
 
 /// A kubelet managed identity, as AKS reports it in `identityProfile.kubeletidentity`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +84,49 @@ impl RoleAssignmentSpec {
     }
 }
 
+/// The registry's admin user (`listCredentials`): the first password is the one used.
+#[derive(Debug, Clone)]
+pub struct AdminCredentials {
+    pub username: String,
+    pub password: Sensitive<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveScopeMap {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub actions: Vec<String>,
+}
+
+/// What ARM shows of a token password: never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPasswordInfo {
+    /// `password1` or `password2`.
+    pub name: String,
+    pub creation_time: Option<String>,
+    pub expiry: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveToken {
+    pub id: String,
+    pub name: String,
+    pub scope_map_id: String,
+    pub enabled: bool,
+    pub passwords: Vec<TokenPasswordInfo>,
+}
+
+/// A password generateCredentials just made: its only appearance.
+#[derive(Debug, Clone)]
+pub struct GeneratedPassword {
+    pub username: String,
+    pub slot: String,
+    pub password: Sensitive<String>,
+    pub creation_time: Option<String>,
+    pub expiry: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AzureError {
     #[error("{what} was not found")]
@@ -139,6 +187,42 @@ pub trait Azure: Send + Sync {
     ) -> impl Future<Output = Result<LiveRoleAssignment, AzureError>> + Send;
     /// Succeeds when the assignment is gone, whether or not it existed.
     fn delete_role_assignment(&self, id: &str) -> impl Future<Output = Result<(), AzureError>> + Send;
+
+    /// The kubeconfig `listClusterUserCredential` hands out (it carries a bearer token).
+    fn cluster_user_kubeconfig(
+        &self,
+        cluster_id: &str,
+    ) -> impl Future<Output = Result<Sensitive<String>, AzureError>> + Send;
+    fn registry_admin_credentials(
+        &self,
+        registry_id: &str,
+    ) -> impl Future<Output = Result<AdminCredentials, AzureError>> + Send;
+    fn list_scope_maps(&self, registry_id: &str) -> impl Future<Output = Result<Vec<LiveScopeMap>, AzureError>> + Send;
+    fn put_scope_map(
+        &self,
+        registry_id: &str,
+        name: &str,
+        description: &str,
+        actions: &[String],
+    ) -> impl Future<Output = Result<(), AzureError>> + Send;
+    fn delete_scope_map(&self, registry_id: &str, name: &str) -> impl Future<Output = Result<(), AzureError>> + Send;
+    fn list_tokens(&self, registry_id: &str) -> impl Future<Output = Result<Vec<LiveToken>, AzureError>> + Send;
+    fn put_token(
+        &self,
+        registry_id: &str,
+        name: &str,
+        scope_map_id: &str,
+    ) -> impl Future<Output = Result<(), AzureError>> + Send;
+    fn delete_token(&self, registry_id: &str, name: &str) -> impl Future<Output = Result<(), AzureError>> + Send;
+    /// Generates a new password in `slot` (`password1`/`password2`), valid until `expiry`
+    /// (RFC 3339); the other slot keeps working.
+    fn generate_token_password(
+        &self,
+        registry_id: &str,
+        token_name: &str,
+        slot: &str,
+        expiry: &str,
+    ) -> impl Future<Output = Result<GeneratedPassword, AzureError>> + Send;
 }
 
 /// ARM ids compare case-insensitively; this is the canonical form for keys.

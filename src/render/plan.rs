@@ -12,6 +12,7 @@ fn symbol(action: Action) -> &'static str {
     match action {
         Action::Create => "+",
         Action::Update => "~",
+        Action::Replace => "-/+",
         Action::Delete => "-",
     }
 }
@@ -19,20 +20,67 @@ fn symbol(action: Action) -> &'static str {
 fn paint(action: Action, text: &str) -> String {
     match action {
         Action::Create => style::added(text),
-        Action::Update => style::changed(text),
+        Action::Update | Action::Replace => style::changed(text),
         Action::Delete => style::removed(text),
     }
 }
 
 fn describe(change: &Change) -> String {
-    let Resource::RoleAssignment { role_name, cluster, registry, spec } = &change.resource;
-    let condition = if spec.condition.is_some() { " (repository condition)" } else { "" };
-    match cluster.strip_prefix("principal:") {
-        Some(principal) => {
-            format!("{role_name}{condition} for principal {principal} (no cluster in the fleet) on {registry}")
+    match &change.resource {
+        Resource::RoleAssignment { role_name, cluster, registry, spec } => {
+            let condition = if spec.condition.is_some() { " (repository condition)" } else { "" };
+            match cluster.strip_prefix("principal:") {
+                Some(principal) => {
+                    format!("{role_name}{condition} for principal {principal} (no cluster in the fleet) on {registry}")
+                }
+                None => format!(
+                    "{role_name}{condition} for the kubelet identity {} of {cluster} on {registry}",
+                    spec.principal_id
+                ),
+            }
         }
-        None => {
-            format!("{role_name}{condition} for the kubelet identity {} of {cluster} on {registry}", spec.principal_id)
+        Resource::Namespace { cluster, name } => format!("namespace {name} in cluster {}", cluster.key),
+        Resource::ScopeMap { registry, actions, .. } => {
+            format!("ACR scope map on {registry}: {}", actions.join(", "))
+        }
+        Resource::RegistryToken { registry, scope_map_id, generate, .. } => {
+            let map = scope_map_id.rsplit('/').next().unwrap_or_default();
+            match generate {
+                Some(g) => format!(
+                    "ACR token on {registry} (scope map {map}); new password in {}, valid {} days",
+                    g.slot,
+                    g.ttl_seconds / 86_400
+                ),
+                None => format!("ACR token on {registry} (scope map {map})"),
+            }
+        }
+        Resource::PullSecret { cluster, namespace, entries, sensitive_change, .. } => {
+            if entries.is_empty() {
+                return format!("pull Secret in {}/{namespace}", cluster.key);
+            }
+            let registries: Vec<String> = entries
+                .iter()
+                .map(|e| {
+                    let kind = match &e.credential {
+                        crate::plan::CredentialPlan::Admin { .. } => "admin",
+                        crate::plan::CredentialPlan::RegistryToken { .. } => "token",
+                        crate::plan::CredentialPlan::ServicePrincipal { .. } => "service principal",
+                    };
+                    format!("{} ({kind})", e.login_server)
+                })
+                .collect();
+            let sensitive = if *sensitive_change { " (sensitive value changed)" } else { "" };
+            format!("pull Secret in {}/{namespace} for {}{sensitive}", cluster.key, registries.join(", "))
+        }
+        Resource::ServiceAccountPullSecrets { cluster, namespace, name, add, remove } => {
+            let mut parts = Vec::new();
+            if !add.is_empty() {
+                parts.push(format!("+ {}", add.join(", ")));
+            }
+            if !remove.is_empty() {
+                parts.push(format!("- {}", remove.join(", ")));
+            }
+            format!("imagePullSecrets of {}/{namespace}/{name}: {}", cluster.key, parts.join("; "))
         }
     }
 }
@@ -142,7 +190,7 @@ pub fn drift_text(plan: &Plan) -> String {
         for change in &plan.changes {
             let kind = match change.action {
                 Action::Create => "missing",
-                Action::Update => "changed",
+                Action::Update | Action::Replace => "changed",
                 Action::Delete => "extra",
             };
             let _ = writeln!(
@@ -178,7 +226,7 @@ pub fn drift_json(plan: &Plan) -> String {
         format_version: 1,
         drift: plan.has_changes(),
         missing: pick(Action::Create),
-        changed: pick(Action::Update),
+        changed: plan.changes.iter().filter(|c| matches!(c.action, Action::Update | Action::Replace)).collect(),
         extra: pick(Action::Delete),
         warnings: &plan.warnings,
         errors: &plan.errors,
@@ -196,7 +244,7 @@ pub fn drift_markdown(plan: &Plan) -> String {
     for change in &plan.changes {
         let kind = match change.action {
             Action::Create => "missing",
-            Action::Update => "changed",
+            Action::Update | Action::Replace => "changed",
             Action::Delete => "extra",
         };
         let _ = writeln!(out, "| {kind} | `{}` | {} |", change.address, cell(&describe(change)));
@@ -206,9 +254,12 @@ pub fn drift_markdown(plan: &Plan) -> String {
 
 pub fn outcome_line(outcome: &crate::apply::Outcome) -> String {
     let mark = match outcome.status {
-        Status::Created | Status::Updated | Status::Deleted | Status::Adopted | Status::AlreadyGone => {
-            style::success("✓")
-        }
+        Status::Created
+        | Status::Updated
+        | Status::Replaced
+        | Status::Deleted
+        | Status::Adopted
+        | Status::AlreadyGone => style::success("✓"),
         Status::Failed => style::error("✗"),
         Status::Skipped => style::warning("-"),
     };
@@ -229,9 +280,9 @@ pub fn apply_text(report: &ApplyReport) -> String {
     let count = |status: Status| report.outcomes.iter().filter(|o| o.status == status).count();
     let line = format!(
         "Apply complete: {} added, {} changed, {} destroyed, {} adopted; {} failed, {} skipped.",
-        count(Status::Created),
+        count(Status::Created) + count(Status::Replaced),
         count(Status::Updated),
-        count(Status::Deleted) + count(Status::AlreadyGone),
+        count(Status::Deleted) + count(Status::AlreadyGone) + count(Status::Replaced),
         count(Status::Adopted),
         report.failed(),
         report.skipped()

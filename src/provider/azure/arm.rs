@@ -79,6 +79,7 @@ fn limit_key(method: &Method, url: &str) -> String {
 /// An answer that was not retried away: status and body.
 pub struct Answer {
     pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
     pub body: bytes::Bytes,
 }
 
@@ -205,6 +206,7 @@ impl ArmClient {
             match request.send().await {
                 Ok(response) => {
                     let status = response.status();
+                    let headers = response.headers().clone();
                     let retry_after =
                         parse_retry_after(response.headers().get("retry-after").and_then(|v| v.to_str().ok()));
                     let failure = classify_status(status.as_u16(), retry_after);
@@ -222,9 +224,9 @@ impl ArmClient {
                         }
                     };
                     if failure == Failure::Permanent {
-                        return Ok(Answer { status, body });
+                        return Ok(Answer { status, headers, body });
                     }
-                    let answer = Answer { status, body };
+                    let answer = Answer { status, headers, body };
                     if matches!(failure, Failure::Throttled { .. }) {
                         self.limiter.drain(&limit_key).await;
                     }
@@ -263,6 +265,75 @@ impl ArmClient {
         if matches!(failure, Failure::Throttled { .. }) {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Sends a request that may start a long-running operation and waits for its end:
+    /// `Azure-AsyncOperation` (poll the status document) or `Location` (poll until not 202).
+    /// Returns the final answer: the operation's result, or the original answer when the
+    /// operation's status document carries no result.
+    pub async fn send_lro(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, AzureError> {
+        let first = self.send(method, url, body).await?;
+        if !first.status.is_success() {
+            return Ok(first);
+        }
+        let header =
+            |answer: &Answer, name: &str| answer.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let started = Instant::now();
+        if let Some(status_url) = header(&first, "azure-asyncoperation") {
+            loop {
+                self.lro_wait(&first, started).await?;
+                let poll = self.send(Method::GET, &status_url, None).await?;
+                if !poll.status.is_success() {
+                    return Err(poll.into_error());
+                }
+                let document: serde_json::Value = poll.json()?;
+                match document["status"].as_str().unwrap_or_default() {
+                    "Succeeded" => return Ok(first),
+                    "Failed" | "Canceled" => {
+                        let error = &document["error"];
+                        return Err(AzureError::Api {
+                            status: 200,
+                            code: error["code"].as_str().unwrap_or("OperationFailed").to_string(),
+                            message: error["message"].as_str().unwrap_or_default().to_string(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if first.status == StatusCode::ACCEPTED
+            && let Some(mut location) = header(&first, "location")
+        {
+            let mut last = first;
+            loop {
+                self.lro_wait(&last, started).await?;
+                let poll = self.send(Method::GET, &location, None).await?;
+                if poll.status != StatusCode::ACCEPTED {
+                    return Ok(poll);
+                }
+                if let Some(next) = header(&poll, "location") {
+                    location = next;
+                }
+                last = poll;
+            }
+        }
+        Ok(first)
+    }
+
+    async fn lro_wait(&self, answer: &Answer, started: Instant) -> Result<(), AzureError> {
+        let wait = parse_retry_after(answer.headers.get("retry-after").and_then(|v| v.to_str().ok()))
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(10));
+        if started.elapsed() + wait > self.retry.budget {
+            return Err(exhausted(0, started, "a long-running operation did not finish in time".into()));
+        }
+        tokio::time::sleep(wait).await;
+        Ok(())
     }
 
     /// GETs a JSON resource; 404 is `None`.

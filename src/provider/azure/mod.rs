@@ -7,7 +7,13 @@ pub mod wire;
 
 use reqwest::Method;
 
-use super::{Azure, AzureError, LiveCluster, LiveRegistry, LiveRoleAssignment, RoleAssignmentSpec};
+use base64::Engine as _;
+
+use super::{
+    AdminCredentials, Azure, AzureError, GeneratedPassword, LiveCluster, LiveRegistry, LiveRoleAssignment,
+    LiveScopeMap, LiveToken, RoleAssignmentSpec,
+};
+use crate::sensitive::Sensitive;
 use arm::ArmClient;
 
 pub const AKS_API_VERSION: &str = "2025-10-01";
@@ -147,6 +153,125 @@ impl Azure for AzureClient {
         }
     }
 
+    async fn cluster_user_kubeconfig(&self, cluster_id: &str) -> Result<Sensitive<String>, AzureError> {
+        let url = self.arm.url(&format!("{cluster_id}/listClusterUserCredential?api-version={AKS_API_VERSION}"));
+        let answer = self.arm.send(Method::POST, &url, None).await?;
+        if answer.status.as_u16() != 200 {
+            return Err(registry_error(
+                answer,
+                "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
+                cluster_id,
+            ));
+        }
+        let credentials: wire::ClusterCredentials = answer.json()?;
+        let encoded = credentials
+            .kubeconfigs
+            .into_iter()
+            .next()
+            .ok_or_else(|| AzureError::Decode("listClusterUserCredential returned no kubeconfig".into()))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.value.trim())
+            .map_err(|_| AzureError::Decode("the cluster's kubeconfig is not base64".into()))?;
+        String::from_utf8(bytes)
+            .map(Sensitive::new)
+            .map_err(|_| AzureError::Decode("the cluster's kubeconfig is not UTF-8".into()))
+    }
+
+    async fn registry_admin_credentials(&self, registry_id: &str) -> Result<AdminCredentials, AzureError> {
+        let url = self.arm.url(&format!("{registry_id}/listCredentials?api-version={ACR_API_VERSION}"));
+        let answer = self.arm.send(Method::POST, &url, None).await?;
+        if answer.status.as_u16() != 200 {
+            return Err(registry_error(
+                answer,
+                "Microsoft.ContainerRegistry/registries/listCredentials/action",
+                registry_id,
+            ));
+        }
+        let credentials: wire::Credentials = answer.json()?;
+        let password = credentials
+            .passwords
+            .into_iter()
+            .find_map(|p| p.value)
+            .ok_or_else(|| AzureError::Decode("listCredentials returned no password".into()))?;
+        Ok(AdminCredentials { username: credentials.username.unwrap_or_default(), password: Sensitive::new(password) })
+    }
+
+    async fn list_scope_maps(&self, registry_id: &str) -> Result<Vec<LiveScopeMap>, AzureError> {
+        let maps: Vec<wire::ScopeMap> = self.arm.list(&self.registry_child(registry_id, "scopeMaps", None)).await?;
+        Ok(maps.into_iter().map(LiveScopeMap::from).collect())
+    }
+
+    async fn put_scope_map(
+        &self,
+        registry_id: &str,
+        name: &str,
+        description: &str,
+        actions: &[String],
+    ) -> Result<(), AzureError> {
+        let body = serde_json::json!({"properties": {"description": description, "actions": actions}});
+        let url = self.registry_child(registry_id, "scopeMaps", Some(name));
+        let answer = self.arm.send_lro(Method::PUT, &url, Some(&body)).await?;
+        match answer.status.as_u16() {
+            200 | 201 => Ok(()),
+            _ => Err(registry_error(answer, "Microsoft.ContainerRegistry/registries/scopeMaps/write", registry_id)),
+        }
+    }
+
+    async fn delete_scope_map(&self, registry_id: &str, name: &str) -> Result<(), AzureError> {
+        self.expect_done(Method::DELETE, &self.registry_child(registry_id, "scopeMaps", Some(name)), None).await
+    }
+
+    async fn list_tokens(&self, registry_id: &str) -> Result<Vec<LiveToken>, AzureError> {
+        let tokens: Vec<wire::Token> = self.arm.list(&self.registry_child(registry_id, "tokens", None)).await?;
+        Ok(tokens.into_iter().map(LiveToken::from).collect())
+    }
+
+    async fn put_token(&self, registry_id: &str, name: &str, scope_map_id: &str) -> Result<(), AzureError> {
+        let body = serde_json::json!({"properties": {"scopeMapId": scope_map_id, "status": "enabled"}});
+        let url = self.registry_child(registry_id, "tokens", Some(name));
+        let answer = self.arm.send_lro(Method::PUT, &url, Some(&body)).await?;
+        match answer.status.as_u16() {
+            200 | 201 => Ok(()),
+            _ => Err(registry_error(answer, "Microsoft.ContainerRegistry/registries/tokens/write", registry_id)),
+        }
+    }
+
+    async fn delete_token(&self, registry_id: &str, name: &str) -> Result<(), AzureError> {
+        self.expect_done(Method::DELETE, &self.registry_child(registry_id, "tokens", Some(name)), None).await
+    }
+
+    async fn generate_token_password(
+        &self,
+        registry_id: &str,
+        token_name: &str,
+        slot: &str,
+        expiry: &str,
+    ) -> Result<GeneratedPassword, AzureError> {
+        let url = self.arm.url(&format!("{registry_id}/generateCredentials?api-version={ACR_API_VERSION}"));
+        let body = serde_json::json!({"tokenId": format!("{registry_id}/tokens/{token_name}"), "name": slot, "expiry": expiry});
+        let answer = self.arm.send_lro(Method::POST, &url, Some(&body)).await?;
+        if answer.status.as_u16() != 200 {
+            return Err(registry_error(
+                answer,
+                "Microsoft.ContainerRegistry/registries/generateCredentials/action",
+                registry_id,
+            ));
+        }
+        let credentials: wire::Credentials = answer.json()?;
+        let generated = credentials
+            .passwords
+            .into_iter()
+            .find(|p| p.name.as_deref() == Some(slot) && p.value.is_some())
+            .ok_or_else(|| AzureError::Decode(format!("generateCredentials returned no {slot}")))?;
+        Ok(GeneratedPassword {
+            username: credentials.username.unwrap_or_else(|| token_name.to_string()),
+            slot: slot.to_string(),
+            password: Sensitive::new(generated.value.unwrap_or_default()),
+            creation_time: generated.creation_time,
+            expiry: generated.expiry,
+        })
+    }
+
     async fn delete_role_assignment(&self, id: &str) -> Result<(), AzureError> {
         let url = self.arm.url(&format!("{id}?api-version={AUTHORIZATION_API_VERSION}"));
         let answer = self.arm.send(Method::DELETE, &url, None).await?;
@@ -164,6 +289,31 @@ impl Azure for AzureClient {
             _ => Err(answer.into_error()),
         }
     }
+}
+
+impl AzureClient {
+    fn registry_child(&self, registry_id: &str, kind: &str, name: Option<&str>) -> String {
+        let name = name.map(|n| format!("/{}", segment(n))).unwrap_or_default();
+        self.arm.url(&format!("{registry_id}/{kind}{name}?api-version={ACR_API_VERSION}"))
+    }
+
+    async fn expect_done(&self, method: Method, url: &str, body: Option<&serde_json::Value>) -> Result<(), AzureError> {
+        let answer = self.arm.send_lro(method, url, body).await?;
+        match answer.status.as_u16() {
+            200..=204 => Ok(()),
+            404 => Ok(()),
+            _ => Err(answer.into_error()),
+        }
+    }
+}
+
+/// Registry calls answer 403 for a missing permission; say which one.
+fn registry_error(answer: arm::Answer, action: &str, scope: &str) -> AzureError {
+    if answer.status.as_u16() == 403 {
+        let (_, message) = answer.error();
+        return AzureError::AuthorizationFailed { action: action.to_string(), scope: scope.to_string(), message };
+    }
+    answer.into_error()
 }
 
 /// "The ID of the existing role assignment is 0123…" (32 hex, no dashes) → a GUID, if present.

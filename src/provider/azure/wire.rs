@@ -180,3 +180,124 @@ mod tests {
         assert_eq!(cluster.kubelet_identity, None);
     }
 }
+
+#[derive(Debug, Deserialize)]
+pub struct ScopeMap {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub properties: ScopeMapProperties,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ScopeMapProperties {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub actions: Vec<String>,
+}
+
+impl From<ScopeMap> for super::super::LiveScopeMap {
+    fn from(map: ScopeMap) -> Self {
+        super::super::LiveScopeMap {
+            id: map.id,
+            name: map.name,
+            description: map.properties.description,
+            actions: map.properties.actions,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub properties: TokenProperties,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenProperties {
+    #[serde(default, rename = "scopeMapId")]
+    pub scope_map_id: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub credentials: Option<TokenCredentials>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenCredentials {
+    #[serde(default)]
+    pub passwords: Vec<TokenPassword>,
+}
+
+/// A token password as ARM shows it; `value` only in a generateCredentials answer.
+#[derive(Deserialize)]
+pub struct TokenPassword {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, rename = "creationTime")]
+    pub creation_time: Option<String>,
+    #[serde(default)]
+    pub expiry: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+impl std::fmt::Debug for TokenPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPassword").field("name", &self.name).field("expiry", &self.expiry).finish_non_exhaustive()
+    }
+}
+
+impl From<Token> for super::super::LiveToken {
+    fn from(token: Token) -> Self {
+        let passwords = token
+            .properties
+            .credentials
+            .map(|c| c.passwords)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| super::super::TokenPasswordInfo {
+                name: p.name.unwrap_or_default(),
+                creation_time: p.creation_time,
+                expiry: p.expiry,
+            })
+            .collect();
+        super::super::LiveToken {
+            id: token.id,
+            name: token.name,
+            scope_map_id: token.properties.scope_map_id.unwrap_or_default(),
+            enabled: token.properties.status.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("enabled")),
+            passwords,
+        }
+    }
+}
+
+/// `listCredentials` and `generateCredentials` answers.
+#[derive(Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub passwords: Vec<TokenPassword>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ClusterCredentials {
+    #[serde(default)]
+    pub kubeconfigs: Vec<NamedValue>,
+}
+
+#[derive(Deserialize)]
+pub struct NamedValue {
+    #[serde(default)]
+    pub value: String,
+}
+
+impl std::fmt::Debug for NamedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NamedValue(<sensitive>)")
+    }
+}

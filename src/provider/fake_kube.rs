@@ -1,0 +1,323 @@
+//! An in-memory `Kubernetes` for unit tests of the pull-secret stages: resourceVersions,
+//! uid preconditions, JSON-patch `test`, AlreadyExists; counts calls per cluster.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::kubernetes::{
+    ClusterTarget, KubeError, Kubernetes, LiveNamespace, LivePod, LiveSecret, LiveServiceAccount, MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE, PATCHED_LABEL, SecretWrite,
+};
+use crate::sensitive::Sensitive;
+
+#[derive(Debug, Clone, Default)]
+pub struct FakeCluster {
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    pub secrets: BTreeMap<(String, String), LiveSecret>,
+    pub service_accounts: BTreeMap<(String, String), LiveServiceAccount>,
+    pub pods: Vec<LivePod>,
+}
+
+#[derive(Default)]
+pub struct FakeKube {
+    pub clusters: Mutex<BTreeMap<String, FakeCluster>>,
+    pub calls: Mutex<BTreeMap<String, u64>>,
+    version: AtomicU64,
+}
+
+impl FakeKube {
+    pub fn with_cluster(self, key: &str, namespaces: &[&str]) -> Self {
+        let mut cluster = FakeCluster::default();
+        for ns in namespaces {
+            cluster.namespaces.insert(ns.to_string(), BTreeMap::new());
+            cluster.service_accounts.insert(
+                (ns.to_string(), "default".into()),
+                LiveServiceAccount {
+                    namespace: ns.to_string(),
+                    name: "default".into(),
+                    resource_version: "1".into(),
+                    image_pull_secrets: None,
+                    labels: BTreeMap::new(),
+                    annotations: BTreeMap::new(),
+                },
+            );
+        }
+        self.clusters.lock().unwrap().insert(key.to_string(), cluster);
+        self
+    }
+
+    pub fn secret(&self, cluster: &str, namespace: &str, name: &str) -> Option<LiveSecret> {
+        self.clusters.lock().unwrap().get(cluster)?.secrets.get(&(namespace.into(), name.into())).cloned()
+    }
+
+    pub fn put_secret(&self, cluster: &str, secret: LiveSecret) {
+        let mut clusters = self.clusters.lock().unwrap();
+        let c = clusters.get_mut(cluster).expect("cluster");
+        c.secrets.insert((secret.namespace.clone(), secret.name.clone()), secret);
+    }
+
+    pub fn service_account(&self, cluster: &str, namespace: &str, name: &str) -> Option<LiveServiceAccount> {
+        self.clusters.lock().unwrap().get(cluster)?.service_accounts.get(&(namespace.into(), name.into())).cloned()
+    }
+
+    pub fn put_service_account(&self, cluster: &str, account: LiveServiceAccount) {
+        let mut clusters = self.clusters.lock().unwrap();
+        let c = clusters.get_mut(cluster).expect("cluster");
+        c.service_accounts.insert((account.namespace.clone(), account.name.clone()), account);
+    }
+
+    pub fn calls_for(&self, cluster: &str) -> u64 {
+        self.calls.lock().unwrap().get(cluster).copied().unwrap_or_default()
+    }
+
+    fn next_version(&self) -> String {
+        (self.version.fetch_add(1, Ordering::Relaxed) + 100).to_string()
+    }
+
+    fn with<T>(
+        &self,
+        cluster: &ClusterTarget,
+        run: impl FnOnce(&mut FakeCluster) -> Result<T, KubeError>,
+    ) -> Result<T, KubeError> {
+        *self.calls.lock().unwrap().entry(cluster.key.clone()).or_default() += 1;
+        let mut clusters = self.clusters.lock().unwrap();
+        let state = clusters
+            .get_mut(&cluster.key)
+            .ok_or_else(|| KubeError::Connect { cluster: cluster.key.clone(), message: "no such cluster".into() })?;
+        run(state)
+    }
+
+    fn stored(&self, secret: &SecretWrite, uid: String) -> LiveSecret {
+        LiveSecret {
+            namespace: secret.namespace.clone(),
+            name: secret.name.clone(),
+            uid,
+            resource_version: self.next_version(),
+            type_: super::kubernetes::DOCKER_CONFIG_JSON_TYPE.into(),
+            labels: secret.labels.clone(),
+            annotations: secret.annotations.clone(),
+            docker_config: Some(Sensitive::new(secret.docker_config_json.expose().as_bytes().to_vec())),
+        }
+    }
+}
+
+fn account_json(account: &LiveServiceAccount) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "metadata": {"resourceVersion": account.resource_version, "labels": account.labels, "annotations": account.annotations},
+    });
+    if let Some(list) = &account.image_pull_secrets {
+        value["imagePullSecrets"] = list.iter().map(|n| serde_json::json!({"name": n})).collect();
+    }
+    value
+}
+
+/// RFC 6902 over the few paths acrlink patches (whole members, `/-` appends).
+fn apply_patch(document: &mut serde_json::Value, patch: &serde_json::Value) -> Result<(), KubeError> {
+    for op in patch.as_array().into_iter().flatten() {
+        let path = op["path"].as_str().unwrap_or_default();
+        let (parent_path, last) = path.rsplit_once('/').unwrap_or(("", path));
+        match op["op"].as_str().unwrap_or_default() {
+            "test" => {
+                if document.pointer(path) != Some(&op["value"]) {
+                    return Err(KubeError::Conflict {
+                        message: format!(
+                            "the server rejected our request due to an error in our request: test failed at {path}"
+                        ),
+                    });
+                }
+            }
+            "add" | "replace" => {
+                let parent = document
+                    .pointer_mut(parent_path)
+                    .ok_or_else(|| KubeError::Invalid { message: format!("no parent for {path}") })?;
+                match (parent, last) {
+                    (serde_json::Value::Array(list), "-") => list.push(op["value"].clone()),
+                    (serde_json::Value::Object(map), key) => {
+                        map.insert(key.replace("~1", "/").replace("~0", "~"), op["value"].clone());
+                    }
+                    _ => return Err(KubeError::Invalid { message: format!("cannot add at {path}") }),
+                }
+            }
+            "remove" => {
+                if let Some(serde_json::Value::Object(map)) = document.pointer_mut(parent_path) {
+                    map.remove(last);
+                }
+            }
+            other => return Err(KubeError::Invalid { message: format!("unsupported op {other}") }),
+        }
+    }
+    Ok(())
+}
+
+fn strings(value: &serde_json::Value) -> BTreeMap<String, String> {
+    serde_json::from_value(value.clone()).unwrap_or_default()
+}
+
+impl Kubernetes for FakeKube {
+    async fn namespaces(&self, cluster: &ClusterTarget) -> Result<Vec<LiveNamespace>, KubeError> {
+        self.with(cluster, |c| {
+            Ok(c.namespaces
+                .iter()
+                .map(|(name, labels)| LiveNamespace { name: name.clone(), labels: labels.clone(), terminating: false })
+                .collect())
+        })
+    }
+
+    async fn secrets_named(&self, cluster: &ClusterTarget, name: &str) -> Result<Vec<LiveSecret>, KubeError> {
+        self.with(cluster, |c| Ok(c.secrets.values().filter(|s| s.name == name).cloned().collect()))
+    }
+
+    async fn managed_secrets(&self, cluster: &ClusterTarget) -> Result<Vec<LiveSecret>, KubeError> {
+        self.with(cluster, |c| {
+            Ok(c.secrets
+                .values()
+                .filter(|s| s.labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE))
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn service_accounts_named(
+        &self,
+        cluster: &ClusterTarget,
+        name: &str,
+    ) -> Result<Vec<LiveServiceAccount>, KubeError> {
+        self.with(cluster, |c| Ok(c.service_accounts.values().filter(|a| a.name == name).cloned().collect()))
+    }
+
+    async fn patched_service_accounts(&self, cluster: &ClusterTarget) -> Result<Vec<LiveServiceAccount>, KubeError> {
+        self.with(cluster, |c| {
+            Ok(c.service_accounts.values().filter(|a| a.labels.contains_key(PATCHED_LABEL)).cloned().collect())
+        })
+    }
+
+    async fn pods(&self, cluster: &ClusterTarget, namespace: &str) -> Result<Vec<LivePod>, KubeError> {
+        self.with(cluster, |c| Ok(c.pods.iter().filter(|p| p.namespace == namespace).cloned().collect()))
+    }
+
+    async fn get_secret(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<LiveSecret>, KubeError> {
+        self.with(cluster, |c| Ok(c.secrets.get(&(namespace.into(), name.into())).cloned()))
+    }
+
+    async fn get_service_account(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<LiveServiceAccount>, KubeError> {
+        self.with(cluster, |c| Ok(c.service_accounts.get(&(namespace.into(), name.into())).cloned()))
+    }
+
+    async fn create_namespace(&self, cluster: &ClusterTarget, name: &str) -> Result<(), KubeError> {
+        self.with(cluster, |c| {
+            if c.namespaces.contains_key(name) {
+                return Err(KubeError::Conflict { message: format!("namespaces \"{name}\" already exists") });
+            }
+            c.namespaces.insert(name.into(), BTreeMap::new());
+            c.service_accounts.insert(
+                (name.into(), "default".into()),
+                LiveServiceAccount {
+                    namespace: name.into(),
+                    name: "default".into(),
+                    resource_version: "1".into(),
+                    image_pull_secrets: None,
+                    labels: BTreeMap::new(),
+                    annotations: BTreeMap::new(),
+                },
+            );
+            Ok(())
+        })
+    }
+
+    async fn create_secret(&self, cluster: &ClusterTarget, secret: &SecretWrite) -> Result<(), KubeError> {
+        let stored = self.stored(secret, format!("uid-{}", self.next_version()));
+        self.with(cluster, |c| {
+            if !c.namespaces.contains_key(&secret.namespace) {
+                return Err(KubeError::NotFound { message: format!("namespaces \"{}\" not found", secret.namespace) });
+            }
+            let key = (secret.namespace.clone(), secret.name.clone());
+            if c.secrets.contains_key(&key) {
+                return Err(KubeError::Conflict { message: format!("secrets \"{}\" already exists", secret.name) });
+            }
+            c.secrets.insert(key, stored);
+            Ok(())
+        })
+    }
+
+    async fn replace_secret(
+        &self,
+        cluster: &ClusterTarget,
+        secret: &SecretWrite,
+        resource_version: &str,
+    ) -> Result<(), KubeError> {
+        let version = self.next_version();
+        self.with(cluster, |c| {
+            let key = (secret.namespace.clone(), secret.name.clone());
+            let live = c.secrets.get_mut(&key).ok_or_else(|| KubeError::NotFound { message: "gone".into() })?;
+            if live.resource_version != resource_version {
+                return Err(KubeError::Conflict { message: "the object has been modified".into() });
+            }
+            if live.type_ != super::kubernetes::DOCKER_CONFIG_JSON_TYPE {
+                return Err(KubeError::Invalid { message: "type: Invalid value: field is immutable".into() });
+            }
+            live.resource_version = version;
+            live.labels = secret.labels.clone();
+            live.annotations = secret.annotations.clone();
+            live.docker_config = Some(Sensitive::new(secret.docker_config_json.expose().as_bytes().to_vec()));
+            Ok(())
+        })
+    }
+
+    async fn delete_secret(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<(), KubeError> {
+        self.with(cluster, |c| {
+            let key = (namespace.to_string(), name.to_string());
+            match c.secrets.get(&key) {
+                Some(live) if !uid.is_empty() && live.uid != uid => {
+                    Err(KubeError::Conflict { message: "Precondition failed: UID in precondition".into() })
+                }
+                Some(_) => {
+                    c.secrets.remove(&key);
+                    Ok(())
+                }
+                None => Ok(()),
+            }
+        })
+    }
+
+    async fn patch_service_account(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<(), KubeError> {
+        let version = self.next_version();
+        self.with(cluster, |c| {
+            let account = c
+                .service_accounts
+                .get_mut(&(namespace.to_string(), name.to_string()))
+                .ok_or_else(|| KubeError::NotFound { message: "no such service account".into() })?;
+            let mut document = account_json(account);
+            apply_patch(&mut document, patch)?;
+            account.image_pull_secrets = document["imagePullSecrets"]
+                .as_array()
+                .map(|list| list.iter().filter_map(|r| r["name"].as_str().map(str::to_string)).collect());
+            account.labels = strings(&document["metadata"]["labels"]);
+            account.annotations = strings(&document["metadata"]["annotations"]);
+            account.resource_version = version;
+            Ok(())
+        })
+    }
+}

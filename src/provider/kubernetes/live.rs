@@ -1,0 +1,446 @@
+//! `Kubernetes` over the kube crate: one client per cluster, made once and reused. By default
+//! a cluster is reached through AKS (`listClusterUserCredential`), so no local kubeconfig is
+//! needed; on Entra-integrated clusters, whose kubeconfig names the kubelogin exec plugin,
+//! acrlink gets the token for the AKS server application itself. `kube_context` uses the
+//! local kubeconfig instead.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use azure_core::credentials::TokenCredential;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio::sync::{Mutex, OnceCell};
+
+use super::{
+    ClusterTarget, DOCKER_CONFIG_JSON_TYPE, KubeError, Kubernetes, LiveNamespace, LivePod, LiveSecret,
+    LiveServiceAccount, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PATCHED_LABEL, SecretWrite,
+};
+use crate::provider::Azure;
+use crate::provider::azure::AzureClient;
+use crate::provider::retry::{Failure, RetryPolicy, classify_status};
+use crate::sensitive::Sensitive;
+
+/// The AKS server application (the audience of Entra tokens for AKS's API servers).
+pub const AKS_SERVER_APP_SCOPE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
+const FIELD_MANAGER: &str = "acrlink";
+
+pub struct KubeClients {
+    azure: Arc<AzureClient>,
+    credential: Arc<dyn TokenCredential>,
+    clients: Mutex<HashMap<String, Arc<OnceCell<kube::Client>>>>,
+    retry: RetryPolicy,
+    pub requests: std::sync::atomic::AtomicU64,
+}
+
+impl KubeClients {
+    pub fn new(azure: Arc<AzureClient>, credential: Arc<dyn TokenCredential>) -> KubeClients {
+        KubeClients {
+            azure,
+            credential,
+            clients: Mutex::new(HashMap::new()),
+            retry: RetryPolicy::from_env(),
+            requests: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    async fn client(&self, cluster: &ClusterTarget) -> Result<kube::Client, KubeError> {
+        let cell = {
+            let mut clients = self.clients.lock().await;
+            clients.entry(cluster.id.to_ascii_lowercase()).or_default().clone()
+        };
+        cell.get_or_try_init(|| self.connect(cluster)).await.cloned()
+    }
+
+    async fn connect(&self, cluster: &ClusterTarget) -> Result<kube::Client, KubeError> {
+        let connect_error = |message: String| KubeError::Connect { cluster: cluster.key.clone(), message };
+        let (kubeconfig, options) = match &cluster.kube_context {
+            Some(context) => {
+                let kubeconfig =
+                    Kubeconfig::read().map_err(|e| connect_error(format!("cannot read KUBECONFIG: {e}")))?;
+                (kubeconfig, KubeConfigOptions { context: Some(context.clone()), ..Default::default() })
+            }
+            None => {
+                let text = self
+                    .azure
+                    .cluster_user_kubeconfig(&cluster.id)
+                    .await
+                    .map_err(|e| connect_error(format!("cannot get its credentials from AKS: {e}")))?;
+                let kubeconfig = self.with_entra_token(&text).await.map_err(connect_error)?;
+                (kubeconfig, KubeConfigOptions::default())
+            }
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| connect_error(format!("unusable kubeconfig: {e}")))?;
+        kube::Client::try_from(config).map_err(|e| connect_error(format!("cannot build a client: {e}")))
+    }
+
+    /// Parses an AKS kubeconfig; users that would run an exec plugin (kubelogin) get an Entra
+    /// token for the AKS server application instead.
+    async fn with_entra_token(&self, text: &Sensitive<String>) -> Result<Kubeconfig, String> {
+        let mut value: serde_json::Value =
+            serde_saphyr::from_str(text.expose()).map_err(|_| "the kubeconfig AKS returned is not YAML".to_string())?;
+        let needs_token = value["users"]
+            .as_array()
+            .is_some_and(|users| users.iter().any(|u| u["user"].get("exec").is_some_and(|e| !e.is_null())));
+        if needs_token {
+            let token =
+                self.credential.get_token(&[AKS_SERVER_APP_SCOPE], None).await.map_err(|e| {
+                    format!("cannot get an Entra token for the AKS API: {}", first_line(&e.to_string()))
+                })?;
+            if let Some(users) = value["users"].as_array_mut() {
+                for user in users {
+                    if user["user"].get("exec").is_some_and(|e| !e.is_null()) {
+                        user["user"] = serde_json::json!({ "token": token.token.secret() });
+                    }
+                }
+            }
+        }
+        serde_json::from_value(value).map_err(|_| "the kubeconfig AKS returned is not a kubeconfig".to_string())
+    }
+
+    /// Runs one API call with the shared retry policy (429 and 5xx, connection failures).
+    async fn call<T, F, Fut>(&self, cluster: &ClusterTarget, what: &str, run: F) -> Result<T, KubeError>
+    where
+        F: Fn(kube::Client) -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let client = self.client(cluster).await?;
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let error = match run(client.clone()).await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let failure = match &error {
+                kube::Error::Api(status) => classify_status(status.code, None),
+                kube::Error::HyperError(_) | kube::Error::Service(_) => Failure::Transient,
+                _ => Failure::Permanent,
+            };
+            match self.retry.delay(attempt, failure, started) {
+                Some(wait) => {
+                    tracing::info!(cluster = %cluster.key, what, wait_ms = wait.as_millis() as u64, "Kubernetes asked to retry");
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(map_error(error)),
+            }
+        }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+fn map_error(error: kube::Error) -> KubeError {
+    match error {
+        kube::Error::Api(status) => {
+            let message = status.message.clone();
+            match (status.code, status.reason.as_str()) {
+                (403, _) => KubeError::Forbidden { message },
+                (404, _) => KubeError::NotFound { message },
+                (409, _) => KubeError::Conflict { message },
+                (422, _) if message.contains("test") => KubeError::Conflict { message },
+                (422, _) => KubeError::Invalid { message },
+                (code, reason) => KubeError::Api { code, reason: reason.to_string(), message },
+            }
+        }
+        other => KubeError::Transport(first_line(&other.to_string())),
+    }
+}
+
+fn string_map(map: Option<BTreeMap<String, String>>) -> BTreeMap<String, String> {
+    map.unwrap_or_default()
+}
+
+fn live_secret(secret: Secret) -> LiveSecret {
+    let docker_config = secret
+        .data
+        .as_ref()
+        .and_then(|data| data.get(".dockerconfigjson"))
+        .map(|bytes| Sensitive::new(bytes.0.clone()));
+    LiveSecret {
+        namespace: secret.metadata.namespace.unwrap_or_default(),
+        name: secret.metadata.name.unwrap_or_default(),
+        uid: secret.metadata.uid.unwrap_or_default(),
+        resource_version: secret.metadata.resource_version.unwrap_or_default(),
+        type_: secret.type_.unwrap_or_else(|| "Opaque".into()),
+        labels: string_map(secret.metadata.labels),
+        annotations: string_map(secret.metadata.annotations),
+        docker_config,
+    }
+}
+
+fn live_service_account(account: ServiceAccount) -> LiveServiceAccount {
+    LiveServiceAccount {
+        namespace: account.metadata.namespace.unwrap_or_default(),
+        name: account.metadata.name.unwrap_or_default(),
+        resource_version: account.metadata.resource_version.unwrap_or_default(),
+        image_pull_secrets: account.image_pull_secrets.map(|list| list.into_iter().map(|r| r.name).collect()),
+        labels: string_map(account.metadata.labels),
+        annotations: string_map(account.metadata.annotations),
+    }
+}
+
+fn secret_object(secret: &SecretWrite, resource_version: Option<&str>) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(secret.name.clone()),
+            namespace: Some(secret.namespace.clone()),
+            labels: Some(secret.labels.clone()),
+            annotations: Some(secret.annotations.clone()),
+            resource_version: resource_version.map(str::to_string),
+            ..ObjectMeta::default()
+        },
+        type_: Some(DOCKER_CONFIG_JSON_TYPE.into()),
+        data: Some(BTreeMap::from([(
+            ".dockerconfigjson".to_string(),
+            ByteString(secret.docker_config_json.expose().as_bytes().to_vec()),
+        )])),
+        ..Secret::default()
+    }
+}
+
+fn post_params() -> PostParams {
+    PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() }
+}
+
+fn managed_selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
+}
+
+impl Kubernetes for KubeClients {
+    async fn namespaces(&self, cluster: &ClusterTarget) -> Result<Vec<LiveNamespace>, KubeError> {
+        let list =
+            self.call(cluster, "list namespaces", |c| async move {
+                Api::<Namespace>::all(c).list(&ListParams::default()).await
+            })
+            .await?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|ns| LiveNamespace {
+                terminating: ns.metadata.deletion_timestamp.is_some()
+                    || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating"),
+                name: ns.metadata.name.unwrap_or_default(),
+                labels: string_map(ns.metadata.labels),
+            })
+            .collect())
+    }
+
+    async fn secrets_named(&self, cluster: &ClusterTarget, name: &str) -> Result<Vec<LiveSecret>, KubeError> {
+        let params = ListParams::default().fields(&format!("metadata.name={name}"));
+        let list = self
+            .call(cluster, "list secrets", |c| {
+                let params = params.clone();
+                async move { Api::<Secret>::all(c).list(&params).await }
+            })
+            .await?;
+        Ok(list.items.into_iter().map(live_secret).collect())
+    }
+
+    async fn managed_secrets(&self, cluster: &ClusterTarget) -> Result<Vec<LiveSecret>, KubeError> {
+        let params = ListParams::default().labels(&managed_selector());
+        let list = self
+            .call(cluster, "list managed secrets", |c| {
+                let params = params.clone();
+                async move { Api::<Secret>::all(c).list(&params).await }
+            })
+            .await?;
+        Ok(list.items.into_iter().map(live_secret).collect())
+    }
+
+    async fn service_accounts_named(
+        &self,
+        cluster: &ClusterTarget,
+        name: &str,
+    ) -> Result<Vec<LiveServiceAccount>, KubeError> {
+        let params = ListParams::default().fields(&format!("metadata.name={name}"));
+        let list = self
+            .call(cluster, "list service accounts", |c| {
+                let params = params.clone();
+                async move { Api::<ServiceAccount>::all(c).list(&params).await }
+            })
+            .await?;
+        Ok(list.items.into_iter().map(live_service_account).collect())
+    }
+
+    async fn patched_service_accounts(&self, cluster: &ClusterTarget) -> Result<Vec<LiveServiceAccount>, KubeError> {
+        let params = ListParams::default().labels(&format!("{PATCHED_LABEL}=true"));
+        let list = self
+            .call(cluster, "list patched service accounts", |c| {
+                let params = params.clone();
+                async move { Api::<ServiceAccount>::all(c).list(&params).await }
+            })
+            .await?;
+        Ok(list.items.into_iter().map(live_service_account).collect())
+    }
+
+    async fn pods(&self, cluster: &ClusterTarget, namespace: &str) -> Result<Vec<LivePod>, KubeError> {
+        let list = self
+            .call(cluster, "list pods", |c| async move {
+                Api::<Pod>::namespaced(c, namespace).list(&ListParams::default()).await
+            })
+            .await?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|pod| {
+                let spec = pod.spec.unwrap_or_default();
+                LivePod {
+                    namespace: pod.metadata.namespace.unwrap_or_default(),
+                    name: pod.metadata.name.unwrap_or_default(),
+                    service_account: spec.service_account_name.unwrap_or_else(|| "default".into()),
+                    image_pull_secrets: spec
+                        .image_pull_secrets
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|r| r.name)
+                        .collect(),
+                    phase: pod.status.and_then(|s| s.phase).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    async fn get_secret(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<LiveSecret>, KubeError> {
+        let found = self
+            .call(cluster, "get secret", |c| async move { Api::<Secret>::namespaced(c, namespace).get_opt(name).await })
+            .await?;
+        Ok(found.map(live_secret))
+    }
+
+    async fn get_service_account(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<LiveServiceAccount>, KubeError> {
+        let found = self
+            .call(cluster, "get service account", |c| async move {
+                Api::<ServiceAccount>::namespaced(c, namespace).get_opt(name).await
+            })
+            .await?;
+        Ok(found.map(live_service_account))
+    }
+
+    async fn create_namespace(&self, cluster: &ClusterTarget, name: &str) -> Result<(), KubeError> {
+        let namespace = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string())])),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        let params = post_params();
+        self.call(cluster, "create namespace", |c| {
+            let (namespace, params) = (namespace.clone(), params.clone());
+            async move { Api::<Namespace>::all(c).create(&params, &namespace).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn create_secret(&self, cluster: &ClusterTarget, secret: &SecretWrite) -> Result<(), KubeError> {
+        let object = secret_object(secret, None);
+        let params = post_params();
+        self.call(cluster, "create secret", |c| {
+            let (object, params) = (object.clone(), params.clone());
+            async move { Api::<Secret>::namespaced(c, &secret.namespace).create(&params, &object).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn replace_secret(
+        &self,
+        cluster: &ClusterTarget,
+        secret: &SecretWrite,
+        resource_version: &str,
+    ) -> Result<(), KubeError> {
+        let object = secret_object(secret, Some(resource_version));
+        let params = post_params();
+        self.call(cluster, "replace secret", |c| {
+            let (object, params) = (object.clone(), params.clone());
+            async move { Api::<Secret>::namespaced(c, &secret.namespace).replace(&secret.name, &params, &object).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_secret(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<(), KubeError> {
+        let params = DeleteParams {
+            preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),
+            ..DeleteParams::default()
+        };
+        let result = self
+            .call(cluster, "delete secret", |c| {
+                let params = params.clone();
+                async move { Api::<Secret>::namespaced(c, namespace).delete(name, &params).await }
+            })
+            .await;
+        match result {
+            Ok(_) | Err(KubeError::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn patch_service_account(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<(), KubeError> {
+        let body = serde_json::to_vec(patch).map_err(|e| KubeError::Invalid { message: e.to_string() })?;
+        let path = format!(
+            "/api/v1/namespaces/{}/serviceaccounts/{}?fieldManager={FIELD_MANAGER}",
+            path_segment(namespace),
+            path_segment(name)
+        );
+        self.call(cluster, "patch service account", |c| {
+            let request = http::Request::patch(&path)
+                .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+                .header(http::header::ACCEPT, "application/json")
+                .body(body.clone());
+            async move {
+                let request =
+                    request.map_err(|e| kube::Error::BuildRequest(kube::core::request::Error::BuildRequest(e)))?;
+                c.request::<serde_json::Value>(request).await
+            }
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+/// Namespace and object names are DNS labels, but a name read from elsewhere is escaped anyway.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

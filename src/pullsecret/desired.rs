@@ -1,0 +1,290 @@
+//! What pull-secret bindings want, expanded against the observed fleet: one Secret per
+//! (cluster, namespace, secret name) holding every registry bound to it, the ServiceAccounts
+//! that must name it, and the ACR tokens and scope maps registry-token bindings need. Pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::naming;
+use super::observe::{ClusterQuery, ClusterState, RegistryQuery};
+use crate::config::model::{Binding, Config, CredentialSource, Method, Namespaces, PullSecret, SecretReference};
+use crate::observe::{FleetCluster, Inventory, Problem};
+use crate::plan::Finding;
+use crate::provider::kubernetes::ClusterTarget;
+use crate::resolve::select_clusters;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Admin,
+    Token { name: String },
+    ServicePrincipal { client_id: String, secret: SecretReference },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredEntry {
+    pub registry: String,
+    pub registry_id: String,
+    pub login_server: String,
+    pub binding: String,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone)]
+pub struct DesiredSecret {
+    pub cluster: ClusterTarget,
+    pub namespace: String,
+    pub name: String,
+    pub adopt: bool,
+    /// By lowercased login server.
+    pub entries: BTreeMap<String, DesiredEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredToken {
+    pub registry: String,
+    pub registry_id: String,
+    pub name: String,
+    pub scope_map: String,
+    pub ttl_seconds: u64,
+    pub rotate_before_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredScopeMap {
+    pub registry: String,
+    pub registry_id: String,
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+pub type SecretKey = (ClusterTarget, String, String);
+
+#[derive(Debug, Default)]
+pub struct Desired {
+    pub secrets: BTreeMap<SecretKey, DesiredSecret>,
+    /// (cluster, namespace, service account) → the Secret names it must list.
+    pub service_accounts: BTreeMap<SecretKey, BTreeSet<String>>,
+    /// By (registry key, token name).
+    pub tokens: BTreeMap<(String, String), DesiredToken>,
+    /// By (registry key, scope map name); acrlink's own maps only.
+    pub scope_maps: BTreeMap<(String, String), DesiredScopeMap>,
+    /// Namespaces to create first.
+    pub namespaces: BTreeSet<(ClusterTarget, String)>,
+}
+
+fn pull_secret(binding: &Binding) -> Option<&PullSecret> {
+    match &binding.method {
+        Method::PullSecret(p) => Some(p),
+        Method::ManagedIdentity => None,
+    }
+}
+
+pub fn target(config: &Config, cluster: &FleetCluster) -> ClusterTarget {
+    ClusterTarget {
+        key: cluster.key.clone(),
+        id: cluster.live.id.clone(),
+        kube_context: config.clusters.get(&cluster.key).and_then(|c| c.kube_context.clone()),
+    }
+}
+
+/// Which clusters and registries to read, and what of each. Called only when the file has
+/// pull-secret bindings.
+pub fn queries(
+    config: &Config,
+    inventory: &Inventory,
+) -> (BTreeMap<ClusterTarget, ClusterQuery>, BTreeMap<String, RegistryQuery>) {
+    // Every cluster of the fleet is read for acrlink's own Secrets, so a cluster dropped from
+    // the pull-secret bindings (but still in the file) is cleaned up too.
+    let mut clusters: BTreeMap<ClusterTarget, ClusterQuery> =
+        inventory.clusters.iter().map(|c| (target(config, c), ClusterQuery::default())).collect();
+    let mut registries: BTreeMap<String, RegistryQuery> = BTreeMap::new();
+    for binding in &config.bindings {
+        let Some(pull) = pull_secret(binding) else { continue };
+        for cluster in select_clusters(binding, inventory) {
+            let query = clusters.entry(target(config, cluster)).or_default();
+            query.secret_names.insert(pull.secret_name.clone());
+            query.service_account_names.extend(pull.service_accounts.iter().cloned());
+        }
+        for registry in &binding.registries {
+            let query = registries.entry(registry.clone()).or_default();
+            match pull.credential {
+                CredentialSource::Admin => query.admin = true,
+                CredentialSource::RegistryToken => query.tokens = true,
+                CredentialSource::ServicePrincipal { .. } => {}
+            }
+        }
+    }
+    (clusters, registries)
+}
+
+/// The namespaces of a cluster a binding reaches, and warnings for listed ones that are missing.
+fn namespaces(
+    pull: &PullSecret,
+    cluster: &ClusterTarget,
+    state: &ClusterState,
+    binding: &str,
+    warnings: &mut Vec<Finding>,
+) -> (Vec<String>, Vec<String>) {
+    let live: BTreeMap<&str, &crate::provider::kubernetes::LiveNamespace> =
+        state.namespaces.iter().map(|n| (n.name.as_str(), n)).collect();
+    match &pull.namespaces {
+        Namespaces::Listed(names) => {
+            let mut present = Vec::new();
+            let mut to_create = Vec::new();
+            for name in names {
+                match live.get(name.as_str()) {
+                    Some(ns) if !ns.terminating => present.push(name.clone()),
+                    Some(_) => warnings.push(Finding {
+                        subject: naming::namespace_address(&cluster.key, name),
+                        message: format!(
+                            "namespace {name} of cluster {} is terminating; binding {binding:?} skips it",
+                            cluster.key
+                        ),
+                        hint: None,
+                    }),
+                    None if pull.create_namespaces => to_create.push(name.clone()),
+                    None => warnings.push(Finding {
+                        subject: naming::namespace_address(&cluster.key, name),
+                        message: format!(
+                            "namespace {name} does not exist in cluster {}; binding {binding:?} skips it",
+                            cluster.key
+                        ),
+                        hint: Some("create it, or set create_namespaces = true on the binding".into()),
+                    }),
+                }
+            }
+            (present, to_create)
+        }
+        Namespaces::All { exclude } => (
+            live.values().filter(|n| !n.terminating).map(|n| n.name.clone()).filter(|n| !exclude.contains(n)).collect(),
+            Vec::new(),
+        ),
+        Namespaces::Selector(selector) => (
+            live.values().filter(|n| !n.terminating && selector.matches(&n.labels)).map(|n| n.name.clone()).collect(),
+            Vec::new(),
+        ),
+    }
+}
+
+pub fn desired(
+    config: &Config,
+    inventory: &Inventory,
+    states: &BTreeMap<ClusterTarget, ClusterState>,
+) -> (Desired, Vec<Finding>, Vec<Problem>) {
+    let mut desired = Desired::default();
+    let mut warnings = Vec::new();
+    let mut problems = Vec::new();
+    for binding in &config.bindings {
+        let Some(pull) = pull_secret(binding) else { continue };
+        for cluster in select_clusters(binding, inventory) {
+            let target = target(config, cluster);
+            // A cluster that could not be read was reported already; nothing is planned there.
+            let Some(state) = states.get(&target) else { continue };
+            let (present, to_create) = namespaces(pull, &target, state, &binding.name, &mut warnings);
+            for namespace in &to_create {
+                desired.namespaces.insert((target.clone(), namespace.clone()));
+            }
+            for registry_key in &binding.registries {
+                let Some(registry) = inventory.registries.get(registry_key) else { continue };
+                let source = match &pull.credential {
+                    CredentialSource::Admin => {
+                        if !registry.admin_user_enabled {
+                            let problem = Problem {
+                                subject: format!("registry[{registry_key}]"),
+                                message: format!(
+                                    "binding {:?} uses the admin user of registry {registry_key}, which is disabled",
+                                    binding.name
+                                ),
+                                hint: Some(format!(
+                                    "enable it (az acr update -n {} --admin-enabled true), or prefer credential = \"registry-token\": scoped, expiring and rotated",
+                                    registry.name
+                                )),
+                            };
+                            if !problems.contains(&problem) {
+                                problems.push(problem);
+                            }
+                            continue;
+                        }
+                        Source::Admin
+                    }
+                    CredentialSource::RegistryToken => {
+                        let name = naming::token_name(&cluster.key, &cluster.live.id, &binding.name, registry_key);
+                        let scope_map = if binding.repositories.is_empty() {
+                            naming::ALL_REPOSITORIES_SCOPE_MAP.to_string()
+                        } else {
+                            let map_name = naming::scope_map_name(&binding.name, registry_key);
+                            desired.scope_maps.insert(
+                                (registry_key.clone(), map_name.clone()),
+                                DesiredScopeMap {
+                                    registry: registry_key.clone(),
+                                    registry_id: registry.id.clone(),
+                                    name: map_name.clone(),
+                                    actions: naming::read_actions(&binding.repositories),
+                                },
+                            );
+                            map_name
+                        };
+                        desired.tokens.insert(
+                            (registry_key.clone(), name.clone()),
+                            DesiredToken {
+                                registry: registry_key.clone(),
+                                registry_id: registry.id.clone(),
+                                name: name.clone(),
+                                scope_map,
+                                ttl_seconds: pull.token_ttl_seconds,
+                                rotate_before_seconds: pull.rotate_before_seconds,
+                            },
+                        );
+                        Source::Token { name }
+                    }
+                    CredentialSource::ServicePrincipal { client_id, secret } => {
+                        Source::ServicePrincipal { client_id: client_id.clone(), secret: secret.clone() }
+                    }
+                };
+                let login = registry.login_server.to_ascii_lowercase();
+                for namespace in present.iter().chain(&to_create) {
+                    let key = (target.clone(), namespace.clone(), pull.secret_name.clone());
+                    let secret = desired.secrets.entry(key).or_insert_with(|| DesiredSecret {
+                        cluster: target.clone(),
+                        namespace: namespace.clone(),
+                        name: pull.secret_name.clone(),
+                        adopt: false,
+                        entries: BTreeMap::new(),
+                    });
+                    secret.adopt |= pull.adopt;
+                    let entry = DesiredEntry {
+                        registry: registry_key.clone(),
+                        registry_id: registry.id.clone(),
+                        login_server: login.clone(),
+                        binding: binding.name.clone(),
+                        source: source.clone(),
+                    };
+                    match secret.entries.get(&login) {
+                        Some(existing) if existing.source != entry.source => problems.push(Problem {
+                            subject: naming::secret_address(&target.key, namespace, &pull.secret_name),
+                            message: format!(
+                                "bindings {:?} and {:?} put different credentials for {login} into the same Secret",
+                                existing.binding, binding.name
+                            ),
+                            hint: Some("give one of them another secret_name, or use one credential".into()),
+                        }),
+                        Some(_) => {}
+                        None => {
+                            secret.entries.insert(login.clone(), entry);
+                        }
+                    }
+                }
+            }
+            for namespace in present.iter().chain(&to_create) {
+                for account in &pull.service_accounts {
+                    desired
+                        .service_accounts
+                        .entry((target.clone(), namespace.clone(), account.clone()))
+                        .or_default()
+                        .insert(pull.secret_name.clone());
+                }
+            }
+        }
+    }
+    problems.sort_by(|a, b| (&a.subject, &a.message).cmp(&(&b.subject, &b.message)));
+    (desired, warnings, problems)
+}

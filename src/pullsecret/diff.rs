@@ -1,0 +1,575 @@
+//! Compares desired pull Secrets, ServiceAccount entries, tokens and scope maps with the live
+//! ones. Pure. Credentials are compared by keyed fingerprints only. A Secret acrlink did not
+//! make is never touched unless the binding says `adopt = true`; only acrlink's Secrets, its
+//! own ServiceAccount entries and its own tokens and scope maps are ever removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::desired::{Desired, DesiredSecret, DesiredToken, Source};
+use super::dockerconfig::{self, Credential, CredentialNote};
+use super::naming;
+use super::observe::{ClusterState, RegistryState};
+use crate::plan::{
+    Action, Change, CredentialPlan, Finding, PasswordGeneration, Precondition, Resource, SecretEntry, TokenSource,
+    Unchanged,
+};
+use crate::provider::kubernetes::{
+    CREDENTIALS_ANNOTATION, ClusterTarget, DOCKER_CONFIG_JSON_TYPE, LiveSecret, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    PATCHED_ANNOTATION,
+};
+use crate::provider::{LiveToken, normalize_id};
+
+pub struct Inputs<'a> {
+    pub desired: &'a Desired,
+    pub clusters: &'a BTreeMap<ClusterTarget, ClusterState>,
+    pub registries: &'a BTreeMap<String, RegistryState>,
+    /// Service-principal credentials read from the environment or files, by client id.
+    pub service_principals: &'a BTreeMap<String, Credential>,
+    /// Registry keys whose tokens and scope maps were read (pruning happens only there).
+    pub token_registries: &'a BTreeSet<String>,
+    pub now: OffsetDateTime,
+}
+
+#[derive(Debug, Default)]
+pub struct Diff {
+    pub changes: Vec<Change>,
+    pub unchanged: Vec<Unchanged>,
+    pub warnings: Vec<Finding>,
+}
+
+pub fn is_managed(secret: &LiveSecret) -> bool {
+    secret.labels.get(MANAGED_BY_LABEL).is_some_and(|v| v == MANAGED_BY_VALUE)
+}
+
+fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+fn live_token<'a>(inputs: &'a Inputs<'_>, registry: &str, name: &str) -> Option<&'a LiveToken> {
+    inputs.registries.get(registry)?.tokens.iter().find(|t| t.name.eq_ignore_ascii_case(name))
+}
+
+/// Why a live entry cannot stay as it is, or None when it is current.
+fn stale_entry(
+    inputs: &Inputs<'_>,
+    desired: &super::desired::DesiredEntry,
+    token: Option<&DesiredToken>,
+    note: Option<&CredentialNote>,
+    live: Option<&Credential>,
+) -> Option<String> {
+    let registry = &desired.registry;
+    let (Some(note), Some(live)) = (note, live) else {
+        return Some(format!("adds registry {registry}"));
+    };
+    if live.fingerprint(&desired.login_server) != note.fingerprint {
+        return Some(format!("its {registry} entry was edited outside acrlink"));
+    }
+    match &desired.source {
+        Source::Admin => {
+            let admin = inputs.registries.get(registry).and_then(|r| r.admin.as_ref())?;
+            let current = Credential { username: admin.username.clone(), password: admin.password.clone() };
+            (note.kind != "admin" || current.fingerprint(&desired.login_server) != note.fingerprint)
+                .then(|| format!("the admin password of {registry} changed"))
+        }
+        Source::ServicePrincipal { client_id, .. } => {
+            let current = inputs.service_principals.get(client_id)?;
+            (note.kind != "service-principal" || current.fingerprint(&desired.login_server) != note.fingerprint)
+                .then(|| format!("the service principal secret for {registry} changed"))
+        }
+        Source::Token { name } => {
+            if note.kind != "registry-token" || note.token.as_deref() != Some(name.as_str()) {
+                return Some(format!("switches {registry} to token {name}"));
+            }
+            let Some(live_token) = live_token(inputs, registry, name) else {
+                return Some(format!("token {name} of {registry} is gone"));
+            };
+            let slot = live_token.passwords.iter().find(|p| Some(&p.name) == note.slot.as_ref());
+            let Some(slot) = slot else {
+                return Some(format!("the password it uses on token {name} is gone"));
+            };
+            if slot.creation_time != note.created {
+                return Some(format!("the password it uses on token {name} was regenerated outside acrlink"));
+            }
+            let rotate_before = token.map_or(0, |t| t.rotate_before_seconds);
+            let expiry = slot.expiry.as_deref().and_then(parse_time);
+            match expiry {
+                Some(expiry) if expiry - inputs.now < time::Duration::seconds(rotate_before as i64) => Some(format!(
+                    "rotation: the token password expires {} (less than rotate_before away)",
+                    slot.expiry.as_deref().unwrap_or_default()
+                )),
+                _ => None,
+            }
+        }
+    }
+}
+
+struct SecretView<'a> {
+    live: Option<&'a LiveSecret>,
+    notes: dockerconfig::Notes,
+    payload: BTreeMap<String, Credential>,
+}
+
+fn view<'a>(inputs: &'a Inputs<'_>, secret: &DesiredSecret) -> SecretView<'a> {
+    let live = inputs
+        .clusters
+        .get(&secret.cluster)
+        .and_then(|state| state.secrets.iter().find(|s| s.namespace == secret.namespace && s.name == secret.name));
+    let notes = live.map(|s| dockerconfig::parse_notes(s.annotations.get(CREDENTIALS_ANNOTATION))).unwrap_or_default();
+    let payload = live.and_then(|s| s.docker_config.as_ref()).map(dockerconfig::parse).unwrap_or_default();
+    SecretView { live, notes, payload }
+}
+
+/// Which slot a token's new password goes to: one no live Secret uses, else the older one.
+fn free_slot(token: Option<&LiveToken>, used: &BTreeSet<String>) -> String {
+    let slots = ["password1", "password2"];
+    if let Some(slot) = slots.iter().find(|s| !used.contains(**s)) {
+        return slot.to_string();
+    }
+    let created = |slot: &str| {
+        token.and_then(|t| t.passwords.iter().find(|p| p.name == slot)).and_then(|p| p.creation_time.clone())
+    };
+    if created("password1") <= created("password2") { "password1".into() } else { "password2".into() }
+}
+
+pub fn diff(inputs: &Inputs<'_>) -> Diff {
+    let mut out = Diff::default();
+    let desired = inputs.desired;
+
+    // Scope maps: acrlink's own, with exactly the binding's actions.
+    for map in desired.scope_maps.values() {
+        let address = naming::scope_map_address(&map.registry, &map.name);
+        let live = inputs.registries.get(&map.registry).and_then(|r| r.scope_maps.iter().find(|m| m.name == map.name));
+        let mut live_actions = live.map(|m| m.actions.clone()).unwrap_or_default();
+        live_actions.sort();
+        let action = match live {
+            None => Some((Action::Create, "registry-token bindings read these repositories".to_string())),
+            Some(_) if live_actions != map.actions => {
+                Some((Action::Update, "the binding's repositories changed".to_string()))
+            }
+            Some(_) => None,
+        };
+        match action {
+            Some((action, reason)) => out.changes.push(Change {
+                address,
+                action,
+                reason,
+                precondition: if action == Action::Create {
+                    Precondition::Absent
+                } else {
+                    Precondition::Present { id: format!("{}/scopeMaps/{}", map.registry_id, map.name) }
+                },
+                depends_on: Vec::new(),
+                resource: Resource::ScopeMap {
+                    registry: map.registry.clone(),
+                    registry_id: map.registry_id.clone(),
+                    name: map.name.clone(),
+                    actions: map.actions.clone(),
+                },
+            }),
+            None => out.unchanged.push(Unchanged { address, reason: "scope map in place".into() }),
+        }
+    }
+
+    // Which tokens need a new password: created, or one of their Secrets cannot keep its entry.
+    let mut token_generation: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut entry_reasons: BTreeMap<(ClusterTarget, String, String), Vec<String>> = BTreeMap::new();
+    let mut slots_in_use: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for (key, secret) in &desired.secrets {
+        let view = view(inputs, secret);
+        let usable = view.live.is_some_and(|s| (is_managed(s) || secret.adopt) && s.type_ == DOCKER_CONFIG_JSON_TYPE);
+        for (login, entry) in &secret.entries {
+            let token = match &entry.source {
+                Source::Token { name } => desired.tokens.get(&(entry.registry.clone(), name.clone())),
+                _ => None,
+            };
+            let note = view.notes.get(login);
+            let reason = if usable {
+                stale_entry(inputs, entry, token, note, view.payload.get(login))
+            } else {
+                Some(format!("adds registry {}", entry.registry))
+            };
+            if let (Source::Token { name }, Some(note)) = (&entry.source, note)
+                && let Some(slot) = &note.slot
+            {
+                slots_in_use.entry((entry.registry.clone(), name.clone())).or_default().insert(slot.clone());
+            }
+            if let Some(reason) = reason {
+                if let Source::Token { name } = &entry.source {
+                    token_generation.insert((entry.registry.clone(), name.clone()), reason.clone());
+                }
+                entry_reasons.entry(key.clone()).or_default().push(reason);
+            }
+        }
+    }
+
+    for (key, token) in &desired.tokens {
+        let address = naming::token_address(&token.registry, &token.name);
+        let live = live_token(inputs, &token.registry, &token.name);
+        let scope_map_id = format!("{}/scopeMaps/{}", token.registry_id, token.scope_map);
+        let wrong_map = live.is_some_and(|t| normalize_id(&t.scope_map_id) != normalize_id(&scope_map_id));
+        let needs_password = token_generation.get(key);
+        let used = slots_in_use.get(key).cloned().unwrap_or_default();
+        let generate = |slot: String| PasswordGeneration { slot, ttl_seconds: token.ttl_seconds };
+        let (action, reason, generate) = match (live, needs_password) {
+            (None, _) => {
+                (Action::Create, "one token per cluster binding".to_string(), Some(generate("password1".into())))
+            }
+            (Some(_), Some(reason)) => {
+                (Action::Update, format!("new password: {reason}"), Some(generate(free_slot(live, &used))))
+            }
+            (Some(_), None) if wrong_map => (Action::Update, "its scope map changed".to_string(), None),
+            (Some(_), None) => {
+                out.unchanged.push(Unchanged { address, reason: "token and its password in place".into() });
+                continue;
+            }
+        };
+        let depends_on = if token.scope_map.starts_with(naming::OWNED_PREFIX) {
+            vec![naming::scope_map_address(&token.registry, &token.scope_map)]
+        } else {
+            Vec::new()
+        };
+        out.changes.push(Change {
+            address,
+            action,
+            reason,
+            precondition: if action == Action::Create {
+                Precondition::Absent
+            } else {
+                Precondition::Present { id: format!("{}/tokens/{}", token.registry_id, token.name) }
+            },
+            depends_on,
+            resource: Resource::RegistryToken {
+                registry: token.registry.clone(),
+                registry_id: token.registry_id.clone(),
+                name: token.name.clone(),
+                scope_map_id,
+                generate,
+            },
+        });
+    }
+
+    for (cluster, namespace) in &desired.namespaces {
+        out.changes.push(Change {
+            address: naming::namespace_address(&cluster.key, namespace),
+            action: Action::Create,
+            reason: "create_namespaces = true and it does not exist".into(),
+            precondition: Precondition::Absent,
+            depends_on: Vec::new(),
+            resource: Resource::Namespace { cluster: cluster.clone(), name: namespace.clone() },
+        });
+    }
+
+    // Secrets.
+    for (key, secret) in &desired.secrets {
+        let address = naming::secret_address(&secret.cluster.key, &secret.namespace, &secret.name);
+        let view = view(inputs, secret);
+        let mut reasons = entry_reasons.get(key).cloned().unwrap_or_default();
+        let mut generated_tokens = false;
+        let entries: Vec<SecretEntry> = secret
+            .entries
+            .values()
+            .map(|entry| {
+                let credential = match &entry.source {
+                    Source::Admin => CredentialPlan::Admin { registry_id: entry.registry_id.clone() },
+                    Source::ServicePrincipal { client_id, secret } => {
+                        let (secret_env, secret_file) = match secret {
+                            crate::config::model::SecretReference::Environment(v) => (Some(v.clone()), None),
+                            crate::config::model::SecretReference::File(p) => (None, Some(p.display().to_string())),
+                        };
+                        CredentialPlan::ServicePrincipal { client_id: client_id.clone(), secret_env, secret_file }
+                    }
+                    Source::Token { name } => {
+                        let generated = token_generation.contains_key(&(entry.registry.clone(), name.clone()))
+                            || live_token(inputs, &entry.registry, name).is_none();
+                        generated_tokens |= generated;
+                        let source = if generated {
+                            TokenSource::Generated
+                        } else {
+                            let fingerprint =
+                                view.notes.get(&entry.login_server).map(|n| n.fingerprint.clone()).unwrap_or_default();
+                            TokenSource::Keep { fingerprint }
+                        };
+                        CredentialPlan::RegistryToken {
+                            registry_id: entry.registry_id.clone(),
+                            token: name.clone(),
+                            source,
+                        }
+                    }
+                };
+                SecretEntry { registry: entry.registry.clone(), login_server: entry.login_server.clone(), credential }
+            })
+            .collect();
+        if generated_tokens && reasons.is_empty() {
+            reasons.push("its token gets a new password".into());
+        }
+        let wanted: BTreeSet<&String> = secret.entries.keys().collect();
+        for extra in view.payload.keys().chain(view.notes.keys()).collect::<BTreeSet<_>>() {
+            if !wanted.contains(extra) {
+                reasons.push(format!("removes {extra}"));
+            }
+        }
+        let mut depends_on: Vec<String> = secret
+            .entries
+            .values()
+            .filter_map(|e| match &e.source {
+                Source::Token { name } => Some(naming::token_address(&e.registry, name)),
+                _ => None,
+            })
+            .collect();
+        if desired.namespaces.contains(&(secret.cluster.clone(), secret.namespace.clone())) {
+            depends_on.push(naming::namespace_address(&secret.cluster.key, &secret.namespace));
+        }
+        depends_on.sort();
+        depends_on.dedup();
+        let sensitive_change = reasons.iter().any(|r| !r.starts_with("adds registry") && !r.starts_with("removes "));
+        let (action, reason, live_uid) = match view.live {
+            None => (
+                Action::Create,
+                format!(
+                    "binding wants registries {} here",
+                    secret.entries.values().map(|e| e.registry.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                None,
+            ),
+            Some(live) if !is_managed(live) && !secret.adopt => {
+                out.warnings.push(Finding {
+                    subject: address.clone(),
+                    message: format!(
+                        "a Secret named {} already exists in {}/{} and was not made by acrlink; it is left alone",
+                        secret.name, secret.cluster.key, secret.namespace
+                    ),
+                    hint: Some("choose another secret_name, or set adopt = true on the binding to take it over".into()),
+                });
+                continue;
+            }
+            Some(live) if live.type_ != DOCKER_CONFIG_JSON_TYPE => (
+                Action::Replace,
+                format!("its type is {} and a Secret's type cannot change", live.type_),
+                Some(live.uid.clone()),
+            ),
+            Some(live) if !is_managed(live) => {
+                (Action::Update, "adopt = true: acrlink takes it over".to_string(), Some(live.uid.clone()))
+            }
+            Some(live) if !reasons.is_empty() => (Action::Update, reasons.join("; "), Some(live.uid.clone())),
+            Some(_) => {
+                out.unchanged.push(Unchanged { address, reason: "pull Secret in place".into() });
+                continue;
+            }
+        };
+        out.changes.push(Change {
+            address,
+            action,
+            reason,
+            precondition: match &live_uid {
+                Some(uid) => Precondition::Present { id: uid.clone() },
+                None => Precondition::Absent,
+            },
+            depends_on,
+            resource: Resource::PullSecret {
+                cluster: secret.cluster.clone(),
+                namespace: secret.namespace.clone(),
+                name: secret.name.clone(),
+                entries,
+                live_uid,
+                sensitive_change: sensitive_change && action == Action::Update,
+            },
+        });
+    }
+
+    // Prune acrlink's Secrets nobody wants, in the clusters that were read.
+    for (cluster, state) in inputs.clusters {
+        for live in state.secrets.iter().filter(|s| is_managed(s)) {
+            let key = (cluster.clone(), live.namespace.clone(), live.name.clone());
+            if desired.secrets.contains_key(&key) {
+                continue;
+            }
+            out.changes.push(Change {
+                address: naming::secret_address(&cluster.key, &live.namespace, &live.name),
+                action: Action::Delete,
+                reason: "made by acrlink and no binding wants it any more".into(),
+                precondition: Precondition::Present { id: live.uid.clone() },
+                depends_on: Vec::new(),
+                resource: Resource::PullSecret {
+                    cluster: cluster.clone(),
+                    namespace: live.namespace.clone(),
+                    name: live.name.clone(),
+                    entries: Vec::new(),
+                    live_uid: Some(live.uid.clone()),
+                    sensitive_change: false,
+                },
+            });
+        }
+    }
+
+    service_accounts(inputs, &mut out);
+    prune_registry_objects(inputs, &mut out);
+
+    out.changes.sort_by(|a, b| (&a.address, a.action).cmp(&(&b.address, b.action)));
+    out.unchanged.sort_by(|a, b| a.address.cmp(&b.address));
+    out
+}
+
+fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
+    let desired = inputs.desired;
+    let mut keys: BTreeSet<(ClusterTarget, String, String)> = desired.service_accounts.keys().cloned().collect();
+    for (cluster, state) in inputs.clusters {
+        for account in &state.service_accounts {
+            if account.annotations.contains_key(PATCHED_ANNOTATION) {
+                keys.insert((cluster.clone(), account.namespace.clone(), account.name.clone()));
+            }
+        }
+    }
+    for key in keys {
+        let (cluster, namespace, name) = &key;
+        let address = naming::service_account_address(&cluster.key, namespace, name);
+        let wanted = desired.service_accounts.get(&key).cloned().unwrap_or_default();
+        let live = inputs
+            .clusters
+            .get(cluster)
+            .and_then(|s| s.service_accounts.iter().find(|a| &a.namespace == namespace && &a.name == name));
+        let namespace_created = desired.namespaces.contains(&(cluster.clone(), namespace.clone()));
+        let Some(live) = live.cloned().or_else(|| {
+            // A namespace acrlink creates gets its `default` ServiceAccount from the controller.
+            (namespace_created && name == "default").then(|| crate::provider::kubernetes::LiveServiceAccount {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                resource_version: String::new(),
+                image_pull_secrets: None,
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
+            })
+        }) else {
+            if !wanted.is_empty() {
+                out.warnings.push(Finding {
+                    subject: address,
+                    message: format!(
+                        "service account {name} does not exist in {}/{namespace}; it is not patched",
+                        cluster.key
+                    ),
+                    hint: Some("create it, or remove it from the binding's service_accounts".into()),
+                });
+            }
+            continue;
+        };
+        let listed: BTreeSet<String> = live.image_pull_secrets.clone().unwrap_or_default().into_iter().collect();
+        let ours: BTreeSet<String> = live
+            .annotations
+            .get(PATCHED_ANNOTATION)
+            .map(|a| a.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default();
+        // Only Secrets that will exist are added: a foreign Secret left alone is not named.
+        let add: Vec<String> = wanted
+            .iter()
+            .filter(|s| !listed.contains(*s))
+            .filter(|s| {
+                let secret_key = (cluster.clone(), namespace.clone(), (*s).clone());
+                let planned =
+                    out.changes.iter().any(|c| c.address == naming::secret_address(&cluster.key, namespace, s));
+                planned
+                    || out.unchanged.iter().any(|u| u.address == naming::secret_address(&cluster.key, namespace, s))
+                    || !desired.secrets.contains_key(&secret_key)
+            })
+            .cloned()
+            .collect();
+        let remove: Vec<String> =
+            ours.iter().filter(|s| !wanted.contains(*s) && listed.contains(*s)).cloned().collect();
+        if add.is_empty() && remove.is_empty() {
+            if !wanted.is_empty() {
+                out.unchanged.push(Unchanged {
+                    address,
+                    reason: format!("imagePullSecrets lists {}", wanted.iter().cloned().collect::<Vec<_>>().join(", ")),
+                });
+            }
+            continue;
+        }
+        let mut depends_on: Vec<String> =
+            add.iter().map(|s| naming::secret_address(&cluster.key, namespace, s)).collect();
+        if namespace_created {
+            depends_on.push(naming::namespace_address(&cluster.key, namespace));
+        }
+        let reason = match (add.is_empty(), remove.is_empty()) {
+            (false, true) => format!("imagePullSecrets lacks {}", add.join(", ")),
+            (true, false) => format!("no binding puts {} here any more", remove.join(", ")),
+            _ => format!(
+                "imagePullSecrets lacks {} and no binding puts {} here any more",
+                add.join(", "),
+                remove.join(", ")
+            ),
+        };
+        out.changes.push(Change {
+            address,
+            action: Action::Update,
+            reason,
+            precondition: Precondition::Present { id: format!("{}/{namespace}/{name}", cluster.key) },
+            depends_on,
+            resource: Resource::ServiceAccountPullSecrets {
+                cluster: cluster.clone(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+                add,
+                remove,
+            },
+        });
+    }
+}
+
+fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
+    let desired = inputs.desired;
+    for registry in inputs.token_registries {
+        let Some(state) = inputs.registries.get(registry) else { continue };
+        let registry_id = state
+            .tokens
+            .first()
+            .map(|t| t.id.split("/tokens/").next().unwrap_or_default().to_string())
+            .or_else(|| {
+                state.scope_maps.first().map(|m| m.id.split("/scopeMaps/").next().unwrap_or_default().to_string())
+            })
+            .unwrap_or_default();
+        for token in state.tokens.iter().filter(|t| t.name.starts_with(naming::OWNED_PREFIX)) {
+            if desired.tokens.contains_key(&(registry.clone(), token.name.clone())) {
+                continue;
+            }
+            let map = token.scope_map_id.rsplit('/').next().unwrap_or_default();
+            let depends_on = if map.starts_with(naming::OWNED_PREFIX) {
+                vec![naming::scope_map_address(registry, map)]
+            } else {
+                Vec::new()
+            };
+            out.changes.push(Change {
+                address: naming::token_address(registry, &token.name),
+                action: Action::Delete,
+                reason: "made by acrlink and no binding uses it any more".into(),
+                precondition: Precondition::Present { id: token.id.clone() },
+                depends_on,
+                resource: Resource::RegistryToken {
+                    registry: registry.clone(),
+                    registry_id: registry_id.clone(),
+                    name: token.name.clone(),
+                    scope_map_id: token.scope_map_id.clone(),
+                    generate: None,
+                },
+            });
+        }
+        for map in state.scope_maps.iter().filter(|m| m.name.starts_with(naming::OWNED_PREFIX)) {
+            if desired.scope_maps.contains_key(&(registry.clone(), map.name.clone())) {
+                continue;
+            }
+            out.changes.push(Change {
+                address: naming::scope_map_address(registry, &map.name),
+                action: Action::Delete,
+                reason: "made by acrlink and no binding uses it any more".into(),
+                precondition: Precondition::Present { id: map.id.clone() },
+                depends_on: Vec::new(),
+                resource: Resource::ScopeMap {
+                    registry: registry.clone(),
+                    registry_id: registry_id.clone(),
+                    name: map.name.clone(),
+                    actions: map.actions.clone(),
+                },
+            });
+        }
+    }
+}
