@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use serde::Serialize;
 
+use crate::config::model::Owner;
 use crate::graph::{WalkResult, walk};
 use crate::plan::{Action, Change, Finding, Plan, Precondition, Resource};
 use crate::provider::kubernetes::Kubernetes;
@@ -248,7 +249,8 @@ pub async fn apply<A: Azure, K: Kubernetes>(
     options: &ApplyOptions,
     progress: &(dyn Fn(&Outcome) + Sync),
 ) -> ApplyReport {
-    let context = pullsecret::apply::Context::default();
+    let owner = if plan.owner == "default" { Owner::default() } else { Owner::named(&plan.owner) };
+    let context = pullsecret::apply::Context::new(owner);
     let context = &context;
     let results = walk(&plan.changes, options.parallelism, |change| async move {
         let result = execute(change, azure, kube, context, options).await;

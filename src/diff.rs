@@ -4,10 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::config::model::Owner;
 use crate::observe::{FleetCluster, Problem};
 use crate::plan::{Action, Change, Finding, Precondition, Resource, Unchanged};
 use crate::provider::{LiveRegistry, LiveRoleAssignment, RoleAssignmentMode, normalize_id, role_guid};
-use crate::resolve::{ACR_PULL, DesiredAssignment, MANAGED_MARKER, assignment_address, grants_pull, role_name};
+use crate::resolve::{
+    ACR_PULL, DesiredAssignment, MANAGED_MARKER, assignment_address, description_owner, grants_pull, role_name,
+};
 
 #[derive(Debug, Default)]
 pub struct Diff {
@@ -16,8 +19,14 @@ pub struct Diff {
     pub warnings: Vec<Finding>,
 }
 
+/// Made by acrlink, for any owner.
 pub fn is_managed(assignment: &LiveRoleAssignment) -> bool {
     assignment.description.as_deref().is_some_and(|d| d.starts_with(MANAGED_MARKER))
+}
+
+/// Made by acrlink for this owner: the only assignments this run may change or delete.
+pub fn is_owned(assignment: &LiveRoleAssignment, owner: &Owner) -> bool {
+    assignment.description.as_deref().and_then(description_owner).is_some_and(|o| o == owner.name())
 }
 
 /// Whether `ancestor` is `scope` or one of its parents (subscription, resource group, "/").
@@ -37,6 +46,7 @@ pub fn diff(
     live: &BTreeMap<String, Vec<LiveRoleAssignment>>,
     registries: &BTreeMap<String, LiveRegistry>,
     clusters: &[FleetCluster],
+    owner: &Owner,
 ) -> Diff {
     let mut result = Diff::default();
     let mut wanted_ids: BTreeSet<String> = BTreeSet::new();
@@ -51,6 +61,17 @@ pub fn diff(
         if let Some(existing) = assignments.iter().find(|a| normalize_id(&a.id) == normalize_id(&id)) {
             let drifted = existing.condition != want.spec.condition
                 || existing.description.as_deref() != Some(&want.spec.description);
+            if drifted && existing.condition != want.spec.condition && !is_owned(existing, owner) {
+                result.warnings.push(Finding {
+                    subject: want.address.clone(),
+                    message: format!(
+                        "granted with another repository condition by a different acrlink owner ({}); left as it is",
+                        existing.description.as_deref().and_then(description_owner).unwrap_or_default()
+                    ),
+                    hint: Some("one owner should manage this cluster-registry pair".into()),
+                });
+                continue;
+            }
             if drifted && existing.condition != want.spec.condition {
                 result.changes.push(change(
                     want,
@@ -85,7 +106,7 @@ pub fn diff(
                     existing.name
                 ),
             };
-            if is_managed(existing) && !inherited {
+            if is_owned(existing, owner) && !inherited {
                 wanted_ids.insert(normalize_id(&existing.id));
             }
             result.unchanged.push(Unchanged { address: want.address.clone(), reason: how });
@@ -98,7 +119,7 @@ pub fn diff(
                 && role_guid(&a.role_definition_id) == role_guid(&want.spec.role_definition_id)
         });
         if let Some(existing) = same_grant {
-            if is_managed(existing) {
+            if is_owned(existing, owner) {
                 wanted_ids.insert(normalize_id(&existing.id));
                 let mut in_place = want.clone();
                 in_place.spec.name = existing.name.clone();
@@ -151,7 +172,7 @@ pub fn diff(
         let Some(registry) = registries.get(registry_key) else { continue };
         for assignment in assignments {
             let on_registry = normalize_id(&assignment.scope) == normalize_id(&registry.id);
-            if !on_registry || !is_managed(assignment) || wanted_ids.contains(&normalize_id(&assignment.id)) {
+            if !on_registry || !is_owned(assignment, owner) || wanted_ids.contains(&normalize_id(&assignment.id)) {
                 continue;
             }
             let owner = principals.get(&assignment.principal_id.to_ascii_lowercase());
@@ -321,7 +342,7 @@ mod tests {
 
     fn run(want: &[DesiredAssignment], existing: Vec<LiveRoleAssignment>, mode: RoleAssignmentMode) -> Diff {
         let live = BTreeMap::from([("acr1".to_string(), existing)]);
-        diff(want, &live, &registry(mode), &[cluster("aks1", "p1"), cluster("aks2", "p2")])
+        diff(want, &live, &registry(mode), &[cluster("aks1", "p1"), cluster("aks2", "p2")], &Owner::default())
     }
 
     #[test]
@@ -416,6 +437,31 @@ mod tests {
             assert_eq!(result.unchanged.len(), case.unchanged, "{}", case.why);
             assert_eq!(result.warnings.len(), case.warnings, "{}: {:?}", case.why, result.warnings);
         }
+    }
+
+    #[test]
+    fn only_the_files_own_grants_are_pruned() {
+        let want = desired("aks1", "p1", ACR_PULL);
+        let mut theirs = live(ACR, "old", "p2", ACR_PULL, true);
+        theirs.description = Some(format!("{MANAGED_MARKER} for payments: binding b lets cluster x pull"));
+        let mut ours = live(ACR, "older", "p2", ACR_PULL, true);
+        ours.description = Some(format!("{MANAGED_MARKER} for platform: binding b lets cluster x pull"));
+        let live = BTreeMap::from([("acr1".to_string(), vec![theirs, ours])]);
+        let clusters = [cluster("aks1", "p1"), cluster("aks2", "p2")];
+        let result = diff(
+            std::slice::from_ref(&want),
+            &live,
+            &registry(RoleAssignmentMode::Legacy),
+            &clusters,
+            &Owner::named("platform"),
+        );
+        let deleted: Vec<&str> =
+            result.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.precondition_id()).collect();
+        assert_eq!(deleted.len(), 1, "{:?}", result.changes);
+        assert!(deleted[0].ends_with("/older"), "{deleted:?}");
+        assert_eq!(description_owner("Managed by acrlink: binding b"), Some("default".into()));
+        assert_eq!(description_owner("Managed by acrlink for payments: binding b"), Some("payments".into()));
+        assert_eq!(description_owner("made by hand"), None);
     }
 
     #[test]

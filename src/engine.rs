@@ -45,7 +45,7 @@ pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str,
             hint: None,
         });
     }
-    let mut diff = diff::diff(&desired, &live, &inventory.registries, &inventory.clusters);
+    let mut diff = diff::diff(&desired, &live, &inventory.registries, &inventory.clusters, &config.owner);
     let pull = pullsecret::plan(config, &inventory, azure, kube, time::OffsetDateTime::now_utc()).await;
     let mut graph = graph;
     graph.add_changes(&pull.changes);
@@ -60,6 +60,7 @@ pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str,
         acrlink_version: env!("CARGO_PKG_VERSION").to_string(),
         config_path: config.path.display().to_string(),
         config_digest: config_digest.to_string(),
+        owner: config.owner.name().to_string(),
         summary: Plan::summarize(&diff.changes),
         changes: diff.changes,
         unchanged: diff.unchanged,

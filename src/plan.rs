@@ -131,6 +131,16 @@ pub enum TokenSource {
     Keep { fingerprint: String },
 }
 
+impl Change {
+    /// The id a change expects to find, if any.
+    pub fn precondition_id(&self) -> &str {
+        match &self.precondition {
+            Precondition::Present { id } => id,
+            Precondition::Absent => "",
+        }
+    }
+}
+
 impl Resource {
     /// The cluster a Kubernetes resource lives in.
     pub fn cluster(&self) -> Option<&ClusterTarget> {
@@ -196,6 +206,9 @@ pub struct Plan {
     pub config_path: String,
     /// SHA-256 of that file's bytes.
     pub config_digest: String,
+    /// The file's `owner` ("default" when it sets none): written on everything apply makes.
+    #[serde(default = "default_owner")]
+    pub owner: String,
     pub summary: Summary,
     /// Sorted by address; apply executes exactly these.
     pub changes: Vec<Change>,
@@ -204,6 +217,10 @@ pub struct Plan {
     pub warnings: Vec<Finding>,
     /// Blocking: apply refuses a plan with errors.
     pub errors: Vec<Finding>,
+}
+
+fn default_owner() -> String {
+    "default".into()
 }
 
 impl Plan {

@@ -16,6 +16,22 @@ pub const REPOSITORY_READER: &str = "b93aa761-3e63-49ed-ac28-beffa264f7ac";
 /// Marks what acrlink owns: assignments whose description starts with this are acrlink's to
 /// change or delete; nothing else is ever touched.
 pub const MANAGED_MARKER: &str = "Managed by acrlink";
+/// The description prefix of an assignment made for `owner`: "Managed by acrlink: …" for the
+/// default owner, "Managed by acrlink for OWNER: …" otherwise.
+pub fn managed_prefix(owner: &crate::config::model::Owner) -> String {
+    if owner.is_default() { format!("{MANAGED_MARKER}:") } else { format!("{MANAGED_MARKER} for {}:", owner.name()) }
+}
+
+/// The owner named in an assignment's description, or None when acrlink did not make it.
+pub fn description_owner(description: &str) -> Option<String> {
+    let rest = description.strip_prefix(MANAGED_MARKER)?;
+    if rest.starts_with(':') {
+        return Some("default".into());
+    }
+    let owner = rest.strip_prefix(" for ")?.split(':').next()?;
+    Some(owner.to_string())
+}
+
 /// The namespace ARM templates and Bicep use in `guid()`.
 const ARM_GUID_NAMESPACE: Uuid = Uuid::from_u128(0x11fb06fb_712d_4ddd_98c7_e71bbd588830);
 
@@ -143,8 +159,10 @@ pub fn resolve(config: &Config, inventory: &Inventory) -> (Vec<DesiredAssignment
                     principal_id: kubelet.object_id.clone(),
                     principal_type: "ServicePrincipal".into(),
                     description: format!(
-                        "{MANAGED_MARKER}: binding {} lets cluster {} pull",
-                        binding.name, cluster.live.id
+                        "{} binding {} lets cluster {} pull",
+                        managed_prefix(&config.owner),
+                        binding.name,
+                        cluster.live.id
                     ),
                     condition,
                 };

@@ -168,6 +168,15 @@ pub fn check(
         );
         c.hint("set version = 1, or upgrade acrlink");
     }
+    if let Some(owner) = &raw.owner {
+        let valid = owner.len() <= 30
+            && owner.starts_with(|c: char| c.is_ascii_lowercase())
+            && owner.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            c.error("invalid-owner", top.key("owner"), format!("invalid owner {owner:?}"));
+            c.hint("1-30 lowercase letters, digits and '-', starting with a letter (it goes into Kubernetes labels and ACR names)");
+        }
+    }
     let azure = top.key("azure");
     if let Some(tenant) = &azure_raw.tenant_id {
         c.guid(azure.key("tenant_id"), tenant, "tenant_id");
@@ -208,6 +217,7 @@ pub fn check(
     let config = match (has_errors, bindings) {
         (false, Some(bindings)) => Some(Config {
             path: path.to_path_buf(),
+            owner: raw.owner.as_deref().map(Owner::named).unwrap_or_default(),
             cloud: azure_raw.cloud,
             tenant_id: azure_raw.tenant_id.clone(),
             registries,

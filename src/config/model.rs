@@ -10,12 +10,33 @@ pub use super::selector::{ClusterSelector, LabelSelector};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
+    /// Set when several files manage the same registries or clusters; see `Owner`.
+    pub owner: Owner,
     pub cloud: Cloud,
     pub tenant_id: Option<String>,
     pub registries: BTreeMap<String, Registry>,
     pub clusters: BTreeMap<String, Cluster>,
     pub cluster_sets: Vec<ClusterSet>,
     pub bindings: Vec<Binding>,
+}
+
+/// Whose objects a run may change and prune. Everything acrlink writes carries it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Owner(Option<String>);
+
+impl Owner {
+    pub fn named(name: &str) -> Owner {
+        Owner(Some(name.to_string()))
+    }
+
+    /// The name written on objects; "default" for files that set none.
+    pub fn name(&self) -> &str {
+        self.0.as_deref().unwrap_or("default")
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,6 +17,13 @@ pub struct RawConfig {
     /// Format version of this file. This acrlink reads version 1.
     #[schemars(range(min = 1))]
     pub version: u32,
+    /// Who owns what this file manages, when several files (teams, pipelines) manage the same
+    /// registries or clusters: each prunes only what carries its own owner. 1-30 lowercase
+    /// letters, digits and '-', starting with a letter. Files without one share the owner
+    /// "default".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9-]{0,29}$"))]
+    pub owner: Option<String>,
     /// Azure cloud, tenant and the default subscription for everything below.
     #[serde(default)]
     pub azure: RawAzure,
@@ -236,6 +243,8 @@ impl RawBinding {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PartialConfig {
     pub version: Option<u32>,
+    #[serde(default)]
+    pub owner: Option<String>,
     #[serde(default)]
     pub azure: Option<RawAzure>,
     #[serde(default)]

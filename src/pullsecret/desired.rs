@@ -207,11 +207,17 @@ pub fn desired(
                         Source::Admin
                     }
                     CredentialSource::RegistryToken => {
-                        let name = naming::token_name(&cluster.key, &cluster.live.id, &binding.name, registry_key);
+                        let name = naming::token_name(
+                            &config.owner,
+                            &cluster.key,
+                            &cluster.live.id,
+                            &binding.name,
+                            registry_key,
+                        );
                         let scope_map = if binding.repositories.is_empty() {
                             naming::ALL_REPOSITORIES_SCOPE_MAP.to_string()
                         } else {
-                            let map_name = naming::scope_map_name(&binding.name, registry_key);
+                            let map_name = naming::scope_map_name(&config.owner, &binding.name, registry_key);
                             desired.scope_maps.insert(
                                 (registry_key.clone(), map_name.clone()),
                                 DesiredScopeMap {

@@ -12,13 +12,14 @@ use super::desired::{Desired, DesiredSecret, DesiredToken, Source};
 use super::dockerconfig::{self, Credential, CredentialNote};
 use super::naming;
 use super::observe::{ClusterState, RegistryState};
+use crate::config::model::Owner;
 use crate::plan::{
     Action, Change, CredentialPlan, Finding, PasswordGeneration, Precondition, Resource, SecretEntry, TokenSource,
     Unchanged,
 };
 use crate::provider::kubernetes::{
     CREDENTIALS_ANNOTATION, ClusterTarget, DOCKER_CONFIG_JSON_TYPE, LiveSecret, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
-    PATCHED_ANNOTATION,
+    OWNER_LABEL, patched_annotation,
 };
 use crate::provider::{LiveToken, normalize_id};
 
@@ -30,6 +31,7 @@ pub struct Inputs<'a> {
     pub service_principals: &'a BTreeMap<String, Credential>,
     /// Registry keys whose tokens and scope maps were read (pruning happens only there).
     pub token_registries: &'a BTreeSet<String>,
+    pub owner: &'a Owner,
     pub now: OffsetDateTime,
 }
 
@@ -40,8 +42,10 @@ pub struct Diff {
     pub warnings: Vec<Finding>,
 }
 
-pub fn is_managed(secret: &LiveSecret) -> bool {
+/// Made by acrlink for this owner (a Secret without an owner label belongs to "default").
+pub fn is_managed(secret: &LiveSecret, owner: &Owner) -> bool {
     secret.labels.get(MANAGED_BY_LABEL).is_some_and(|v| v == MANAGED_BY_VALUE)
+        && secret.labels.get(OWNER_LABEL).map_or("default", String::as_str) == owner.name()
 }
 
 fn parse_time(text: &str) -> Option<OffsetDateTime> {
@@ -179,7 +183,9 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
     let mut slots_in_use: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for (key, secret) in &desired.secrets {
         let view = view(inputs, secret);
-        let usable = view.live.is_some_and(|s| (is_managed(s) || secret.adopt) && s.type_ == DOCKER_CONFIG_JSON_TYPE);
+        let usable = view
+            .live
+            .is_some_and(|s| (is_managed(s, inputs.owner) || secret.adopt) && s.type_ == DOCKER_CONFIG_JSON_TYPE);
         for (login, entry) in &secret.entries {
             let token = match &entry.source {
                 Source::Token { name } => desired.tokens.get(&(entry.registry.clone(), name.clone())),
@@ -226,7 +232,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
                 continue;
             }
         };
-        let depends_on = if token.scope_map.starts_with(naming::OWNED_PREFIX) {
+        let depends_on = if token.scope_map.starts_with(&naming::owned_prefix(inputs.owner)) {
             vec![naming::scope_map_address(&token.registry, &token.scope_map)]
         } else {
             Vec::new()
@@ -334,7 +340,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
                 ),
                 None,
             ),
-            Some(live) if !is_managed(live) && !secret.adopt => {
+            Some(live) if !is_managed(live, inputs.owner) && !secret.adopt => {
                 out.warnings.push(Finding {
                     subject: address.clone(),
                     message: format!(
@@ -350,7 +356,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
                 format!("its type is {} and a Secret's type cannot change", live.type_),
                 Some(live.uid.clone()),
             ),
-            Some(live) if !is_managed(live) => {
+            Some(live) if !is_managed(live, inputs.owner) => {
                 (Action::Update, "adopt = true: acrlink takes it over".to_string(), Some(live.uid.clone()))
             }
             Some(live) if !reasons.is_empty() => (Action::Update, reasons.join("; "), Some(live.uid.clone())),
@@ -381,7 +387,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
 
     // Prune acrlink's Secrets nobody wants, in the clusters that were read.
     for (cluster, state) in inputs.clusters {
-        for live in state.secrets.iter().filter(|s| is_managed(s)) {
+        for live in state.secrets.iter().filter(|s| is_managed(s, inputs.owner)) {
             let key = (cluster.clone(), live.namespace.clone(), live.name.clone());
             if desired.secrets.contains_key(&key) {
                 continue;
@@ -417,7 +423,7 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
     let mut keys: BTreeSet<(ClusterTarget, String, String)> = desired.service_accounts.keys().cloned().collect();
     for (cluster, state) in inputs.clusters {
         for account in &state.service_accounts {
-            if account.annotations.contains_key(PATCHED_ANNOTATION) {
+            if account.annotations.contains_key(&patched_annotation(inputs.owner)) {
                 keys.insert((cluster.clone(), account.namespace.clone(), account.name.clone()));
             }
         }
@@ -457,7 +463,7 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
         let listed: BTreeSet<String> = live.image_pull_secrets.clone().unwrap_or_default().into_iter().collect();
         let ours: BTreeSet<String> = live
             .annotations
-            .get(PATCHED_ANNOTATION)
+            .get(&patched_annotation(inputs.owner))
             .map(|a| a.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
             .unwrap_or_default();
         // Only Secrets that will exist are added: a foreign Secret left alone is not named.
@@ -518,6 +524,7 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
 
 fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
     let desired = inputs.desired;
+    let prefix = naming::owned_prefix(inputs.owner);
     for registry in inputs.token_registries {
         let Some(state) = inputs.registries.get(registry) else { continue };
         let registry_id = state
@@ -528,16 +535,13 @@ fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
                 state.scope_maps.first().map(|m| m.id.split("/scopeMaps/").next().unwrap_or_default().to_string())
             })
             .unwrap_or_default();
-        for token in state.tokens.iter().filter(|t| t.name.starts_with(naming::OWNED_PREFIX)) {
+        for token in state.tokens.iter().filter(|t| t.name.starts_with(&prefix)) {
             if desired.tokens.contains_key(&(registry.clone(), token.name.clone())) {
                 continue;
             }
             let map = token.scope_map_id.rsplit('/').next().unwrap_or_default();
-            let depends_on = if map.starts_with(naming::OWNED_PREFIX) {
-                vec![naming::scope_map_address(registry, map)]
-            } else {
-                Vec::new()
-            };
+            let depends_on =
+                if map.starts_with(&prefix) { vec![naming::scope_map_address(registry, map)] } else { Vec::new() };
             out.changes.push(Change {
                 address: naming::token_address(registry, &token.name),
                 action: Action::Delete,
@@ -553,7 +557,7 @@ fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
                 },
             });
         }
-        for map in state.scope_maps.iter().filter(|m| m.name.starts_with(naming::OWNED_PREFIX)) {
+        for map in state.scope_maps.iter().filter(|m| m.name.starts_with(&prefix)) {
             if desired.scope_maps.contains_key(&(registry.clone(), map.name.clone())) {
                 continue;
             }

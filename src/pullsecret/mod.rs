@@ -91,6 +91,7 @@ pub async fn plan<A: Azure, K: Kubernetes>(
         registries: &registries,
         service_principals: &service_principals,
         token_registries: &token_registries,
+        owner: &config.owner,
         now,
     });
     result.changes = diff.changes;
@@ -207,8 +208,14 @@ secret_name = "acr-pull"
         let (config, azure, kube) = (self::config(BOTH), azure(), kube());
         let first = converge(&config, &azure, &kube).await;
         let addresses: Vec<String> = first.changes.iter().map(|c| c.address.clone()).collect();
-        assert!(addresses.iter().any(|a| a.starts_with("scope_map[abacacr/acrlink-tokens-")), "{addresses:?}");
-        assert!(addresses.iter().any(|a| a.starts_with("registry_token[abacacr/acrlink-aks1-")), "{addresses:?}");
+        assert!(
+            addresses.iter().any(|a| a.starts_with("scope_map[abacacr/acrlink-") && a.contains("-tokens-")),
+            "{addresses:?}"
+        );
+        assert!(
+            addresses.iter().any(|a| a.starts_with("registry_token[abacacr/acrlink-") && a.contains("-aks1-")),
+            "{addresses:?}"
+        );
         for address in
             ["secret[aks1/apps/acr-pull]", "secret[aks2/default/acr-pull]", "service_account[aks2/apps/default]"]
         {

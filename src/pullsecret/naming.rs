@@ -7,7 +7,10 @@ use sha2::{Digest, Sha256};
 
 use crate::provider::normalize_id;
 
-pub const OWNED_PREFIX: &str = "acrlink-";
+use crate::config::model::Owner;
+
+/// Every ACR name acrlink gives starts with this; `owned_prefix` adds the owner's tag.
+pub const ACRLINK_PREFIX: &str = "acrlink-";
 /// The scope map every registry has for reading all repositories.
 pub const ALL_REPOSITORIES_SCOPE_MAP: &str = "_repositories_pull";
 
@@ -23,14 +26,20 @@ fn stem(text: &str, max: usize) -> String {
     trimmed.chars().take(max).collect::<String>().trim_end_matches('-').to_string()
 }
 
-pub fn token_name(cluster_key: &str, cluster_id: &str, binding: &str, registry: &str) -> String {
-    let hash = short_hash(&format!("{}|{binding}|{registry}", normalize_id(cluster_id)));
-    format!("{OWNED_PREFIX}{}-{hash}", stem(cluster_key, 32))
+/// `acrlink-<4 hex of the owner>-`: ACR tokens carry no description, so the name tells whose
+/// a token is, and two files with different owners never prune each other's.
+pub fn owned_prefix(owner: &Owner) -> String {
+    format!("{ACRLINK_PREFIX}{}-", &short_hash(owner.name())[..4])
 }
 
-pub fn scope_map_name(binding: &str, registry: &str) -> String {
+pub fn token_name(owner: &Owner, cluster_key: &str, cluster_id: &str, binding: &str, registry: &str) -> String {
+    let hash = short_hash(&format!("{}|{binding}|{registry}", normalize_id(cluster_id)));
+    format!("{}{}-{hash}", owned_prefix(owner), stem(cluster_key, 27))
+}
+
+pub fn scope_map_name(owner: &Owner, binding: &str, registry: &str) -> String {
     let hash = short_hash(&format!("{binding}|{registry}"));
-    format!("{OWNED_PREFIX}{}-{hash}", stem(binding, 32))
+    format!("{}{}-{hash}", owned_prefix(owner), stem(binding, 27))
 }
 
 /// Scope-map actions that read the given repository patterns ("team/*" is a prefix).
@@ -70,15 +79,19 @@ mod tests {
 
     #[test]
     fn names_are_acr_valid_distinct_and_stable() {
-        let a = token_name("AKS_prod.01", "/subscriptions/S/x", "b", "acr");
-        assert!(a.starts_with("acrlink-aks-prod-01-"), "{a}");
+        let owner = Owner::default();
+        let prefix = owned_prefix(&owner);
+        let a = token_name(&owner, "AKS_prod.01", "/subscriptions/S/x", "b", "acr");
+        assert!(a.starts_with(&format!("{prefix}aks-prod-01-")), "{a}");
         assert!(a.len() <= 50 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-        assert_eq!(a, token_name("AKS_prod.01", "/subscriptions/s/X", "b", "acr"));
-        assert_ne!(a, token_name("AKS_prod.01", "/subscriptions/s/x", "b2", "acr"));
-        let long = token_name(&"x".repeat(200), "id", "b", "r");
+        assert_eq!(a, token_name(&owner, "AKS_prod.01", "/subscriptions/s/X", "b", "acr"));
+        assert_ne!(a, token_name(&owner, "AKS_prod.01", "/subscriptions/s/x", "b2", "acr"));
+        let theirs = token_name(&Owner::named("payments"), "AKS_prod.01", "/subscriptions/S/x", "b", "acr");
+        assert!(!theirs.starts_with(&prefix), "{theirs} vs {prefix}");
+        let long = token_name(&owner, &"x".repeat(200), "id", "b", "r");
         assert!(long.len() <= 50, "{long}");
-        let map = scope_map_name("bindings[3]", "acr");
-        assert!(map.starts_with("acrlink-bindings-3-"), "{map}");
+        let map = scope_map_name(&owner, "bindings[3]", "acr");
+        assert!(map.starts_with(&format!("{prefix}bindings-3-")), "{map}");
         assert_eq!(
             read_actions(&["team/*".into()]),
             vec!["repositories/team/*/content/read", "repositories/team/*/metadata/read"]
