@@ -18,7 +18,7 @@ use crate::render::{self, style};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AzureArgs {
-    /// How to sign in to Azure (auto tries service principal, workload identity, managed identity, Azure CLI)
+    /// How to sign in to Azure. auto: service principal if AZURE_CLIENT_SECRET is set, workload identity if AZURE_FEDERATED_TOKEN_FILE is, managed identity if IDENTITY_ENDPOINT is, else the Azure CLI login. On a VM, pick managed-identity (AZURE_CLIENT_ID selects a user-assigned one)
     #[arg(long, value_enum, default_value_t = AuthMethod::Auto, env = "ACRLINK_AUTH")]
     pub auth: AuthMethod,
 }

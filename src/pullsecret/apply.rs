@@ -322,8 +322,17 @@ async fn service_account<K: Kubernetes>(
     let annotation = patched_annotation(owner);
     let place = format!("{}/{namespace}", cluster.key);
     // Another writer between our read and our patch fails the `test` op; read again and retry.
-    for _attempt in 0..5 {
+    // A namespace created moments ago gets its `default` ServiceAccount from the controller
+    // manager a second or two later; wait for it that long.
+    let mut missing_since: Option<std::time::Instant> = None;
+    let mut conflicts = 0;
+    while conflicts < 5 {
         let Some(live) = kube.get_service_account(cluster, namespace, name).await? else {
+            let since = *missing_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < std::time::Duration::from_secs(10) {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                continue;
+            }
             return Err(Failed {
                 message: format!("service account {name} does not exist in {place}"),
                 hint: Some("create it, or remove it from the binding's service_accounts".into()),
@@ -372,7 +381,10 @@ async fn service_account<K: Kubernetes>(
         patch.push(serde_json::json!({"op": "add", "path": "/metadata/labels", "value": labels}));
         match kube.patch_service_account(cluster, namespace, name, &serde_json::Value::Array(patch)).await {
             Ok(()) => {}
-            Err(KubeError::Conflict { .. }) => continue,
+            Err(KubeError::Conflict { .. }) => {
+                conflicts += 1;
+                continue;
+            }
             Err(error) => return Err(error.into()),
         }
         let mut summary = match (add.is_empty(), remove.is_empty()) {

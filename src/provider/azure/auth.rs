@@ -117,7 +117,15 @@ pub fn credential(
             }
             Ok(WorkloadIdentityCredential::new(Some(options)).map_err(setup("workload-identity"))?)
         }
-        AuthMethod::ManagedIdentity => Ok(ManagedIdentityCredential::new(None).map_err(setup("managed-identity"))?),
+        AuthMethod::ManagedIdentity => {
+            // A user-assigned identity is chosen by AZURE_CLIENT_ID, as the Azure SDKs do.
+            let options = azure_identity::ManagedIdentityCredentialOptions {
+                user_assigned_id: env("AZURE_CLIENT_ID").map(azure_identity::UserAssignedId::ClientId),
+                client_options: client_options(cloud),
+                ..Default::default()
+            };
+            Ok(ManagedIdentityCredential::new(Some(options)).map_err(setup("managed-identity"))?)
+        }
         AuthMethod::AzureCli | AuthMethod::Auto => Ok(DeveloperToolsCredential::new(None).map_err(setup("azure-cli"))?),
     }
 }
