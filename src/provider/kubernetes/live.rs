@@ -86,21 +86,12 @@ impl KubeClients {
     async fn with_entra_token(&self, text: &Sensitive<String>) -> Result<Kubeconfig, String> {
         let mut value: serde_json::Value =
             serde_saphyr::from_str(text.expose()).map_err(|_| "the kubeconfig AKS returned is not YAML".to_string())?;
-        let needs_token = value["users"]
-            .as_array()
-            .is_some_and(|users| users.iter().any(|u| u["user"].get("exec").is_some_and(|e| !e.is_null())));
-        if needs_token {
+        if uses_exec_plugin(&value) {
             let token =
                 self.credential.get_token(&[AKS_SERVER_APP_SCOPE], None).await.map_err(|e| {
                     format!("cannot get an Entra token for the AKS API: {}", first_line(&e.to_string()))
                 })?;
-            if let Some(users) = value["users"].as_array_mut() {
-                for user in users {
-                    if user["user"].get("exec").is_some_and(|e| !e.is_null()) {
-                        user["user"] = serde_json::json!({ "token": token.token.secret() });
-                    }
-                }
-            }
+            replace_exec_with_token(&mut value, token.token.secret());
         }
         serde_json::from_value(value).map_err(|_| "the kubeconfig AKS returned is not a kubeconfig".to_string())
     }
@@ -132,6 +123,23 @@ impl KubeClients {
                     tokio::time::sleep(wait).await;
                 }
                 None => return Err(map_error(error)),
+            }
+        }
+    }
+}
+
+fn uses_exec_plugin(kubeconfig: &serde_json::Value) -> bool {
+    kubeconfig["users"]
+        .as_array()
+        .is_some_and(|users| users.iter().any(|u| u["user"].get("exec").is_some_and(|e| !e.is_null())))
+}
+
+/// Users that would run an exec plugin (kubelogin on Entra-integrated AKS) get a bearer token.
+fn replace_exec_with_token(kubeconfig: &mut serde_json::Value, token: &str) {
+    if let Some(users) = kubeconfig["users"].as_array_mut() {
+        for user in users {
+            if user["user"].get("exec").is_some_and(|e| !e.is_null()) {
+                user["user"] = serde_json::json!({ "token": token });
             }
         }
     }
@@ -443,4 +451,42 @@ fn path_segment(text: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AAD_KUBECONFIG: &str = r#"apiVersion: v1
+kind: Config
+clusters:
+- name: aks1
+  cluster:
+    server: https://aks1-dns.hcp.westeurope.azmk8s.io:443
+contexts:
+- name: aks1
+  context:
+    cluster: aks1
+    user: clusterUser_rg_aks1
+current-context: aks1
+users:
+- name: clusterUser_rg_aks1
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: kubelogin
+      args: [get-token, --login, devicecode, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]
+"#;
+
+    #[test]
+    fn entra_clusters_get_a_token_instead_of_kubelogin() {
+        let mut value: serde_json::Value = serde_saphyr::from_str(AAD_KUBECONFIG).unwrap();
+        assert!(uses_exec_plugin(&value));
+        replace_exec_with_token(&mut value, "entra-token");
+        assert!(!uses_exec_plugin(&value));
+        let kubeconfig: Kubeconfig = serde_json::from_value(value).unwrap();
+        let user = kubeconfig.auth_infos[0].auth_info.as_ref().unwrap();
+        assert!(user.exec.is_none() && user.token.is_some());
+        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+    }
 }
