@@ -122,7 +122,6 @@ pub fn credential(
             let options = azure_identity::ManagedIdentityCredentialOptions {
                 user_assigned_id: env("AZURE_CLIENT_ID").map(azure_identity::UserAssignedId::ClientId),
                 client_options: client_options(cloud),
-                ..Default::default()
             };
             Ok(ManagedIdentityCredential::new(Some(options)).map_err(setup("managed-identity"))?)
         }
