@@ -7,6 +7,7 @@ mod aks;
 mod arm;
 mod entra;
 mod faults;
+mod kube_rs;
 mod kube_support;
 mod kubeapi;
 mod kubectl;
