@@ -45,7 +45,7 @@ fn respond(shared: &Arc<Shared>, req: &Req) -> Result<Reply, Reply> {
                     "GET|POST /_emulator/principals",
                     "GET /_emulator/registries", "PATCH /_emulator/registries/{name}",
                     "POST /_emulator/registries/{name}/regenerate-credential",
-                    "GET /_emulator/clusters", "POST /_emulator/tokens",
+                    "GET /_emulator/clusters", "PATCH /_emulator/clusters/{name}", "POST /_emulator/tokens",
                 ],
             }),
         ),
@@ -104,6 +104,13 @@ fn respond(shared: &Arc<Shared>, req: &Req) -> Result<Reply, Reply> {
             to_json(200, &handle.registry(name))
         }
         ("GET", ["clusters"]) => to_json(200, &handle.clusters()),
+        ("PATCH", ["clusters", name]) => {
+            let patch: Value = body(req)?;
+            let denials: Vec<String> = serde_json::from_value(patch["kube_denials"].clone())
+                .map_err(|e| error(400, format!("kube_denials must be a list of strings: {e}")))?;
+            handle.set_kube_denials(name, denials).map_err(|e| error(404, e.to_string()))?;
+            to_json(200, &handle.clusters())
+        }
         ("POST", ["tokens"]) => {
             let request: Value = body(req)?;
             let client_id = request["client_id"].as_str().unwrap_or_default();

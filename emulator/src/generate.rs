@@ -120,6 +120,7 @@ pub fn generate(spec: &Spec) -> World {
                 node_count: 3,
                 workload_identity: i % 2 == 0,
                 private_cluster: false,
+                kube_denials: Vec::new(),
             }
         })
         .collect();

@@ -247,6 +247,19 @@ impl StateHandle {
         self.shared.state().settings = settings;
     }
 
+    /// Replaces a cluster's Kubernetes RBAC denials (`*`, `secrets`, `patch:serviceaccounts`);
+    /// an empty list lets everything through again.
+    pub fn set_kube_denials(&self, cluster: &str, denials: Vec<String>) -> Result<(), EmulatorError> {
+        let mut state = self.shared.state();
+        let rec = state
+            .clusters
+            .values_mut()
+            .find(|c| c.name.eq_ignore_ascii_case(cluster) || c.id.eq_ignore_ascii_case(cluster))
+            .ok_or_else(|| state_error(format!("no cluster {cluster}")))?;
+        rec.kube_denials = denials;
+        Ok(())
+    }
+
     pub fn set_page_size(&self, page_size: usize) {
         self.shared.state().settings.page_size = page_size.max(1);
     }

@@ -256,9 +256,11 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
         [_, "discovery", "v2.0", "keys"] => return route("/{tenant}/discovery/v2.0/keys", "Keys", None, Target::Keys),
         ["metadata", "endpoints"] => return route("/metadata/endpoints", "Metadata_Endpoints", None, Target::Metadata),
         ["k8s", sub, _, _, ..] => {
+            let rest: Vec<&str> = s[4..].to_vec();
+            let (template, operation) = crate::kube::routes::ledger_names(method, &rest, false);
             let mut r = route(
-                "/k8s/{subscriptionId}/{resourceGroupName}/{clusterName}/{path}",
-                "Kubernetes",
+                template,
+                operation,
                 None,
                 Target::Kube {
                     subscription: sub.to_string(),

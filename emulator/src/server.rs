@@ -129,11 +129,13 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let fire = shared.faults().take(&req.method, route.template, route.operation);
     let is_entra =
         matches!(route.target, Target::Token { .. } | Target::OpenId { .. } | Target::Keys | Target::InstanceDiscovery);
+    let is_kube = matches!(route.target, Target::Kube { .. });
     let reply = match fire {
         Some(Fire::Drop) => {
             record(&shared, &req, &route, DROPPED);
             return Err(Dropped);
         }
+        Some(fire) if is_kube => kube_fault(&fire),
         Some(Fire::Throttle { retry_after_seconds }) => arm_error(
             429,
             "TooManyRequests",
@@ -169,6 +171,28 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     };
     record(&shared, &req, &route, reply.status);
     Ok(respond(&req, reply))
+}
+
+/// A fault as the Kubernetes API server words it (its throttling is API Priority and Fairness).
+fn kube_fault(fire: &Fire) -> Reply {
+    use crate::kube::status::Failure;
+    let failure = match fire {
+        Fire::Throttle { retry_after_seconds } => {
+            let mut f = Failure::new(429, "TooManyRequests", "Too many requests, please try again later.")
+                .with_details(json!({"retryAfterSeconds": retry_after_seconds}));
+            f.retry_after = Some(*retry_after_seconds);
+            f
+        }
+        Fire::ServerError { status: 503 } => {
+            Failure::new(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+        }
+        Fire::ServerError { status } => {
+            Failure::new(*status, "InternalError", "Internal error occurred: injected fault")
+                .with_details(json!({"causes": [{"message": "injected fault"}]}))
+        }
+        Fire::Drop => Failure::new(500, "InternalError", "dropped"),
+    };
+    failure.reply()
 }
 
 fn record(shared: &Shared, req: &Req, route: &crate::route::Route, status: u16) {

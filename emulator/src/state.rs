@@ -57,6 +57,8 @@ pub(crate) struct ClusterRec {
     pub node_count: u32,
     pub workload_identity: bool,
     pub private_cluster: bool,
+    /// Kubernetes RBAC denials on the cluster's API (`*`, `secrets`, `patch:serviceaccounts`).
+    pub kube_denials: Vec<String>,
     pub dns_prefix: String,
     pub fqdn: String,
     pub etag: String,
@@ -134,6 +136,9 @@ pub(crate) struct AssignmentRec {
     pub created_by: Option<String>,
     pub updated_by: Option<String>,
     pub delegated_managed_identity_resource_id: Option<String>,
+    /// When it was created at runtime (None: part of the world, long propagated). Data-plane
+    /// checks honour it only after `settings.rbac_propagation_seconds`.
+    pub created_at: Option<Instant>,
 }
 
 /// How a pending operation is polled.
@@ -183,6 +188,8 @@ pub(crate) struct State {
     pub deleted: HashMap<String, (Instant, String, String, String)>,
     pub operations: HashMap<String, Operation>,
     pub default_client: (String, String),
+    /// Each cluster's Kubernetes objects, created on first use (key: lowercase cluster id).
+    pub kube: HashMap<String, crate::kube::store::Store>,
 }
 
 pub(crate) fn random_password() -> String {
@@ -385,6 +392,7 @@ impl State {
                     node_count: c.node_count,
                     workload_identity: c.workload_identity,
                     private_cluster: c.private_cluster,
+                    kube_denials: c.kube_denials.clone(),
                     etag: derived_guid(&format!("etag:{}", c.name)),
                 },
             );
@@ -550,6 +558,7 @@ impl State {
             deleted: HashMap::new(),
             operations: HashMap::new(),
             default_client,
+            kube: HashMap::new(),
         };
 
         for p in &world.principals {
@@ -589,6 +598,9 @@ impl State {
                     a.created_by.clone(),
                 );
             }
+        }
+        for a in state.assignments.values_mut() {
+            a.created_at = None;
         }
         state
     }
@@ -638,6 +650,7 @@ impl State {
             created_by: created_by.clone(),
             updated_by: created_by,
             delegated_managed_identity_resource_id: None,
+            created_at: Some(Instant::now()),
         };
         self.assignments.insert(name, record.clone());
         record

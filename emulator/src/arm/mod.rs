@@ -4,6 +4,8 @@
 
 mod acr;
 mod aks;
+
+pub(crate) use aks::static_token;
 mod rbac;
 mod resources;
 

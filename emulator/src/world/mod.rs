@@ -290,6 +290,11 @@ pub struct Cluster {
     pub workload_identity: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub private_cluster: bool,
+    /// Kubernetes RBAC denials on the cluster's API server (403 Forbidden): `*` for every
+    /// resource request, a resource (`secrets`) or `verb:resource` (`patch:serviceaccounts`).
+    /// Discovery stays allowed, as for any authenticated user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kube_denials: Vec<String>,
 }
 
 fn default_kubernetes_version() -> String {

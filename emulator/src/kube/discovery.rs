@@ -1,0 +1,87 @@
+//! Discovery: `/version`, `/api`, `/api/v1`, `/apis`. kubectl builds its REST mapping from
+//! these; the server offers no aggregated discovery and no OpenAPI documents (404), and
+//! kubectl falls back to the legacy documents as it does with older servers.
+
+use serde_json::{Value, json};
+
+use super::resources::RESOURCES;
+use super::routes::Discovery;
+use super::status::no_such_path;
+use crate::http::Reply;
+
+fn version(kubernetes_version: &str) -> Value {
+    let mut parts = kubernetes_version.split('.');
+    let major = parts.next().unwrap_or("1");
+    let minor = parts.next().unwrap_or("0");
+    json!({
+        "major": major, "minor": minor, "gitVersion": format!("v{kubernetes_version}"),
+        "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+        "buildDate": "2025-06-17T18:36:08Z", "goVersion": "go1.24.4", "compiler": "gc", "platform": "linux/amd64",
+    })
+}
+
+fn api_v1() -> Value {
+    let mut resources: Vec<Value> = Vec::new();
+    for r in RESOURCES {
+        let mut entry = json!({
+            "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind,
+            "verbs": r.verbs, "storageVersionHash": format!("{:x}", r.plural.len() * 7919),
+        });
+        if !r.short_names.is_empty() {
+            entry["shortNames"] = json!(r.short_names);
+        }
+        resources.push(entry);
+        if r.kind == "Pod" || r.kind == "Namespace" {
+            resources.push(json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}));
+        }
+    }
+    json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": resources})
+}
+
+/// `/openapi/v3`: the root lists the one group-version document there is.
+pub(crate) fn openapi_root() -> Value {
+    json!({"paths": {"api/v1": {"serverRelativeURL": format!("/openapi/v3/api/v1?hash={OPENAPI_HASH}")}}})
+}
+
+const OPENAPI_HASH: &str = "6A1E0E6F0EB5C6F9A0D8E0A2C0A1E5B7D3C3F1A6E2B8E4C0D9F7A3B5C1E2D4F6";
+
+/// `/openapi/v3/api/v1`, reduced to what kubectl reads from it: each kind's PATCH operation
+/// and its `fieldValidation` parameter (so kubectl validates on the server, not from schemas).
+pub(crate) fn openapi_v1(kubernetes_version: &str) -> Value {
+    let mut paths = serde_json::Map::new();
+    for r in RESOURCES {
+        let path = if r.namespaced {
+            format!("/api/v1/namespaces/{{namespace}}/{}/{{name}}", r.plural)
+        } else {
+            format!("/api/v1/{}/{{name}}", r.plural)
+        };
+        let parameter =
+            |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+        paths.insert(
+            path,
+            json!({"patch": {
+                "operationId": format!("patchCoreV1{}{}", if r.namespaced { "Namespaced" } else { "" }, r.operation),
+                "parameters": [parameter("dryRun"), parameter("fieldManager"), parameter("fieldValidation"), parameter("force")],
+                "responses": {"200": {"description": "OK"}},
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": r.kind},
+            }}),
+        );
+    }
+    json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": format!("v{kubernetes_version}")}, "paths": paths, "components": {"schemas": {}}})
+}
+
+pub(crate) fn answer(which: &Discovery, kubernetes_version: &str, server_address: &str) -> Reply {
+    match which {
+        Discovery::Version => Reply::json(200, &version(kubernetes_version)),
+        Discovery::Api => Reply::json(
+            200,
+            &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}),
+        ),
+        Discovery::ApiV1 => Reply::json(200, &api_v1()),
+        Discovery::Apis => Reply::json(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})),
+        Discovery::OpenApiV3Root => Reply::json(200, &openapi_root()),
+        Discovery::OpenApiV3 => Reply::json(200, &openapi_v1(kubernetes_version)),
+        Discovery::OpenApi => no_such_path().reply(),
+    }
+}

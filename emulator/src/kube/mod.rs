@@ -1,0 +1,118 @@
+//! The Kubernetes API server of every emulated AKS cluster, under
+//! `/k8s/{subscription}/{resourceGroup}/{cluster}` where listCluster*Credential kubeconfigs
+//! point: bearer-token authentication (the kubeconfig's static token, or an Entra token for
+//! the AKS server application on AAD clusters), optional RBAC denials, discovery and the
+//! core/v1 objects acrlink touches. The kubelet that runs Pods is `crate::kubelet`.
+//!
+//! - `routes`: path → resource, verb, ledger names; `discovery`: version and API documents.
+//! - `store`: objects and revisions; `objects`: the verbs; `select`: label/field selectors.
+//! - `patch`, `apply`, `fields`: patch formats, server-side apply, managedFields.
+//! - `validate`, `gojson`, `pods`: admission; `status`: Status bodies; `table`: kubectl tables.
+
+mod apply;
+mod discovery;
+mod fields;
+mod gojson;
+mod objects;
+mod patch;
+mod pods;
+mod proto;
+pub(crate) mod resources;
+pub(crate) mod routes;
+mod select;
+pub(crate) mod status;
+pub(crate) mod store;
+mod table;
+mod validate;
+
+use time::OffsetDateTime;
+
+use crate::arm::static_token;
+use crate::entra::verify;
+use crate::http::{Reply, Req};
+use crate::route::{Route, Target};
+use crate::server::Shared;
+use crate::state::{ClusterRec, cluster_id};
+use routes::{KubePath, parse, verb};
+use status::{forbidden, no_such_path, unauthorized};
+
+/// The AKS AAD server application: Entra tokens for AAD clusters carry it as audience.
+pub const AKS_SERVER_APP: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
+
+/// Who the token says the caller is, or None (401).
+fn authenticate(shared: &Shared, cluster: &ClusterRec, req: &Req) -> Option<String> {
+    let header = req.header("authorization")?;
+    let token = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer "))?.trim();
+    let key = cluster.id.to_ascii_lowercase();
+    if cluster.local_accounts {
+        if !cluster.aad && token == static_token(&shared.signing_key, &key, "user") {
+            return Some("clusterUser".into());
+        }
+        if token == static_token(&shared.signing_key, &key, "admin") {
+            return Some("clusterAdmin".into());
+        }
+    }
+    if cluster.aad {
+        let claims = verify(&shared.signing_key, token)?;
+        let audience = claims["aud"].as_str().unwrap_or_default();
+        let fresh = claims["exp"].as_i64().is_some_and(|exp| exp > OffsetDateTime::now_utc().unix_timestamp());
+        if fresh && (audience == AKS_SERVER_APP || audience == format!("spn:{AKS_SERVER_APP}")) {
+            return claims["oid"].as_str().map(str::to_string);
+        }
+    }
+    None
+}
+
+/// Whether a denial rule (`*`, `secrets`, `patch:serviceaccounts`, `*:pods`) covers a request.
+fn denied(rules: &[String], verb: &str, resource: &str) -> bool {
+    rules.iter().any(|rule| match rule.split_once(':') {
+        Some((v, r)) => (v == "*" || v == verb) && (r == "*" || r == resource),
+        None => rule == "*" || rule == resource,
+    })
+}
+
+pub(crate) fn handle(shared: &Shared, req: &Req, route: &Route) -> Reply {
+    let Target::Kube { subscription, resource_group, cluster, .. } = &route.target else {
+        return no_such_path().reply();
+    };
+    let key = cluster_id(&subscription.to_ascii_lowercase(), resource_group, cluster).to_ascii_lowercase();
+    let mut state = shared.state();
+    let Some(rec) = state.clusters.get(&key) else { return no_such_path().reply() };
+    let Some(user) = authenticate(shared, rec, req) else { return unauthorized().reply() };
+    let version = rec.kubernetes_version.clone();
+    let deny = rec.kube_denials.clone();
+    let rest: Vec<&str> = req.segments.iter().skip(4).map(String::as_str).collect();
+    match parse(&rest) {
+        KubePath::Discovery(which) => {
+            let address = req.base_url.trim_start_matches("https://").to_string();
+            discovery::answer(&which, &version, &address)
+        }
+        KubePath::Unknown => no_such_path().reply(),
+        KubePath::Resource { res, namespace, name, subresource } => {
+            let watch = req.query.iter().any(|(k, v)| k == "watch" && (v == "true" || v == "1"));
+            let verb = verb(&req.method, !name.is_empty(), watch);
+            if denied(&deny, verb, res.plural) {
+                return forbidden(&user, verb, res.plural, &namespace, &name).reply();
+            }
+            let ca = shared.ca_pem.clone();
+            let store = state.kube.entry(key).or_insert_with(|| store::Store::new(&ca));
+            let call =
+                objects::Call { req, res, namespace: &namespace, name: &name, subresource: subresource.as_deref() };
+            objects::serve(store, &call).unwrap_or_else(|failure| failure.reply())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::denied;
+
+    #[test]
+    fn denial_rules() {
+        let rules = vec!["patch:serviceaccounts".to_string(), "secrets".to_string()];
+        assert!(denied(&rules, "patch", "serviceaccounts"));
+        assert!(!denied(&rules, "get", "serviceaccounts"));
+        assert!(denied(&rules, "list", "secrets"));
+        assert!(denied(&["*".to_string()], "get", "pods"));
+    }
+}

@@ -1,0 +1,449 @@
+//! The per-cluster Kubernetes API over HTTPS: authentication, RBAC denials, discovery,
+//! namespaces, Secrets, ServiceAccounts and Pods with every write path, and their Status bodies.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::kube_support::*;
+use crate::support::*;
+
+const DOCKERCONFIG: &str = "eyJhdXRocyI6e319"; // base64 of {"auths":{}}
+
+async fn prod() -> (Env, Kube) {
+    let env = start().await;
+    let kube = Kube::connect(&env, PROD, "rg-aks", "aks-prod-1").await;
+    (env, kube)
+}
+
+fn secret(name: &str, kind: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "labels": {"app": "web"}}, "type": kind, "data": {".dockerconfigjson": DOCKERCONFIG}})
+}
+
+#[tokio::test]
+async fn tokens_from_kubeconfigs_and_entra_authenticate() {
+    let (env, kube) = prod().await;
+    assert_eq!(kube.get("/api/v1/namespaces").await.status, StatusCode::OK);
+    assert!(kube.server.contains("/k8s/"), "the server URL has a path prefix: {}", kube.server);
+
+    let anonymous = env.client.get(format!("{}/api/v1/namespaces", kube.server)).send().await.expect("send");
+    let anonymous = answer(anonymous).await;
+    assert_eq!(status_of(&anonymous), (401, "Unauthorized", "Unauthorized"));
+    // A token of another cluster does not open this one.
+    let other = Kube::connect(&env, PROD, "rg-aks", "aks-prod-2").await;
+    let crossed = Kube { token: other.token.clone(), ..kube };
+    assert_eq!(crossed.get("/api/v1/namespaces").await.status, StatusCode::UNAUTHORIZED);
+
+    // AAD cluster: the user kubeconfig uses kubelogin; an Entra token for the AKS server app works.
+    let config = kubeconfig(&env, DEV, "rg-dev", "aks-dev-1", false).await;
+    assert!(config.contains("kubelogin") && !config.contains("token:"));
+    let server = config.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("server").to_string();
+    let (status, body) = token_response(
+        &env.client,
+        &env.base,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", ACRLINK_CLIENT),
+            ("client_secret", "s3cret"),
+            ("scope", "6dae42f8-4368-4678-94ff-3960e28e3630/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let aad = Kube {
+        client: env.client.clone(),
+        server: server.clone(),
+        token: body["access_token"].as_str().expect("token").into(),
+    };
+    assert_eq!(aad.get("/api/v1/namespaces/default/serviceaccounts/default").await.status, StatusCode::OK);
+    let arm = Kube { client: env.client.clone(), server, token: env.token.clone() };
+    assert_eq!(
+        arm.get("/api/v1/namespaces").await.status,
+        StatusCode::UNAUTHORIZED,
+        "an ARM token is not for the cluster"
+    );
+}
+
+#[tokio::test]
+async fn rbac_denials_answer_forbidden_but_keep_discovery() {
+    let (env, kube) = prod().await;
+    let set = env
+        .admin(
+            Method::PATCH,
+            "/clusters/aks-prod-1",
+            Some(&json!({"kube_denials": ["secrets", "patch:serviceaccounts"]})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{set}");
+    let denied = kube.get("/api/v1/namespaces/team/secrets").await;
+    assert_eq!(
+        status_of(&denied),
+        (
+            403,
+            "Forbidden",
+            "secrets is forbidden: User \"clusterUser\" cannot list resource \"secrets\" in API group \"\" in the namespace \"team\""
+        )
+    );
+    assert_eq!(denied.body["details"], json!({"kind": "secrets"}));
+    let named = kube
+        .patch("/api/v1/namespaces/default/serviceaccounts/default", "application/merge-patch+json", &json!({}))
+        .await;
+    assert_eq!(
+        named.body["message"],
+        "serviceaccounts \"default\" is forbidden: User \"clusterUser\" cannot patch resource \"serviceaccounts\" in API group \"\" in the namespace \"default\""
+    );
+    assert_eq!(kube.get("/api/v1/namespaces/default/serviceaccounts/default").await.status, StatusCode::OK);
+    assert_eq!(kube.get("/api/v1").await.status, StatusCode::OK);
+    env.admin(Method::PATCH, "/clusters/aks-prod-1", Some(&json!({"kube_denials": []}))).await;
+    assert_eq!(kube.get("/api/v1/namespaces/team/secrets").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn discovery_documents() {
+    let (_env, kube) = prod().await;
+    let version = kube.get("/version").await;
+    assert_eq!(version.body["gitVersion"], "v1.33.2");
+    assert_eq!(version.body["minor"], "33");
+    assert_eq!(kube.get("/api").await.body["versions"], json!(["v1"]));
+    let v1 = kube.get("/api/v1").await;
+    let names: Vec<&str> =
+        v1.body["resources"].as_array().expect("resources").iter().filter_map(|r| r["name"].as_str()).collect();
+    for expected in ["namespaces", "secrets", "serviceaccounts", "pods", "pods/status", "events", "configmaps"] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    assert_eq!(kube.get("/apis").await.body["kind"], "APIGroupList");
+    assert_eq!(kube.get("/openapi/v2").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(kube.get("/api/v1/widgets").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn namespaces_get_a_default_service_account() {
+    let (_env, kube) = prod().await;
+    kube.create_namespace("team-a").await;
+    let sa = kube.get("/api/v1/namespaces/team-a/serviceaccounts/default").await;
+    assert_eq!(sa.status, StatusCode::OK);
+    assert!(sa.body.get("secrets").is_none(), "no legacy token Secret");
+    let again = kube.post("/api/v1/namespaces", &json!({"metadata": {"name": "team-a"}})).await;
+    assert_eq!(status_of(&again), (409, "AlreadyExists", "namespaces \"team-a\" already exists"));
+    assert_eq!(again.body["details"], json!({"name": "team-a", "kind": "namespaces"}));
+    let ns = kube.get("/api/v1/namespaces/team-a").await;
+    assert_eq!(ns.body["metadata"]["labels"]["kubernetes.io/metadata.name"], "team-a");
+    assert_eq!(ns.body["status"]["phase"], "Active");
+    let missing = kube.post("/api/v1/namespaces/nowhere/secrets", &secret("x", "Opaque")).await;
+    assert_eq!(status_of(&missing), (404, "NotFound", "namespaces \"nowhere\" not found"));
+    let deleted = kube.delete("/api/v1/namespaces/team-a").await;
+    assert_eq!(deleted.body["status"]["phase"], "Terminating");
+    assert_eq!(kube.get("/api/v1/namespaces/team-a/serviceaccounts/default").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn secrets_list_with_selectors_and_resource_versions() {
+    let (_env, kube) = prod().await;
+    let first = kube.post("/api/v1/namespaces/default/secrets", &secret("a", "kubernetes.io/dockerconfigjson")).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{first}");
+    let mut opaque = json!({"metadata": {"name": "b"}, "stringData": {"k": "v"}});
+    opaque["metadata"]["labels"] = json!({"app": "db"});
+    let second = kube.post("/api/v1/namespaces/default/secrets", &opaque).await;
+    assert_eq!(second.body["type"], "Opaque");
+    assert_eq!(second.body["data"]["k"], "dg==", "stringData lands in data");
+    assert!(second.body.get("stringData").is_none());
+    let rv =
+        |a: &Answer| a.body["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse::<u64>().ok()).expect("rv");
+    assert!(rv(&second) > rv(&first));
+
+    let list = kube.get("/api/v1/namespaces/default/secrets?labelSelector=app%3Dweb").await;
+    assert_eq!(list.body["kind"], "SecretList");
+    assert_eq!(list.body["items"].as_array().map(Vec::len), Some(1));
+    assert!(rv(&list) >= rv(&second));
+    let by_type = kube.get("/api/v1/secrets?fieldSelector=type%3Dkubernetes.io%2Fdockerconfigjson").await;
+    let names: Vec<&str> = by_type.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["a"]);
+    let by_name = kube.get("/api/v1/namespaces/default/secrets?fieldSelector=metadata.name%3Db").await;
+    assert_eq!(by_name.body["items"][0]["metadata"]["name"], "b");
+    let bad = kube.get("/api/v1/namespaces/default/secrets?fieldSelector=data.k%3Dx").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let page = kube.get("/api/v1/namespaces/default/secrets?limit=1").await;
+    assert_eq!(page.body["items"].as_array().map(Vec::len), Some(1));
+    let next = page.body["metadata"]["continue"].as_str().expect("continue");
+    let rest = kube.get(&format!("/api/v1/namespaces/default/secrets?limit=1&continue={next}")).await;
+    assert_eq!(rest.body["items"][0]["metadata"]["name"], "b");
+    let missing = kube.get("/api/v1/namespaces/default/secrets/zzz").await;
+    assert_eq!(status_of(&missing), (404, "NotFound", "secrets \"zzz\" not found"));
+    assert_eq!(missing.body["details"], json!({"name": "zzz", "kind": "secrets"}));
+}
+
+#[tokio::test]
+async fn updates_conflict_on_stale_versions_and_types_are_immutable() {
+    let (_env, kube) = prod().await;
+    let created =
+        kube.post("/api/v1/namespaces/default/secrets", &secret("regcred", "kubernetes.io/dockerconfigjson")).await;
+    let mut stale = created.body.clone();
+    let mut fresh = created.body.clone();
+    fresh["metadata"]["labels"]["v"] = json!("2");
+    let updated = kube.put("/api/v1/namespaces/default/secrets/regcred", &fresh).await;
+    assert_eq!(updated.status, StatusCode::OK, "{updated}");
+    stale["metadata"]["labels"]["v"] = json!("3");
+    let conflict = kube.put("/api/v1/namespaces/default/secrets/regcred", &stale).await;
+    assert_eq!(
+        status_of(&conflict),
+        (
+            409,
+            "Conflict",
+            "Operation cannot be fulfilled on secrets \"regcred\": the object has been modified; please apply your changes to the latest version and try again"
+        )
+    );
+    let dup = kube.post("/api/v1/namespaces/default/secrets", &secret("regcred", "Opaque")).await;
+    assert_eq!(status_of(&dup), (409, "AlreadyExists", "secrets \"regcred\" already exists"));
+
+    let message = "Secret \"regcred\" is invalid: type: Invalid value: \"Opaque\": field is immutable";
+    let merge = kube
+        .patch("/api/v1/namespaces/default/secrets/regcred", "application/merge-patch+json", &json!({"type": "Opaque"}))
+        .await;
+    assert_eq!(status_of(&merge), (422, "Invalid", message));
+    assert_eq!(
+        merge.body["details"],
+        json!({"name": "regcred", "kind": "Secret", "causes": [{"reason": "FieldValueInvalid", "message": "Invalid value: \"Opaque\": field is immutable", "field": "type"}]})
+    );
+    let json_patch = kube
+        .patch(
+            "/api/v1/namespaces/default/secrets/regcred",
+            "application/json-patch+json",
+            &json!([{"op": "replace", "path": "/type", "value": "Opaque"}]),
+        )
+        .await;
+    assert_eq!(status_of(&json_patch), (422, "Invalid", message));
+    let mut put = updated.body.clone();
+    put["type"] = json!("Opaque");
+    assert_eq!(status_of(&kube.put("/api/v1/namespaces/default/secrets/regcred", &put).await).2, message);
+    let ssa = kube
+        .patch(
+            "/api/v1/namespaces/default/secrets/regcred?fieldManager=acrlink&force=true",
+            "application/apply-patch+yaml",
+            &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred"}, "type": "kubernetes.io/basic-auth", "stringData": {"username": "u"}}),
+        )
+        .await;
+    assert_eq!(
+        status_of(&ssa).2,
+        "Secret \"regcred\" is invalid: type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable"
+    );
+}
+
+#[tokio::test]
+async fn json_patch_test_op_and_strategic_lists() {
+    let (_env, kube) = prod().await;
+    kube.post("/api/v1/namespaces/default/secrets", &secret("s", "kubernetes.io/dockerconfigjson")).await;
+    let path = "/api/v1/namespaces/default/secrets/s";
+    let ok = kube
+        .patch(path, "application/json-patch+json", &json!([{"op": "test", "path": "/type", "value": "kubernetes.io/dockerconfigjson"}, {"op": "add", "path": "/metadata/labels/x", "value": "y"}]))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{ok}");
+    assert_eq!(ok.body["metadata"]["labels"]["x"], "y");
+    let failed = kube
+        .patch(
+            path,
+            "application/json-patch+json",
+            &json!([{"op": "test", "path": "/metadata/labels/x", "value": "z"}]),
+        )
+        .await;
+    assert_eq!(status_of(&failed), (422, "Invalid", "the server rejected our request due to an error in our request"));
+    assert_eq!(failed.body["details"]["causes"][0]["message"], "testing value /metadata/labels/x failed: test failed");
+    let unsupported = kube.patch(path, "text/plain", &json!({})).await;
+    assert_eq!(unsupported.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let sa = "/api/v1/namespaces/default/serviceaccounts/default";
+    let smp = "application/strategic-merge-patch+json";
+    kube.patch(sa, smp, &json!({"imagePullSecrets": [{"name": "regcred"}]})).await;
+    let replaced = kube.patch(sa, smp, &json!({"imagePullSecrets": [{"name": "other"}]})).await;
+    assert_eq!(replaced.body["imagePullSecrets"], json!([{"name": "other"}]), "no merge key: the list is replaced");
+    let stale = kube
+        .patch(
+            sa,
+            "application/merge-patch+json",
+            &json!({"metadata": {"resourceVersion": "1"}, "automountServiceAccountToken": false}),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn server_side_apply_owns_fields_and_conflicts() {
+    let (_env, kube) = prod().await;
+    let path = "/api/v1/namespaces/default/secrets/ssa-secret";
+    let config = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ssa-secret", "labels": {"team": "a"}}, "stringData": {"username": "alice"}, "type": "Opaque"});
+    let no_manager = kube.patch(path, "application/apply-patch+yaml", &config).await;
+    assert_eq!(
+        status_of(&no_manager),
+        (
+            422,
+            "Invalid",
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
+        )
+    );
+    let created = kube.patch(&format!("{path}?fieldManager=kubectl"), "application/apply-patch+yaml", &config).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created}");
+    let managed = &created.body["metadata"]["managedFields"][0];
+    assert_eq!((managed["manager"].as_str(), managed["operation"].as_str()), (Some("kubectl"), Some("Apply")));
+    assert!(managed["fieldsV1"]["f:stringData"]["f:username"].is_object());
+    assert_eq!(created.body["data"]["username"], "YWxpY2U=");
+    let again = kube.patch(&format!("{path}?fieldManager=kubectl"), "application/apply-patch+yaml", &config).await;
+    assert_eq!(again.status, StatusCode::OK);
+
+    let other = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ssa-secret"}, "stringData": {"username": "bob"}});
+    let conflict = kube.patch(&format!("{path}?fieldManager=other"), "application/apply-patch+yaml", &other).await;
+    assert_eq!(
+        status_of(&conflict),
+        (409, "Conflict", "Apply failed with 1 conflict: conflict with \"kubectl\": .stringData.username")
+    );
+    assert_eq!(
+        conflict.body["details"]["causes"],
+        json!([{"reason": "FieldManagerConflict", "message": "conflict with \"kubectl\"", "field": ".stringData.username"}])
+    );
+    let forced =
+        kube.patch(&format!("{path}?fieldManager=other&force=true"), "application/apply-patch+yaml", &other).await;
+    assert_eq!(forced.status, StatusCode::OK, "{forced}");
+    assert_eq!(forced.body["data"]["username"], "Ym9i");
+    let managers: Vec<&str> = forced.body["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .filter_map(|e| e["manager"].as_str())
+        .collect();
+    assert_eq!(managers, ["kubectl", "other"], "kubectl keeps labels and type");
+    // Real YAML bodies work too.
+    let request = kube
+        .client
+        .patch(format!("{}/api/v1/namespaces/default/configmaps/c?fieldManager=ops", kube.server))
+        .bearer_auth(&kube.token)
+        .header("content-type", "application/apply-patch+yaml")
+        .body("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n");
+    let yaml = answer(request.send().await.expect("send")).await;
+    assert_eq!(yaml.status, StatusCode::CREATED, "{yaml}");
+    assert_eq!(yaml.body["data"]["a"], "b");
+}
+
+#[tokio::test]
+async fn secret_validation_matches_the_real_server() {
+    let (_env, kube) = prod().await;
+    let ns = "/api/v1/namespaces/default/secrets";
+    let missing_key = kube
+        .post(ns, &json!({"metadata": {"name": "bad-dockercfg"}, "type": "kubernetes.io/dockerconfigjson", "data": {}}))
+        .await;
+    assert_eq!(
+        status_of(&missing_key),
+        (422, "Invalid", "Secret \"bad-dockercfg\" is invalid: data[.dockerconfigjson]: Required value")
+    );
+    let bad_json = kube
+        .post(ns, &json!({"metadata": {"name": "bad-json"}, "type": "kubernetes.io/dockerconfigjson", "stringData": {".dockerconfigjson": "no"}}))
+        .await;
+    assert_eq!(
+        status_of(&bad_json).2,
+        "Secret \"bad-json\" is invalid: data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\": invalid character 'o' in literal null (expecting 'u')"
+    );
+    let frozen =
+        kube.post(ns, &json!({"metadata": {"name": "frozen"}, "immutable": true, "stringData": {"a": "1"}})).await;
+    assert_eq!(frozen.status, StatusCode::CREATED);
+    let change =
+        kube.patch(&format!("{ns}/frozen"), "application/merge-patch+json", &json!({"stringData": {"a": "2"}})).await;
+    assert_eq!(
+        status_of(&change).2,
+        "Secret \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+    );
+    let thaw = kube.patch(&format!("{ns}/frozen"), "application/merge-patch+json", &json!({"immutable": false})).await;
+    assert_eq!(
+        status_of(&thaw).2,
+        "Secret \"frozen\" is invalid: immutable: Forbidden: field is immutable when `immutable` is set"
+    );
+    let dry =
+        kube.post(&format!("{ns}?dryRun=All"), &json!({"metadata": {"name": "dry"}, "stringData": {"a": "1"}})).await;
+    assert_eq!(dry.status, StatusCode::CREATED);
+    assert_eq!(kube.get(&format!("{ns}/dry")).await.status, StatusCode::NOT_FOUND, "dryRun stores nothing");
+    let deleted = kube.delete(&format!("{ns}/frozen")).await;
+    assert_eq!(
+        (deleted.body["status"].as_str(), deleted.body["details"]["name"].as_str()),
+        (Some("Success"), Some("frozen"))
+    );
+}
+
+#[tokio::test]
+async fn pods_get_their_service_account_pull_secrets_at_admission() {
+    let (_env, kube) = prod().await;
+    kube.create_namespace("apps").await;
+    kube.patch(
+        "/api/v1/namespaces/apps/serviceaccounts/default",
+        "application/strategic-merge-patch+json",
+        &json!({"imagePullSecrets": [{"name": "regcred"}]}),
+    )
+    .await;
+    let pod = |name: &str, extra: Value| {
+        let mut p = json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "app", "image": "docker.io/library/nginx:1.27"}]}});
+        if let Value::Object(extra) = extra {
+            for (k, v) in extra {
+                p["spec"][k] = v;
+            }
+        }
+        p
+    };
+    let copied = kube.post("/api/v1/namespaces/apps/pods", &pod("a", json!({}))).await;
+    assert_eq!(copied.status, StatusCode::CREATED, "{copied}");
+    assert_eq!(copied.body["spec"]["imagePullSecrets"], json!([{"name": "regcred"}]));
+    assert_eq!(copied.body["spec"]["serviceAccountName"], "default");
+    assert_eq!(copied.body["status"]["phase"], "Pending");
+    let own =
+        kube.post("/api/v1/namespaces/apps/pods", &pod("b", json!({"imagePullSecrets": [{"name": "mine"}]}))).await;
+    assert_eq!(own.body["spec"]["imagePullSecrets"], json!([{"name": "mine"}]));
+    let no_sa = kube.post("/api/v1/namespaces/apps/pods", &pod("c", json!({"serviceAccountName": "ghost"}))).await;
+    assert_eq!(
+        status_of(&no_sa),
+        (
+            403,
+            "Forbidden",
+            "pods \"c\" is forbidden: error looking up service account apps/ghost: serviceaccount \"ghost\" not found"
+        )
+    );
+    let pending = kube.get("/api/v1/namespaces/apps/pods?fieldSelector=status.phase%3DPending").await;
+    assert!(!pending.body["items"].as_array().expect("items").is_empty());
+    let no_image = kube
+        .post(
+            "/api/v1/namespaces/apps/pods",
+            &json!({"metadata": {"name": "d"}, "spec": {"containers": [{"name": "x"}]}}),
+        )
+        .await;
+    assert_eq!(status_of(&no_image).2, "Pod \"d\" is invalid: spec.containers[0].image: Required value");
+}
+
+#[tokio::test]
+async fn faults_and_ledger_cover_the_cluster_api() {
+    let (env, kube) = prod().await;
+    env.emulator.add_fault(acrlink_emulator::FaultRule {
+        route: "readCoreV1NamespacedServiceAccount".into(),
+        method: None,
+        kind: acrlink_emulator::FaultKind::Throttle,
+        count: 1,
+        status: None,
+        retry_after_seconds: Some(2),
+    });
+    let sa = "/api/v1/namespaces/default/serviceaccounts/default";
+    let throttled = kube.get(sa).await;
+    assert_eq!(status_of(&throttled), (429, "TooManyRequests", "Too many requests, please try again later."));
+    assert_eq!(throttled.header("retry-after"), Some("2"));
+    assert_eq!(kube.get(sa).await.status, StatusCode::OK);
+    env.emulator.add_fault(acrlink_emulator::FaultRule {
+        route: "/k8s/{subscriptionId}/{resourceGroupName}/{clusterName}/api/v1/namespaces/{namespace}/serviceaccounts/{name}".into(),
+        method: Some("GET".into()),
+        kind: acrlink_emulator::FaultKind::ServerError,
+        count: 1,
+        status: Some(500),
+        retry_after_seconds: None,
+    });
+    assert_eq!(status_of(&kube.get(sa).await).1, "InternalError");
+    let ledger = env.emulator.ledger();
+    let entry =
+        ledger.entries.iter().find(|e| e.operation == "readCoreV1NamespacedServiceAccount").expect("ledger entry");
+    assert_eq!(entry.cluster.as_deref(), Some("aks-prod-1"));
+    assert_eq!(entry.count, 3);
+    assert_eq!(entry.statuses.get("429"), Some(&1));
+}

@@ -1,0 +1,156 @@
+//! The real kubectl against an emulated cluster, through the kubeconfig that
+//! listClusterUserCredential returns (server URL with a path prefix, CA data, static token).
+
+use std::process::Command;
+
+use crate::kube_support::*;
+use crate::support::*;
+
+fn kubectl_present() -> bool {
+    Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success())
+}
+
+struct Kubectl {
+    config: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+/// A directory removed on drop (no tempfile crate in the tree).
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Kubectl {
+    fn new(kubeconfig: &str) -> Kubectl {
+        let dir = std::env::temp_dir().join(format!("acrlink-kubectl-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = dir.join("kubeconfig");
+        std::fs::write(&config, kubeconfig).expect("write kubeconfig");
+        Kubectl { config, _dir: TempDir(dir) }
+    }
+
+    /// Runs kubectl off the async runtime; returns (exit ok, stdout, stderr).
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let mut command = Command::new("kubectl");
+        command
+            .arg("--kubeconfig")
+            .arg(&self.config)
+            .arg("--cache-dir")
+            .arg(self.config.with_file_name("cache"))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy");
+        let output = tokio::task::spawn_blocking(move || command.output()).await.expect("join").expect("kubectl runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).trim().to_string(),
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        )
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args).await;
+        assert!(ok, "kubectl {args:?} failed: {err}\n{out}");
+        out
+    }
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{}-{nanos}", std::process::id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_kubectl_drives_an_emulated_cluster() {
+    if !kubectl_present() {
+        eprintln!("SKIPPED: kubectl is not installed on this machine");
+        return;
+    }
+    let env = start().await;
+    let kubectl = Kubectl::new(&kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", false).await);
+
+    assert_eq!(kubectl.ok(&["create", "namespace", "team-a"]).await, "namespace/team-a created");
+    let out = kubectl
+        .ok(&[
+            "-n",
+            "team-a",
+            "create",
+            "secret",
+            "docker-registry",
+            "regcred",
+            "--docker-server=acrprod.azurecr.io",
+            "--docker-username=acrprod",
+            "--docker-password=first-password",
+            "--docker-email=dev@example.com",
+        ])
+        .await;
+    assert_eq!(out, "secret/regcred created");
+    let kind = kubectl.ok(&["-n", "team-a", "get", "secret", "regcred", "-o", "jsonpath={.type}"]).await;
+    assert_eq!(kind, "kubernetes.io/dockerconfigjson");
+
+    // The controller-made default ServiceAccount exists; patching its pull secrets replaces them.
+    let out = kubectl
+        .ok(&["-n", "team-a", "patch", "serviceaccount", "default", "-p", r#"{"imagePullSecrets":[{"name":"x"}]}"#])
+        .await;
+    assert_eq!(out, "serviceaccount/default patched");
+    let out = kubectl
+        .ok(&[
+            "-n",
+            "team-a",
+            "patch",
+            "serviceaccount",
+            "default",
+            "-p",
+            r#"{"imagePullSecrets":[{"name":"regcred"}]}"#,
+        ])
+        .await;
+    assert_eq!(out, "serviceaccount/default patched");
+    let pulls = kubectl.ok(&["-n", "team-a", "get", "sa", "default", "-o", "jsonpath={.imagePullSecrets}"]).await;
+    assert_eq!(pulls, r#"[{"name":"regcred"}]"#);
+
+    // Changing a Secret's type fails exactly as on a real cluster.
+    let (ok, _, err) = kubectl
+        .run(&["-n", "team-a", "patch", "secret", "regcred", "--type=merge", "-p", r#"{"type":"Opaque"}"#])
+        .await;
+    assert!(!ok);
+    assert_eq!(err, r#"The Secret "regcred" is invalid: type: Invalid value: "Opaque": field is immutable"#);
+
+    // Table output, a missing object, and delete.
+    let table = kubectl.ok(&["-n", "team-a", "get", "secrets"]).await;
+    assert!(
+        table.starts_with("NAME") && table.contains("regcred") && table.contains("kubernetes.io/dockerconfigjson"),
+        "{table}"
+    );
+    let (ok, _, err) = kubectl.run(&["-n", "team-a", "get", "secret", "missing"]).await;
+    assert!(!ok);
+    assert_eq!(err, r#"Error from server (NotFound): secrets "missing" not found"#);
+    assert_eq!(kubectl.ok(&["-n", "team-a", "delete", "secret", "regcred"]).await, r#"secret "regcred" deleted"#);
+    let (ok, _, _) = kubectl.run(&["-n", "team-a", "get", "secret", "regcred"]).await;
+    assert!(!ok, "deleted");
+
+    // Server-side apply through kubectl, then a pod that gets the account's pull secrets.
+    let dir = kubectl.config.with_file_name("m.yaml");
+    std::fs::write(&dir, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ssa-secret\n  namespace: team-a\nstringData:\n  username: alice\ntype: Opaque\n").expect("write manifest");
+    let path = dir.display().to_string();
+    assert_eq!(kubectl.ok(&["apply", "--server-side", "-f", &path]).await, "secret/ssa-secret serverside-applied");
+    let manager = kubectl
+        .ok(&["-n", "team-a", "get", "secret", "ssa-secret", "-o", "jsonpath={.metadata.managedFields[0].manager}"])
+        .await;
+    assert_eq!(manager, "kubectl");
+    let out =
+        kubectl.ok(&["-n", "team-a", "run", "web", "--image=docker.io/library/nginx:1.27", "--restart=Never"]).await;
+    assert_eq!(out, "pod/web created");
+    let pulls = kubectl.ok(&["-n", "team-a", "get", "pod", "web", "-o", "jsonpath={.spec.imagePullSecrets}"]).await;
+    assert_eq!(pulls, r#"[{"name":"regcred"}]"#);
+    assert_eq!(kubectl.ok(&["delete", "namespace", "team-a"]).await, r#"namespace "team-a" deleted"#);
+
+    let ledger = env.emulator.ledger();
+    assert!(ledger.count("PATCH", "patchCoreV1NamespacedServiceAccount") >= 2, "{ledger:?}");
+    assert!(ledger.count_cluster("aks-prod-1") > 10);
+}
