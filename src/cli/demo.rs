@@ -111,7 +111,9 @@ pub fn run(color: ColorWhen) -> Exit {
 
     anstream::println!(
         "{}",
-        style::bold("acrlink demo: a small AKS fleet wired to two registries, on the built-in Azure emulator")
+        style::bold(
+            "acrlink demo: a small AKS fleet wired to four registries (kubelet identity and pull Secrets), on the built-in Azure and Kubernetes emulator"
+        )
     );
     anstream::println!(
         "{}",
@@ -129,16 +131,28 @@ pub fn run(color: ColorWhen) -> Exit {
     anstream::println!("        a grant acrlink made earlier for a decommissioned cluster is still on the registry.");
     narrator.run(&["plan", "--detailed-exitcode"], 2, "changes to make");
 
-    narrator.heading("Apply it (concurrently; the hand-made grant is reported, not duplicated)");
+    narrator.heading(
+        "Apply it (concurrently; the hand-made grant is reported, not duplicated; tokens, Secrets and service accounts follow)",
+    );
     narrator.run(&["apply", "--auto-approve"], 0, "applied");
 
     narrator.heading("Plan again: live state now matches the file");
     narrator.run(&["plan", "--detailed-exitcode"], 0, "no changes");
 
-    narrator.heading("Someone removes a grant behind acrlink's back (az role assignment delete …)");
+    narrator.heading(
+        "Behind acrlink's back: a grant is removed (az role assignment delete …) and the vendor's admin password is renewed (az acr credential renew …)",
+    );
     match remove_one_managed_grant(&emulator) {
         Some(what) => anstream::println!("{}", style::dim(&format!("removed {what}"))),
         None => narrator.surprises.push("found no grant made by acrlink to remove".into()),
+    }
+    match emulator.state().regenerate_registry_password("vendorimages", "password") {
+        // The new password is not shown: it is a secret like any other.
+        Ok(_) => anstream::println!(
+            "{}",
+            style::dim("renewed the admin password of vendorimages: the pull Secrets on the dev clusters are stale")
+        ),
+        Err(e) => narrator.surprises.push(format!("cannot renew the vendor's admin password: {e}")),
     }
 
     narrator.heading("Drift is detected (exit 2), as a scheduled `acrlink drift` job would see it");
