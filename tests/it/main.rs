@@ -2,5 +2,6 @@
 //! module per area.
 
 mod engine;
+mod pullsecret;
 mod support;
 mod validate;

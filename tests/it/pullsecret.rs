@@ -1,0 +1,460 @@
+//! Pull-secret bindings end to end (issue 6): the real binary against the emulator's ARM and
+//! per-cluster Kubernetes APIs, reading what it wrote back through a Kubernetes client, and
+//! changing things behind its back the way people and other tools do.
+
+use std::collections::BTreeMap;
+
+use acrlink_emulator::{Emulator, World};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+
+use crate::support::{Output, Sandbox, repo_root};
+
+const DEMO_WORLD: &str = "examples/demo/world.toml";
+const DEMO_CONFIG: &str = "examples/demo/acrlink.toml";
+const SUB: &str = "1d6c45e0-bd9f-4771-bb67-36616452f239";
+/// Planted as the vendor registry's admin password: must never appear in any output.
+const ADMIN_CANARY: &str = "CANARY-admin-pw-9d41c7e2";
+/// Planted as a service principal's client secret.
+const SP_CANARY: &str = "CANARY-sp-secret-3b7e10aa";
+
+struct Fleet {
+    emulator: Option<Emulator>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Fleet {
+    fn demo() -> Fleet {
+        let world = std::fs::read_to_string(repo_root().join(DEMO_WORLD))
+            .unwrap()
+            .replace("demo-admin-password-1", ADMIN_CANARY);
+        Fleet::start(&world)
+    }
+
+    fn start(world: &str) -> Fleet {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let world = World::from_toml_str(world).expect("a valid world");
+        let emulator =
+            runtime.block_on(Emulator::start(world, "127.0.0.1:0".parse().unwrap())).expect("emulator starts");
+        Fleet { emulator: Some(emulator), runtime }
+    }
+
+    fn emulator(&self) -> &Emulator {
+        self.emulator.as_ref().expect("running")
+    }
+
+    fn sandbox(&self, config: &str) -> Sandbox {
+        let mut sandbox = Sandbox::new();
+        for (key, value) in self.emulator().env() {
+            sandbox = sandbox.env(&key, &value);
+        }
+        sandbox = sandbox.env("ACRLINK_RETRY_BUDGET_SECONDS", "60").env("ACRLINK_ARM_REQUESTS_PER_SECOND", "1000");
+        sandbox.write("acrlink.toml", config);
+        sandbox
+    }
+
+    /// GETs an ARM resource as the deployer.
+    fn arm_get(&self, path: &str) -> serde_json::Value {
+        let emulator = self.emulator();
+        let env = emulator.env();
+        let token =
+            emulator.state().mint_token(&env["AZURE_CLIENT_ID"], "https://management.azure.com/", 3600).unwrap();
+        let ca = reqwest::Certificate::from_pem(emulator.ca_pem().as_bytes()).unwrap();
+        let url = format!("{}{path}", env["ACRLINK_ARM_ENDPOINT"]);
+        self.runtime.block_on(async {
+            let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+            http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+        })
+    }
+
+    /// (slot, creationTime) of every password of every acrlink token on a registry.
+    fn token_passwords(&self, registry: &str) -> Vec<(String, String)> {
+        let tokens = self.arm_get(&format!(
+            "/subscriptions/{SUB}/resourceGroups/platform-rg/providers/Microsoft.ContainerRegistry/registries/{registry}/tokens?api-version=2025-11-01"
+        ));
+        let mut passwords = Vec::new();
+        for token in tokens["value"].as_array().into_iter().flatten() {
+            for password in token["properties"]["credentials"]["passwords"].as_array().into_iter().flatten() {
+                passwords.push((
+                    password["name"].as_str().unwrap_or_default().to_string(),
+                    password["creationTime"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+        passwords.sort();
+        passwords
+    }
+
+    /// A Kubernetes client for a cluster, through AKS credentials as any user would get them.
+    fn kube(&self, resource_group: &str, cluster: &str) -> kube::Client {
+        let emulator = self.emulator();
+        let env = emulator.env();
+        let token = emulator
+            .state()
+            .mint_token(&env["AZURE_CLIENT_ID"], "https://management.azure.com/", 3600)
+            .expect("a token for the deployer");
+        let url = format!(
+            "{}/subscriptions/{SUB}/resourceGroups/{resource_group}/providers/Microsoft.ContainerService/managedClusters/{cluster}/listClusterUserCredential?api-version=2025-10-01",
+            env["ACRLINK_ARM_ENDPOINT"]
+        );
+        let ca = reqwest::Certificate::from_pem(emulator.ca_pem().as_bytes()).unwrap();
+        self.runtime.block_on(async {
+            let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+            let answer: serde_json::Value = http
+                .post(url)
+                .bearer_auth(token)
+                .header("content-length", "0")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            use base64::Engine as _;
+            let encoded = answer["kubeconfigs"][0]["value"].as_str().expect("a kubeconfig");
+            let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
+            let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).unwrap();
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+            kube::Client::try_from(config).unwrap()
+        })
+    }
+
+    fn secret(&self, client: &kube::Client, namespace: &str, name: &str) -> Option<Secret> {
+        self.runtime.block_on(Api::<Secret>::namespaced(client.clone(), namespace).get_opt(name)).unwrap()
+    }
+
+    /// The password a pull Secret holds for a login server.
+    fn password_in(&self, client: &kube::Client, namespace: &str, name: &str, login: &str) -> Option<String> {
+        let secret = self.secret(client, namespace, name)?;
+        let payload = secret.data?.get(".dockerconfigjson")?.0.clone();
+        let value: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+        value["auths"][login]["password"].as_str().map(str::to_string)
+    }
+
+    fn pull_secrets_of(&self, client: &kube::Client, namespace: &str, account: &str) -> Vec<String> {
+        let account: ServiceAccount =
+            self.runtime.block_on(Api::<ServiceAccount>::namespaced(client.clone(), namespace).get(account)).unwrap();
+        account.image_pull_secrets.unwrap_or_default().into_iter().map(|r| r.name).collect()
+    }
+
+    /// Kubernetes API requests per cluster since the ledger was last reset.
+    fn kube_requests(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for entry in self.emulator().ledger().entries {
+            // Kubernetes API calls only, not the ARM calls about the managed cluster.
+            if entry.operation.starts_with("ManagedClusters") {
+                continue;
+            }
+            if let Some(cluster) = entry.cluster {
+                *counts.entry(cluster.rsplit('/').next().unwrap_or_default().to_string()).or_insert(0) += entry.count;
+            }
+        }
+        counts
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        if let Some(emulator) = self.emulator.take() {
+            self.runtime.block_on(emulator.shutdown());
+        }
+    }
+}
+
+fn demo_config() -> String {
+    std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap()
+}
+
+#[track_caller]
+fn assert_clean(output: &Output) {
+    output.assert_no_panic();
+    for canary in [ADMIN_CANARY, SP_CANARY] {
+        assert!(!output.stdout.contains(canary) && !output.stderr.contains(canary), "a secret leaked\n{output}");
+    }
+}
+
+#[test]
+fn secrets_reach_every_bound_cluster_and_namespace_and_a_renewed_password_is_drift_that_apply_repairs() {
+    let fleet = Fleet::demo();
+    let sandbox = fleet.sandbox(&demo_config());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+
+    let login = "vendorimages.azurecr.io";
+    for cluster in ["aks-dev-01", "aks-dev-02"] {
+        let client = fleet.kube("dev-rg", cluster);
+        let secret = fleet.secret(&client, "default", "vendor-pull").expect("the Secret");
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
+        let labels = secret.metadata.labels.unwrap_or_default();
+        assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("acrlink"));
+        assert_eq!(fleet.password_in(&client, "default", "vendor-pull", login).as_deref(), Some(ADMIN_CANARY));
+        let annotations = secret.metadata.annotations.unwrap_or_default();
+        assert!(!annotations.values().any(|v| v.contains(ADMIN_CANARY)), "annotations hold no secret");
+        assert_eq!(fleet.pull_secrets_of(&client, "default", "default"), vec!["vendor-pull"]);
+    }
+    // The token binding: the namespace was created, both namespaces hold the same token password.
+    let staging = fleet.kube("staging-rg", "aks-stg-01");
+    let tools = "toolsacr.azurecr.io";
+    let token_password = fleet.password_in(&staging, "tools", "tools-pull", tools).expect("token password");
+    assert_eq!(fleet.password_in(&staging, "default", "tools-pull", tools), Some(token_password));
+    assert_eq!(fleet.pull_secrets_of(&staging, "tools", "default"), vec!["tools-pull"]);
+    // No pull Secret where no binding puts one.
+    assert!(fleet.secret(&fleet.kube("dev-rg", "aks-dev-01"), "default", "tools-pull").is_none());
+
+    assert_clean(sandbox.run(["plan", "--detailed-exitcode"]).assert_exit(0));
+
+    // `az acr credential renew -n vendorimages --password-name password` behind acrlink's back.
+    let renewed = fleet.emulator().state().regenerate_registry_password("vendorimages", "password").unwrap();
+    let drift = sandbox.run(["drift", "--format", "json"]);
+    assert_clean(drift.assert_exit(2));
+    let changed: Vec<String> = drift.json()["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(changed, vec!["secret[aks-dev-01/default/vendor-pull]", "secret[aks-dev-02/default/vendor-pull]"]);
+    let text = sandbox.run(["drift"]);
+    assert!(text.stdout.contains("(sensitive value changed)"), "{text}");
+    assert!(!text.stdout.contains(&renewed) && !text.stderr.contains(&renewed));
+
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let client = fleet.kube("dev-rg", "aks-dev-02");
+    assert_eq!(fleet.password_in(&client, "default", "vendor-pull", login), Some(renewed));
+    assert_clean(sandbox.run(["drift"]).assert_exit(0));
+}
+
+#[test]
+fn service_accounts_keep_other_tools_entries_and_pruning_removes_only_acrlinks() {
+    let fleet = Fleet::demo();
+    let client = fleet.kube("dev-rg", "aks-dev-02");
+    // Another tool already put its own pull secret on the default service account.
+    fleet
+        .runtime
+        .block_on(Api::<ServiceAccount>::namespaced(client.clone(), "default").patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"imagePullSecrets": [{"name": "other-tool"}]})),
+        ))
+        .unwrap();
+    let sandbox = fleet.sandbox(&demo_config());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    assert_eq!(fleet.pull_secrets_of(&client, "default", "default"), vec!["other-tool", "vendor-pull"]);
+
+    // Someone removes acrlink's entry: drift, repaired, the other tool's entry kept.
+    fleet
+        .runtime
+        .block_on(Api::<ServiceAccount>::namespaced(client.clone(), "default").patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"imagePullSecrets": [{"name": "other-tool"}]})),
+        ))
+        .unwrap();
+    let drift = sandbox.run(["drift"]);
+    assert_clean(drift.assert_exit(2));
+    assert!(drift.stdout.contains("service_account[aks-dev-02/default/default]"), "{drift}");
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    assert_eq!(fleet.pull_secrets_of(&client, "default", "default"), vec!["other-tool", "vendor-pull"]);
+
+    // aks-dev-02 leaves the vendor binding: its Secret and acrlink's entry go, nothing else.
+    let narrowed = demo_config().replace(
+        "name = \"vendor-agent\"\nclusters = [\"env=dev\"]",
+        "name = \"vendor-agent\"\nclusters = [\"aks-dev-01\"]",
+    );
+    let sandbox = fleet.sandbox(&narrowed);
+    let plan = sandbox.run(["plan", "--format", "json"]);
+    assert_clean(plan.assert_exit(0));
+    let deletes: Vec<String> = plan.json()["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "delete")
+        .map(|c| c["address"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(deletes, vec!["secret[aks-dev-02/default/vendor-pull]"], "{plan}");
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    assert!(fleet.secret(&client, "default", "vendor-pull").is_none());
+    assert_eq!(fleet.pull_secrets_of(&client, "default", "default"), vec!["other-tool"]);
+    assert!(fleet.secret(&fleet.kube("dev-rg", "aks-dev-01"), "default", "vendor-pull").is_some());
+    assert_clean(sandbox.run(["plan", "--detailed-exitcode"]).assert_exit(0));
+}
+
+#[test]
+fn a_foreign_secret_is_refused_unless_adopted_and_a_wrong_typed_one_is_replaced() {
+    let fleet = Fleet::demo();
+    let dev1 = fleet.kube("dev-rg", "aks-dev-01");
+    let dev2 = fleet.kube("dev-rg", "aks-dev-02");
+    let opaque = |name: &str, labels: &[(&str, &str)]| Secret {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        string_data: Some([("note".to_string(), "made by hand".to_string())].into()),
+        ..Default::default()
+    };
+    fleet
+        .runtime
+        .block_on(
+            Api::<Secret>::namespaced(dev1.clone(), "default")
+                .create(&PostParams::default(), &opaque("vendor-pull", &[])),
+        )
+        .unwrap();
+    let ours_but_opaque =
+        opaque("vendor-pull", &[("app.kubernetes.io/managed-by", "acrlink"), ("acrlink.io/owner", "default")]);
+    fleet
+        .runtime
+        .block_on(Api::<Secret>::namespaced(dev2.clone(), "default").create(&PostParams::default(), &ours_but_opaque))
+        .unwrap();
+
+    let sandbox = fleet.sandbox(&demo_config());
+    let plan = sandbox.run(["plan"]);
+    assert_clean(plan.assert_exit(0));
+    assert!(plan.stdout.contains("-/+ secret[aks-dev-02/default/vendor-pull]"), "{plan}");
+    assert!(
+        plan.stdout
+            .contains("a Secret named vendor-pull already exists in aks-dev-01/default and was not made by acrlink"),
+        "{plan}"
+    );
+    assert!(!plan.stdout.contains("+ secret[aks-dev-01/default/vendor-pull]"), "{plan}");
+
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let foreign = fleet.secret(&dev1, "default", "vendor-pull").unwrap();
+    assert_eq!(foreign.type_.as_deref(), Some("Opaque"), "left alone");
+    assert_eq!(
+        fleet.pull_secrets_of(&dev1, "default", "default"),
+        Vec::<String>::new(),
+        "not pointed at a foreign Secret"
+    );
+    let replaced = fleet.secret(&dev2, "default", "vendor-pull").unwrap();
+    assert_eq!(replaced.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
+
+    // adopt = true takes the foreign one over (replacing it, as its type is wrong too).
+    let adopting =
+        demo_config().replace("secret_name = \"vendor-pull\"", "secret_name = \"vendor-pull\"\nadopt = true");
+    let sandbox = fleet.sandbox(&adopting);
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let adopted = fleet.secret(&dev1, "default", "vendor-pull").unwrap();
+    assert_eq!(adopted.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
+    assert_eq!(fleet.pull_secrets_of(&dev1, "default", "default"), vec!["vendor-pull"]);
+}
+
+#[test]
+fn an_expiring_token_rotates_into_the_other_slot_and_the_old_password_stays_valid() {
+    let fleet = Fleet::demo();
+    let sandbox = fleet.sandbox(&demo_config());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let staging = fleet.kube("staging-rg", "aks-stg-01");
+    let tools = "toolsacr.azurecr.io";
+    let before = fleet.password_in(&staging, "tools", "tools-pull", tools).unwrap();
+    let slots_before = fleet.token_passwords("toolsacr");
+    assert_eq!(slots_before.iter().map(|(slot, _)| slot.as_str()).collect::<Vec<_>>(), vec!["password1"]);
+
+    // The password has 90 days left; a policy that rotates 95 days ahead now wants a new one.
+    let stricter = demo_config()
+        .replace("token_ttl = \"90d\"\nrotate_before = \"30d\"", "token_ttl = \"100d\"\nrotate_before = \"95d\"");
+    let sandbox = fleet.sandbox(&stricter);
+    let plan = sandbox.run(["plan", "--format", "json"]);
+    assert_clean(plan.assert_exit(0));
+    let changes = plan.json()["changes"].as_array().unwrap().clone();
+    let token = changes.iter().find(|c| c["resource"]["kind"] == "registry_token").expect("a token change");
+    assert_eq!(token["action"], "update");
+    assert_eq!(token["resource"]["generate"]["slot"], "password2");
+    assert!(token["reason"].as_str().unwrap().contains("rotation"), "{token}");
+    let secrets = changes.iter().filter(|c| c["resource"]["kind"] == "pull_secret").count();
+    assert_eq!(secrets, 2, "both namespaces move to the new password");
+
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let after = fleet.password_in(&staging, "tools", "tools-pull", tools).unwrap();
+    assert_ne!(before, after);
+    assert_eq!(fleet.password_in(&staging, "default", "tools-pull", tools), Some(after));
+    // The old password was not regenerated (same creation time, still there): pods that pulled
+    // with it a moment ago still can, until it expires.
+    let slots_after = fleet.token_passwords("toolsacr");
+    assert_eq!(slots_after.len(), 2, "{slots_after:?}");
+    assert_eq!(slots_after[0], slots_before[0], "password1 untouched");
+    assert_eq!(slots_after[1].0, "password2");
+    assert_clean(sandbox.run(["plan", "--detailed-exitcode"]).assert_exit(0));
+}
+
+#[test]
+fn kubernetes_reads_per_cluster_are_a_small_constant_whatever_the_namespaces() {
+    let fleet = Fleet::demo();
+    let staging = fleet.kube("staging-rg", "aks-stg-01");
+    for i in 0..12 {
+        let namespace = Namespace {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some(format!("team-{i}")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        fleet
+            .runtime
+            .block_on(Api::<Namespace>::all(staging.clone()).create(&PostParams::default(), &namespace))
+            .unwrap();
+    }
+    let everywhere = demo_config()
+        .replace(
+            "namespaces = [\"default\"]\nsecret_name = \"vendor-pull\"",
+            "namespaces = [\"*\"]\nsecret_name = \"vendor-pull\"",
+        )
+        .replace(
+            "clusters = [\"env=dev\"]\nregistries = [\"vendorimages\"]",
+            "clusters = [\"env=dev\", \"aks-stg-01\"]\nregistries = [\"vendorimages\"]",
+        );
+    let sandbox = fleet.sandbox(&everywhere);
+    fleet.emulator().reset_ledger();
+    assert_clean(sandbox.run(["plan"]).assert_exit(0));
+    let requests = fleet.kube_requests();
+    // aks-stg-01 has 17 namespaces, aks-dev-01 has 5: the same handful of lists each.
+    // aks-stg-01 has one more Secret name to look for (tools-pull): one more list, that is all.
+    assert_eq!(requests.get("aks-stg-01").copied(), requests.get("aks-dev-01").map(|n| n + 1), "{requests:?}");
+    assert!(requests.values().all(|n| *n <= 7), "{requests:?}");
+}
+
+#[test]
+fn no_secret_reaches_any_output_of_any_command() {
+    let fleet = Fleet::demo();
+    let with_sp = format!(
+        "{}\n[[bindings]]\nname = \"partner\"\nclusters = [\"aks-dev-01\"]\nregistries = [\"toolsacr\"]\nmethod = \"pull-secret\"\ncredential = \"service-principal\"\nclient_id = \"6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11\"\nclient_secret_env = \"PARTNER_SECRET\"\nnamespaces = [\"default\"]\nsecret_name = \"partner-pull\"\n",
+        demo_config()
+    );
+    let sandbox = fleet.sandbox(&with_sp).env("PARTNER_SECRET", SP_CANARY);
+    let saved = sandbox.path().join("plan.json");
+    for args in [
+        vec!["-vvv", "plan"],
+        vec!["-vvv", "plan", "--format", "json"],
+        vec!["-vvv", "plan", "--format", "markdown"],
+        vec!["-vvv", "plan", "--out", saved.to_str().unwrap()],
+        vec!["-vvv", "graph"],
+        vec!["-vvv", "apply", saved.to_str().unwrap()],
+        vec!["-vvv", "drift"],
+        vec!["-vvv", "drift", "--format", "json"],
+        vec!["-vvv", "drift", "--format", "markdown"],
+        vec!["-vvv", "apply", "--auto-approve", "--format", "json"],
+    ] {
+        let output = sandbox.run(&args);
+        assert_clean(&output);
+        assert!(output.code.is_some_and(|c| c == 0 || c == 2), "{args:?}\n{output}");
+    }
+    let plan = std::fs::read_to_string(&saved).unwrap();
+    assert!(!plan.contains(ADMIN_CANARY) && !plan.contains(SP_CANARY));
+    // The credentials did reach the cluster, so the search above was not vacuous.
+    let dev1 = fleet.kube("dev-rg", "aks-dev-01");
+    assert_eq!(fleet.password_in(&dev1, "default", "partner-pull", "toolsacr.azurecr.io").as_deref(), Some(SP_CANARY));
+    assert_eq!(
+        fleet.password_in(&dev1, "default", "vendor-pull", "vendorimages.azurecr.io").as_deref(),
+        Some(ADMIN_CANARY)
+    );
+
+    // The demo, with the canary planted in its world.
+    let demo = Sandbox::new();
+    let world =
+        std::fs::read_to_string(repo_root().join(DEMO_WORLD)).unwrap().replace("demo-admin-password-1", ADMIN_CANARY);
+    demo.write("examples/demo/world.toml", world);
+    demo.write("examples/demo/acrlink.toml", demo_config());
+    let output = demo.run(["demo"]);
+    assert_clean(output.assert_exit(0));
+}
