@@ -112,7 +112,8 @@ pub fn generate(spec: &Spec) -> World {
                 }),
                 service_principal_client_id: None,
                 local_accounts: i % 10 != 9,
-                aad: i % 4 == 3,
+                // AKS refuses to disable local accounts on a cluster without Entra integration.
+                aad: i % 4 == 3 || i % 10 == 9,
                 azure_rbac: i % 8 == 7,
                 sku_tier: if i % 3 == 2 { "Standard".into() } else { "Free".into() },
                 power_state: "Running".into(),

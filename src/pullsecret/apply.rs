@@ -23,7 +23,7 @@ use crate::sensitive::Sensitive;
 pub struct Context {
     owner: Owner,
     generated: Mutex<HashMap<String, GeneratedPassword>>,
-    admin: Mutex<HashMap<String, AdminCredentials>>,
+    admin: Mutex<HashMap<String, std::sync::Arc<tokio::sync::OnceCell<AdminCredentials>>>>,
 }
 
 /// A failure, with a hint where one helps.
@@ -86,14 +86,11 @@ impl Context {
         Context { owner, generated: Mutex::default(), admin: Mutex::default() }
     }
 
+    /// The admin credential of a registry, read once per apply however many Secrets need it.
     async fn admin<A: Azure>(&self, azure: &A, registry_id: &str) -> Result<AdminCredentials, Failed> {
-        let key = registry_id.to_ascii_lowercase();
-        if let Some(found) = self.admin.lock().await.get(&key) {
-            return Ok(found.clone());
-        }
-        let credentials = azure.registry_admin_credentials(registry_id).await?;
-        self.admin.lock().await.insert(key, credentials.clone());
-        Ok(credentials)
+        let cell = self.admin.lock().await.entry(registry_id.to_ascii_lowercase()).or_default().clone();
+        let credentials = cell.get_or_try_init(|| azure.registry_admin_credentials(registry_id)).await?;
+        Ok(credentials.clone())
     }
 
     /// The credential and annotation note for one entry of a Secret.
