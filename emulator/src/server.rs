@@ -19,10 +19,10 @@ use tokio_rustls::TlsAcceptor;
 use crate::faults::{FaultState, Fire};
 use crate::http::{Reply, Req, arm_error, now_azure};
 use crate::ledger::{DROPPED, Ledger};
-use crate::route::{Target, classify};
+use crate::route::{Route, Target, classify};
 use crate::state::State;
 use crate::throttle::Throttler;
-use crate::{admin, arm, entra, kube};
+use crate::{admin, arm, entra, kube, registry};
 
 /// Everything a request handler may touch.
 pub(crate) struct Shared {
@@ -121,7 +121,31 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         return Ok(respond(&req, admin::handle(&shared, &req)));
     }
 
-    let route = classify(&req.method, &req.segments);
+    let located = {
+        let state = shared.state();
+        registry::locate(&state, req.header("host"), &req.segments, &req.base_url)
+    };
+    let route = match &located {
+        Some(at) => {
+            let (template, operation) = registry::ledger_names(&req.method, &at.rest);
+            let subscription = shared
+                .state()
+                .registries
+                .values()
+                .find(|r| r.login_server == at.login_server)
+                .map(|r| r.subscription.clone());
+            Route {
+                template,
+                operation,
+                family: None,
+                subscription,
+                cluster: None,
+                registry: Some(at.login_server.clone()),
+                target: Target::RegistryData { login_server: at.login_server.clone() },
+            }
+        }
+        None => classify(&req.method, &req.segments),
+    };
     let delay = shared.faults().latency();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -130,12 +154,15 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let is_entra =
         matches!(route.target, Target::Token { .. } | Target::OpenId { .. } | Target::Keys | Target::InstanceDiscovery);
     let is_kube = matches!(route.target, Target::Kube { .. });
+    let is_registry = matches!(route.target, Target::RegistryData { .. });
     let reply = match fire {
         Some(Fire::Drop) => {
             record(&shared, &req, &route, DROPPED);
             return Err(Dropped);
         }
         Some(fire) if is_kube => kube_fault(&fire),
+        Some(Fire::Throttle { retry_after_seconds }) if is_registry => registry::fault_reply(429, Some(retry_after_seconds)),
+        Some(Fire::ServerError { status }) if is_registry => registry::fault_reply(status, None),
         Some(Fire::Throttle { retry_after_seconds }) => arm_error(
             429,
             "TooManyRequests",
@@ -166,6 +193,10 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             Target::Keys => entra::keys(),
             Target::Metadata => arm::metadata(&shared, &req),
             Target::Kube { .. } => kube::handle(&shared, &req, &route),
+            Target::RegistryData { .. } => match &located {
+                Some(at) => registry::handle(&shared, &req, at),
+                None => arm::handle(&shared, &req, &route),
+            },
             _ => arm::handle(&shared, &req, &route),
         },
     };
@@ -195,15 +226,8 @@ fn kube_fault(fire: &Fire) -> Reply {
     failure.reply()
 }
 
-fn record(shared: &Shared, req: &Req, route: &crate::route::Route, status: u16) {
-    shared.ledger().record(
-        &req.method,
-        route.template,
-        route.operation,
-        route.subscription.as_deref(),
-        route.cluster.as_deref(),
-        status,
-    );
+fn record(shared: &Shared, req: &Req, route: &Route, status: u16) {
+    shared.ledger().record(&req.method, route, status);
 }
 
 fn respond(req: &Req, reply: Reply) -> Response<Full<Bytes>> {

@@ -2,7 +2,7 @@
 //! cluster-wide revision counter standing in for etcd's (each write gets the next one as its
 //! `resourceVersion`), and the bootstrap objects a new AKS cluster has.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -15,6 +15,8 @@ pub(crate) struct Store {
     pub revision: u64,
     objects: BTreeMap<Key, Value>,
     ca_pem: String,
+    /// The kubelet's memory of each Pod (by uid): pulls, back-off, what runs.
+    pub kubelet: HashMap<String, crate::kubelet::PodRuntime>,
 }
 
 /// Kubernetes' timestamp form: RFC 3339 in UTC with whole seconds.
@@ -39,7 +41,8 @@ impl Store {
     /// A fresh cluster: the four system namespaces, each with its `default` ServiceAccount
     /// and `kube-root-ca.crt` ConfigMap.
     pub fn new(ca_pem: &str) -> Store {
-        let mut store = Store { revision: 1, objects: BTreeMap::new(), ca_pem: ca_pem.to_string() };
+        let mut store =
+            Store { revision: 1, objects: BTreeMap::new(), ca_pem: ca_pem.to_string(), kubelet: HashMap::new() };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             store.insert_new(NAMESPACES, "", ns, namespace_defaults(object));

@@ -12,6 +12,7 @@ mod kube_support;
 mod kubeapi;
 mod kubectl;
 mod rbac;
+mod registry;
 mod shape;
 mod support;
 mod throughput;
