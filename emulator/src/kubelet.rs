@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -139,6 +140,23 @@ fn put_pod(store: &mut Store, pod: Value) {
     store.put(PODS, &ns, &name, pod);
 }
 
+/// Event names end in the recorder's clock in hex, so they sort by time; strictly increasing.
+fn event_stamp() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = nanos.max(last + 1);
+        match LAST.compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 /// Records an Event about the Pod, counting repeats as the event recorder does.
 fn event(store: &mut Store, pod: &Value, kind: &str, reason: &str, message: &str, container: Option<&str>) {
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
@@ -157,8 +175,7 @@ fn event(store: &mut Store, pod: &Value, kind: &str, reason: &str, message: &str
             e
         }
         None => {
-            let name =
-                format!("{}.{:016x}", pod["metadata"]["name"].as_str().unwrap_or_default(), rand::random::<u64>());
+            let name = format!("{}.{:016x}", pod["metadata"]["name"].as_str().unwrap_or_default(), event_stamp());
             let mut e = json!({
                 "apiVersion": "v1", "kind": "Event",
                 "metadata": {"name": name, "namespace": ns},

@@ -11,6 +11,7 @@ mod kube_rs;
 mod kube_support;
 mod kubeapi;
 mod kubectl;
+mod kubelet;
 mod rbac;
 mod registry;
 mod shape;
