@@ -73,6 +73,9 @@ pub struct ReadyInfo {
     pub ca_file: String,
     /// The base of the per-cluster Kubernetes API paths kubeconfigs point at.
     pub kubernetes_endpoint: String,
+    /// The base of the registries' data planes by path: `{registry_endpoint}/{loginServer}/v2/`.
+    /// (Clients that resolve `<name>.azurecr.io` to the emulator may use the name instead.)
+    pub registry_endpoint: String,
     /// The environment that makes acrlink and Azure SDK clients target this emulator.
     pub env: BTreeMap<String, String>,
 }
@@ -153,6 +156,7 @@ impl Emulator {
             admin_endpoint: format!("{endpoint}/_emulator"),
             ca_file: self.ca_file.path().display().to_string(),
             kubernetes_endpoint: format!("{endpoint}/k8s"),
+            registry_endpoint: format!("{endpoint}/acr"),
             env: self.env(),
         }
     }

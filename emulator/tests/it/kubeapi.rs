@@ -440,6 +440,26 @@ async fn faults_and_ledger_cover_the_cluster_api() {
         retry_after_seconds: None,
     });
     assert_eq!(status_of(&kube.get(sa).await).1, "InternalError");
+    env.emulator.add_fault(acrlink_emulator::FaultRule {
+        route: "listCoreV1NamespacedSecret".into(),
+        method: None,
+        kind: acrlink_emulator::FaultKind::Drop,
+        count: 1,
+        status: None,
+        retry_after_seconds: None,
+    });
+    let dropped = kube
+        .client
+        .get(format!("{}/api/v1/namespaces/default/secrets", kube.server))
+        .bearer_auth(&kube.token)
+        .send()
+        .await;
+    assert!(dropped.is_err(), "the connection closes without an answer");
+    env.emulator.set_faults(acrlink_emulator::Faults { latency_ms: 150, ..Default::default() });
+    let started = std::time::Instant::now();
+    assert_eq!(kube.get("/api/v1/namespaces/default/secrets").await.status, StatusCode::OK);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150));
+    env.emulator.set_faults(acrlink_emulator::Faults::default());
     let ledger = env.emulator.ledger();
     let entry =
         ledger.entries.iter().find(|e| e.operation == "readCoreV1NamespacedServiceAccount").expect("ledger entry");
