@@ -150,7 +150,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let fire = shared.faults().take(&req.method, route.template, route.operation);
+    let target = route.cluster.as_deref().or(route.registry.as_deref());
+    let fire = shared.faults().take(&req.method, route.template, route.operation, target);
     let is_entra =
         matches!(route.target, Target::Token { .. } | Target::OpenId { .. } | Target::Keys | Target::InstanceDiscovery);
     let is_kube = matches!(route.target, Target::Kube { .. });

@@ -637,7 +637,9 @@ impl Faults {
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
     /// Which calls: an operation id (`RoleAssignments_Create`, `ManagedClusters_List`,
-    /// `Token`, ...), a route template as in the ledger, or `*` for every call.
+    /// `Token`, `readCoreV1NamespacedSecret`, ...), a route template as in the ledger, or `*`
+    /// for every call; `@<cluster name>` or `@<login server>` at the end narrows it to one
+    /// cluster's Kubernetes API or one registry's data plane.
     pub route: String,
     /// Only calls with this HTTP method (any when left out).
     #[serde(default, skip_serializing_if = "Option::is_none")]

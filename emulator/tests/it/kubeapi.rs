@@ -441,7 +441,21 @@ async fn faults_and_ledger_cover_the_cluster_api() {
     });
     assert_eq!(status_of(&kube.get(sa).await).1, "InternalError");
     env.emulator.add_fault(acrlink_emulator::FaultRule {
-        route: "listCoreV1NamespacedSecret".into(),
+        route: "listCoreV1NamespacedSecret@aks-prod-2".into(),
+        method: None,
+        kind: acrlink_emulator::FaultKind::Drop,
+        count: 1,
+        status: None,
+        retry_after_seconds: None,
+    });
+    assert_eq!(
+        kube.get("/api/v1/namespaces/default/secrets").await.status,
+        StatusCode::OK,
+        "the rule is for another cluster"
+    );
+    env.emulator.set_faults(acrlink_emulator::Faults::default());
+    env.emulator.add_fault(acrlink_emulator::FaultRule {
+        route: "listCoreV1NamespacedSecret@aks-prod-1".into(),
         method: None,
         kind: acrlink_emulator::FaultKind::Drop,
         count: 1,
