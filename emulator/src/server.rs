@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -104,7 +104,10 @@ pub(crate) async fn serve(
     connections.shutdown().await;
 }
 
-async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+/// Whole answers, or a watch's stream.
+type AnswerBody = Either<Full<Bytes>, kube::watch::WatchBody>;
+
+async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<AnswerBody>, Dropped> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let host = parts
@@ -118,7 +121,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let req = Req::from_parts(parts.method.as_str(), path_and_query, parts.headers, body, base_url);
 
     if req.segments.first().is_some_and(|s| s == "_emulator") {
-        return Ok(respond(&req, admin::handle(&shared, &req)));
+        return Ok(respond(&req, admin::handle(&shared, &req)).map(Either::Left));
     }
 
     let located = {
@@ -193,6 +196,16 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             Target::InstanceDiscovery => entra::instance_discovery(&req),
             Target::Keys => entra::keys(),
             Target::Metadata => arm::metadata(&shared, &req),
+            Target::Kube { .. } if kube::is_watch(&req) => match kube::watch(&shared, &req, &route) {
+                Ok(body) => {
+                    record(&shared, &req, &route, 200);
+                    let head = respond(&req, Reply { body: None, ..Reply::empty(200) });
+                    let (mut parts, _) = head.into_parts();
+                    parts.headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+                    return Ok(Response::from_parts(parts, Either::Right(body)));
+                }
+                Err(reply) => reply,
+            },
             Target::Kube { .. } => kube::handle(&shared, &req, &route),
             Target::RegistryData { .. } => match &located {
                 Some(at) => registry::handle(&shared, &req, at),
@@ -202,7 +215,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         },
     };
     record(&shared, &req, &route, reply.status);
-    Ok(respond(&req, reply))
+    Ok(respond(&req, reply).map(Either::Left))
 }
 
 /// A fault as the Kubernetes API server words it (its throttling is API Priority and Fairness).

@@ -159,15 +159,11 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     let pulls = kubectl.ok(&["-n", "team-a", "get", "pod", "web", "-o", "jsonpath={.spec.imagePullSecrets}"]).await;
     assert_eq!(pulls, r#"[{"name":"regcred"}]"#);
     // The kubelet runs it (docker.io is not emulated); describe shows the kubelet's events.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let phase = kubectl.ok(&["-n", "team-a", "get", "pod", "web", "-o", "jsonpath={.status.phase}"]).await;
-        if phase == "Running" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "web never ran: {phase}");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    // kubectl wait watches the Pod until the kubelet reports it Running.
+    let waited = kubectl
+        .ok(&["-n", "team-a", "wait", "--for=jsonpath={.status.phase}=Running", "pod/web", "--timeout=20s"])
+        .await;
+    assert_eq!(waited, "pod/web condition met");
     let described = kubectl.ok(&["-n", "team-a", "describe", "pod", "web"]).await;
     assert!(described.contains("Started container web"), "{described}");
     let listed = kubectl.ok(&["-n", "team-a", "get", "pods"]).await;
