@@ -147,7 +147,14 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
                 target: Target::RegistryData { login_server: at.login_server.clone() },
             }
         }
-        None => classify(&req.method, &req.segments),
+        None => {
+            let mut route = classify(&req.method, &req.segments);
+            if matches!(route.target, Target::Kube { .. }) && kube::is_watch(&req) {
+                let rest: Vec<&str> = req.segments.iter().skip(4).map(String::as_str).collect();
+                (route.template, route.operation) = kube::routes::ledger_names(&req.method, &rest, true);
+            }
+            route
+        }
     };
     let delay = shared.faults().latency();
     if !delay.is_zero() {

@@ -173,4 +173,5 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     let ledger = env.emulator.ledger();
     assert!(ledger.count("PATCH", "patchCoreV1NamespacedServiceAccount") >= 2, "{ledger:?}");
     assert!(ledger.count_cluster("aks-prod-1") > 10);
+    assert!(ledger.count("GET", "watchCoreV1NamespacedPod") >= 1, "kubectl wait watched: {ledger:?}");
 }
