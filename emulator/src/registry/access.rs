@@ -194,5 +194,11 @@ mod tests {
             Some("@Request[Microsoft.ContainerRegistry/registries/repositories:name] ForAnyOfAnyValues:Weird 'x'"),
             "x"
         ));
+        // The form acrlink writes (src/resolve.rs: repository_condition).
+        let acrlink = "((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'}) AND !(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'})) OR (@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringStartsWithIgnoreCase 'team/' OR @Request[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase 'base/nginx'))";
+        assert!(condition_allows(Some(acrlink), "Team/App"));
+        assert!(condition_allows(Some(acrlink), "base/nginx"));
+        assert!(!condition_allows(Some(acrlink), "base/nginx2"));
+        assert!(!condition_allows(Some(acrlink), "other/app"));
     }
 }
