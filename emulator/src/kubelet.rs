@@ -284,6 +284,21 @@ fn pull(
 
 fn attempt(shared: &Shared, state: &State, cluster: &ClusterRec, store: &mut Store, pod: &Value) -> Result<(), ()> {
     let containers = images(pod);
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let missing: Vec<&str> = pod["spec"]["imagePullSecrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .filter(|name| store.get(SECRETS, ns, name).is_none())
+        .collect();
+    if !missing.is_empty() {
+        let message = format!(
+            "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+            missing.join(", ")
+        );
+        event(store, pod, "Warning", "FailedToRetrieveImagePullSecret", &message, None);
+    }
     let mut failure: Option<(String, String, String)> = None;
     for (name, image) in &containers {
         event(store, pod, "Normal", "Pulling", &format!("Pulling image \"{image}\""), Some(name));

@@ -268,8 +268,17 @@ async fn end_to_end_pulls_follow_grants_secrets_and_rotation() {
     // aks-b has no grant: an admin pull secret on the default ServiceAccount makes it pull.
     b.create_namespace("shop").await;
     create(&b, "shop", "secrets", &pull_secret("acr-admin", "https://acrapp.azurecr.io", "acrapp", "admin-one")).await;
-    create(&b, "shop", "pods", &pod("no-secret", image, &[])).await;
+    create(&b, "shop", "pods", &pod("no-secret", image, &["typo"])).await;
     wait_for(&b, "shop", "no-secret", "ErrImagePull", WAIT).await;
+    let seen = events(&b, "shop", "no-secret").await;
+    assert!(
+        seen.contains(&(
+            "Warning".into(),
+            "FailedToRetrieveImagePullSecret".into(),
+            "Unable to retrieve some image pull secrets (typo); attempting to pull the image may not succeed.".into()
+        )),
+        "{seen:?}"
+    );
     let patched = b
         .patch(
             "/api/v1/namespaces/shop/serviceaccounts/default",
