@@ -319,4 +319,9 @@ async fn end_to_end_pulls_follow_grants_secrets_and_rotation() {
         .map(|e| e["count"].as_u64().unwrap_or(0))
         .sum::<u64>();
     assert_eq!(created, 3, "the admin ledger counts per cluster and route");
+    let pods = env.emulator.state().kube_objects("aks-b", "pods", Some("shop")).expect("pods");
+    assert_eq!(pods.len(), 3);
+    let secrets = env.admin(Method::GET, "/clusters/aks-b/objects/secrets?namespace=shop", None).await;
+    assert_eq!(secrets.body[0]["metadata"]["name"], "acr-admin");
+    assert_eq!(env.admin(Method::GET, "/clusters/aks-b/objects/widgets", None).await.status, StatusCode::NOT_FOUND);
 }
