@@ -31,9 +31,12 @@ impl FaultState {
     }
 
     /// Spends one count of the first rule matching this call, if any.
-    pub fn take(&mut self, method: &str, route: &str, operation: &str) -> Option<Fire> {
-        let rule =
-            self.faults.rules.iter_mut().find(|rule| rule.count > 0 && matches(rule, method, route, operation))?;
+    pub fn take(&mut self, method: &str, route: &str, operation: &str, target: Option<&str>) -> Option<Fire> {
+        let rule = self
+            .faults
+            .rules
+            .iter_mut()
+            .find(|rule| rule.count > 0 && matches(rule, method, route, operation, target))?;
         rule.count -= 1;
         let fire = match rule.kind {
             FaultKind::Throttle => Fire::Throttle { retry_after_seconds: rule.retry_after_seconds.unwrap_or(1) },
@@ -45,11 +48,17 @@ impl FaultState {
     }
 }
 
-fn matches(rule: &FaultRule, method: &str, route: &str, operation: &str) -> bool {
+/// A rule's route may end in `@<cluster name or login server>` to hit one cluster's API or
+/// one registry's data plane only (`readCoreV1NamespacedSecret@aks-prod-1`).
+fn matches(rule: &FaultRule, method: &str, route: &str, operation: &str, target: Option<&str>) -> bool {
     let method_ok = rule.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method));
-    let route_ok =
-        rule.route == "*" || rule.route.eq_ignore_ascii_case(route) || rule.route.eq_ignore_ascii_case(operation);
-    method_ok && route_ok
+    let (wanted, only) = match rule.route.rsplit_once('@') {
+        Some((r, t)) if !r.is_empty() => (r, Some(t)),
+        _ => (rule.route.as_str(), None),
+    };
+    let target_ok = only.is_none_or(|t| target.is_some_and(|x| x.eq_ignore_ascii_case(t)));
+    let route_ok = wanted == "*" || wanted.eq_ignore_ascii_case(route) || wanted.eq_ignore_ascii_case(operation);
+    method_ok && route_ok && target_ok
 }
 
 #[cfg(test)]
@@ -73,10 +82,10 @@ mod tests {
             rules: vec![rule("RoleAssignments_Create", None, FaultKind::Throttle, 2)],
             ..Faults::default()
         });
-        assert_eq!(state.take("GET", "/x", "Other"), None);
-        assert!(matches!(state.take("PUT", "/r", "roleassignments_create"), Some(Fire::Throttle { .. })));
-        assert!(state.take("PUT", "/r", "RoleAssignments_Create").is_some());
-        assert_eq!(state.take("PUT", "/r", "RoleAssignments_Create"), None);
+        assert_eq!(state.take("GET", "/x", "Other", None), None);
+        assert!(matches!(state.take("PUT", "/r", "roleassignments_create", None), Some(Fire::Throttle { .. })));
+        assert!(state.take("PUT", "/r", "RoleAssignments_Create", None).is_some());
+        assert_eq!(state.take("PUT", "/r", "RoleAssignments_Create", None), None);
         assert!(state.faults.rules.is_empty());
     }
 
@@ -84,7 +93,18 @@ mod tests {
     fn method_filter_and_wildcard() {
         let mut state =
             FaultState::new(Faults { rules: vec![rule("*", Some("DELETE"), FaultKind::Drop, 1)], ..Faults::default() });
-        assert_eq!(state.take("GET", "/x", "A"), None);
-        assert_eq!(state.take("DELETE", "/x", "A"), Some(Fire::Drop));
+        assert_eq!(state.take("GET", "/x", "A", None), None);
+        assert_eq!(state.take("DELETE", "/x", "A", None), Some(Fire::Drop));
+    }
+
+    #[test]
+    fn rules_can_name_one_cluster() {
+        let mut state = FaultState::new(Faults {
+            rules: vec![rule("readCoreV1NamespacedSecret@aks-2", None, FaultKind::Drop, 1)],
+            ..Faults::default()
+        });
+        assert_eq!(state.take("GET", "/k8s", "readCoreV1NamespacedSecret", Some("aks-1")), None);
+        assert_eq!(state.take("GET", "/k8s", "readCoreV1NamespacedSecret", None), None);
+        assert_eq!(state.take("GET", "/k8s", "readCoreV1NamespacedSecret", Some("AKS-2")), Some(Fire::Drop));
     }
 }

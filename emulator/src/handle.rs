@@ -260,6 +260,37 @@ impl StateHandle {
         Ok(())
     }
 
+    /// The Kubernetes objects of one type (`secrets`, `serviceaccounts`, `pods`, `events`,
+    /// `namespaces`, `configmaps`) in a cluster (by name or id), in one namespace or all, as
+    /// the API would return them. Empty for a cluster whose API nobody has used yet.
+    pub fn kube_objects(
+        &self,
+        cluster: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>, EmulatorError> {
+        let res = crate::kube::resources::by_plural(resource)
+            .ok_or_else(|| state_error(format!("the emulated API server has no resource {resource:?}")))?;
+        let state = self.shared.state();
+        let key = state
+            .clusters
+            .values()
+            .find(|c| c.name.eq_ignore_ascii_case(cluster) || c.id.eq_ignore_ascii_case(cluster))
+            .map(|c| c.id.to_ascii_lowercase())
+            .ok_or_else(|| state_error(format!("no cluster {cluster}")))?;
+        let Some(store) = state.kube.get(&key) else { return Ok(Vec::new()) };
+        Ok(store
+            .list(res, namespace)
+            .into_iter()
+            .map(|o| {
+                let mut o = o.clone();
+                o["kind"] = serde_json::json!(res.kind);
+                o["apiVersion"] = serde_json::json!("v1");
+                o
+            })
+            .collect())
+    }
+
     pub fn set_page_size(&self, page_size: usize) {
         self.shared.state().settings.page_size = page_size.max(1);
     }

@@ -12,6 +12,7 @@ struct Key {
     operation: String,
     subscription: Option<String>,
     cluster: Option<String>,
+    registry: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -23,21 +24,14 @@ pub(crate) struct Ledger {
 pub const DROPPED: u16 = 0;
 
 impl Ledger {
-    pub fn record(
-        &mut self,
-        method: &str,
-        route: &str,
-        operation: &str,
-        subscription: Option<&str>,
-        cluster: Option<&str>,
-        status: u16,
-    ) {
+    pub fn record(&mut self, method: &str, route: &crate::route::Route, status: u16) {
         let key = Key {
             method: method.to_string(),
-            route: route.to_string(),
-            operation: operation.to_string(),
-            subscription: subscription.map(str::to_ascii_lowercase),
-            cluster: cluster.map(str::to_string),
+            route: route.template.to_string(),
+            operation: route.operation.to_string(),
+            subscription: route.subscription.as_deref().map(str::to_ascii_lowercase),
+            cluster: route.cluster.clone(),
+            registry: route.registry.as_deref().map(str::to_ascii_lowercase),
         };
         *self.counts.entry(key).or_default().entry(status).or_default() += 1;
     }
@@ -56,6 +50,7 @@ impl Ledger {
                 operation: key.operation.clone(),
                 subscription: key.subscription.clone(),
                 cluster: key.cluster.clone(),
+                registry: key.registry.clone(),
                 count: statuses.values().sum(),
                 statuses: statuses.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
             })
@@ -86,6 +81,9 @@ pub struct LedgerEntry {
     pub subscription: Option<String>,
     /// Cluster name, for managedClusters routes (and the Kubernetes API of part 2).
     pub cluster: Option<String>,
+    /// Login server, for registry data-plane routes (`/v2/`, `/oauth2/...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
     pub count: u64,
     /// Count per HTTP status answered (as a string key, `"0"` for dropped connections).
     pub statuses: BTreeMap<String, u64>,
@@ -122,6 +120,15 @@ impl LedgerSnapshot {
     pub fn count_subscription(&self, subscription: &str) -> u64 {
         let sub = subscription.to_ascii_lowercase();
         self.entries.iter().filter(|e| e.subscription.as_deref() == Some(sub.as_str())).map(|e| e.count).sum()
+    }
+
+    /// Data-plane calls to one registry (by login server).
+    pub fn count_registry(&self, login_server: &str) -> u64 {
+        self.entries
+            .iter()
+            .filter(|e| e.registry.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(login_server)))
+            .map(|e| e.count)
+            .sum()
     }
 
     /// Calls about one cluster (by name).

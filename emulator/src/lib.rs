@@ -8,7 +8,8 @@
 //! - `entra`: token endpoint and JWTs; `arm`: ARM's front door and resource providers.
 //! - `state`: live tenant state; `handle`: the library's `StateHandle`; `admin`: `/_emulator/`.
 //! - `faults`, `throttle`, `ledger`: injected misbehaviour, buckets, request counts.
-//! - `kube`: the per-cluster Kubernetes API path (reserved for part 2).
+//! - `kube`: each cluster's Kubernetes API server; `kubelet`: its nodes pulling images.
+//! - `registry`: each registry's data plane (token service, manifests) and pull checks.
 
 mod admin;
 mod arm;
@@ -20,7 +21,9 @@ mod handle;
 mod http;
 mod ids;
 mod kube;
+mod kubelet;
 mod ledger;
+mod registry;
 mod roles;
 mod route;
 mod server;
@@ -47,7 +50,7 @@ pub use state::views::{
 };
 pub use world::{
     Bucket, ClientSecret, Cluster, ClusterIdentity, CustomRole, FaultKind, FaultRule, Faults, FederatedCredential,
-    Grant, KubeletIdentity, Lro, LroMode, Principal, Registry, RegistryToken, ResourceGroup, RoleAssignment,
+    Grant, Kubelet, KubeletIdentity, Lro, LroMode, Principal, Registry, RegistryToken, ResourceGroup, RoleAssignment,
     RoleAssignmentMode, ScopeMap, Settings, Subscription, Tenant, Throttle, World,
 };
 
@@ -70,6 +73,9 @@ pub struct ReadyInfo {
     pub ca_file: String,
     /// The base of the per-cluster Kubernetes API paths kubeconfigs point at.
     pub kubernetes_endpoint: String,
+    /// The base of the registries' data planes by path: `{registry_endpoint}/{loginServer}/v2/`.
+    /// (Clients that resolve `<name>.azurecr.io` to the emulator may use the name instead.)
+    pub registry_endpoint: String,
     /// The environment that makes acrlink and Azure SDK clients target this emulator.
     pub env: BTreeMap<String, String>,
 }
@@ -93,7 +99,13 @@ impl Emulator {
             .await
             .map_err(|source| EmulatorError::Bind { addr: listen, source })?;
         let address = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: listen, source })?;
-        let tls = tls::generate(address.ip())?;
+        // Login servers go into the certificate so clients can reach registries by name.
+        let login_servers: Vec<String> = world
+            .registries
+            .iter()
+            .map(|r| r.login_server.clone().unwrap_or_else(|| format!("{}.azurecr.io", r.name.to_ascii_lowercase())))
+            .collect();
+        let tls = tls::generate(address.ip(), &login_servers)?;
         let ca_file = tls::CaFile::write(&tls.ca_pem)?;
         let host = if address.ip().is_unspecified() { "127.0.0.1".to_string() } else { address.ip().to_string() };
         let host = if host.contains(':') { format!("[{host}]") } else { host };
@@ -113,6 +125,7 @@ impl Emulator {
             ca_pem: tls.ca_pem.clone(),
         });
         let (stop, stopped) = watch::channel(false);
+        tokio::spawn(kubelet::run(shared.clone(), stopped.clone()));
         let task = tokio::spawn(server::serve(listener, tls.config, shared.clone(), stopped));
         Ok(Emulator { shared, address, ca_file, stop, task: Some(task) })
     }
@@ -143,6 +156,7 @@ impl Emulator {
             admin_endpoint: format!("{endpoint}/_emulator"),
             ca_file: self.ca_file.path().display().to_string(),
             kubernetes_endpoint: format!("{endpoint}/k8s"),
+            registry_endpoint: format!("{endpoint}/acr"),
             env: self.env(),
         }
     }

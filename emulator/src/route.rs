@@ -192,6 +192,10 @@ pub enum Target {
         namespace: String,
         resource_type: String,
     },
+    /// A registry's data plane (`/v2/`, `/oauth2/...`), found by Host header or `/acr/` prefix.
+    RegistryData {
+        login_server: String,
+    },
     NotFound,
 }
 
@@ -202,11 +206,13 @@ pub struct Route {
     pub family: Option<ApiFamily>,
     pub subscription: Option<String>,
     pub cluster: Option<String>,
+    /// Login server, for registry data-plane routes.
+    pub registry: Option<String>,
     pub target: Target,
 }
 
 fn route(template: &'static str, operation: &'static str, family: Option<ApiFamily>, target: Target) -> Route {
-    Route { template, operation, family, subscription: None, cluster: None, target }
+    Route { template, operation, family, subscription: None, cluster: None, registry: None, target }
 }
 
 const RA_LIST: &str = "/{scope}/providers/Microsoft.Authorization/roleAssignments";

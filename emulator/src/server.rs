@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -19,10 +19,10 @@ use tokio_rustls::TlsAcceptor;
 use crate::faults::{FaultState, Fire};
 use crate::http::{Reply, Req, arm_error, now_azure};
 use crate::ledger::{DROPPED, Ledger};
-use crate::route::{Target, classify};
+use crate::route::{Route, Target, classify};
 use crate::state::State;
 use crate::throttle::Throttler;
-use crate::{admin, arm, entra, kube};
+use crate::{admin, arm, entra, kube, registry};
 
 /// Everything a request handler may touch.
 pub(crate) struct Shared {
@@ -104,7 +104,10 @@ pub(crate) async fn serve(
     connections.shutdown().await;
 }
 
-async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+/// Whole answers, or a watch's stream.
+type AnswerBody = Either<Full<Bytes>, kube::watch::WatchBody>;
+
+async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<AnswerBody>, Dropped> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let host = parts
@@ -118,24 +121,59 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let req = Req::from_parts(parts.method.as_str(), path_and_query, parts.headers, body, base_url);
 
     if req.segments.first().is_some_and(|s| s == "_emulator") {
-        return Ok(respond(&req, admin::handle(&shared, &req)));
+        return Ok(respond(&req, admin::handle(&shared, &req)).map(Either::Left));
     }
 
-    let route = classify(&req.method, &req.segments);
+    let located = {
+        let state = shared.state();
+        registry::locate(&state, req.header("host"), &req.segments, &req.base_url)
+    };
+    let route = match &located {
+        Some(at) => {
+            let (template, operation) = registry::ledger_names(&req.method, &at.rest);
+            let subscription = shared
+                .state()
+                .registries
+                .values()
+                .find(|r| r.login_server == at.login_server)
+                .map(|r| r.subscription.clone());
+            Route {
+                template,
+                operation,
+                family: None,
+                subscription,
+                cluster: None,
+                registry: Some(at.login_server.clone()),
+                target: Target::RegistryData { login_server: at.login_server.clone() },
+            }
+        }
+        None => {
+            let mut route = classify(&req.method, &req.segments);
+            if matches!(route.target, Target::Kube { .. }) && kube::is_watch(&req) {
+                let rest: Vec<&str> = req.segments.iter().skip(4).map(String::as_str).collect();
+                (route.template, route.operation) = kube::routes::ledger_names(&req.method, &rest, true);
+            }
+            route
+        }
+    };
     let delay = shared.faults().latency();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let fire = shared.faults().take(&req.method, route.template, route.operation);
+    let target = route.cluster.as_deref().or(route.registry.as_deref());
+    let fire = shared.faults().take(&req.method, route.template, route.operation, target);
     let is_entra =
         matches!(route.target, Target::Token { .. } | Target::OpenId { .. } | Target::Keys | Target::InstanceDiscovery);
     let is_kube = matches!(route.target, Target::Kube { .. });
+    let is_registry = matches!(route.target, Target::RegistryData { .. });
     let reply = match fire {
         Some(Fire::Drop) => {
             record(&shared, &req, &route, DROPPED);
             return Err(Dropped);
         }
         Some(fire) if is_kube => kube_fault(&fire),
+        Some(Fire::Throttle { retry_after_seconds }) if is_registry => registry::fault_reply(429, Some(retry_after_seconds)),
+        Some(Fire::ServerError { status }) if is_registry => registry::fault_reply(status, None),
         Some(Fire::Throttle { retry_after_seconds }) => arm_error(
             429,
             "TooManyRequests",
@@ -165,12 +203,26 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             Target::InstanceDiscovery => entra::instance_discovery(&req),
             Target::Keys => entra::keys(),
             Target::Metadata => arm::metadata(&shared, &req),
+            Target::Kube { .. } if kube::is_watch(&req) => match kube::watch(&shared, &req, &route) {
+                Ok(body) => {
+                    record(&shared, &req, &route, 200);
+                    let head = respond(&req, Reply { body: None, ..Reply::empty(200) });
+                    let (mut parts, _) = head.into_parts();
+                    parts.headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+                    return Ok(Response::from_parts(parts, Either::Right(body)));
+                }
+                Err(reply) => reply,
+            },
             Target::Kube { .. } => kube::handle(&shared, &req, &route),
+            Target::RegistryData { .. } => match &located {
+                Some(at) => registry::handle(&shared, &req, at),
+                None => arm::handle(&shared, &req, &route),
+            },
             _ => arm::handle(&shared, &req, &route),
         },
     };
     record(&shared, &req, &route, reply.status);
-    Ok(respond(&req, reply))
+    Ok(respond(&req, reply).map(Either::Left))
 }
 
 /// A fault as the Kubernetes API server words it (its throttling is API Priority and Fairness).
@@ -195,15 +247,8 @@ fn kube_fault(fire: &Fire) -> Reply {
     failure.reply()
 }
 
-fn record(shared: &Shared, req: &Req, route: &crate::route::Route, status: u16) {
-    shared.ledger().record(
-        &req.method,
-        route.template,
-        route.operation,
-        route.subscription.as_deref(),
-        route.cluster.as_deref(),
-        status,
-    );
+fn record(shared: &Shared, req: &Req, route: &Route, status: u16) {
+    shared.ledger().record(&req.method, route, status);
 }
 
 fn respond(req: &Req, reply: Reply) -> Response<Full<Bytes>> {

@@ -19,7 +19,7 @@ fn tls_error(e: impl std::fmt::Display) -> EmulatorError {
     EmulatorError::Tls(e.to_string())
 }
 
-pub(crate) fn generate(listen_ip: IpAddr) -> Result<Tls, EmulatorError> {
+pub(crate) fn generate(listen_ip: IpAddr, extra_names: &[String]) -> Result<Tls, EmulatorError> {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls_error)?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(rcgen::DnType::CommonName, "acrlink emulator CA");
@@ -30,6 +30,11 @@ pub(crate) fn generate(listen_ip: IpAddr) -> Result<Tls, EmulatorError> {
     let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string(), "::1".to_string()];
     if !listen_ip.is_unspecified() && !names.contains(&listen_ip.to_string()) {
         names.push(listen_ip.to_string());
+    }
+    for name in extra_names.iter().map(|n| n.to_ascii_lowercase()).chain(["*.azurecr.io".to_string()]) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
     }
     let leaf_key = rcgen::KeyPair::generate().map_err(tls_error)?;
     let mut leaf_params = rcgen::CertificateParams::new(names).map_err(tls_error)?;

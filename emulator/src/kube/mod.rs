@@ -24,6 +24,7 @@ pub(crate) mod status;
 pub(crate) mod store;
 mod table;
 mod validate;
+pub(crate) mod watch;
 
 use time::OffsetDateTime;
 
@@ -71,18 +72,43 @@ fn denied(rules: &[String], verb: &str, resource: &str) -> bool {
     })
 }
 
+/// Whether a request asks for a watch (answered by `watch` instead of `handle`).
+pub(crate) fn is_watch(req: &Req) -> bool {
+    req.method == "GET" && req.query.iter().any(|(k, v)| k == "watch" && (v == "true" || v == "1"))
+}
+
+/// A watch: the streaming body, or the Status answer when it cannot start.
+pub(crate) fn watch(shared: &Shared, req: &Req, route: &Route) -> Result<watch::WatchBody, Reply> {
+    serve(shared, req, route, true).map(|answer| match answer {
+        Answer::Stream(body) => Ok(body),
+        Answer::Reply(reply) => Err(reply),
+    })?
+}
+
 pub(crate) fn handle(shared: &Shared, req: &Req, route: &Route) -> Reply {
+    match serve(shared, req, route, false) {
+        Ok(Answer::Reply(reply)) | Err(reply) => reply,
+        Ok(Answer::Stream(_)) => no_such_path().reply(),
+    }
+}
+
+enum Answer {
+    Reply(Reply),
+    Stream(watch::WatchBody),
+}
+
+fn serve(shared: &Shared, req: &Req, route: &Route, watching: bool) -> Result<Answer, Reply> {
     let Target::Kube { subscription, resource_group, cluster, .. } = &route.target else {
-        return no_such_path().reply();
+        return Err(no_such_path().reply());
     };
     let key = cluster_id(&subscription.to_ascii_lowercase(), resource_group, cluster).to_ascii_lowercase();
     let mut state = shared.state();
-    let Some(rec) = state.clusters.get(&key) else { return no_such_path().reply() };
-    let Some(user) = authenticate(shared, rec, req) else { return unauthorized().reply() };
+    let Some(rec) = state.clusters.get(&key) else { return Err(no_such_path().reply()) };
+    let Some(user) = authenticate(shared, rec, req) else { return Err(unauthorized().reply()) };
     let version = rec.kubernetes_version.clone();
     let deny = rec.kube_denials.clone();
     let rest: Vec<&str> = req.segments.iter().skip(4).map(String::as_str).collect();
-    match parse(&rest) {
+    let reply = match parse(&rest) {
         KubePath::Discovery(which) => {
             let address = req.base_url.trim_start_matches("https://").to_string();
             discovery::answer(&which, &version, &address)
@@ -92,15 +118,19 @@ pub(crate) fn handle(shared: &Shared, req: &Req, route: &Route) -> Reply {
             let watch = req.query.iter().any(|(k, v)| k == "watch" && (v == "true" || v == "1"));
             let verb = verb(&req.method, !name.is_empty(), watch);
             if denied(&deny, verb, res.plural) {
-                return forbidden(&user, verb, res.plural, &namespace, &name).reply();
+                return Err(forbidden(&user, verb, res.plural, &namespace, &name).reply());
             }
             let ca = shared.ca_pem.clone();
             let store = state.kube.entry(key).or_insert_with(|| store::Store::new(&ca));
             let call =
                 objects::Call { req, res, namespace: &namespace, name: &name, subresource: subresource.as_deref() };
+            if watching {
+                return watch::start(store, &call).map(Answer::Stream).map_err(|f| f.reply());
+            }
             objects::serve(store, &call).unwrap_or_else(|failure| failure.reply())
         }
-    }
+    };
+    Ok(Answer::Reply(reply))
 }
 
 #[cfg(test)]

@@ -49,12 +49,10 @@ impl Call<'_> {
     }
 }
 
+/// Serves every verb but watch (see `watch`).
 pub(crate) fn serve(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     let named = !call.name.is_empty();
     match (call.req.method.as_str(), named) {
-        ("GET", _) if call.req.query.iter().any(|(k, v)| k == "watch" && (v == "true" || v == "1")) => {
-            Err(status::method_not_allowed("watch is not supported by the emulated API server"))
-        }
         ("GET", true) => get(store, call),
         ("GET", false) => list(store, call),
         ("POST", false) => create(store, call),

@@ -106,9 +106,8 @@ pub(crate) fn by_plural(plural: &str) -> Option<&'static ResourceType> {
 }
 
 pub(crate) const NAMESPACES: &ResourceType = &RESOURCES[0];
-#[cfg(test)]
 pub(crate) const SECRETS: &ResourceType = &RESOURCES[1];
 pub(crate) const SERVICE_ACCOUNTS: &ResourceType = &RESOURCES[2];
-#[cfg(test)]
 pub(crate) const PODS: &ResourceType = &RESOURCES[3];
 pub(crate) const CONFIG_MAPS: &ResourceType = &RESOURCES[4];
+pub(crate) const EVENTS: &ResourceType = &RESOURCES[5];

@@ -154,6 +154,7 @@ mod tests {
         );
         assert_eq!(ledger_names("GET", &["api", "v1", "secrets"], false).1, "listCoreV1SecretForAllNamespaces");
         assert_eq!(ledger_names("POST", &["api", "v1", "namespaces"], false).1, "createCoreV1Namespace");
+        assert_eq!(ledger_names("GET", &["api", "v1", "namespaces", "a", "pods"], true).1, "watchCoreV1NamespacedPod");
         assert_eq!(
             ledger_names("PUT", &["api", "v1", "namespaces", "a", "pods", "p", "status"], false).1,
             "replaceCoreV1NamespacedPodStatus"

@@ -2,7 +2,10 @@
 //! cluster-wide revision counter standing in for etcd's (each write gets the next one as its
 //! `resourceVersion`), and the bootstrap objects a new AKS cluster has.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -11,10 +14,30 @@ use super::resources::{CONFIG_MAPS, NAMESPACES, ResourceType, SERVICE_ACCOUNTS};
 
 type Key = (&'static str, String, String);
 
+/// One write, as watches report it.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub revision: u64,
+    pub plural: &'static str,
+    pub namespace: String,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    pub object: Value,
+}
+
+/// How many past writes a watch may resume from (older resourceVersions get 410 Expired).
+const HISTORY: usize = 4096;
+
 pub(crate) struct Store {
     pub revision: u64,
     objects: BTreeMap<Key, Value>,
     ca_pem: String,
+    /// The kubelet's memory of each Pod (by uid): pulls, back-off, what runs.
+    pub kubelet: HashMap<String, crate::kubelet::PodRuntime>,
+    /// Recent writes, oldest first, for watches that resume from a resourceVersion.
+    pub history: VecDeque<Arc<Change>>,
+    /// Live writes for open watches.
+    pub changes: broadcast::Sender<Arc<Change>>,
 }
 
 /// Kubernetes' timestamp form: RFC 3339 in UTC with whole seconds.
@@ -39,7 +62,14 @@ impl Store {
     /// A fresh cluster: the four system namespaces, each with its `default` ServiceAccount
     /// and `kube-root-ca.crt` ConfigMap.
     pub fn new(ca_pem: &str) -> Store {
-        let mut store = Store { revision: 1, objects: BTreeMap::new(), ca_pem: ca_pem.to_string() };
+        let mut store = Store {
+            revision: 1,
+            objects: BTreeMap::new(),
+            ca_pem: ca_pem.to_string(),
+            kubelet: HashMap::new(),
+            history: VecDeque::new(),
+            changes: broadcast::channel(1024).0,
+        };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             store.insert_new(NAMESPACES, "", ns, namespace_defaults(object));
@@ -65,23 +95,42 @@ impl Store {
     pub fn put(&mut self, res: &ResourceType, namespace: &str, name: &str, mut object: Value) -> Value {
         self.revision += 1;
         object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
-        self.objects.insert((res.plural, namespace.to_string(), name.to_string()), object.clone());
+        let previous = self.objects.insert((res.plural, namespace.to_string(), name.to_string()), object.clone());
+        self.record(res.plural, namespace, if previous.is_some() { "MODIFIED" } else { "ADDED" }, &object, res.kind);
         object
     }
 
     pub fn remove(&mut self, res: &ResourceType, namespace: &str, name: &str) -> Option<Value> {
-        let removed = self.objects.remove(&(res.plural, namespace.to_string(), name.to_string()));
-        if removed.is_some() {
-            self.revision += 1;
-        }
-        removed
+        let mut removed = self.objects.remove(&(res.plural, namespace.to_string(), name.to_string()))?;
+        self.revision += 1;
+        removed["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        self.record(res.plural, namespace, "DELETED", &removed, res.kind);
+        Some(removed)
     }
 
     /// Removes everything in a namespace (what the namespace controller does before the
     /// namespace itself goes).
     pub fn purge_namespace(&mut self, namespace: &str) {
-        self.objects.retain(|(_, ns, _), _| ns != namespace);
-        self.revision += 1;
+        let doomed: Vec<Key> = self.objects.keys().filter(|(_, ns, _)| ns == namespace).cloned().collect();
+        for (plural, ns, name) in doomed {
+            if let Some(res) = super::resources::by_plural(plural) {
+                self.remove(res, &ns, &name);
+            }
+        }
+    }
+
+    fn record(&mut self, plural: &'static str, namespace: &str, kind: &'static str, object: &Value, object_kind: &str) {
+        let mut object = object.clone();
+        object["kind"] = json!(object_kind);
+        object["apiVersion"] = json!("v1");
+        let change =
+            Arc::new(Change { revision: self.revision, plural, namespace: namespace.to_string(), kind, object });
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(change.clone());
+        // Nobody listening is fine.
+        let _ = self.changes.send(change);
     }
 
     /// Creates an object with server-set metadata (uid, creation time, resourceVersion).

@@ -132,6 +132,29 @@ pub struct Settings {
     /// `"Microsoft.ContainerService/managedClusters" = ["2026-08-01"]`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub api_versions: BTreeMap<String, Vec<String>>,
+    /// Seconds before a role assignment created at runtime counts on the data plane
+    /// (registry tokens, kubelet pulls); Azure takes minutes. World assignments count at once.
+    pub rbac_propagation_seconds: f64,
+    /// The emulated kubelets' image pulls.
+    pub kubelet: Kubelet,
+}
+
+/// When kubelets pull and how they back off after a failed pull.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Kubelet {
+    /// A new Pod's first pull starts this long after it was created.
+    pub pull_delay_ms: u64,
+    /// The first back-off after a failed pull; it doubles on every failure ...
+    pub backoff_initial_ms: u64,
+    /// ... up to this (kubelet: 10 s doubling to 5 min).
+    pub backoff_max_ms: u64,
+}
+
+impl Default for Kubelet {
+    fn default() -> Self {
+        Kubelet { pull_delay_ms: 1000, backoff_initial_ms: 10_000, backoff_max_ms: 300_000 }
+    }
 }
 
 impl Default for Settings {
@@ -144,6 +167,8 @@ impl Default for Settings {
             role_assignment_limit: 4000,
             deleted_name_reuse_block_seconds: 0,
             api_versions: BTreeMap::new(),
+            rbac_propagation_seconds: 5.0,
+            kubelet: Kubelet::default(),
         }
     }
 }
@@ -612,7 +637,9 @@ impl Faults {
 #[serde(deny_unknown_fields)]
 pub struct FaultRule {
     /// Which calls: an operation id (`RoleAssignments_Create`, `ManagedClusters_List`,
-    /// `Token`, ...), a route template as in the ledger, or `*` for every call.
+    /// `Token`, `readCoreV1NamespacedSecret`, ...), a route template as in the ledger, or `*`
+    /// for every call; `@<cluster name>` or `@<login server>` at the end narrows it to one
+    /// cluster's Kubernetes API or one registry's data plane.
     pub route: String,
     /// Only calls with this HTTP method (any when left out).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -59,4 +59,16 @@ async fn kube_rs_client_works_with_a_path_prefixed_server() {
         }
         other => panic!("unexpected {other:?}"),
     }
+    let replaced = {
+        let mut current = secrets.get("regcred").await.expect("get");
+        current.metadata.labels.get_or_insert_default().insert("rotated".into(), "yes".into());
+        secrets.replace("regcred", &PostParams::default(), &current).await.expect("replace")
+    };
+    let stale = secrets.replace("regcred", &PostParams::default(), &created).await.expect_err("stale");
+    assert!(matches!(stale, kube::Error::Api(ref s) if s.code == 409 && s.reason == "Conflict"), "{stale:?}");
+    let rv = |s: &Secret| s.metadata.resource_version.as_deref().and_then(|v| v.parse::<u64>().ok()).expect("rv");
+    assert!(rv(&replaced) > rv(&created));
+    let deleted = secrets.delete("regcred", &Default::default()).await.expect("delete");
+    assert!(deleted.is_right(), "secrets answer a Status on delete");
+    assert!(secrets.get_opt("regcred").await.expect("get_opt").is_none());
 }

@@ -440,10 +440,126 @@ async fn faults_and_ledger_cover_the_cluster_api() {
         retry_after_seconds: None,
     });
     assert_eq!(status_of(&kube.get(sa).await).1, "InternalError");
+    env.emulator.add_fault(acrlink_emulator::FaultRule {
+        route: "listCoreV1NamespacedSecret@aks-prod-2".into(),
+        method: None,
+        kind: acrlink_emulator::FaultKind::Drop,
+        count: 1,
+        status: None,
+        retry_after_seconds: None,
+    });
+    assert_eq!(
+        kube.get("/api/v1/namespaces/default/secrets").await.status,
+        StatusCode::OK,
+        "the rule is for another cluster"
+    );
+    env.emulator.set_faults(acrlink_emulator::Faults::default());
+    env.emulator.add_fault(acrlink_emulator::FaultRule {
+        route: "listCoreV1NamespacedSecret@aks-prod-1".into(),
+        method: None,
+        kind: acrlink_emulator::FaultKind::Drop,
+        count: 1,
+        status: None,
+        retry_after_seconds: None,
+    });
+    let dropped = kube
+        .client
+        .get(format!("{}/api/v1/namespaces/default/secrets", kube.server))
+        .bearer_auth(&kube.token)
+        .send()
+        .await;
+    assert!(dropped.is_err(), "the connection closes without an answer");
+    env.emulator.set_faults(acrlink_emulator::Faults { latency_ms: 150, ..Default::default() });
+    let started = std::time::Instant::now();
+    assert_eq!(kube.get("/api/v1/namespaces/default/secrets").await.status, StatusCode::OK);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150));
+    env.emulator.set_faults(acrlink_emulator::Faults::default());
     let ledger = env.emulator.ledger();
     let entry =
         ledger.entries.iter().find(|e| e.operation == "readCoreV1NamespacedServiceAccount").expect("ledger entry");
     assert_eq!(entry.cluster.as_deref(), Some("aks-prod-1"));
     assert_eq!(entry.count, 3);
     assert_eq!(entry.statuses.get("429"), Some(&1));
+}
+
+/// Reads watch events until `until` holds for one or the stream ends.
+async fn watch_until(response: reqwest::Response, until: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut response = response;
+    let mut buffer = String::new();
+    let mut seen = Vec::new();
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout(std::time::Duration::from_secs(5), response.chunk()).await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(at) = buffer.find('\n') {
+            let line: String = buffer.drain(..=at).collect();
+            let event: Value = serde_json::from_str(line.trim()).expect("one JSON event per line");
+            let done = until(&event);
+            seen.push(event);
+            if done {
+                return seen;
+            }
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn watches_replay_from_a_resource_version_and_stream_changes() {
+    let (_env, kube) = prod().await;
+    let list = kube.get("/api/v1/namespaces/default/secrets").await;
+    let rv = list.body["metadata"]["resourceVersion"].as_str().expect("list rv").to_string();
+    kube.post("/api/v1/namespaces/default/secrets", &json!({"metadata": {"name": "before", "labels": {"w": "1"}}}))
+        .await;
+    let url = format!(
+        "{}/api/v1/namespaces/default/secrets?watch=true&resourceVersion={rv}&labelSelector=w%3D1&timeoutSeconds=10",
+        kube.server
+    );
+    let response = kube.client.get(&url).bearer_auth(&kube.token).send().await.expect("watch");
+    assert_eq!(response.status(), StatusCode::OK);
+    let creator = {
+        let kube = Kube { client: kube.client.clone(), server: kube.server.clone(), token: kube.token.clone() };
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            kube.post("/api/v1/namespaces/default/secrets", &json!({"metadata": {"name": "unlabelled"}})).await;
+            kube.post(
+                "/api/v1/namespaces/default/secrets",
+                &json!({"metadata": {"name": "after", "labels": {"w": "1"}}}),
+            )
+            .await;
+            kube.delete("/api/v1/namespaces/default/secrets/after").await;
+        })
+    };
+    let events = watch_until(response, |e| e["type"] == "DELETED").await;
+    creator.await.expect("creator");
+    let summary: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or_default().to_string(),
+                e["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("ADDED", "before"), ("ADDED", "after"), ("DELETED", "after")].map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert_eq!(events[0]["object"]["kind"], "Secret");
+
+    // A resourceVersion older than the history answers an ERROR event with 410 Expired.
+    for i in 0..4100 {
+        let name = format!("churn-{}", i % 2);
+        let answer =
+            kube.put(&format!("/api/v1/namespaces/default/secrets/{name}"), &json!({"metadata": {"name": name}})).await;
+        if answer.status == StatusCode::NOT_FOUND {
+            kube.post("/api/v1/namespaces/default/secrets", &json!({"metadata": {"name": name}})).await;
+        }
+    }
+    let old = format!("{}/api/v1/namespaces/default/secrets?watch=1&resourceVersion=2", kube.server);
+    let response = kube.client.get(&old).bearer_auth(&kube.token).send().await.expect("watch");
+    let events = watch_until(response, |_| true).await;
+    assert_eq!(events[0]["type"], "ERROR");
+    assert_eq!(
+        (events[0]["object"]["code"].as_u64(), events[0]["object"]["reason"].as_str()),
+        (Some(410), Some("Expired"))
+    );
 }

@@ -143,14 +143,35 @@ async fn real_kubectl_drives_an_emulated_cluster() {
         .ok(&["-n", "team-a", "get", "secret", "ssa-secret", "-o", "jsonpath={.metadata.managedFields[0].manager}"])
         .await;
     assert_eq!(manager, "kubectl");
+    std::fs::write(&dir, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ssa-secret\n  namespace: team-a\nstringData:\n  username: bob\n").expect("write manifest");
+    let (ok, _, err) = kubectl.run(&["apply", "--server-side", "--field-manager=other", "-f", &path]).await;
+    assert!(!ok);
+    assert!(
+        err.starts_with("error: Apply failed with 1 conflict: conflict with \"kubectl\": .stringData.username"),
+        "{err}"
+    );
+    let forced =
+        kubectl.ok(&["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", &path]).await;
+    assert_eq!(forced, "secret/ssa-secret serverside-applied");
     let out =
         kubectl.ok(&["-n", "team-a", "run", "web", "--image=docker.io/library/nginx:1.27", "--restart=Never"]).await;
     assert_eq!(out, "pod/web created");
     let pulls = kubectl.ok(&["-n", "team-a", "get", "pod", "web", "-o", "jsonpath={.spec.imagePullSecrets}"]).await;
     assert_eq!(pulls, r#"[{"name":"regcred"}]"#);
+    // The kubelet runs it (docker.io is not emulated); describe shows the kubelet's events.
+    // kubectl wait watches the Pod until the kubelet reports it Running.
+    let waited = kubectl
+        .ok(&["-n", "team-a", "wait", "--for=jsonpath={.status.phase}=Running", "pod/web", "--timeout=20s"])
+        .await;
+    assert_eq!(waited, "pod/web condition met");
+    let described = kubectl.ok(&["-n", "team-a", "describe", "pod", "web"]).await;
+    assert!(described.contains("Started container web"), "{described}");
+    let listed = kubectl.ok(&["-n", "team-a", "get", "pods"]).await;
+    assert!(listed.contains("web") && listed.contains("1/1") && listed.contains("Running"), "{listed}");
     assert_eq!(kubectl.ok(&["delete", "namespace", "team-a"]).await, r#"namespace "team-a" deleted"#);
 
     let ledger = env.emulator.ledger();
     assert!(ledger.count("PATCH", "patchCoreV1NamespacedServiceAccount") >= 2, "{ledger:?}");
     assert!(ledger.count_cluster("aks-prod-1") > 10);
+    assert!(ledger.count("GET", "watchCoreV1NamespacedPod") >= 1, "kubectl wait watched: {ledger:?}");
 }
