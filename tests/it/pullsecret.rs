@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use acrlink_emulator::{Emulator, World};
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
 use crate::support::{Output, Sandbox, repo_root};
@@ -27,7 +27,12 @@ impl Fleet {
     fn demo() -> Fleet {
         let world = std::fs::read_to_string(repo_root().join(DEMO_WORLD))
             .unwrap()
-            .replace("demo-admin-password-1", ADMIN_CANARY);
+            .replace("demo-admin-password-1", ADMIN_CANARY)
+            // Kubelets that pull quickly and retry soon, so pods settle within the test.
+            .replace(
+                "[settings]\n",
+                "[settings]\nkubelet = { pull_delay_ms = 100, backoff_initial_ms = 300, backoff_max_ms = 1000 }\n",
+            );
         Fleet::start(&world)
     }
 
@@ -138,6 +143,75 @@ impl Fleet {
         account.image_pull_secrets.unwrap_or_default().into_iter().map(|r| r.name).collect()
     }
 
+    /// Creates a Pod running `image` (under the namespace's default service account, whose
+    /// pull secrets admission copies) and waits for the kubelet's verdict: "Running", or the
+    /// waiting reason and message of a failed pull.
+    fn run_pod(&self, client: &kube::Client, namespace: &str, name: &str, image: &str) -> String {
+        let pods = Api::<Pod>::namespaced(client.clone(), namespace);
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {"containers": [{"name": "app", "image": image}]},
+        }))
+        .unwrap();
+        self.runtime.block_on(pods.create(&PostParams::default(), &pod)).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let pod = self.runtime.block_on(pods.get(name)).unwrap();
+            let status = pod.status.unwrap_or_default();
+            if status.phase.as_deref() == Some("Running") {
+                return "Running".into();
+            }
+            let waiting = status
+                .container_statuses
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|c| c.state.and_then(|s| s.waiting))
+                .filter(|w| w.reason.as_deref().is_some_and(|r| r.contains("ImagePull")));
+            if let Some(waiting) = waiting {
+                return format!("{}: {}", waiting.reason.unwrap_or_default(), waiting.message.unwrap_or_default());
+            }
+            assert!(std::time::Instant::now() < deadline, "pod {namespace}/{name} never settled");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Whether the registry's token service accepts `username`/`password` for pulling `repository`.
+    fn registry_accepts(&self, login: &str, repository: &str, username: &str, password: &str) -> bool {
+        let emulator = self.emulator();
+        let base = emulator.ready_info().registry_endpoint;
+        let url = format!("{base}/{login}/oauth2/token?service={login}&scope=repository:{repository}:pull");
+        let ca = reqwest::Certificate::from_pem(emulator.ca_pem().as_bytes()).unwrap();
+        self.runtime.block_on(async {
+            let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+            let answer = http.get(url).basic_auth(username, Some(password)).send().await.unwrap();
+            if !answer.status().is_success() {
+                return false;
+            }
+            let body: serde_json::Value = answer.json().await.unwrap();
+            // The token lists only what was granted.
+            let token = body["access_token"].as_str().unwrap_or_default();
+            let claims = token.split('.').nth(1).unwrap_or_default();
+            use base64::Engine as _;
+            let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap_or_default();
+            String::from_utf8_lossy(&claims).contains(repository)
+        })
+    }
+
+    /// The username and password a pull Secret holds for a login server.
+    fn credential_in(
+        &self,
+        client: &kube::Client,
+        namespace: &str,
+        name: &str,
+        login: &str,
+    ) -> Option<(String, String)> {
+        let secret = self.secret(client, namespace, name)?;
+        let payload = secret.data?.get(".dockerconfigjson")?.0.clone();
+        let value: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+        let entry = &value["auths"][login];
+        Some((entry["username"].as_str()?.to_string(), entry["password"].as_str()?.to_string()))
+    }
+
     /// Kubernetes API requests per cluster since the ledger was last reset.
     fn kube_requests(&self) -> BTreeMap<String, u64> {
         let mut counts = BTreeMap::new();
@@ -203,6 +277,20 @@ fn secrets_reach_every_bound_cluster_and_namespace_and_a_renewed_password_is_dri
 
     assert_clean(sandbox.run(["plan", "--detailed-exitcode"]).assert_exit(0));
 
+    // Pods pull through the Secret their service account hands them, on every bound cluster.
+    let agent = "vendorimages.azurecr.io/vendor/agent:3.1";
+    for cluster in ["aks-dev-01", "aks-dev-02"] {
+        assert_eq!(fleet.run_pod(&fleet.kube("dev-rg", cluster), "default", "agent", agent), "Running", "{cluster}");
+    }
+    let debug = "toolsacr.azurecr.io/tools/debug:1.0";
+    assert_eq!(fleet.run_pod(&staging, "tools", "debug", debug), "Running");
+    // The token reads tools/* only.
+    let outside = fleet.run_pod(&staging, "tools", "sauce", "toolsacr.azurecr.io/internal/secret-sauce:0.9");
+    assert!(outside.starts_with("ErrImagePull") || outside.starts_with("ImagePullBackOff"), "{outside}");
+    // A cluster no pull-secret binding covers cannot pull the vendor's image.
+    let unbound = fleet.run_pod(&staging, "default", "agent", agent);
+    assert!(unbound.contains("ImagePull") && unbound.contains("401"), "{unbound}");
+
     // `az acr credential renew -n vendorimages --password-name password` behind acrlink's back.
     let renewed = fleet.emulator().state().regenerate_registry_password("vendorimages", "password").unwrap();
     let drift = sandbox.run(["drift", "--format", "json"]);
@@ -218,9 +306,13 @@ fn secrets_reach_every_bound_cluster_and_namespace_and_a_renewed_password_is_dri
     assert!(text.stdout.contains("(sensitive value changed)"), "{text}");
     assert!(!text.stdout.contains(&renewed) && !text.stderr.contains(&renewed));
 
-    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
     let client = fleet.kube("dev-rg", "aks-dev-02");
+    let stale = fleet.run_pod(&client, "default", "agent-stale", agent);
+    assert!(stale.contains("401"), "the old password no longer pulls: {stale}");
+
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
     assert_eq!(fleet.password_in(&client, "default", "vendor-pull", login), Some(renewed));
+    assert_eq!(fleet.run_pod(&client, "default", "agent-repaired", agent), "Running");
     assert_clean(sandbox.run(["drift"]).assert_exit(0));
 }
 
@@ -348,6 +440,8 @@ fn an_expiring_token_rotates_into_the_other_slot_and_the_old_password_stays_vali
     let staging = fleet.kube("staging-rg", "aks-stg-01");
     let tools = "toolsacr.azurecr.io";
     let before = fleet.password_in(&staging, "tools", "tools-pull", tools).unwrap();
+    let (user, old_password) = fleet.credential_in(&staging, "tools", "tools-pull", tools).unwrap();
+    assert!(fleet.registry_accepts(tools, "tools/debug", &user, &old_password));
     let slots_before = fleet.token_passwords("toolsacr");
     assert_eq!(slots_before.iter().map(|(slot, _)| slot.as_str()).collect::<Vec<_>>(), vec!["password1"]);
 
@@ -375,6 +469,11 @@ fn an_expiring_token_rotates_into_the_other_slot_and_the_old_password_stays_vali
     assert_eq!(slots_after.len(), 2, "{slots_after:?}");
     assert_eq!(slots_after[0], slots_before[0], "password1 untouched");
     assert_eq!(slots_after[1].0, "password2");
+    let (_, new_password) = fleet.credential_in(&staging, "tools", "tools-pull", tools).unwrap();
+    assert!(fleet.registry_accepts(tools, "tools/debug", &user, &new_password), "the new password works");
+    assert!(fleet.registry_accepts(tools, "tools/debug", &user, &old_password), "and so does the old one");
+    assert!(!fleet.registry_accepts(tools, "internal/secret-sauce", &user, &new_password), "scope map holds");
+    assert_eq!(fleet.run_pod(&staging, "tools", "after-rotation", "toolsacr.azurecr.io/tools/ci:2.0"), "Running");
     assert_clean(sandbox.run(["plan", "--detailed-exitcode"]).assert_exit(0));
 }
 
