@@ -118,7 +118,16 @@ impl Fleet {
                 .unwrap();
             use base64::Engine as _;
             let encoded = answer["kubeconfigs"][0]["value"].as_str().expect("a kubeconfig");
-            let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
+            let mut text =
+                String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
+            if let Some(exec) = text.find("    exec:") {
+                // An Entra-integrated cluster: a token for the AKS server application, as kubelogin gets.
+                let token = emulator
+                    .state()
+                    .mint_token(&env["AZURE_CLIENT_ID"], "6dae42f8-4368-4678-94ff-3960e28e3630", 3600)
+                    .unwrap();
+                text = format!("{}    token: {token}\n", &text[..exec]);
+            }
             let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).unwrap();
             let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
             kube::Client::try_from(config).unwrap()
@@ -556,4 +565,85 @@ fn no_secret_reaches_any_output_of_any_command() {
     demo.write("examples/demo/acrlink.toml", demo_config());
     let output = demo.run(["demo"]);
     assert_clean(output.assert_exit(0));
+}
+
+#[test]
+fn entra_integrated_clusters_and_local_kube_contexts_are_reached_too() {
+    // aks-dev-02 has local accounts off and Entra integration on: its kubeconfig names
+    // kubelogin, and acrlink must bring the Entra token for the AKS server application itself.
+    let world = std::fs::read_to_string(repo_root().join(DEMO_WORLD)).unwrap().replace(
+        "name = \"aks-dev-02\"\nlocation = \"westeurope\"\n",
+        "name = \"aks-dev-02\"\nlocation = \"westeurope\"\nlocal_accounts = false\naad = true\n",
+    );
+    let fleet = Fleet::start(&world);
+    // aks-dev-01 through a context of a local kubeconfig instead of AKS credentials.
+    let sandbox = fleet.sandbox(&demo_config().replace(
+        "[clusters.aks-dev-01]\nresource_group = \"dev-rg\"\n",
+        "[clusters.aks-dev-01]\nresource_group = \"dev-rg\"\nkube_context = \"dev-one\"\n",
+    ));
+    let kubeconfig = local_kubeconfig(&fleet, "dev-rg", "aks-dev-01", "dev-one");
+    let path = sandbox.write("kubeconfig", kubeconfig);
+    let sandbox = sandbox.env("KUBECONFIG", path.to_str().unwrap());
+    fleet.emulator().reset_ledger();
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let entra_cluster = fleet.kube_requests();
+    assert!(entra_cluster.get("aks-dev-02").is_some_and(|n| *n > 0), "{entra_cluster:?}");
+    // The local-context cluster was not asked for AKS credentials.
+    let credential_calls: Vec<String> = fleet
+        .emulator()
+        .ledger()
+        .entries
+        .into_iter()
+        .filter(|e| e.operation.contains("ListClusterUserCredential"))
+        .filter_map(|e| e.cluster)
+        .collect();
+    assert!(!credential_calls.iter().any(|c| c.ends_with("aks-dev-01")), "{credential_calls:?}");
+    assert!(credential_calls.iter().any(|c| c.ends_with("aks-dev-02")), "{credential_calls:?}");
+    for cluster in ["aks-dev-01", "aks-dev-02"] {
+        let client = fleet.kube("dev-rg", cluster);
+        assert!(fleet.secret(&client, "default", "vendor-pull").is_some(), "{cluster}");
+    }
+    // A wrong context is a clear error naming the cluster, not a panic.
+    let broken = sandbox.env("KUBECONFIG", "/nonexistent/kubeconfig");
+    let plan = broken.run(["plan"]);
+    assert_clean(plan.assert_exit(1));
+    assert!(plan.stdout.contains("cannot read cluster aks-dev-01"), "{plan}");
+}
+
+#[test]
+fn pods_admitted_before_a_service_account_patch_are_reported_for_a_restart() {
+    let fleet = Fleet::demo();
+    let dev1 = fleet.kube("dev-rg", "aks-dev-01");
+    // Running before acrlink patches the service account: it has no pull secret.
+    assert_eq!(fleet.run_pod(&dev1, "default", "legacy-web", "docker.io/library/nginx:1.27"), "Running");
+    let sandbox = fleet.sandbox(&demo_config());
+    let apply = sandbox.run(["apply", "--auto-approve"]);
+    assert_clean(apply.assert_exit(0));
+    let line = apply
+        .stderr
+        .lines()
+        .find(|l| l.contains("service_account[aks-dev-01/default/default]") && l.contains("now names"))
+        .unwrap_or_else(|| panic!("{apply}"));
+    assert!(line.contains("need a restart") && line.contains("legacy-web"), "{line}");
+}
+
+/// A kubeconfig file with one context, as `az aks get-credentials --context NAME` would write.
+fn local_kubeconfig(fleet: &Fleet, resource_group: &str, cluster: &str, context: &str) -> String {
+    let emulator = fleet.emulator();
+    let env = emulator.env();
+    let token = emulator.state().mint_token(&env["AZURE_CLIENT_ID"], "https://management.azure.com/", 3600).unwrap();
+    let url = format!(
+        "{}/subscriptions/{SUB}/resourceGroups/{resource_group}/providers/Microsoft.ContainerService/managedClusters/{cluster}/listClusterUserCredential?api-version=2025-10-01",
+        env["ACRLINK_ARM_ENDPOINT"]
+    );
+    let ca = reqwest::Certificate::from_pem(emulator.ca_pem().as_bytes()).unwrap();
+    let answer: serde_json::Value = fleet.runtime.block_on(async {
+        let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+        http.post(url).bearer_auth(token).header("content-length", "0").send().await.unwrap().json().await.unwrap()
+    });
+    use base64::Engine as _;
+    let encoded = answer["kubeconfigs"][0]["value"].as_str().unwrap();
+    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
+    text.replace(&format!("current-context: {cluster}"), &format!("current-context: {context}"))
+        .replace(&format!("  name: {cluster}\ncurrent-context"), &format!("  name: {context}\ncurrent-context"))
 }
