@@ -421,6 +421,38 @@ secret_name = "acr-pull"
     }
 
     #[tokio::test]
+    async fn namespaces_by_list_by_star_with_exclusions_and_by_label_selector() {
+        let (azure, kube) = (azure(), kube());
+        kube.clusters
+            .lock()
+            .unwrap()
+            .get_mut("aks1")
+            .unwrap()
+            .namespaces
+            .insert("payments".into(), [("team".to_string(), "pay".to_string())].into());
+        let namespaces_of = |plan: &Plan| -> Vec<String> {
+            plan.changes.iter().filter(|c| c.address.starts_with("secret[aks1/")).map(|c| c.address.clone()).collect()
+        };
+        let star = BOTH.replacen(
+            r#"namespaces = ["default", "apps"]"#,
+            "namespaces = [\"*\"]\nexclude_namespaces = [\"kube-system\"]",
+            1,
+        );
+        let plan = plan(&self::config(&star), &azure, &kube).await;
+        assert_eq!(
+            namespaces_of(&plan),
+            vec!["secret[aks1/apps/acr-pull]", "secret[aks1/default/acr-pull]", "secret[aks1/payments/acr-pull]"]
+        );
+        let selected = BOTH.replacen(r#"namespaces = ["default", "apps"]"#, "namespace_selector = \"team=pay\"", 1);
+        let plan = self::plan(&self::config(&selected), &azure, &kube).await;
+        assert_eq!(
+            namespaces_of(&plan),
+            vec!["secret[aks1/apps/acr-pull]", "secret[aks1/payments/acr-pull]"],
+            "apps comes from the token binding"
+        );
+    }
+
+    #[tokio::test]
     async fn secrets_edited_or_deleted_behind_acrlinks_back_are_drift() {
         let (config, azure, kube) = (self::config(BOTH), azure(), kube());
         converge(&config, &azure, &kube).await;
