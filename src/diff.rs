@@ -210,8 +210,14 @@ pub fn diff(
                 }
             };
             let role_guid_value = role_guid(&assignment.role_definition_id);
+            // When a registry switches mode, the grant of the old role goes while one of the new
+            // role arrives for the same pair: the role in the address keeps both apart.
+            let mut address = assignment_address(&cluster_key, registry_key);
+            if desired.iter().any(|d| d.address == address) {
+                address = format!("role_assignment[{cluster_key}/{registry_key}:{}]", role_name(&role_guid_value));
+            }
             result.changes.push(Change {
-                address: assignment_address(&cluster_key, registry_key),
+                address,
                 action: Action::Delete,
                 reason,
                 precondition: Precondition::Present { id: assignment.id.clone() },
@@ -462,6 +468,21 @@ mod tests {
         assert_eq!(description_owner("Managed by acrlink: binding b"), Some("default".into()));
         assert_eq!(description_owner("Managed by acrlink for payments: binding b"), Some("payments".into()));
         assert_eq!(description_owner("made by hand"), None);
+    }
+
+    #[test]
+    fn a_registry_switching_to_abac_swaps_roles_under_distinct_addresses() {
+        let want = desired("aks1", "p1", REPOSITORY_READER);
+        let result =
+            run(std::slice::from_ref(&want), vec![live(ACR, "old", "p1", ACR_PULL, true)], RoleAssignmentMode::Abac);
+        let addresses: Vec<(&str, Action)> = result.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+        assert_eq!(
+            addresses,
+            vec![
+                ("role_assignment[aks1/acr1:AcrPull]", Action::Delete),
+                ("role_assignment[aks1/acr1]", Action::Create)
+            ]
+        );
     }
 
     #[test]
