@@ -140,10 +140,8 @@ pub async fn clusters<A: Azure>(config: &Config, azure: &A) -> (Vec<FleetCluster
         for live in clusters {
             let in_group = set.resource_group.as_ref().is_none_or(|rg| live.resource_group.eq_ignore_ascii_case(rg));
             // Azure tag names are case-insensitive (values are not).
-            let tagged = set
-                .tags
-                .iter()
-                .all(|(k, v)| live.tags.iter().any(|(lk, lv)| lk.eq_ignore_ascii_case(k) && lv == v));
+            let tagged =
+                set.tags.iter().all(|(k, v)| live.tags.iter().any(|(lk, lv)| lk.eq_ignore_ascii_case(k) && lv == v));
             if !(in_group && tagged) {
                 continue;
             }

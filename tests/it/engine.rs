@@ -6,36 +6,19 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use acrlink_emulator::{Emulator, FaultKind, FaultRule, NewRoleAssignment, World};
+use acrlink_emulator::{FaultKind, FaultRule, NewRoleAssignment};
 
-use crate::support::{Output, Sandbox, repo_root};
+use crate::support::{Emulated, Output, Sandbox, repo_root};
 
 const DEMO_WORLD: &str = "examples/demo/world.toml";
 const DEMO_CONFIG: &str = "examples/demo/acrlink.toml";
 const CANARY: &str = "CANARY-client-secret-5f1d2c";
 
-/// A running emulator and the runtime that serves it.
-struct Azure {
-    emulator: Option<Emulator>,
-    runtime: tokio::runtime::Runtime,
-}
+type Azure = Emulated;
 
 impl Azure {
-    fn start(world: &str) -> Azure {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let world = World::from_toml_str(world).expect("a valid world");
-        let emulator =
-            runtime.block_on(Emulator::start(world, "127.0.0.1:0".parse().unwrap())).expect("emulator starts");
-        Azure { emulator: Some(emulator), runtime }
-    }
-
     fn demo() -> Azure {
         Azure::start(&demo_world())
-    }
-
-    fn emulator(&self) -> &Emulator {
-        self.emulator.as_ref().expect("running")
     }
 
     /// A sandbox holding the demo's managed-identity bindings (this file's subject), with the
@@ -47,16 +30,6 @@ impl Azure {
     /// A sandbox holding the whole demo acrlink.toml.
     fn demo_sandbox(&self) -> Sandbox {
         self.sandbox_with(&std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap())
-    }
-
-    fn sandbox_with(&self, config: &str) -> Sandbox {
-        let mut sandbox = Sandbox::new();
-        for (key, value) in self.emulator().env() {
-            sandbox = sandbox.env(&key, &value);
-        }
-        sandbox = sandbox.env("ACRLINK_RETRY_BUDGET_SECONDS", "60").env("ACRLINK_ARM_REQUESTS_PER_SECOND", "1000");
-        sandbox.write("acrlink.toml", config);
-        sandbox
     }
 
     /// ARM requests per operation id (the token endpoint excluded).
@@ -97,14 +70,6 @@ impl Azure {
             .collect();
         triples.sort();
         triples
-    }
-}
-
-impl Drop for Azure {
-    fn drop(&mut self) {
-        if let Some(emulator) = self.emulator.take() {
-            self.runtime.block_on(emulator.shutdown());
-        }
     }
 }
 

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use acrlink_emulator::{Emulator, World};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
-use crate::support::{Output, Sandbox, repo_root};
+use crate::support::{Emulated, Output, Sandbox, repo_root};
 
 const DEMO_WORLD: &str = "examples/demo/world.toml";
 const DEMO_CONFIG: &str = "examples/demo/acrlink.toml";
@@ -18,47 +17,22 @@ const ADMIN_CANARY: &str = "CANARY-admin-pw-9d41c7e2";
 /// Planted as a service principal's client secret.
 const SP_CANARY: &str = "CANARY-sp-secret-3b7e10aa";
 
-struct Fleet {
-    emulator: Option<Emulator>,
-    runtime: tokio::runtime::Runtime,
+type Fleet = Emulated;
+
+/// The demo fleet with the admin canary planted and kubelets that settle quickly.
+fn demo_fleet() -> Fleet {
+    let world = std::fs::read_to_string(repo_root().join(DEMO_WORLD))
+        .unwrap()
+        .replace("demo-admin-password-1", ADMIN_CANARY)
+        // Kubelets that pull quickly and retry soon, so pods settle within the test.
+        .replace(
+            "[settings]\n",
+            "[settings]\nkubelet = { pull_delay_ms = 100, backoff_initial_ms = 300, backoff_max_ms = 1000 }\n",
+        );
+    Fleet::start(&world)
 }
 
 impl Fleet {
-    fn demo() -> Fleet {
-        let world = std::fs::read_to_string(repo_root().join(DEMO_WORLD))
-            .unwrap()
-            .replace("demo-admin-password-1", ADMIN_CANARY)
-            // Kubelets that pull quickly and retry soon, so pods settle within the test.
-            .replace(
-                "[settings]\n",
-                "[settings]\nkubelet = { pull_delay_ms = 100, backoff_initial_ms = 300, backoff_max_ms = 1000 }\n",
-            );
-        Fleet::start(&world)
-    }
-
-    fn start(world: &str) -> Fleet {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let world = World::from_toml_str(world).expect("a valid world");
-        let emulator =
-            runtime.block_on(Emulator::start(world, "127.0.0.1:0".parse().unwrap())).expect("emulator starts");
-        Fleet { emulator: Some(emulator), runtime }
-    }
-
-    fn emulator(&self) -> &Emulator {
-        self.emulator.as_ref().expect("running")
-    }
-
-    fn sandbox(&self, config: &str) -> Sandbox {
-        let mut sandbox = Sandbox::new();
-        for (key, value) in self.emulator().env() {
-            sandbox = sandbox.env(&key, &value);
-        }
-        sandbox = sandbox.env("ACRLINK_RETRY_BUDGET_SECONDS", "60").env("ACRLINK_ARM_REQUESTS_PER_SECOND", "1000");
-        sandbox.write("acrlink.toml", config);
-        sandbox
-    }
-
     /// GETs an ARM resource as the deployer.
     fn arm_get(&self, path: &str) -> serde_json::Value {
         let emulator = self.emulator();
@@ -237,14 +211,6 @@ impl Fleet {
     }
 }
 
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        if let Some(emulator) = self.emulator.take() {
-            self.runtime.block_on(emulator.shutdown());
-        }
-    }
-}
-
 fn demo_config() -> String {
     std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap()
 }
@@ -259,8 +225,8 @@ fn assert_clean(output: &Output) {
 
 #[test]
 fn secrets_reach_every_bound_cluster_and_namespace_and_a_renewed_password_is_drift_that_apply_repairs() {
-    let fleet = Fleet::demo();
-    let sandbox = fleet.sandbox(&demo_config());
+    let fleet = demo_fleet();
+    let sandbox = fleet.sandbox_with(&demo_config());
     assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
 
     let login = "vendorimages.azurecr.io";
@@ -327,7 +293,7 @@ fn secrets_reach_every_bound_cluster_and_namespace_and_a_renewed_password_is_dri
 
 #[test]
 fn service_accounts_keep_other_tools_entries_and_pruning_removes_only_acrlinks() {
-    let fleet = Fleet::demo();
+    let fleet = demo_fleet();
     let client = fleet.kube("dev-rg", "aks-dev-02");
     // Another tool already put its own pull secret on the default service account.
     fleet
@@ -338,7 +304,7 @@ fn service_accounts_keep_other_tools_entries_and_pruning_removes_only_acrlinks()
             &Patch::Merge(serde_json::json!({"imagePullSecrets": [{"name": "other-tool"}]})),
         ))
         .unwrap();
-    let sandbox = fleet.sandbox(&demo_config());
+    let sandbox = fleet.sandbox_with(&demo_config());
     assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
     assert_eq!(fleet.pull_secrets_of(&client, "default", "default"), vec!["other-tool", "vendor-pull"]);
 
@@ -362,7 +328,7 @@ fn service_accounts_keep_other_tools_entries_and_pruning_removes_only_acrlinks()
         "name = \"vendor-agent\"\nclusters = [\"env=dev\"]",
         "name = \"vendor-agent\"\nclusters = [\"aks-dev-01\"]",
     );
-    let sandbox = fleet.sandbox(&narrowed);
+    let sandbox = fleet.sandbox_with(&narrowed);
     let plan = sandbox.run(["plan", "--format", "json"]);
     assert_clean(plan.assert_exit(0));
     let deletes: Vec<String> = plan.json()["changes"]
@@ -382,7 +348,7 @@ fn service_accounts_keep_other_tools_entries_and_pruning_removes_only_acrlinks()
 
 #[test]
 fn a_foreign_secret_is_refused_unless_adopted_and_a_wrong_typed_one_is_replaced() {
-    let fleet = Fleet::demo();
+    let fleet = demo_fleet();
     let dev1 = fleet.kube("dev-rg", "aks-dev-01");
     let dev2 = fleet.kube("dev-rg", "aks-dev-02");
     let opaque = |name: &str, labels: &[(&str, &str)]| Secret {
@@ -409,7 +375,7 @@ fn a_foreign_secret_is_refused_unless_adopted_and_a_wrong_typed_one_is_replaced(
         .block_on(Api::<Secret>::namespaced(dev2.clone(), "default").create(&PostParams::default(), &ours_but_opaque))
         .unwrap();
 
-    let sandbox = fleet.sandbox(&demo_config());
+    let sandbox = fleet.sandbox_with(&demo_config());
     let plan = sandbox.run(["plan"]);
     assert_clean(plan.assert_exit(0));
     assert!(plan.stdout.contains("-/+ secret[aks-dev-02/default/vendor-pull]"), "{plan}");
@@ -434,7 +400,7 @@ fn a_foreign_secret_is_refused_unless_adopted_and_a_wrong_typed_one_is_replaced(
     // adopt = true takes the foreign one over (replacing it, as its type is wrong too).
     let adopting =
         demo_config().replace("secret_name = \"vendor-pull\"", "secret_name = \"vendor-pull\"\nadopt = true");
-    let sandbox = fleet.sandbox(&adopting);
+    let sandbox = fleet.sandbox_with(&adopting);
     assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
     let adopted = fleet.secret(&dev1, "default", "vendor-pull").unwrap();
     assert_eq!(adopted.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
@@ -443,8 +409,8 @@ fn a_foreign_secret_is_refused_unless_adopted_and_a_wrong_typed_one_is_replaced(
 
 #[test]
 fn an_expiring_token_rotates_into_the_other_slot_and_the_old_password_stays_valid() {
-    let fleet = Fleet::demo();
-    let sandbox = fleet.sandbox(&demo_config());
+    let fleet = demo_fleet();
+    let sandbox = fleet.sandbox_with(&demo_config());
     assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
     let staging = fleet.kube("staging-rg", "aks-stg-01");
     let tools = "toolsacr.azurecr.io";
@@ -457,7 +423,7 @@ fn an_expiring_token_rotates_into_the_other_slot_and_the_old_password_stays_vali
     // The password has 90 days left; a policy that rotates 95 days ahead now wants a new one.
     let stricter = demo_config()
         .replace("token_ttl = \"90d\"\nrotate_before = \"30d\"", "token_ttl = \"100d\"\nrotate_before = \"95d\"");
-    let sandbox = fleet.sandbox(&stricter);
+    let sandbox = fleet.sandbox_with(&stricter);
     let plan = sandbox.run(["plan", "--format", "json"]);
     assert_clean(plan.assert_exit(0));
     let changes = plan.json()["changes"].as_array().unwrap().clone();
@@ -488,7 +454,7 @@ fn an_expiring_token_rotates_into_the_other_slot_and_the_old_password_stays_vali
 
 #[test]
 fn kubernetes_reads_per_cluster_are_a_small_constant_whatever_the_namespaces() {
-    let fleet = Fleet::demo();
+    let fleet = demo_fleet();
     let staging = fleet.kube("staging-rg", "aks-stg-01");
     for i in 0..12 {
         let namespace = Namespace {
@@ -512,7 +478,7 @@ fn kubernetes_reads_per_cluster_are_a_small_constant_whatever_the_namespaces() {
             "clusters = [\"env=dev\"]\nregistries = [\"vendorimages\"]",
             "clusters = [\"env=dev\", \"aks-stg-01\"]\nregistries = [\"vendorimages\"]",
         );
-    let sandbox = fleet.sandbox(&everywhere);
+    let sandbox = fleet.sandbox_with(&everywhere);
     fleet.emulator().reset_ledger();
     assert_clean(sandbox.run(["plan"]).assert_exit(0));
     let requests = fleet.kube_requests();
@@ -524,12 +490,12 @@ fn kubernetes_reads_per_cluster_are_a_small_constant_whatever_the_namespaces() {
 
 #[test]
 fn no_secret_reaches_any_output_of_any_command() {
-    let fleet = Fleet::demo();
+    let fleet = demo_fleet();
     let with_sp = format!(
         "{}\n[[bindings]]\nname = \"partner\"\nclusters = [\"aks-dev-01\"]\nregistries = [\"toolsacr\"]\nmethod = \"pull-secret\"\ncredential = \"service-principal\"\nclient_id = \"6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11\"\nclient_secret_env = \"PARTNER_SECRET\"\nnamespaces = [\"default\"]\nsecret_name = \"partner-pull\"\n",
         demo_config()
     );
-    let sandbox = fleet.sandbox(&with_sp).env("PARTNER_SECRET", SP_CANARY);
+    let sandbox = fleet.sandbox_with(&with_sp).env("PARTNER_SECRET", SP_CANARY);
     let saved = sandbox.path().join("plan.json");
     for args in [
         vec!["-vvv", "plan"],
@@ -577,7 +543,7 @@ fn entra_integrated_clusters_and_local_kube_contexts_are_reached_too() {
     );
     let fleet = Fleet::start(&world);
     // aks-dev-01 through a context of a local kubeconfig instead of AKS credentials.
-    let sandbox = fleet.sandbox(&demo_config().replace(
+    let sandbox = fleet.sandbox_with(&demo_config().replace(
         "[clusters.aks-dev-01]\nresource_group = \"dev-rg\"\n",
         "[clusters.aks-dev-01]\nresource_group = \"dev-rg\"\nkube_context = \"dev-one\"\n",
     ));
@@ -612,11 +578,11 @@ fn entra_integrated_clusters_and_local_kube_contexts_are_reached_too() {
 
 #[test]
 fn pods_admitted_before_a_service_account_patch_are_reported_for_a_restart() {
-    let fleet = Fleet::demo();
+    let fleet = demo_fleet();
     let dev1 = fleet.kube("dev-rg", "aks-dev-01");
     // Running before acrlink patches the service account: it has no pull secret.
     assert_eq!(fleet.run_pod(&dev1, "default", "legacy-web", "docker.io/library/nginx:1.27"), "Running");
-    let sandbox = fleet.sandbox(&demo_config());
+    let sandbox = fleet.sandbox_with(&demo_config());
     let apply = sandbox.run(["apply", "--auto-approve"]);
     assert_clean(apply.assert_exit(0));
     let line = apply

@@ -135,3 +135,45 @@ pub fn toml_to_json(text: &str) -> serde_json::Value {
 pub fn json_to_yaml(value: &serde_json::Value) -> String {
     serde_saphyr::to_string(value).expect("YAML serialises")
 }
+
+/// The emulator running in-process (so tests can read its ledger, inject faults and change
+/// state behind acrlink's back), with the runtime that serves it.
+pub struct Emulated {
+    emulator: Option<acrlink_emulator::Emulator>,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl Emulated {
+    pub fn start(world: &str) -> Emulated {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let world = acrlink_emulator::World::from_toml_str(world).expect("a valid world");
+        let emulator = runtime
+            .block_on(acrlink_emulator::Emulator::start(world, "127.0.0.1:0".parse().unwrap()))
+            .expect("emulator starts");
+        Emulated { emulator: Some(emulator), runtime }
+    }
+
+    pub fn emulator(&self) -> &acrlink_emulator::Emulator {
+        self.emulator.as_ref().expect("running")
+    }
+
+    /// A sandbox holding `config` as acrlink.toml, with the environment that targets the emulator.
+    pub fn sandbox_with(&self, config: &str) -> Sandbox {
+        let mut sandbox = Sandbox::new();
+        for (key, value) in self.emulator().env() {
+            sandbox = sandbox.env(&key, &value);
+        }
+        sandbox = sandbox.env("ACRLINK_RETRY_BUDGET_SECONDS", "60").env("ACRLINK_ARM_REQUESTS_PER_SECOND", "1000");
+        sandbox.write("acrlink.toml", config);
+        sandbox
+    }
+}
+
+impl Drop for Emulated {
+    fn drop(&mut self) {
+        if let Some(emulator) = self.emulator.take() {
+            self.runtime.block_on(emulator.shutdown());
+        }
+    }
+}
