@@ -106,6 +106,7 @@ fn serve(shared: &Shared, req: &Req, route: &Route, watching: bool) -> Result<An
     let Some(rec) = state.clusters.get(&key) else { return Err(no_such_path().reply()) };
     let Some(user) = authenticate(shared, rec, req) else { return Err(unauthorized().reply()) };
     let version = rec.kubernetes_version.clone();
+    let controller_delay = std::time::Duration::from_millis(state.settings.namespace_controller_delay_ms);
     let deny = rec.kube_denials.clone();
     let rest: Vec<&str> = req.segments.iter().skip(4).map(String::as_str).collect();
     let reply = match parse(&rest) {
@@ -122,8 +123,14 @@ fn serve(shared: &Shared, req: &Req, route: &Route, watching: bool) -> Result<An
             }
             let ca = shared.ca_pem.clone();
             let store = state.kube.entry(key).or_insert_with(|| store::Store::new(&ca));
-            let call =
-                objects::Call { req, res, namespace: &namespace, name: &name, subresource: subresource.as_deref() };
+            let call = objects::Call {
+                req,
+                res,
+                namespace: &namespace,
+                name: &name,
+                subresource: subresource.as_deref(),
+                controller_delay,
+            };
             if watching {
                 return watch::start(store, &call).map(Answer::Stream).map_err(|f| f.reply());
             }

@@ -24,6 +24,8 @@ pub(crate) struct Call<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
     pub subresource: Option<&'a str>,
+    /// `settings.namespace_controller_delay_ms`.
+    pub controller_delay: std::time::Duration,
 }
 
 impl Call<'_> {
@@ -205,7 +207,11 @@ fn insert(store: &mut Store, call: &Call<'_>, mut object: Value, dry_run: bool) 
     }
     let stored = store.put(call.res, call.namespace, &name, object);
     if call.res.kind == "Namespace" {
-        store.namespace_created(&name);
+        if call.controller_delay.is_zero() {
+            store.namespace_created(&name);
+        } else {
+            store.pending_namespaces.push((name.clone(), std::time::Instant::now() + call.controller_delay));
+        }
     }
     Ok(stored)
 }

@@ -563,3 +563,21 @@ async fn watches_replay_from_a_resource_version_and_stream_changes() {
         (Some(410), Some("Expired"))
     );
 }
+
+#[tokio::test]
+async fn the_default_service_account_can_come_late_like_the_controller_manager_makes_it() {
+    let world = WORLD.replace("[settings]\n", "[settings]\nnamespace_controller_delay_ms = 300\n");
+    let env = start_world(&world).await;
+    let kube = Kube::connect(&env, PROD, "rg-aks", "aks-prod-1").await;
+    kube.create_namespace("fresh").await;
+    let early = kube.get("/api/v1/namespaces/fresh/serviceaccounts/default").await;
+    assert_eq!(status_of(&early), (404, "NotFound", "serviceaccounts \"default\" not found"));
+    assert_eq!(early.body["details"], json!({"name": "default", "kind": "serviceaccounts"}));
+    let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    let refused = kube.post("/api/v1/namespaces/fresh/pods", &pod).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(kube.get("/api/v1/namespaces/fresh/serviceaccounts/default").await.status, StatusCode::OK);
+    assert_eq!(kube.get("/api/v1/namespaces/fresh/configmaps/kube-root-ca.crt").await.status, StatusCode::OK);
+    assert_eq!(kube.post("/api/v1/namespaces/fresh/pods", &pod).await.status, StatusCode::CREATED);
+}
