@@ -19,6 +19,7 @@ mod pods;
 mod proto;
 pub(crate) mod resources;
 pub(crate) mod routes;
+mod schema;
 mod select;
 pub(crate) mod status;
 pub(crate) mod store;

@@ -581,3 +581,37 @@ async fn the_default_service_account_can_come_late_like_the_controller_manager_m
     assert_eq!(kube.get("/api/v1/namespaces/fresh/configmaps/kube-root-ca.crt").await.status, StatusCode::OK);
     assert_eq!(kube.post("/api/v1/namespaces/fresh/pods", &pod).await.status, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn unknown_fields_follow_field_validation() {
+    let (_env, kube) = prod().await;
+    let body = json!({"metadata": {"name": "odd"}, "stringData": {"a": "b"}, "colour": "red"});
+    let strict = kube.post("/api/v1/namespaces/default/secrets?fieldValidation=Strict", &body).await;
+    assert_eq!(
+        status_of(&strict),
+        (
+            400,
+            "BadRequest",
+            "Secret in version \"v1\" cannot be handled as a Secret: strict decoding error: unknown field \"colour\""
+        )
+    );
+    let warned = kube.post("/api/v1/namespaces/default/secrets", &body).await;
+    assert_eq!(warned.status, StatusCode::CREATED);
+    assert_eq!(warned.header("warning"), Some("299 - \"unknown field \\\"colour\\\"\""));
+    assert!(warned.body.get("colour").is_none(), "dropped");
+    let apply = kube
+        .patch(
+            "/api/v1/namespaces/default/secrets/odd?fieldManager=x",
+            "application/apply-patch+yaml",
+            &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "odd"}, "colour": "blue"}),
+        )
+        .await;
+    assert_eq!(
+        status_of(&apply),
+        (
+            400,
+            "BadRequest",
+            "failed to create typed patch object (/v1, Kind=Secret): .colour: field not declared in schema"
+        )
+    );
+}
