@@ -65,6 +65,40 @@ fn authenticate(shared: &Shared, cluster: &ClusterRec, req: &Req) -> Option<Stri
     None
 }
 
+/// Azure RBAC for Kubernetes authorization (AAD clusters with `azure_rbac`): the caller's
+/// role assignments at the cluster (or above, or at `<cluster>/namespaces/<ns>`) must grant
+/// `Microsoft.ContainerService/managedClusters/<resource>/<read|write|delete>`, after the
+/// propagation delay. Local accounts are cluster admins and skip it.
+fn azure_rbac_allows(
+    state: &crate::state::State,
+    cluster_id: &str,
+    object_id: &str,
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+) -> bool {
+    let action = match verb {
+        "get" | "list" | "watch" => "read",
+        "delete" | "deletecollection" => "delete",
+        _ => "write",
+    };
+    let data_action = format!("Microsoft.ContainerService/managedClusters/{resource}/{action}");
+    let ids = state.identities_of(object_id);
+    let propagation = std::time::Duration::from_secs_f64(state.settings.rbac_propagation_seconds.max(0.0));
+    let namespace_scope = format!("{cluster_id}/namespaces/{namespace}");
+    state
+        .assignments
+        .values()
+        .filter(|a| ids.contains(&a.principal_id))
+        .filter(|a| a.created_at.is_none_or(|t| t.elapsed() >= propagation))
+        .filter(|a| {
+            crate::ids::is_at_or_above(&a.scope, cluster_id)
+                || (!namespace.is_empty() && crate::ids::is_at_or_above(&a.scope, &namespace_scope))
+        })
+        .filter_map(|a| state.roles.iter().find(|r| r.guid == a.role_guid))
+        .any(|role| role.allows_data(&data_action))
+}
+
 /// Whether a denial rule (`*`, `secrets`, `patch:serviceaccounts`, `*:pods`) covers a request.
 fn denied(rules: &[String], verb: &str, resource: &str) -> bool {
     rules.iter().any(|rule| match rule.split_once(':') {
@@ -107,6 +141,9 @@ fn serve(shared: &Shared, req: &Req, route: &Route, watching: bool) -> Result<An
     let Some(rec) = state.clusters.get(&key) else { return Err(no_such_path().reply()) };
     let Some(user) = authenticate(shared, rec, req) else { return Err(unauthorized().reply()) };
     let version = rec.kubernetes_version.clone();
+    let entra_user = user != "clusterUser" && user != "clusterAdmin";
+    let azure_rbac = rec.aad && rec.azure_rbac;
+    let cluster_rec_id = rec.id.clone();
     let controller_delay = std::time::Duration::from_millis(state.settings.namespace_controller_delay_ms);
     let deny = rec.kube_denials.clone();
     let rest: Vec<&str> = req.segments.iter().skip(4).map(String::as_str).collect();
@@ -121,6 +158,16 @@ fn serve(shared: &Shared, req: &Req, route: &Route, watching: bool) -> Result<An
             let verb = verb(&req.method, !name.is_empty(), watch);
             if denied(&deny, verb, res.plural) {
                 return Err(forbidden(&user, verb, res.plural, &namespace, &name).reply());
+            }
+            if entra_user
+                && azure_rbac
+                && !azure_rbac_allows(&state, &cluster_rec_id, &user, verb, res.plural, &namespace)
+            {
+                let mut failure = forbidden(&user, verb, res.plural, &namespace, &name);
+                failure.message.push_str(
+                    ": User does not have access to the resource in Azure. Update role assignment to allow access.",
+                );
+                return Err(failure.reply());
             }
             let ca = shared.ca_pem.clone();
             let store = state.kube.entry(key).or_insert_with(|| store::Store::new(&ca));

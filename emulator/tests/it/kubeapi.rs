@@ -615,3 +615,61 @@ async fn unknown_fields_follow_field_validation() {
         )
     );
 }
+
+#[tokio::test]
+async fn azure_rbac_clusters_authorize_entra_callers_by_role_assignments() {
+    let world = WORLD
+        .replace("aad = true\n", "aad = true\nazure_rbac = true\n")
+        .replace("[settings]\n", "[settings]\nrbac_propagation_seconds = 0.0\n");
+    let env = start_world(&world).await;
+    let config = kubeconfig(&env, DEV, "rg-dev", "aks-dev-1", false).await;
+    let server = config.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("server").to_string();
+    let (_, body) = token_response(
+        &env.client,
+        &env.base,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", ACRLINK_CLIENT),
+            ("client_secret", "s3cret"),
+            ("scope", "6dae42f8-4368-4678-94ff-3960e28e3630/.default"),
+        ],
+    )
+    .await;
+    let kube = Kube { client: env.client.clone(), server, token: body["access_token"].as_str().expect("token").into() };
+    let denied = kube.get("/api/v1/namespaces/default/secrets").await;
+    assert_eq!(
+        status_of(&denied),
+        (
+            403,
+            "Forbidden",
+            "secrets is forbidden: User \"b0000000-0000-0000-0000-000000000001\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\": User does not have access to the resource in Azure. Update role assignment to allow access."
+        )
+    );
+    let cluster = cluster_path(DEV, "rg-dev", "aks-dev-1");
+    let grant = |scope: String, role: &str| json!({"scope": scope, "role": role, "principal_id": ACRLINK_OBJECT});
+    env.admin(Method::POST, "/role-assignments", Some(&grant(cluster.clone(), "Azure Kubernetes Service RBAC Reader")))
+        .await;
+    assert_eq!(kube.get("/api/v1/namespaces/default/serviceaccounts").await.status, StatusCode::OK);
+    assert_eq!(
+        kube.get("/api/v1/namespaces/default/secrets").await.status,
+        StatusCode::FORBIDDEN,
+        "Reader does not read secrets"
+    );
+    env.admin(
+        Method::POST,
+        "/role-assignments",
+        Some(&grant(format!("{cluster}/namespaces/default"), "Azure Kubernetes Service RBAC Writer")),
+    )
+    .await;
+    assert_eq!(kube.get("/api/v1/namespaces/default/secrets").await.status, StatusCode::OK);
+    assert_eq!(
+        kube.get("/api/v1/namespaces/kube-system/secrets").await.status,
+        StatusCode::FORBIDDEN,
+        "the grant is for one namespace"
+    );
+    // The admin kubeconfig (a local account) is not subject to Azure RBAC.
+    let admin = kubeconfig(&env, DEV, "rg-dev", "aks-dev-1", true).await;
+    let token = admin.lines().find_map(|l| l.trim().strip_prefix("token: ")).expect("token").to_string();
+    let local = Kube { token, ..kube };
+    assert_eq!(local.get("/api/v1/namespaces/kube-system/secrets").await.status, StatusCode::OK);
+}
