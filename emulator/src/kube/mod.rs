@@ -1,13 +1,16 @@
 //! The Kubernetes API server of every emulated AKS cluster, under
 //! `/k8s/{subscription}/{resourceGroup}/{cluster}` where listCluster*Credential kubeconfigs
 //! point: bearer-token authentication (the kubeconfig's static token, or an Entra token for
-//! the AKS server application on AAD clusters), optional RBAC denials, discovery and the
-//! core/v1 objects acrlink touches. The kubelet that runs Pods is `crate::kubelet`.
+//! the AKS server application on AAD clusters), Azure RBAC on `azure_rbac` clusters, optional
+//! RBAC denials, discovery and the core/v1 objects acrlink touches. The kubelet that runs
+//! Pods is `crate::kubelet`.
 //!
 //! - `routes`: path → resource, verb, ledger names; `discovery`: version and API documents.
-//! - `store`: objects and revisions; `objects`: the verbs; `select`: label/field selectors.
+//! - `store`: objects, revisions, write history; `objects`: the verbs; `watch`: watches;
+//!   `select`: label/field selectors; `proto`: kubectl's protobuf request bodies.
 //! - `patch`, `apply`, `fields`: patch formats, server-side apply, managedFields.
-//! - `validate`, `gojson`, `pods`: admission; `status`: Status bodies; `table`: kubectl tables.
+//! - `validate`, `gojson`, `schema`, `pods`: admission; `status`: Status bodies; `table`:
+//!   kubectl tables.
 
 mod apply;
 mod discovery;
