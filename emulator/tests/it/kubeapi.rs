@@ -673,3 +673,17 @@ async fn azure_rbac_clusters_authorize_entra_callers_by_role_assignments() {
     let local = Kube { token, ..kube };
     assert_eq!(local.get("/api/v1/namespaces/kube-system/secrets").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn kubeconfigs_without_the_arm_round_trip() {
+    let (env, _kube) = prod().await;
+    let through_arm = kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", false).await;
+    let through_admin =
+        env.client.get(format!("{}/_emulator/clusters/aks-prod-1/kubeconfig", env.base)).send().await.expect("admin");
+    assert_eq!(through_admin.text().await.expect("text"), through_arm);
+    assert_eq!(
+        env.emulator.state().kubeconfig("aks-prod-1", true).expect("admin"),
+        kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", true).await
+    );
+    assert!(env.emulator.state().kubeconfig("aks-prod-3", true).is_err(), "local accounts are disabled there");
+}
