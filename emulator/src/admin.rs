@@ -45,7 +45,7 @@ fn respond(shared: &Arc<Shared>, req: &Req) -> Result<Reply, Reply> {
                     "GET|POST /_emulator/principals",
                     "GET /_emulator/registries", "PATCH /_emulator/registries/{name}",
                     "POST /_emulator/registries/{name}/regenerate-credential",
-                    "GET /_emulator/clusters", "PATCH /_emulator/clusters/{name}", "GET /_emulator/clusters/{name}/objects/{resource}", "POST /_emulator/tokens",
+                    "GET /_emulator/clusters", "PATCH /_emulator/clusters/{name}", "GET /_emulator/clusters/{name}/objects/{resource}", "GET /_emulator/clusters/{name}/kubeconfig", "POST /_emulator/tokens",
                 ],
             }),
         ),
@@ -104,6 +104,16 @@ fn respond(shared: &Arc<Shared>, req: &Req) -> Result<Reply, Reply> {
             to_json(200, &handle.registry(name))
         }
         ("GET", ["clusters"]) => to_json(200, &handle.clusters()),
+        ("GET", ["clusters", name, "kubeconfig"]) => {
+            let admin = req.query("admin").is_some_and(|a| a == "true");
+            let config = handle.kubeconfig(name, admin).map_err(|e| error(404, e.to_string()))?;
+            Reply {
+                status: 200,
+                body: Some(config.into_bytes()),
+                content_type: "application/yaml",
+                headers: Vec::new(),
+            }
+        }
         ("GET", ["clusters", name, "objects", resource]) => {
             let objects =
                 handle.kube_objects(name, resource, req.query("namespace")).map_err(|e| error(404, e.to_string()))?;

@@ -247,6 +247,21 @@ impl StateHandle {
         self.shared.state().settings = settings;
     }
 
+    /// The kubeconfig YAML of a cluster (by name or id), as listClusterUserCredential (or,
+    /// with `admin`, listClusterAdminCredential) returns it, without the ARM round trip.
+    pub fn kubeconfig(&self, cluster: &str, admin: bool) -> Result<String, EmulatorError> {
+        let state = self.shared.state();
+        let rec = state
+            .clusters
+            .values()
+            .find(|c| c.name.eq_ignore_ascii_case(cluster) || c.id.eq_ignore_ascii_case(cluster))
+            .ok_or_else(|| state_error(format!("no cluster {cluster}")))?;
+        if admin && !rec.local_accounts {
+            return Err(state_error(format!("cluster {cluster} has local accounts disabled")));
+        }
+        Ok(crate::arm::kubeconfig(&self.shared, &state, rec, admin, None))
+    }
+
     /// Replaces a cluster's Kubernetes RBAC denials (`*`, `secrets`, `patch:serviceaccounts`);
     /// an empty list lets everything through again.
     pub fn set_kube_denials(&self, cluster: &str, denials: Vec<String>) -> Result<(), EmulatorError> {

@@ -70,12 +70,21 @@ fn images(pod: &Value) -> Vec<(String, String)> {
 }
 
 fn sync_cluster(shared: &Shared, state: &State, cluster: &ClusterRec, store: &mut Store) {
+    // The controller manager's part: objects every namespace gets, once their time has come.
+    let now_instant = Instant::now();
+    let (due, later): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut store.pending_namespaces).into_iter().partition(|(_, at)| *at <= now_instant);
+    store.pending_namespaces = later;
+    for (namespace, _) in due {
+        if store.get(crate::kube::resources::NAMESPACES, "", &namespace).is_some() {
+            store.namespace_created(&namespace);
+        }
+    }
     let settings = state.settings.kubelet.clone();
     let pods: Vec<Value> = store.list(PODS, None).into_iter().cloned().collect();
     let alive: HashSet<String> =
         pods.iter().filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_string)).collect();
     store.kubelet.retain(|uid, _| alive.contains(uid));
-    let now_instant = Instant::now();
     for pod in pods {
         let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
         let runtime = store.kubelet.entry(uid.clone()).or_insert_with(|| PodRuntime {

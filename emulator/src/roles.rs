@@ -198,6 +198,60 @@ const BUILT_INS: &[BuiltIn] = &[
         not_actions: &[],
         data_actions: &[],
     },
+    // Azure RBAC for Kubernetes authorization (AAD clusters with azure_rbac): data actions
+    // `Microsoft.ContainerService/managedClusters/<resource>/<read|write|delete>`. The lists
+    // are reduced to the core/v1 resources the emulated API serves.
+    BuiltIn {
+        guid: "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
+        name: "Azure Kubernetes Service RBAC Cluster Admin",
+        description: "Lets you manage all resources in the cluster.",
+        actions: &[
+            "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
+            "Microsoft.ContainerService/managedClusters/read",
+        ],
+        not_actions: &[],
+        data_actions: &["Microsoft.ContainerService/managedClusters/*"],
+    },
+    BuiltIn {
+        guid: "3498e952-d568-435e-9b2c-8d77e338d7f7",
+        name: "Azure Kubernetes Service RBAC Admin",
+        description: "Lets you manage all resources under cluster/namespace, except update or delete resource quotas and namespaces.",
+        actions: &[
+            "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
+            "Microsoft.ContainerService/managedClusters/read",
+        ],
+        not_actions: &[],
+        data_actions: &["Microsoft.ContainerService/managedClusters/*"],
+    },
+    BuiltIn {
+        guid: "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
+        name: "Azure Kubernetes Service RBAC Writer",
+        description: "Allows read/write access to most objects in a namespace.",
+        actions: &[],
+        not_actions: &[],
+        data_actions: &[
+            "Microsoft.ContainerService/managedClusters/configmaps/*",
+            "Microsoft.ContainerService/managedClusters/events/*",
+            "Microsoft.ContainerService/managedClusters/namespaces/read",
+            "Microsoft.ContainerService/managedClusters/pods/*",
+            "Microsoft.ContainerService/managedClusters/secrets/*",
+            "Microsoft.ContainerService/managedClusters/serviceaccounts/*",
+        ],
+    },
+    BuiltIn {
+        guid: "7f6c6a51-bcf8-42ba-9220-52d62157d7db",
+        name: "Azure Kubernetes Service RBAC Reader",
+        description: "Allows read-only access to see most objects in a namespace.",
+        actions: &[],
+        not_actions: &[],
+        data_actions: &[
+            "Microsoft.ContainerService/managedClusters/configmaps/read",
+            "Microsoft.ContainerService/managedClusters/events/read",
+            "Microsoft.ContainerService/managedClusters/namespaces/read",
+            "Microsoft.ContainerService/managedClusters/pods/read",
+            "Microsoft.ContainerService/managedClusters/serviceaccounts/read",
+        ],
+    },
 ];
 
 pub fn built_ins() -> Vec<RoleDef> {
@@ -211,13 +265,26 @@ pub fn built_ins() -> Vec<RoleDef> {
             actions: b.actions.iter().map(|s| s.to_string()).collect(),
             not_actions: b.not_actions.iter().map(|s| s.to_string()).collect(),
             data_actions: b.data_actions.iter().map(|s| s.to_string()).collect(),
-            not_data_actions: Vec::new(),
+            not_data_actions: if b.guid == "3498e952-d568-435e-9b2c-8d77e338d7f7" {
+                ["resourcequotas/write", "resourcequotas/delete", "namespaces/write", "namespaces/delete"]
+                    .iter()
+                    .map(|a| format!("Microsoft.ContainerService/managedClusters/{a}"))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             assignable_scopes: vec!["/".into()],
         })
         .collect()
 }
 
 impl RoleDef {
+    /// Whether this role grants a data action (dataActions minus notDataActions).
+    pub fn allows_data(&self, action: &str) -> bool {
+        self.data_actions.iter().any(|a| wildcard_match(a, action))
+            && !self.not_data_actions.iter().any(|a| wildcard_match(a, action))
+    }
+
     /// Whether this role grants a control-plane action (wildcards in either, case-insensitive).
     pub fn allows(&self, action: &str) -> bool {
         self.actions.iter().any(|a| wildcard_match(a, action))

@@ -116,7 +116,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()));
-    let base_url = host.map(|h| format!("https://{h}")).unwrap_or_else(|| shared.endpoint.clone());
+    // HTTP/2 clients send `:authority` instead of a Host header; both name the host.
+    let base_url = host.as_ref().map(|h| format!("https://{h}")).unwrap_or_else(|| shared.endpoint.clone());
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let req = Req::from_parts(parts.method.as_str(), path_and_query, parts.headers, body, base_url);
 
@@ -126,7 +127,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
 
     let located = {
         let state = shared.state();
-        registry::locate(&state, req.header("host"), &req.segments, &req.base_url)
+        registry::locate(&state, host.as_deref(), &req.segments, &req.base_url)
     };
     let route = match &located {
         Some(at) => {

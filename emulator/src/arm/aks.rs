@@ -11,6 +11,7 @@ use super::{Ctx, resource_group_not_found, resource_not_found, subscription_not_
 use crate::http::{Reply, flat_error, page};
 use crate::ids::derived_guid;
 use crate::route::{ClusterAction, Target};
+use crate::server::Shared;
 use crate::state::{ClusterRec, State, allowed, cluster_id, touches};
 use crate::world::ClusterIdentity;
 
@@ -149,9 +150,10 @@ pub(crate) fn static_token(key: &hmac::Key, cluster_key: &str, account: &str) ->
     tag.as_ref().iter().take(32).map(|b| format!("{b:02x}")).collect()
 }
 
-fn kubeconfig(ctx: &Ctx<'_>, state: &State, c: &ClusterRec, admin: bool, format: Option<&str>) -> String {
-    let server = format!("{}/k8s/{}/{}/{}", ctx.shared.endpoint, c.subscription, c.resource_group, c.name);
-    let ca = STANDARD.encode(&ctx.shared.ca_pem);
+/// The kubeconfig YAML a credential action returns (also served by the admin endpoint).
+pub(crate) fn kubeconfig(shared: &Shared, state: &State, c: &ClusterRec, admin: bool, format: Option<&str>) -> String {
+    let server = format!("{}/k8s/{}/{}/{}", shared.endpoint, c.subscription, c.resource_group, c.name);
+    let ca = STANDARD.encode(&shared.ca_pem);
     let (context, user_name) = if admin {
         (format!("{}-admin", c.name), format!("clusterAdmin_{}_{}", c.resource_group, c.name))
     } else {
@@ -171,7 +173,7 @@ fn kubeconfig(ctx: &Ctx<'_>, state: &State, c: &ClusterRec, admin: bool, format:
         }
     } else {
         let account = if admin { "admin" } else { "user" };
-        format!("    token: {}\n", static_token(&ctx.shared.signing_key, &key, account))
+        format!("    token: {}\n", static_token(&shared.signing_key, &key, account))
     };
     format!(
         "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: {server}\n  name: {name}\ncontexts:\n- context:\n    cluster: {name}\n    user: {user_name}\n  name: {context}\ncurrent-context: {context}\nkind: Config\npreferences: {{}}\nusers:\n- name: {user_name}\n  user:\n{user}",
@@ -255,7 +257,7 @@ fn one(
                 format!("Unsupported credential format '{f}'. Supported values are 'azure' and 'exec'."),
             ));
         }
-        let config = kubeconfig(ctx, state, cluster, admin, format);
+        let config = kubeconfig(ctx.shared, state, cluster, admin, format);
         Ok(Reply::json(200, &json!({"kubeconfigs": [{"name": credential_name, "value": STANDARD.encode(config)}]})))
     };
     match action {

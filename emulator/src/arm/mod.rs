@@ -5,7 +5,7 @@
 mod acr;
 mod aks;
 
-pub(crate) use aks::static_token;
+pub(crate) use aks::{kubeconfig, static_token};
 mod rbac;
 mod resources;
 

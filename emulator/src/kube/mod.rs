@@ -1,13 +1,16 @@
 //! The Kubernetes API server of every emulated AKS cluster, under
 //! `/k8s/{subscription}/{resourceGroup}/{cluster}` where listCluster*Credential kubeconfigs
 //! point: bearer-token authentication (the kubeconfig's static token, or an Entra token for
-//! the AKS server application on AAD clusters), optional RBAC denials, discovery and the
-//! core/v1 objects acrlink touches. The kubelet that runs Pods is `crate::kubelet`.
+//! the AKS server application on AAD clusters), Azure RBAC on `azure_rbac` clusters, optional
+//! RBAC denials, discovery and the core/v1 objects acrlink touches. The kubelet that runs
+//! Pods is `crate::kubelet`.
 //!
 //! - `routes`: path → resource, verb, ledger names; `discovery`: version and API documents.
-//! - `store`: objects and revisions; `objects`: the verbs; `select`: label/field selectors.
+//! - `store`: objects, revisions, write history; `objects`: the verbs; `watch`: watches;
+//!   `select`: label/field selectors; `proto`: kubectl's protobuf request bodies.
 //! - `patch`, `apply`, `fields`: patch formats, server-side apply, managedFields.
-//! - `validate`, `gojson`, `pods`: admission; `status`: Status bodies; `table`: kubectl tables.
+//! - `validate`, `gojson`, `schema`, `pods`: admission; `status`: Status bodies; `table`:
+//!   kubectl tables.
 
 mod apply;
 mod discovery;
@@ -19,6 +22,7 @@ mod pods;
 mod proto;
 pub(crate) mod resources;
 pub(crate) mod routes;
+mod schema;
 mod select;
 pub(crate) mod status;
 pub(crate) mod store;
@@ -64,6 +68,40 @@ fn authenticate(shared: &Shared, cluster: &ClusterRec, req: &Req) -> Option<Stri
     None
 }
 
+/// Azure RBAC for Kubernetes authorization (AAD clusters with `azure_rbac`): the caller's
+/// role assignments at the cluster (or above, or at `<cluster>/namespaces/<ns>`) must grant
+/// `Microsoft.ContainerService/managedClusters/<resource>/<read|write|delete>`, after the
+/// propagation delay. Local accounts are cluster admins and skip it.
+fn azure_rbac_allows(
+    state: &crate::state::State,
+    cluster_id: &str,
+    object_id: &str,
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+) -> bool {
+    let action = match verb {
+        "get" | "list" | "watch" => "read",
+        "delete" | "deletecollection" => "delete",
+        _ => "write",
+    };
+    let data_action = format!("Microsoft.ContainerService/managedClusters/{resource}/{action}");
+    let ids = state.identities_of(object_id);
+    let propagation = std::time::Duration::from_secs_f64(state.settings.rbac_propagation_seconds.max(0.0));
+    let namespace_scope = format!("{cluster_id}/namespaces/{namespace}");
+    state
+        .assignments
+        .values()
+        .filter(|a| ids.contains(&a.principal_id))
+        .filter(|a| a.created_at.is_none_or(|t| t.elapsed() >= propagation))
+        .filter(|a| {
+            crate::ids::is_at_or_above(&a.scope, cluster_id)
+                || (!namespace.is_empty() && crate::ids::is_at_or_above(&a.scope, &namespace_scope))
+        })
+        .filter_map(|a| state.roles.iter().find(|r| r.guid == a.role_guid))
+        .any(|role| role.allows_data(&data_action))
+}
+
 /// Whether a denial rule (`*`, `secrets`, `patch:serviceaccounts`, `*:pods`) covers a request.
 fn denied(rules: &[String], verb: &str, resource: &str) -> bool {
     rules.iter().any(|rule| match rule.split_once(':') {
@@ -106,6 +144,10 @@ fn serve(shared: &Shared, req: &Req, route: &Route, watching: bool) -> Result<An
     let Some(rec) = state.clusters.get(&key) else { return Err(no_such_path().reply()) };
     let Some(user) = authenticate(shared, rec, req) else { return Err(unauthorized().reply()) };
     let version = rec.kubernetes_version.clone();
+    let entra_user = user != "clusterUser" && user != "clusterAdmin";
+    let azure_rbac = rec.aad && rec.azure_rbac;
+    let cluster_rec_id = rec.id.clone();
+    let controller_delay = std::time::Duration::from_millis(state.settings.namespace_controller_delay_ms);
     let deny = rec.kube_denials.clone();
     let rest: Vec<&str> = req.segments.iter().skip(4).map(String::as_str).collect();
     let reply = match parse(&rest) {
@@ -120,10 +162,26 @@ fn serve(shared: &Shared, req: &Req, route: &Route, watching: bool) -> Result<An
             if denied(&deny, verb, res.plural) {
                 return Err(forbidden(&user, verb, res.plural, &namespace, &name).reply());
             }
+            if entra_user
+                && azure_rbac
+                && !azure_rbac_allows(&state, &cluster_rec_id, &user, verb, res.plural, &namespace)
+            {
+                let mut failure = forbidden(&user, verb, res.plural, &namespace, &name);
+                failure.message.push_str(
+                    ": User does not have access to the resource in Azure. Update role assignment to allow access.",
+                );
+                return Err(failure.reply());
+            }
             let ca = shared.ca_pem.clone();
             let store = state.kube.entry(key).or_insert_with(|| store::Store::new(&ca));
-            let call =
-                objects::Call { req, res, namespace: &namespace, name: &name, subresource: subresource.as_deref() };
+            let call = objects::Call {
+                req,
+                res,
+                namespace: &namespace,
+                name: &name,
+                subresource: subresource.as_deref(),
+                controller_delay,
+            };
             if watching {
                 return watch::start(store, &call).map(Answer::Stream).map_err(|f| f.reply());
             }

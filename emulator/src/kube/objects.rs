@@ -24,6 +24,8 @@ pub(crate) struct Call<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
     pub subresource: Option<&'a str>,
+    /// `settings.namespace_controller_delay_ms`.
+    pub controller_delay: std::time::Duration,
 }
 
 impl Call<'_> {
@@ -71,6 +73,18 @@ fn full(res: &ResourceType, mut object: Value) -> Value {
     object["kind"] = json!(res.kind);
     object["apiVersion"] = json!("v1");
     object
+}
+
+/// `fieldValidation` on a decoded body or patched object; warnings go into `Warning` headers.
+fn validate_fields(call: &Call<'_>, object: &mut Value) -> Result<Vec<String>, Failure> {
+    super::schema::check(call.res.kind, call.req.query("fieldValidation"), object)
+}
+
+fn with_warnings(mut reply: Reply, warnings: &[String]) -> Reply {
+    for w in warnings {
+        reply = reply.with_header("Warning", format!("299 - \"{}\"", w.replace('"', "\\\"")));
+    }
+    reply
 }
 
 fn answer(call: &Call<'_>, status: u16, object: Value) -> Reply {
@@ -205,13 +219,18 @@ fn insert(store: &mut Store, call: &Call<'_>, mut object: Value, dry_run: bool) 
     }
     let stored = store.put(call.res, call.namespace, &name, object);
     if call.res.kind == "Namespace" {
-        store.namespace_created(&name);
+        if call.controller_delay.is_zero() {
+            store.namespace_created(&name);
+        } else {
+            store.pending_namespaces.push((name.clone(), std::time::Instant::now() + call.controller_delay));
+        }
     }
     Ok(stored)
 }
 
 fn create(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     let mut object = body(call, false)?;
+    let warnings = validate_fields(call, &mut object)?;
     check_namespace(call, &mut object)?;
     if object["metadata"]["name"].as_str().is_none_or(str::is_empty)
         && let Some(prefix) = object["metadata"]["generateName"].as_str().filter(|p| !p.is_empty())
@@ -224,7 +243,7 @@ fn create(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     }
     record_update(call.res.kind, None, &mut object, &call.manager(), &now());
     let stored = insert(store, call, object, call.dry_run())?;
-    Ok(answer(call, 201, stored))
+    Ok(with_warnings(answer(call, 201, stored), &warnings))
 }
 
 /// Writes `new` over the stored `old`: preconditions, admission, managedFields, storage.
@@ -282,13 +301,14 @@ fn replace(
 }
 
 fn update(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
-    let new = body(call, false)?;
+    let mut new = body(call, false)?;
+    let warnings = validate_fields(call, &mut new)?;
     let old = store
         .get(call.res, call.namespace, call.name)
         .cloned()
         .ok_or_else(|| status::not_found(call.res.plural, call.name))?;
     let stored = replace(store, call, &old, new, Some(&call.manager()))?;
-    Ok(answer(call, 200, stored))
+    Ok(with_warnings(answer(call, 200, stored), &warnings))
 }
 
 fn patch(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
@@ -325,8 +345,10 @@ fn patch(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
         })?,
         _ => return Err(status::unsupported_media_type()),
     };
+    let mut patched = patched;
+    let warnings = validate_fields(call, &mut patched)?;
     let stored = replace(store, call, &old, patched, Some(&call.manager()))?;
-    Ok(answer(call, 200, stored))
+    Ok(with_warnings(answer(call, 200, stored), &warnings))
 }
 
 fn server_side_apply(store: &mut Store, call: &Call<'_>, old: Option<Value>) -> Result<Reply, Failure> {
@@ -342,6 +364,7 @@ fn server_side_apply(store: &mut Store, call: &Call<'_>, old: Option<Value>) -> 
     };
     let force = call.req.query.iter().any(|(k, v)| k == "force" && v == "true");
     let mut config = body(call, true)?;
+    super::schema::check_apply(call.res.kind, &config)?;
     match config["metadata"]["name"].as_str() {
         Some(n) if n != call.name => {
             return Err(bad_request(format!(

@@ -38,6 +38,8 @@ pub(crate) struct Store {
     pub history: VecDeque<Arc<Change>>,
     /// Live writes for open watches.
     pub changes: broadcast::Sender<Arc<Change>>,
+    /// Namespaces whose controller-made objects are still to come, and when.
+    pub pending_namespaces: Vec<(String, std::time::Instant)>,
 }
 
 /// Kubernetes' timestamp form: RFC 3339 in UTC with whole seconds.
@@ -69,6 +71,7 @@ impl Store {
             kubelet: HashMap::new(),
             history: VecDeque::new(),
             changes: broadcast::channel(1024).0,
+            pending_namespaces: Vec::new(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});

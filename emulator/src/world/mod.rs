@@ -137,6 +137,10 @@ pub struct Settings {
     pub rbac_propagation_seconds: f64,
     /// The emulated kubelets' image pulls.
     pub kubelet: Kubelet,
+    /// The controller manager creates a new namespace's `default` ServiceAccount and
+    /// `kube-root-ca.crt` ConfigMap this long after the namespace (a second or two on a real
+    /// cluster; 0 = at once, in the same request).
+    pub namespace_controller_delay_ms: u64,
 }
 
 /// When kubelets pull and how they back off after a failed pull.
@@ -169,6 +173,7 @@ impl Default for Settings {
             api_versions: BTreeMap::new(),
             rbac_propagation_seconds: 5.0,
             kubelet: Kubelet::default(),
+            namespace_controller_delay_ms: 0,
         }
     }
 }

@@ -563,3 +563,127 @@ async fn watches_replay_from_a_resource_version_and_stream_changes() {
         (Some(410), Some("Expired"))
     );
 }
+
+#[tokio::test]
+async fn the_default_service_account_can_come_late_like_the_controller_manager_makes_it() {
+    let world = WORLD.replace("[settings]\n", "[settings]\nnamespace_controller_delay_ms = 300\n");
+    let env = start_world(&world).await;
+    let kube = Kube::connect(&env, PROD, "rg-aks", "aks-prod-1").await;
+    kube.create_namespace("fresh").await;
+    let early = kube.get("/api/v1/namespaces/fresh/serviceaccounts/default").await;
+    assert_eq!(status_of(&early), (404, "NotFound", "serviceaccounts \"default\" not found"));
+    assert_eq!(early.body["details"], json!({"name": "default", "kind": "serviceaccounts"}));
+    let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    let refused = kube.post("/api/v1/namespaces/fresh/pods", &pod).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(kube.get("/api/v1/namespaces/fresh/serviceaccounts/default").await.status, StatusCode::OK);
+    assert_eq!(kube.get("/api/v1/namespaces/fresh/configmaps/kube-root-ca.crt").await.status, StatusCode::OK);
+    assert_eq!(kube.post("/api/v1/namespaces/fresh/pods", &pod).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn unknown_fields_follow_field_validation() {
+    let (_env, kube) = prod().await;
+    let body = json!({"metadata": {"name": "odd"}, "stringData": {"a": "b"}, "colour": "red"});
+    let strict = kube.post("/api/v1/namespaces/default/secrets?fieldValidation=Strict", &body).await;
+    assert_eq!(
+        status_of(&strict),
+        (
+            400,
+            "BadRequest",
+            "Secret in version \"v1\" cannot be handled as a Secret: strict decoding error: unknown field \"colour\""
+        )
+    );
+    let warned = kube.post("/api/v1/namespaces/default/secrets", &body).await;
+    assert_eq!(warned.status, StatusCode::CREATED);
+    assert_eq!(warned.header("warning"), Some("299 - \"unknown field \\\"colour\\\"\""));
+    assert!(warned.body.get("colour").is_none(), "dropped");
+    let apply = kube
+        .patch(
+            "/api/v1/namespaces/default/secrets/odd?fieldManager=x",
+            "application/apply-patch+yaml",
+            &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "odd"}, "colour": "blue"}),
+        )
+        .await;
+    assert_eq!(
+        status_of(&apply),
+        (
+            400,
+            "BadRequest",
+            "failed to create typed patch object (/v1, Kind=Secret): .colour: field not declared in schema"
+        )
+    );
+}
+
+#[tokio::test]
+async fn azure_rbac_clusters_authorize_entra_callers_by_role_assignments() {
+    let world = WORLD
+        .replace("aad = true\n", "aad = true\nazure_rbac = true\n")
+        .replace("[settings]\n", "[settings]\nrbac_propagation_seconds = 0.0\n");
+    let env = start_world(&world).await;
+    let config = kubeconfig(&env, DEV, "rg-dev", "aks-dev-1", false).await;
+    let server = config.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("server").to_string();
+    let (_, body) = token_response(
+        &env.client,
+        &env.base,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", ACRLINK_CLIENT),
+            ("client_secret", "s3cret"),
+            ("scope", "6dae42f8-4368-4678-94ff-3960e28e3630/.default"),
+        ],
+    )
+    .await;
+    let kube = Kube { client: env.client.clone(), server, token: body["access_token"].as_str().expect("token").into() };
+    let denied = kube.get("/api/v1/namespaces/default/secrets").await;
+    assert_eq!(
+        status_of(&denied),
+        (
+            403,
+            "Forbidden",
+            "secrets is forbidden: User \"b0000000-0000-0000-0000-000000000001\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\": User does not have access to the resource in Azure. Update role assignment to allow access."
+        )
+    );
+    let cluster = cluster_path(DEV, "rg-dev", "aks-dev-1");
+    let grant = |scope: String, role: &str| json!({"scope": scope, "role": role, "principal_id": ACRLINK_OBJECT});
+    env.admin(Method::POST, "/role-assignments", Some(&grant(cluster.clone(), "Azure Kubernetes Service RBAC Reader")))
+        .await;
+    assert_eq!(kube.get("/api/v1/namespaces/default/serviceaccounts").await.status, StatusCode::OK);
+    assert_eq!(
+        kube.get("/api/v1/namespaces/default/secrets").await.status,
+        StatusCode::FORBIDDEN,
+        "Reader does not read secrets"
+    );
+    env.admin(
+        Method::POST,
+        "/role-assignments",
+        Some(&grant(format!("{cluster}/namespaces/default"), "Azure Kubernetes Service RBAC Writer")),
+    )
+    .await;
+    assert_eq!(kube.get("/api/v1/namespaces/default/secrets").await.status, StatusCode::OK);
+    assert_eq!(
+        kube.get("/api/v1/namespaces/kube-system/secrets").await.status,
+        StatusCode::FORBIDDEN,
+        "the grant is for one namespace"
+    );
+    // The admin kubeconfig (a local account) is not subject to Azure RBAC.
+    let admin = kubeconfig(&env, DEV, "rg-dev", "aks-dev-1", true).await;
+    let token = admin.lines().find_map(|l| l.trim().strip_prefix("token: ")).expect("token").to_string();
+    let local = Kube { token, ..kube };
+    assert_eq!(local.get("/api/v1/namespaces/kube-system/secrets").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn kubeconfigs_without_the_arm_round_trip() {
+    let (env, _kube) = prod().await;
+    let through_arm = kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", false).await;
+    let through_admin =
+        env.client.get(format!("{}/_emulator/clusters/aks-prod-1/kubeconfig", env.base)).send().await.expect("admin");
+    assert_eq!(through_admin.text().await.expect("text"), through_arm);
+    assert_eq!(
+        env.emulator.state().kubeconfig("aks-prod-1", true).expect("admin"),
+        kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", true).await
+    );
+    assert!(env.emulator.state().kubeconfig("aks-prod-3", true).is_err(), "local accounts are disabled there");
+}

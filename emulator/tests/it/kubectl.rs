@@ -144,6 +144,23 @@ async fn real_kubectl_drives_an_emulated_cluster() {
         .await;
     assert_eq!(manager, "kubectl");
     std::fs::write(&dir, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ssa-secret\n  namespace: team-a\nstringData:\n  username: bob\n").expect("write manifest");
+    // Client-side apply: create, then a change through its three-way patch.
+    let csa = kubectl.config.with_file_name("csa.yaml");
+    let csa_path = csa.display().to_string();
+    std::fs::write(
+        &csa,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: team-a\ndata:\n  a: \"1\"\n",
+    )
+    .expect("write");
+    assert_eq!(kubectl.ok(&["apply", "-f", &csa_path]).await, "configmap/settings created");
+    std::fs::write(
+        &csa,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: team-a\ndata:\n  b: \"2\"\n",
+    )
+    .expect("write");
+    assert_eq!(kubectl.ok(&["apply", "-f", &csa_path]).await, "configmap/settings configured");
+    let data = kubectl.ok(&["-n", "team-a", "get", "configmap", "settings", "-o", "jsonpath={.data}"]).await;
+    assert_eq!(data, r#"{"b":"2"}"#, "the three-way patch removed a");
     let (ok, _, err) = kubectl.run(&["apply", "--server-side", "--field-manager=other", "-f", &path]).await;
     assert!(!ok);
     assert!(
