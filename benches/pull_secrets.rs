@@ -26,6 +26,15 @@ fn fleet() -> (String, String) {
     let (name, group) =
         (registry["name"].as_str().unwrap().to_string(), registry["resource_group"].as_str().unwrap().to_string());
     let subscription = world["subscriptions"][0]["id"].as_str().unwrap_or_default().to_string();
+    // Clusters with Azure RBAC for Kubernetes authorize through Azure roles, as on AKS.
+    let deployer = world["principals"].as_array_mut().and_then(|p| p.first_mut()).and_then(|p| p.as_table_mut());
+    let roles = deployer.expect("a deployer").entry("roles").or_insert(toml::Value::Array(Vec::new()));
+    if let Some(roles) = roles.as_array_mut() {
+        let mut role = toml::Table::new();
+        role.insert("role".into(), "Azure Kubernetes Service RBAC Cluster Admin".into());
+        role.insert("scope".into(), format!("/subscriptions/{subscription}").into());
+        roles.push(toml::Value::Table(role));
+    }
     let config = format!(
         r#"version = 1
 [azure]

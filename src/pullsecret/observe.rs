@@ -35,7 +35,7 @@ pub struct ClusterQuery {
 pub fn kube_problem(cluster: &ClusterTarget, error: &KubeError) -> Problem {
     let hint = match error {
         KubeError::Forbidden { .. } => Some(format!(
-            "the identity acrlink uses needs get/list/create/update/patch/delete on secrets and serviceaccounts, and list on namespaces, in cluster {}",
+            "the identity acrlink uses needs get/list/create/update/patch/delete on secrets and serviceaccounts, and list on namespaces and pods, in cluster {}; on clusters with Azure RBAC for Kubernetes that is the Azure Kubernetes Service RBAC Cluster Admin role (or a custom one) on the cluster",
             cluster.key
         )),
         KubeError::Connect { .. } => Some(

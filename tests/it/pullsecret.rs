@@ -613,3 +613,27 @@ fn local_kubeconfig(fleet: &Fleet, resource_group: &str, cluster: &str, context:
     text.replace(&format!("current-context: {cluster}"), &format!("current-context: {context}"))
         .replace(&format!("  name: {cluster}\ncurrent-context"), &format!("  name: {context}\ncurrent-context"))
 }
+
+#[test]
+fn kubernetes_rbac_denials_are_clear_errors_that_stop_only_what_they_touch() {
+    let fleet = demo_fleet();
+    // Reading secrets is refused on aks-dev-02: the plan names the cluster and the fix.
+    fleet.emulator().state().set_kube_denials("aks-dev-02", vec!["list:secrets".into()]).unwrap();
+    let sandbox = fleet.sandbox_with(&demo_config());
+    let plan = sandbox.run(["plan"]);
+    assert_clean(plan.assert_exit(1));
+    assert!(plan.stdout.contains("cannot read cluster aks-dev-02: forbidden"), "{plan}");
+    assert!(plan.stdout.contains("RBAC Cluster Admin"), "{plan}");
+
+    // Patching service accounts is refused on aks-dev-01: that change fails with a hint, the
+    // rest of the fleet is applied.
+    fleet.emulator().state().set_kube_denials("aks-dev-02", Vec::new()).unwrap();
+    fleet.emulator().state().set_kube_denials("aks-dev-01", vec!["patch:serviceaccounts".into()]).unwrap();
+    let apply = sandbox.run(["apply", "--auto-approve"]);
+    assert_clean(apply.assert_exit(1));
+    assert!(apply.stdout.contains("✗ service_account[aks-dev-01/default/default]"), "{apply}");
+    assert!(apply.stdout.contains("hint:"), "{apply}");
+    assert!(apply.stdout.contains("0 skipped") || apply.stdout.contains("1 failed"), "{apply}");
+    let dev2 = fleet.kube("dev-rg", "aks-dev-02");
+    assert_eq!(fleet.pull_secrets_of(&dev2, "default", "default"), vec!["vendor-pull"]);
+}
