@@ -88,6 +88,14 @@ impl Answer {
         serde_json::from_slice(&self.body).map_err(|e| AzureError::Decode(e.to_string()))
     }
 
+    /// For answers that carry credentials: serde's message can quote the value it choked on,
+    /// so it is not passed on.
+    pub fn json_sensitive<T: DeserializeOwned>(&self, what: &str) -> Result<T, AzureError> {
+        serde_json::from_slice(&self.body).map_err(|_| {
+            AzureError::Decode(format!("{what} is not what ARM sends (details withheld: it holds credentials)"))
+        })
+    }
+
     /// (code, message) from either ARM error envelope.
     pub fn error(&self) -> (String, String) {
         let value: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
@@ -406,6 +414,24 @@ fn same_origin(endpoint: &str, url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_errors_of_credential_answers_do_not_quote_them() {
+        let answer = Answer {
+            status: StatusCode::OK,
+            headers: Default::default(),
+            body: bytes::Bytes::from_static(br#"{"passwords": "CANARY-in-a-wrong-place"}"#),
+        };
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Shape {
+            passwords: Vec<String>,
+        }
+        let plain = answer.json::<Shape>().unwrap_err().to_string();
+        assert!(plain.contains("CANARY"), "serde quotes values: {plain}");
+        let withheld = answer.json_sensitive::<Shape>("listCredentials").unwrap_err().to_string();
+        assert!(!withheld.contains("CANARY"), "{withheld}");
+    }
 
     #[test]
     fn requests_never_leave_the_endpoint() {

@@ -163,7 +163,7 @@ impl Azure for AzureClient {
                 cluster_id,
             ));
         }
-        let credentials: wire::ClusterCredentials = answer.json()?;
+        let credentials: wire::ClusterCredentials = answer.json_sensitive("listClusterUserCredential's answer")?;
         let encoded = credentials
             .kubeconfigs
             .into_iter()
@@ -187,7 +187,7 @@ impl Azure for AzureClient {
                 registry_id,
             ));
         }
-        let credentials: wire::Credentials = answer.json()?;
+        let credentials: wire::Credentials = answer.json_sensitive("the credentials answer")?;
         let password = credentials
             .passwords
             .into_iter()
@@ -257,7 +257,7 @@ impl Azure for AzureClient {
                 registry_id,
             ));
         }
-        let credentials: wire::Credentials = answer.json()?;
+        let credentials: wire::Credentials = answer.json_sensitive("the credentials answer")?;
         let generated = credentials
             .passwords
             .into_iter()

@@ -162,6 +162,10 @@ fn map_error(error: kube::Error) -> KubeError {
                 (code, reason) => KubeError::Api { code, reason: reason.to_string(), message },
             }
         }
+        // serde quotes the value it could not read, and Secret lists carry Secret data.
+        kube::Error::SerdeError(_) => KubeError::Transport(
+            "unexpected answer from the Kubernetes API (details withheld: it may hold Secret data)".into(),
+        ),
         other => KubeError::Transport(first_line(&other.to_string())),
     }
 }
