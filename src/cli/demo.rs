@@ -124,7 +124,7 @@ pub fn run(color: ColorWhen) -> Exit {
             world_path.display()
         ))
     );
-    let mut narrator = Narrator { exe, config: config.clone(), env, color, step: 0, total: 7, surprises: Vec::new() };
+    let mut narrator = Narrator { exe, config: config.clone(), env, color, step: 0, total: 8, surprises: Vec::new() };
 
     narrator
         .heading("What would change? aks-dev-01 already has a grant made by hand with `az aks update --attach-acr`;");
@@ -138,6 +138,28 @@ pub fn run(color: ColorWhen) -> Exit {
 
     narrator.heading("Plan again: live state now matches the file");
     narrator.run(&["plan", "--detailed-exitcode"], 0, "no changes");
+
+    narrator.heading(
+        "Pods pull: through the kubelet identity and through a pull Secret; not beyond the repositories a binding allows",
+    );
+    for (cluster, image, expect) in [
+        ("aks-pay-weu", "paymentsabac.azurecr.io/payments/api:2.4.1", "Running"),
+        ("aks-dev-01", "vendorimages.azurecr.io/vendor/agent:3.1", "Running"),
+        ("aks-pay-weu", "paymentsabac.azurecr.io/research/model:0.1", "ErrImagePull"),
+    ] {
+        match runtime.block_on(run_pod(&emulator, cluster, image, expect == "Running")) {
+            Ok(outcome) => {
+                let line = format!("{cluster}: {image} → {outcome}");
+                if outcome.starts_with(expect) {
+                    anstream::println!("{}", style::dim(&line));
+                } else {
+                    anstream::println!("{}", style::error(&line));
+                    narrator.surprises.push(format!("expected {expect}: {line}"));
+                }
+            }
+            Err(e) => narrator.surprises.push(format!("cannot run a pod on {cluster}: {e}")),
+        }
+    }
 
     narrator.heading(
         "Behind acrlink's back: a grant is removed (az role assignment delete …) and the vendor's admin password is renewed (az acr credential renew …)",
@@ -210,4 +232,54 @@ fn remove_one_managed_grant(emulator: &acrlink_emulator::Emulator) -> Option<Str
         victim.name,
         victim.scope.rsplit('/').next().unwrap_or_default()
     ))
+}
+
+/// Starts a pod with `image` in the default namespace (the default service account hands it
+/// its pull Secrets) and waits for the kubelet's verdict: "Running", or the reason it cannot
+/// pull. A pod expected to run gets the kubelet's retries (a fresh grant takes a moment to
+/// reach the registry, as on Azure).
+async fn run_pod(
+    emulator: &acrlink_emulator::Emulator,
+    cluster: &str,
+    image: &str,
+    expect_running: bool,
+) -> Result<String, String> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, PostParams};
+    let text = emulator.state().kubeconfig(cluster, true).map_err(|e| e.to_string())?;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).map_err(|e| e.to_string())?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.map_err(|e| e.to_string())?;
+    let pods: Api<Pod> = Api::namespaced(kube::Client::try_from(config).map_err(|e| e.to_string())?, "default");
+    let name = format!("demo-{}", pods_suffix(image));
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }))
+    .map_err(|e| e.to_string())?;
+    pods.create(&PostParams::default(), &pod).await.map_err(|e| e.to_string())?;
+    let mut last = String::from("still pending after 10 s");
+    for _ in 0..100 {
+        let status = pods.get(&name).await.map_err(|e| e.to_string())?.status.unwrap_or_default();
+        if status.phase.as_deref() == Some("Running") {
+            return Ok("Running".into());
+        }
+        let waiting = status.container_statuses.unwrap_or_default().into_iter().find_map(|c| c.state?.waiting);
+        let failed = waiting.filter(|w| w.reason.as_deref().is_some_and(|r| r.contains("ImagePull")));
+        if let Some(waiting) = failed {
+            let message = waiting.message.unwrap_or_default();
+            let why = if message.contains("401") { "401 Unauthorized" } else { "not found" };
+            last = format!("{} ({why})", waiting.reason.unwrap_or_default());
+            if !expect_running {
+                return Ok(last);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(last)
+}
+
+fn pods_suffix(image: &str) -> String {
+    let name = image.rsplit('/').next().unwrap_or(image);
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
 }
