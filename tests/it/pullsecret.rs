@@ -26,9 +26,10 @@ fn demo_fleet() -> Fleet {
         .replace("demo-admin-password-1", ADMIN_CANARY)
         // Kubelets that pull quickly and retry soon, so pods settle within the test.
         .replace(
-            "[settings]\n",
-            "[settings]\nkubelet = { pull_delay_ms = 100, backoff_initial_ms = 300, backoff_max_ms = 1000 }\n",
+            "kubelet = { pull_delay_ms = 300, backoff_initial_ms = 1000 }",
+            "kubelet = { pull_delay_ms = 100, backoff_initial_ms = 300, backoff_max_ms = 1000 }",
         );
+    assert!(world.contains("backoff_max_ms = 1000"), "the demo world's kubelet settings moved");
     Fleet::start(&world)
 }
 
