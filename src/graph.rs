@@ -167,10 +167,12 @@ where
                 (true, true) => {
                     graph.update_edge(nodes[i], nodes[d], ());
                 }
-                (false, false) => {
+                // Creating and updating follow dependencies; so does deleting something only
+                // after the change that stops using it.
+                (false, _) => {
                     graph.update_edge(nodes[d], nodes[i], ());
                 }
-                _ => {}
+                (true, false) => {}
             }
         }
     }

@@ -129,6 +129,9 @@ pub enum TokenSource {
     Generated,
     /// Copied from the live Secret, whose entry must still have this fingerprint.
     Keep { fingerprint: String },
+    /// Copied from another Secret of the same cluster that holds the token's working password
+    /// (a new namespace, or a Secret edited behind acrlink's back), instead of rotating.
+    Copy { namespace: String, name: String, fingerprint: String },
 }
 
 impl Change {

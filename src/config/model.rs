@@ -25,8 +25,9 @@ pub struct Config {
 pub struct Owner(Option<String>);
 
 impl Owner {
+    /// `owner = "default"` is the same owner as no owner at all.
     pub fn named(name: &str) -> Owner {
-        Owner(Some(name.to_string()))
+        if name == "default" { Owner(None) } else { Owner(Some(name.to_string())) }
     }
 
     /// The name written on objects; "default" for files that set none.

@@ -230,6 +230,20 @@ impl Azure for FakeAzure {
         Ok(())
     }
 
+    async fn update_token(&self, registry_id: &str, name: &str, scope_map_id: &str) -> Result<(), AzureError> {
+        self.call();
+        let mut tokens = lock(&self.tokens);
+        let token = tokens
+            .entry(normalize_id(registry_id))
+            .or_default()
+            .iter_mut()
+            .find(|t| t.name == name)
+            .ok_or_else(|| AzureError::NotFound { what: format!("token {name}") })?;
+        token.scope_map_id = scope_map_id.into();
+        token.enabled = true;
+        Ok(())
+    }
+
     async fn delete_token(&self, registry_id: &str, name: &str) -> Result<(), AzureError> {
         self.call();
         lock(&self.tokens).entry(normalize_id(registry_id)).or_default().retain(|t| t.name != name);

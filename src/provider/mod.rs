@@ -213,6 +213,14 @@ pub trait Azure: Send + Sync {
         name: &str,
         scope_map_id: &str,
     ) -> impl Future<Output = Result<(), AzureError>> + Send;
+    /// Points an existing token at a scope map and enables it (Tokens_Update, a PATCH: a PUT
+    /// without credentials could drop its passwords).
+    fn update_token(
+        &self,
+        registry_id: &str,
+        name: &str,
+        scope_map_id: &str,
+    ) -> impl Future<Output = Result<(), AzureError>> + Send;
     fn delete_token(&self, registry_id: &str, name: &str) -> impl Future<Output = Result<(), AzureError>> + Send;
     /// Generates a new password in `slot` (`password1`/`password2`), valid until `expiry`
     /// (RFC 3339); the other slot keeps working.

@@ -62,7 +62,10 @@ fn token_key(registry_id: &str, token: &str) -> String {
 }
 
 fn expiry_after(ttl_seconds: u64) -> String {
-    let expiry = OffsetDateTime::now_utc() + time::Duration::seconds(ttl_seconds.min(i64::MAX as u64) as i64);
+    let now = OffsetDateTime::now_utc();
+    let ttl = time::Duration::seconds(ttl_seconds.min(i64::MAX as u64) as i64);
+    // A TTL beyond what a date can hold means "as long as possible".
+    let expiry = now.checked_add(ttl).unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC));
     expiry.replace_nanosecond(0).unwrap_or(expiry).format(&Rfc3339).unwrap_or_default()
 }
 
@@ -94,11 +97,12 @@ impl Context {
     }
 
     /// The credential and annotation note for one entry of a Secret.
-    async fn materialize<A: Azure>(
+    async fn materialize<A: Azure, K: Kubernetes>(
         &self,
         azure: &A,
         entry: &SecretEntry,
         live: Option<(&Notes, &BTreeMap<String, Credential>)>,
+        copy_from: Option<(&ClusterTarget, &K)>,
     ) -> Result<(Credential, CredentialNote), Failed> {
         let login = &entry.login_server;
         match &entry.credential {
@@ -149,6 +153,30 @@ impl Context {
                 };
                 Ok((credential, note))
             }
+            CredentialPlan::RegistryToken {
+                token, source: TokenSource::Copy { namespace, name, fingerprint }, ..
+            } => {
+                let (cluster, kube) = copy_from.ok_or_else(|| Failed {
+                    message: format!("no cluster to copy token {token}'s password from"),
+                    hint: None,
+                })?;
+                let source = kube.get_secret(cluster, namespace, name).await?;
+                let notes =
+                    source.as_ref().map(|s| dockerconfig::parse_notes(s.annotations.get(CREDENTIALS_ANNOTATION)));
+                let payload = source.as_ref().and_then(|s| s.docker_config.as_ref()).map(dockerconfig::parse);
+                let kept = notes.as_ref().zip(payload.as_ref()).and_then(|(n, p)| Some((n.get(login)?, p.get(login)?)));
+                match kept {
+                    Some((note, credential)) if &credential.fingerprint(login) == fingerprint => {
+                        Ok((credential.clone(), note.clone()))
+                    }
+                    _ => Err(Failed {
+                        message: format!(
+                            "Secret {namespace}/{name}, which holds token {token}'s password, changed since the plan"
+                        ),
+                        hint: Some("plan again".into()),
+                    }),
+                }
+            }
             CredentialPlan::RegistryToken { token, source: TokenSource::Keep { fingerprint }, .. } => {
                 let kept = live.and_then(|(notes, payload)| Some((notes.get(login)?, payload.get(login)?)));
                 match kept {
@@ -164,9 +192,12 @@ impl Context {
         }
     }
 
-    async fn build<A: Azure>(
+    #[allow(clippy::too_many_arguments)]
+    async fn build<A: Azure, K: Kubernetes>(
         &self,
         azure: &A,
+        kube: &K,
+        cluster: &ClusterTarget,
         namespace: &str,
         name: &str,
         entries: &[SecretEntry],
@@ -178,7 +209,7 @@ impl Context {
         let mut credentials = BTreeMap::new();
         let mut notes = Notes::new();
         for entry in entries {
-            let (credential, note) = self.materialize(azure, entry, live_view).await?;
+            let (credential, note) = self.materialize(azure, entry, live_view, Some((cluster, kube))).await?;
             credentials.insert(entry.login_server.clone(), credential);
             notes.insert(entry.login_server.clone(), note);
         }
@@ -225,8 +256,10 @@ pub async fn execute<A: Azure, K: Kubernetes>(
                 azure.delete_token(registry_id, name).await?;
                 return Ok(format!("removed token {name} from {registry}"));
             }
-            if change.action == Action::Create || generate.is_none() {
+            if change.action == Action::Create {
                 azure.put_token(registry_id, name, scope_map_id).await?;
+            } else {
+                azure.update_token(registry_id, name, scope_map_id).await?;
             }
             match generate {
                 Some(PasswordGeneration { slot, ttl_seconds }) => {
@@ -276,19 +309,22 @@ async fn secret<A: Azure, K: Kubernetes>(
             Ok(format!("removed Secret {name} from {place}"))
         }
         Action::Create => {
-            let write = context.build(azure, namespace, name, entries, None).await?;
+            let write = context.build(azure, kube, cluster, namespace, name, entries, None).await?;
             match kube.create_secret(cluster, &write).await {
                 Ok(()) => Ok(format!("created Secret {name} in {place}")),
                 Err(KubeError::Conflict { .. }) => Err(stale("appeared")),
-                Err(error) => Err(error.into()),
+                Err(error) => Err(redacted(error.into(), &write)),
             }
         }
         Action::Replace => {
-            let write = context.build(azure, namespace, name, entries, None).await?;
+            let write = context.build(azure, kube, cluster, namespace, name, entries, None).await?;
             kube.delete_secret(cluster, namespace, name, live_uid.unwrap_or_default()).await?;
-            kube.create_secret(cluster, &write).await.map_err(|e| Failed {
-                message: format!("deleted the old Secret {name} in {place} but could not create the new one: {e}"),
-                hint: Some("run apply again: the plan will create it".into()),
+            kube.create_secret(cluster, &write).await.map_err(|e| {
+                let failed = Failed {
+                    message: format!("deleted the old Secret {name} in {place} but could not create the new one: {e}"),
+                    hint: Some("run apply again: the plan will create it".into()),
+                };
+                redacted(failed, &write)
             })?;
             Ok(format!("replaced Secret {name} in {place} (type changed)"))
         }
@@ -297,14 +333,35 @@ async fn secret<A: Azure, K: Kubernetes>(
             if live_uid.is_some_and(|uid| uid != live.uid) {
                 return Err(stale("was recreated"));
             }
-            let write = context.build(azure, namespace, name, entries, Some(&live)).await?;
+            let write = context.build(azure, kube, cluster, namespace, name, entries, Some(&live)).await?;
             kube.replace_secret(cluster, &write, &live.resource_version).await.map_err(|e| match e {
                 KubeError::Conflict { .. } => stale("changed"),
-                other => other.into(),
+                other => redacted(other.into(), &write),
             })?;
             Ok(format!("updated Secret {name} in {place}"))
         }
     }
+}
+
+/// The API server redacts Secret data from its own messages, but an admission webhook may
+/// quote what it was sent: every form of the credentials just sent is cut out of the error.
+fn redacted(mut failed: Failed, write: &SecretWrite) -> Failed {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let payload = write.docker_config_json.expose();
+    let mut secrets = vec![payload.clone(), engine.encode(payload)];
+    for credential in dockerconfig::parse(&Sensitive::new(payload.as_bytes().to_vec())).values() {
+        let password = credential.password.expose();
+        secrets.push(password.clone());
+        secrets.push(engine.encode(format!("{}:{password}", credential.username)));
+        secrets.push(engine.encode(password));
+    }
+    secrets.retain(|s| s.len() >= 4);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in &secrets {
+        failed.message = failed.message.replace(secret.as_str(), "<redacted>");
+    }
+    failed
 }
 
 async fn service_account<K: Kubernetes>(
@@ -390,7 +447,13 @@ async fn service_account<K: Kubernetes>(
             _ => format!("service account {name} in {place}: +{} -{}", add.join(","), remove.join(",")),
         };
         if !add.is_empty() {
-            let pods = kube.pods(cluster, namespace).await.unwrap_or_default();
+            let pods = match kube.pods(cluster, namespace).await {
+                Ok(pods) => pods,
+                Err(error) => {
+                    summary.push_str(&format!("; could not list its pods to tell which need a restart ({error})"));
+                    return Ok(summary);
+                }
+            };
             let stale: Vec<String> = pods
                 .into_iter()
                 .filter(|p| p.service_account == name && p.phase == "Running")
@@ -411,4 +474,33 @@ async fn service_account<K: Kubernetes>(
         message: format!("service account {name} in {place} kept changing under acrlink; gave up after 5 tries"),
         hint: Some("run apply again".into()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_that_quotes_the_secret_is_redacted() {
+        use base64::Engine as _;
+        let credentials = BTreeMap::from([(
+            "a.azurecr.io".to_string(),
+            Credential { username: "tok".into(), password: Sensitive::new("CANARY-pw-1".into()) },
+        )]);
+        let write = SecretWrite {
+            namespace: "n".into(),
+            name: "s".into(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            docker_config_json: dockerconfig::build(&credentials),
+        };
+        let auth = base64::engine::general_purpose::STANDARD.encode("tok:CANARY-pw-1");
+        let message = format!(
+            "admission webhook denied: password CANARY-pw-1, auth {auth}, payload {}",
+            write.docker_config_json.expose()
+        );
+        let failed = redacted(Failed { message, hint: None }, &write);
+        assert!(!failed.message.contains("CANARY") && !failed.message.contains(&auth), "{}", failed.message);
+        assert!(failed.message.contains("<redacted>"));
+    }
 }

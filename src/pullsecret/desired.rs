@@ -69,6 +69,9 @@ pub struct Desired {
     pub scope_maps: BTreeMap<(String, String), DesiredScopeMap>,
     /// Namespaces to create first.
     pub namespaces: BTreeSet<(ClusterTarget, String)>,
+    /// Tokens and scope maps (by registry key and name) of clusters that could not be read:
+    /// nothing is planned for them, and they are not pruned either.
+    pub reserved: BTreeSet<(String, String)>,
 }
 
 fn pull_secret(binding: &Binding) -> Option<&PullSecret> {
@@ -177,8 +180,21 @@ pub fn desired(
         let Some(pull) = pull_secret(binding) else { continue };
         for cluster in select_clusters(binding, inventory) {
             let target = target(config, cluster);
-            // A cluster that could not be read was reported already; nothing is planned there.
-            let Some(state) = states.get(&target) else { continue };
+            // A cluster that could not be read was reported already; nothing is planned there,
+            // and its token is not mistaken for a leftover.
+            let Some(state) = states.get(&target) else {
+                if matches!(pull.credential, CredentialSource::RegistryToken) {
+                    for registry in &binding.registries {
+                        let token =
+                            naming::token_name(&config.owner, &cluster.key, &cluster.live.id, &binding.name, registry);
+                        desired.reserved.insert((registry.clone(), token));
+                        desired
+                            .reserved
+                            .insert((registry.clone(), naming::scope_map_name(&config.owner, &binding.name, registry)));
+                    }
+                }
+                continue;
+            };
             let (present, to_create) = namespaces(pull, &target, state, &binding.name, &mut warnings);
             for namespace in &to_create {
                 desired.namespaces.insert((target.clone(), namespace.clone()));

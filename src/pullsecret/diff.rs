@@ -56,11 +56,10 @@ fn live_token<'a>(inputs: &'a Inputs<'_>, registry: &str, name: &str) -> Option<
     inputs.registries.get(registry)?.tokens.iter().find(|t| t.name.eq_ignore_ascii_case(name))
 }
 
-/// Why a live entry cannot stay as it is, or None when it is current.
+/// Why a live admin or service-principal entry cannot stay as it is, or None when it is current.
 fn stale_entry(
     inputs: &Inputs<'_>,
     desired: &super::desired::DesiredEntry,
-    token: Option<&DesiredToken>,
     note: Option<&CredentialNote>,
     live: Option<&Credential>,
 ) -> Option<String> {
@@ -83,28 +82,153 @@ fn stale_entry(
             (note.kind != "service-principal" || current.fingerprint(&desired.login_server) != note.fingerprint)
                 .then(|| format!("the service principal secret for {registry} changed"))
         }
-        Source::Token { name } => {
-            if note.kind != "registry-token" || note.token.as_deref() != Some(name.as_str()) {
-                return Some(format!("switches {registry} to token {name}"));
+        Source::Token { .. } => None,
+    }
+}
+
+/// What a live Secret's entry for a token is worth.
+struct TokenEntry {
+    /// Untouched since acrlink wrote it, and its password slot is the one ACR still has.
+    intact: bool,
+    fingerprint: String,
+    slot: Option<String>,
+    expiry: Option<OffsetDateTime>,
+    /// Why it cannot stay, when it cannot.
+    problem: Option<String>,
+}
+
+fn same_instant(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a.and_then(parse_time), b.and_then(parse_time)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+fn token_entry(
+    inputs: &Inputs<'_>,
+    registry: &str,
+    name: &str,
+    note: Option<&CredentialNote>,
+    live: Option<&Credential>,
+    login: &str,
+) -> TokenEntry {
+    let broken = |problem: String| TokenEntry {
+        intact: false,
+        fingerprint: String::new(),
+        slot: None,
+        expiry: None,
+        problem: Some(problem),
+    };
+    let (Some(note), Some(live)) = (note, live) else {
+        return broken(format!("adds registry {registry}"));
+    };
+    if live.fingerprint(login) != note.fingerprint {
+        return broken(format!("its {registry} entry was edited outside acrlink"));
+    }
+    if note.kind != "registry-token" || note.token.as_deref() != Some(name) {
+        return broken(format!("switches {registry} to token {name}"));
+    }
+    let Some(token) = live_token(inputs, registry, name) else {
+        return broken(format!("token {name} of {registry} is gone"));
+    };
+    let Some(slot) = token.passwords.iter().find(|p| Some(&p.name) == note.slot.as_ref()) else {
+        return broken(format!("the password it uses on token {name} is gone"));
+    };
+    if !same_instant(slot.creation_time.as_deref(), note.created.as_deref()) {
+        return broken(format!("the password it uses on token {name} was regenerated outside acrlink"));
+    }
+    TokenEntry {
+        intact: true,
+        fingerprint: note.fingerprint.clone(),
+        slot: Some(slot.name.clone()),
+        expiry: slot.expiry.as_deref().and_then(parse_time),
+        problem: None,
+    }
+}
+
+/// How a token's Secrets get their password this run. A password that works and is not due
+/// for rotation is copied into the Secrets that lack it (a new namespace, an edited Secret);
+/// a new one is generated only when none is left, and only into a slot no working Secret
+/// uses, so no pod ever holds a password acrlink just invalidated.
+enum TokenPlan {
+    Copy {
+        namespace: String,
+        name: String,
+        fingerprint: String,
+        /// Set when a rotation is due but both slots hold working passwords: the Secrets are
+        /// first brought onto the newer one, and the rotation waits for the next run.
+        postponed: Option<String>,
+    },
+    Generate {
+        slot: String,
+        reason: String,
+    },
+}
+
+fn token_plan(inputs: &Inputs<'_>, token: &DesiredToken) -> TokenPlan {
+    let live = live_token(inputs, &token.registry, &token.name);
+    let generate = |slot: &str, reason: String| TokenPlan::Generate { slot: slot.to_string(), reason };
+    if live.is_none() {
+        return generate("password1", "a new token".into());
+    }
+    // Every intact, unexpired entry of this token in the Secrets that will exist.
+    let mut working: Vec<(&DesiredSecret, TokenEntry)> = Vec::new();
+    let mut problems = Vec::new();
+    for secret in inputs.desired.secrets.values() {
+        let view = view(inputs, secret);
+        for (login, entry) in &secret.entries {
+            if entry.source != (Source::Token { name: token.name.clone() }) || entry.registry != token.registry {
+                continue;
             }
-            let Some(live_token) = live_token(inputs, registry, name) else {
-                return Some(format!("token {name} of {registry} is gone"));
-            };
-            let slot = live_token.passwords.iter().find(|p| Some(&p.name) == note.slot.as_ref());
-            let Some(slot) = slot else {
-                return Some(format!("the password it uses on token {name} is gone"));
-            };
-            if slot.creation_time != note.created {
-                return Some(format!("the password it uses on token {name} was regenerated outside acrlink"));
+            let state = token_entry(
+                inputs,
+                &token.registry,
+                &token.name,
+                view.notes.get(login),
+                view.payload.get(login),
+                login,
+            );
+            match state.expiry {
+                _ if !state.intact => problems.extend(state.problem.clone()),
+                Some(expiry) if expiry <= inputs.now => problems.push("its password expired".into()),
+                _ => working.push((secret, state)),
             }
-            let rotate_before = token.map_or(0, |t| t.rotate_before_seconds);
-            let expiry = slot.expiry.as_deref().and_then(parse_time);
-            match expiry {
-                Some(expiry) if expiry - inputs.now < time::Duration::seconds(rotate_before as i64) => Some(format!(
-                    "rotation: the token password expires {} (less than rotate_before away)",
-                    slot.expiry.as_deref().unwrap_or_default()
+        }
+    }
+    let due = |state: &TokenEntry| {
+        state.expiry.is_some_and(|e| {
+            e - inputs.now < time::Duration::seconds(token.rotate_before_seconds.min(i64::MAX as u64) as i64)
+        })
+    };
+    let latest = working.iter().max_by_key(|(_, s)| s.expiry);
+    if let Some((secret, state)) = latest.filter(|(_, s)| !due(s)) {
+        return TokenPlan::Copy {
+            namespace: secret.namespace.clone(),
+            name: secret.name.clone(),
+            fingerprint: state.fingerprint.clone(),
+            postponed: None,
+        };
+    }
+    let in_use: BTreeSet<&str> = working.iter().filter_map(|(_, s)| s.slot.as_deref()).collect();
+    let reason = match latest {
+        Some((_, state)) => format!(
+            "rotation: the password expires {} (less than rotate_before away)",
+            state.expiry.and_then(|e| e.format(&Rfc3339).ok()).unwrap_or_default()
+        ),
+        None => problems.into_iter().next().unwrap_or_else(|| "no Secret holds a working password".into()),
+    };
+    match ["password1", "password2"].into_iter().find(|slot| !in_use.contains(slot)) {
+        Some(free) => generate(free, reason),
+        None => {
+            let (secret, state) = latest.expect("both slots in use means a working entry");
+            TokenPlan::Copy {
+                namespace: secret.namespace.clone(),
+                name: secret.name.clone(),
+                fingerprint: state.fingerprint.clone(),
+                postponed: Some(format!(
+                    "rotation of token {} waits: both its passwords are still in use; this run moves every Secret onto the newer one",
+                    token.name
                 )),
-                _ => None,
             }
         }
     }
@@ -124,18 +248,6 @@ fn view<'a>(inputs: &'a Inputs<'_>, secret: &DesiredSecret) -> SecretView<'a> {
     let notes = live.map(|s| dockerconfig::parse_notes(s.annotations.get(CREDENTIALS_ANNOTATION))).unwrap_or_default();
     let payload = live.and_then(|s| s.docker_config.as_ref()).map(dockerconfig::parse).unwrap_or_default();
     SecretView { live, notes, payload }
-}
-
-/// Which slot a token's new password goes to: one no live Secret uses, else the older one.
-fn free_slot(token: Option<&LiveToken>, used: &BTreeSet<String>) -> String {
-    let slots = ["password1", "password2"];
-    if let Some(slot) = slots.iter().find(|s| !used.contains(**s)) {
-        return slot.to_string();
-    }
-    let created = |slot: &str| {
-        token.and_then(|t| t.passwords.iter().find(|p| p.name == slot)).and_then(|p| p.creation_time.clone())
-    };
-    if created("password1") <= created("password2") { "password1".into() } else { "password2".into() }
 }
 
 pub fn diff(inputs: &Inputs<'_>) -> Diff {
@@ -177,61 +289,46 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
         }
     }
 
-    // Which tokens need a new password: created, or one of their Secrets cannot keep its entry.
-    let mut token_generation: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut entry_reasons: BTreeMap<(ClusterTarget, String, String), Vec<String>> = BTreeMap::new();
-    let mut slots_in_use: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for (key, secret) in &desired.secrets {
-        let view = view(inputs, secret);
-        let usable = view
-            .live
-            .is_some_and(|s| (is_managed(s, inputs.owner) || secret.adopt) && s.type_ == DOCKER_CONFIG_JSON_TYPE);
-        for (login, entry) in &secret.entries {
-            let token = match &entry.source {
-                Source::Token { name } => desired.tokens.get(&(entry.registry.clone(), name.clone())),
-                _ => None,
-            };
-            let note = view.notes.get(login);
-            let reason = if usable {
-                stale_entry(inputs, entry, token, note, view.payload.get(login))
-            } else {
-                Some(format!("adds registry {}", entry.registry))
-            };
-            if let (Source::Token { name }, Some(note)) = (&entry.source, note)
-                && let Some(slot) = &note.slot
-            {
-                slots_in_use.entry((entry.registry.clone(), name.clone())).or_default().insert(slot.clone());
-            }
-            if let Some(reason) = reason {
-                if let Source::Token { name } = &entry.source {
-                    token_generation.insert((entry.registry.clone(), name.clone()), reason.clone());
-                }
-                entry_reasons.entry(key.clone()).or_default().push(reason);
-            }
-        }
-    }
-
+    // Tokens: which password their Secrets get this run (see `TokenPlan`).
+    let mut plans: BTreeMap<(String, String), TokenPlan> = BTreeMap::new();
     for (key, token) in &desired.tokens {
+        let plan = token_plan(inputs, token);
         let address = naming::token_address(&token.registry, &token.name);
         let live = live_token(inputs, &token.registry, &token.name);
         let scope_map_id = format!("{}/scopeMaps/{}", token.registry_id, token.scope_map);
-        let wrong_map = live.is_some_and(|t| normalize_id(&t.scope_map_id) != normalize_id(&scope_map_id));
-        let needs_password = token_generation.get(key);
-        let used = slots_in_use.get(key).cloned().unwrap_or_default();
-        let generate = |slot: String| PasswordGeneration { slot, ttl_seconds: token.ttl_seconds };
-        let (action, reason, generate) = match (live, needs_password) {
-            (None, _) => {
-                (Action::Create, "one token per cluster binding".to_string(), Some(generate("password1".into())))
+        let mut reasons = Vec::new();
+        if live.is_some_and(|t| normalize_id(&t.scope_map_id) != normalize_id(&scope_map_id)) {
+            reasons.push("its scope map changed".to_string());
+        }
+        if live.is_some_and(|t| !t.enabled) {
+            reasons.push("it was disabled outside acrlink".to_string());
+        }
+        let generate = match &plan {
+            TokenPlan::Generate { slot, reason } => {
+                reasons.push(format!("new password: {reason}"));
+                Some(PasswordGeneration { slot: slot.clone(), ttl_seconds: token.ttl_seconds })
             }
-            (Some(_), Some(reason)) => {
-                (Action::Update, format!("new password: {reason}"), Some(generate(free_slot(live, &used))))
+            TokenPlan::Copy { postponed: Some(why), .. } => {
+                out.warnings.push(Finding {
+                    subject: address.clone(),
+                    message: why.clone(),
+                    hint: Some("run apply again once this one has succeeded".into()),
+                });
+                None
             }
-            (Some(_), None) if wrong_map => (Action::Update, "its scope map changed".to_string(), None),
-            (Some(_), None) => {
+            TokenPlan::Copy { .. } => None,
+        };
+        plans.insert(key.clone(), plan);
+        let action = match live {
+            None => Action::Create,
+            Some(_) if !reasons.is_empty() => Action::Update,
+            Some(_) => {
                 out.unchanged.push(Unchanged { address, reason: "token and its password in place".into() });
                 continue;
             }
         };
+        let reason =
+            if action == Action::Create { "one token per cluster binding".to_string() } else { reasons.join("; ") };
         let depends_on = if token.scope_map.starts_with(&naming::owned_prefix(inputs.owner)) {
             vec![naming::scope_map_address(&token.registry, &token.scope_map)]
         } else {
@@ -269,48 +366,70 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
     }
 
     // Secrets.
-    for (key, secret) in &desired.secrets {
+    for secret in desired.secrets.values() {
         let address = naming::secret_address(&secret.cluster.key, &secret.namespace, &secret.name);
         let view = view(inputs, secret);
-        let mut reasons = entry_reasons.get(key).cloned().unwrap_or_default();
-        let mut generated_tokens = false;
-        let entries: Vec<SecretEntry> = secret
-            .entries
-            .values()
-            .map(|entry| {
-                let credential = match &entry.source {
-                    Source::Admin => CredentialPlan::Admin { registry_id: entry.registry_id.clone() },
-                    Source::ServicePrincipal { client_id, secret } => {
-                        let (secret_env, secret_file) = match secret {
-                            crate::config::model::SecretReference::Environment(v) => (Some(v.clone()), None),
-                            crate::config::model::SecretReference::File(p) => (None, Some(p.display().to_string())),
-                        };
-                        CredentialPlan::ServicePrincipal { client_id: client_id.clone(), secret_env, secret_file }
-                    }
-                    Source::Token { name } => {
-                        let generated = token_generation.contains_key(&(entry.registry.clone(), name.clone()))
-                            || live_token(inputs, &entry.registry, name).is_none();
-                        generated_tokens |= generated;
-                        let source = if generated {
-                            TokenSource::Generated
-                        } else {
-                            let fingerprint =
-                                view.notes.get(&entry.login_server).map(|n| n.fingerprint.clone()).unwrap_or_default();
-                            TokenSource::Keep { fingerprint }
-                        };
-                        CredentialPlan::RegistryToken {
-                            registry_id: entry.registry_id.clone(),
-                            token: name.clone(),
-                            source,
+        let mut reasons = Vec::new();
+        let usable = view
+            .live
+            .is_some_and(|s| (is_managed(s, inputs.owner) || secret.adopt) && s.type_ == DOCKER_CONFIG_JSON_TYPE);
+        let mut entries = Vec::new();
+        for (login, entry) in &secret.entries {
+            let note = view.notes.get(login).filter(|_| usable);
+            let live = view.payload.get(login).filter(|_| usable);
+            let credential = match &entry.source {
+                Source::Admin | Source::ServicePrincipal { .. } => {
+                    reasons.extend(stale_entry(inputs, entry, note, live));
+                    match &entry.source {
+                        Source::ServicePrincipal { client_id, secret } => {
+                            let (secret_env, secret_file) = match secret {
+                                crate::config::model::SecretReference::Environment(v) => (Some(v.clone()), None),
+                                crate::config::model::SecretReference::File(p) => (None, Some(p.display().to_string())),
+                            };
+                            CredentialPlan::ServicePrincipal { client_id: client_id.clone(), secret_env, secret_file }
                         }
+                        _ => CredentialPlan::Admin { registry_id: entry.registry_id.clone() },
                     }
-                };
-                SecretEntry { registry: entry.registry.clone(), login_server: entry.login_server.clone(), credential }
-            })
-            .collect();
-        if generated_tokens && reasons.is_empty() {
-            reasons.push("its token gets a new password".into());
+                }
+                Source::Token { name } => {
+                    let state = token_entry(inputs, &entry.registry, name, note, live, login);
+                    let source = match plans.get(&(entry.registry.clone(), name.clone())) {
+                        Some(TokenPlan::Copy { namespace, name: from, fingerprint, .. }) => {
+                            let own = *namespace == secret.namespace && *from == secret.name;
+                            if !(state.intact && state.fingerprint == *fingerprint) {
+                                reasons
+                                    .push(state.problem.unwrap_or_else(|| format!("adds registry {}", entry.registry)));
+                            }
+                            if own || (state.intact && state.fingerprint == *fingerprint) {
+                                TokenSource::Keep { fingerprint: fingerprint.clone() }
+                            } else {
+                                TokenSource::Copy {
+                                    namespace: namespace.clone(),
+                                    name: from.clone(),
+                                    fingerprint: fingerprint.clone(),
+                                }
+                            }
+                        }
+                        Some(TokenPlan::Generate { reason, .. }) => {
+                            reasons.push(reason.clone());
+                            TokenSource::Generated
+                        }
+                        None => TokenSource::Generated,
+                    };
+                    CredentialPlan::RegistryToken {
+                        registry_id: entry.registry_id.clone(),
+                        token: name.clone(),
+                        source,
+                    }
+                }
+            };
+            entries.push(SecretEntry {
+                registry: entry.registry.clone(),
+                login_server: entry.login_server.clone(),
+                credential,
+            });
         }
+        reasons.dedup();
         let wanted: BTreeSet<&String> = secret.entries.keys().collect();
         for extra in view.payload.keys().chain(view.notes.keys()).collect::<BTreeSet<_>>() {
             if !wanted.contains(extra) {
@@ -522,6 +641,20 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
     }
 }
 
+/// Addresses of the live Secrets (this owner's) whose entries hold a password of `token`.
+fn secrets_holding(inputs: &Inputs<'_>, token: &str) -> Vec<String> {
+    let mut holders = Vec::new();
+    for (cluster, state) in inputs.clusters {
+        for secret in state.secrets.iter().filter(|s| is_managed(s, inputs.owner)) {
+            let notes = dockerconfig::parse_notes(secret.annotations.get(CREDENTIALS_ANNOTATION));
+            if notes.values().any(|n| n.token.as_deref() == Some(token)) {
+                holders.push(naming::secret_address(&cluster.key, &secret.namespace, &secret.name));
+            }
+        }
+    }
+    holders
+}
+
 fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
     let desired = inputs.desired;
     let prefix = naming::owned_prefix(inputs.owner);
@@ -536,14 +669,27 @@ fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
             })
             .unwrap_or_default();
         for token in state.tokens.iter().filter(|t| t.name.starts_with(&prefix)) {
-            if desired.tokens.contains_key(&(registry.clone(), token.name.clone())) {
+            let key = (registry.clone(), token.name.clone());
+            if desired.tokens.contains_key(&key) || desired.reserved.contains(&key) {
                 continue;
             }
             let map = token.scope_map_id.rsplit('/').next().unwrap_or_default();
-            let depends_on =
+            let mut depends_on =
                 if map.starts_with(&prefix) { vec![naming::scope_map_address(registry, map)] } else { Vec::new() };
+            // The Secrets that hold this token's password move off it (or go) first: until then
+            // pods may still pull with it.
+            let address = naming::token_address(registry, &token.name);
+            for holder in secrets_holding(inputs, &token.name) {
+                if let Some(change) = out.changes.iter_mut().find(|c| c.address == holder) {
+                    if change.action == Action::Delete {
+                        change.depends_on.push(address.clone());
+                    } else {
+                        depends_on.push(holder);
+                    }
+                }
+            }
             out.changes.push(Change {
-                address: naming::token_address(registry, &token.name),
+                address,
                 action: Action::Delete,
                 reason: "made by acrlink and no binding uses it any more".into(),
                 precondition: Precondition::Present { id: token.id.clone() },
@@ -558,15 +704,24 @@ fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
             });
         }
         for map in state.scope_maps.iter().filter(|m| m.name.starts_with(&prefix)) {
-            if desired.scope_maps.contains_key(&(registry.clone(), map.name.clone())) {
+            let key = (registry.clone(), map.name.clone());
+            if desired.scope_maps.contains_key(&key) || desired.reserved.contains(&key) {
                 continue;
             }
+            // Tokens that switch to another scope map do so before this one goes.
+            let movers: Vec<String> = state
+                .tokens
+                .iter()
+                .filter(|t| t.scope_map_id.rsplit('/').next() == Some(map.name.as_str()))
+                .map(|t| naming::token_address(registry, &t.name))
+                .filter(|a| out.changes.iter().any(|c| &c.address == a && c.action != Action::Delete))
+                .collect();
             out.changes.push(Change {
                 address: naming::scope_map_address(registry, &map.name),
                 action: Action::Delete,
                 reason: "made by acrlink and no binding uses it any more".into(),
                 precondition: Precondition::Present { id: map.id.clone() },
-                depends_on: Vec::new(),
+                depends_on: movers,
                 resource: Resource::ScopeMap {
                     registry: registry.clone(),
                     registry_id: registry_id.clone(),

@@ -69,11 +69,12 @@ pub async fn plan<A: Azure, K: Kubernetes>(
         return result;
     }
     let (cluster_queries, registry_queries) = desired::queries(config, inventory);
-    let ((clusters, cluster_problems), (registries, registry_problems)) = tokio::join!(
+    let ((clusters, cluster_problems, cluster_warnings), (registries, registry_problems)) = tokio::join!(
         observe::clusters(kube, &cluster_queries),
         observe::registries(azure, &inventory.registries, &registry_queries)
     );
     result.problems.extend(cluster_problems);
+    result.warnings.extend(cluster_warnings.into_iter().map(Finding::from));
     result.problems.extend(registry_problems);
     let (service_principals, sp_problems) = service_principals(config);
     result.problems.extend(sp_problems);
@@ -306,6 +307,95 @@ secret_name = "acr-pull"
             valid.contains(&before.as_str().unwrap().to_string())
                 && valid.contains(&after.as_str().unwrap().to_string())
         );
+    }
+
+    fn expire_soon(azure: &FakeAzure, slot: Option<&str>) {
+        let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(10))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        for token in azure.tokens.lock().unwrap().values_mut().flatten() {
+            for password in token.passwords.iter_mut().filter(|p| slot.is_none_or(|s| p.name == s)) {
+                password.expiry = Some(soon.clone());
+            }
+        }
+    }
+
+    fn token_generation(plan: &Plan) -> Option<String> {
+        plan.changes.iter().find_map(|c| match &c.resource {
+            Resource::RegistryToken { generate: Some(g), .. } => Some(g.slot.clone()),
+            _ => None,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_new_namespace_copies_the_working_token_password_instead_of_rotating() {
+        let (azure, kube) = (azure(), kube());
+        converge(&self::config(BOTH), &azure, &kube).await;
+        let wider = self::config(&BOTH.replacen(r#"namespaces = ["apps"]"#, r#"namespaces = ["apps", "default"]"#, 1));
+        let plan = plan(&wider, &azure, &kube).await;
+        assert_eq!(token_generation(&plan), None, "no rotation: {:?}", actions(&plan));
+        assert!(!plan.changes.iter().any(|c| c.address.starts_with("registry_token[")), "{:?}", actions(&plan));
+        let report = apply(&plan, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
+        assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
+        let login = "abacacr.azurecr.io";
+        assert_eq!(payload(&kube, "aks1", "default")["auths"][login], payload(&kube, "aks1", "apps")["auths"][login]);
+        assert!(self::plan(&wider, &azure, &kube).await.changes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rotation_never_regenerates_a_password_a_secret_still_uses() {
+        let (azure, kube) = (azure(), kube());
+        let wider = self::config(&BOTH.replacen(r#"namespaces = ["apps"]"#, r#"namespaces = ["apps", "default"]"#, 1));
+        converge(&wider, &azure, &kube).await;
+        let on_password1 = kube.secret("aks1", "apps", "acr-pull").unwrap();
+        // A due rotation goes to the free slot.
+        expire_soon(&azure, None);
+        let rotation = plan(&wider, &azure, &kube).await;
+        assert_eq!(token_generation(&rotation).as_deref(), Some("password2"));
+        apply(&rotation, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
+        // An interrupted earlier apply left one Secret on password1 while password2 is due too.
+        kube.put_secret("aks1", on_password1);
+        expire_soon(&azure, None);
+        let stuck = plan(&wider, &azure, &kube).await;
+        assert_eq!(token_generation(&stuck), None, "both slots hold working passwords: {:?}", actions(&stuck));
+        assert!(stuck.warnings.iter().any(|w| w.message.contains("waits")), "{:?}", stuck.warnings);
+        let report = apply(&stuck, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
+        assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
+        // Every Secret is on password2 now, so the next run may regenerate password1.
+        let next = plan(&wider, &azure, &kube).await;
+        assert_eq!(token_generation(&next).as_deref(), Some("password1"), "{:?}", actions(&next));
+    }
+
+    #[tokio::test]
+    async fn an_old_token_goes_only_after_the_secrets_moved_off_it() {
+        let (azure, kube) = (azure(), kube());
+        converge(&self::config(BOTH), &azure, &kube).await;
+        let renamed = self::config(&BOTH.replace("name = \"tokens\"", "name = \"tokens-v2\""));
+        let plan = plan(&renamed, &azure, &kube).await;
+        let old_token = plan
+            .changes
+            .iter()
+            .find(|c| c.action == Action::Delete && c.address.starts_with("registry_token["))
+            .expect("the old token goes");
+        assert!(old_token.depends_on.contains(&"secret[aks1/apps/acr-pull]".to_string()), "{:?}", old_token.depends_on);
+        let order = std::sync::Mutex::new(Vec::new());
+        let options = ApplyOptions { parallelism: 1, ..ApplyOptions::default() };
+        let report = apply(&plan, &azure, &kube, &options, &|o| order.lock().unwrap().push(o.address.clone())).await;
+        assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
+        let order = order.into_inner().unwrap();
+        let at = |a: &str| order.iter().position(|x| x == a).unwrap();
+        assert!(at("secret[aks1/apps/acr-pull]") < at(&old_token.address), "{order:?}");
+        assert!(self::plan(&renamed, &azure, &kube).await.changes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_clusters_token_is_not_taken_for_a_leftover() {
+        let (azure, kube) = (azure(), kube());
+        converge(&self::config(BOTH), &azure, &kube).await;
+        kube.clusters.lock().unwrap().remove("aks1");
+        let plan = plan(&self::config(BOTH), &azure, &kube).await;
+        assert!(plan.errors.iter().any(|e| e.subject == "cluster[aks1]"), "{:?}", plan.errors);
+        assert!(!plan.changes.iter().any(|c| c.action == Action::Delete), "{:?}", actions(&plan));
     }
 
     #[tokio::test]

@@ -87,10 +87,13 @@ async fn read_cluster<K: Kubernetes>(
     Ok(ClusterState { namespaces, secrets, service_accounts })
 }
 
+/// The clusters' states, the problems of clusters a binding targets, and (as warnings) those
+/// of clusters only searched for leftovers: one unreachable cluster that has no pull-secret
+/// binding must not block the fleet.
 pub async fn clusters<K: Kubernetes>(
     kube: &K,
     queries: &BTreeMap<ClusterTarget, ClusterQuery>,
-) -> (BTreeMap<ClusterTarget, ClusterState>, Vec<Problem>) {
+) -> (BTreeMap<ClusterTarget, ClusterState>, Vec<Problem>, Vec<Problem>) {
     let results: Vec<(ClusterTarget, Result<ClusterState, KubeError>)> = futures::stream::iter(
         queries
             .iter()
@@ -100,17 +103,23 @@ pub async fn clusters<K: Kubernetes>(
     .collect()
     .await;
     let mut states = BTreeMap::new();
-    let mut problems = Vec::new();
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
     for (cluster, result) in results {
         match result {
             Ok(state) => {
                 states.insert(cluster, state);
             }
+            Err(error) if queries.get(&cluster).is_some_and(|q| q.secret_names.is_empty()) => {
+                let mut warning = kube_problem(&cluster, &error);
+                warning.message.push_str(" (no pull-secret binding targets it; leftovers there are not cleaned up)");
+                warnings.push(warning);
+            }
             Err(error) => problems.push(kube_problem(&cluster, &error)),
         }
     }
     problems.sort_by(|a, b| a.subject.cmp(&b.subject));
-    (states, problems)
+    warnings.sort_by(|a, b| a.subject.cmp(&b.subject));
+    (states, problems, warnings)
 }
 
 /// A registry's side of pull secrets.

@@ -498,6 +498,7 @@ fn no_secret_reaches_any_output_of_any_command() {
     );
     let sandbox = fleet.sandbox_with(&with_sp).env("PARTNER_SECRET", SP_CANARY);
     let saved = sandbox.path().join("plan.json");
+    let mut everything = Vec::new();
     for args in [
         vec!["-vvv", "plan"],
         vec!["-vvv", "plan", "--format", "json"],
@@ -513,16 +514,46 @@ fn no_secret_reaches_any_output_of_any_command() {
         let output = sandbox.run(&args);
         assert_clean(&output);
         assert!(output.code.is_some_and(|c| c == 0 || c == 2), "{args:?}\n{output}");
+        everything.push(format!("{output}"));
     }
-    let plan = std::fs::read_to_string(&saved).unwrap();
-    assert!(!plan.contains(ADMIN_CANARY) && !plan.contains(SP_CANARY));
-    // The credentials did reach the cluster, so the search above was not vacuous.
+    // A renewed admin password and a rotated token: the changes show, their values do not.
+    fleet.emulator().state().regenerate_registry_password("vendorimages", "password").unwrap();
+    let stricter = with_sp
+        .replace("token_ttl = \"90d\"\nrotate_before = \"30d\"", "token_ttl = \"100d\"\nrotate_before = \"95d\"");
+    let sandbox = fleet.sandbox_with(&stricter).env("PARTNER_SECRET", SP_CANARY);
+    for args in
+        [vec!["-vvv", "drift"], vec!["-vvv", "apply", "--auto-approve"], vec!["-vvv", "drift", "--format", "json"]]
+    {
+        let output = sandbox.run(&args);
+        assert_clean(&output);
+        everything.push(format!("{output}"));
+    }
+    everything.push(std::fs::read_to_string(&saved).unwrap());
+    // Every credential that now sits in a Secret, and the encoded forms a leak would take.
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let staging = fleet.kube("staging-rg", "aks-stg-01");
     let dev1 = fleet.kube("dev-rg", "aks-dev-01");
+    let mut secrets = Vec::new();
+    for (client, namespace, name, login) in [
+        (&staging, "tools", "tools-pull", "toolsacr.azurecr.io"),
+        (&dev1, "default", "vendor-pull", "vendorimages.azurecr.io"),
+        (&dev1, "default", "partner-pull", "toolsacr.azurecr.io"),
+    ] {
+        let (user, password) = fleet.credential_in(client, namespace, name, login).expect("a credential");
+        secrets.push(engine.encode(format!("{user}:{password}")));
+        secrets.push(password);
+        let payload = fleet.secret(client, namespace, name).unwrap().data.unwrap()[".dockerconfigjson"].0.clone();
+        secrets.push(engine.encode(&payload));
+    }
+    secrets.extend([ADMIN_CANARY.to_string(), SP_CANARY.to_string(), engine.encode(ADMIN_CANARY)]);
+    for text in &everything {
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "a secret leaked:\n{text}");
+        }
+    }
+    // The credentials did reach the cluster, so the search above was not vacuous.
     assert_eq!(fleet.password_in(&dev1, "default", "partner-pull", "toolsacr.azurecr.io").as_deref(), Some(SP_CANARY));
-    assert_eq!(
-        fleet.password_in(&dev1, "default", "vendor-pull", "vendorimages.azurecr.io").as_deref(),
-        Some(ADMIN_CANARY)
-    );
 
     // The demo, with the canary planted in its world.
     let demo = Sandbox::new();

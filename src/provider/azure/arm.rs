@@ -301,7 +301,13 @@ impl ArmClient {
                 }
                 let document: serde_json::Value = poll.json()?;
                 match document["status"].as_str().unwrap_or_default() {
-                    "Succeeded" => return Ok(first),
+                    // The result, where the operation has one, is at Location.
+                    "Succeeded" => match header(&first, "location") {
+                        Some(location) if first.status == StatusCode::ACCEPTED => {
+                            return self.send(Method::GET, &location, None).await;
+                        }
+                        _ => return Ok(first),
+                    },
                     "Failed" | "Canceled" => {
                         let error = &document["error"];
                         return Err(AzureError::Api {

@@ -236,6 +236,16 @@ impl Azure for AzureClient {
         }
     }
 
+    async fn update_token(&self, registry_id: &str, name: &str, scope_map_id: &str) -> Result<(), AzureError> {
+        let body = serde_json::json!({"properties": {"scopeMapId": scope_map_id, "status": "enabled"}});
+        let url = self.registry_child(registry_id, "tokens", Some(name));
+        let answer = self.arm.send_lro(Method::PATCH, &url, Some(&body)).await?;
+        match answer.status.as_u16() {
+            200..=202 => Ok(()),
+            _ => Err(registry_error(answer, "Microsoft.ContainerRegistry/registries/tokens/write", registry_id)),
+        }
+    }
+
     async fn delete_token(&self, registry_id: &str, name: &str) -> Result<(), AzureError> {
         self.expect_done(Method::DELETE, &self.registry_child(registry_id, "tokens", Some(name)), None).await
     }

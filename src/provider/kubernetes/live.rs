@@ -157,7 +157,8 @@ fn map_error(error: kube::Error) -> KubeError {
                 (403, _) => KubeError::Forbidden { message },
                 (404, _) => KubeError::NotFound { message },
                 (409, _) => KubeError::Conflict { message },
-                (422, _) if message.contains("test") => KubeError::Conflict { message },
+                // A failed JSON-patch `test` op: "testing value /x failed: test failed".
+                (422, _) if message.contains("test failed") => KubeError::Conflict { message },
                 (422, _) => KubeError::Invalid { message },
                 (code, reason) => KubeError::Api { code, reason: reason.to_string(), message },
             }
@@ -174,6 +175,12 @@ fn string_map(map: Option<BTreeMap<String, String>>) -> BTreeMap<String, String>
     map.unwrap_or_default()
 }
 
+/// kubectl's last-applied copy of a Secret holds its data in clear text: never kept.
+fn without_last_applied(mut annotations: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    annotations
+}
+
 fn live_secret(secret: Secret) -> LiveSecret {
     let docker_config = secret
         .data
@@ -187,7 +194,7 @@ fn live_secret(secret: Secret) -> LiveSecret {
         resource_version: secret.metadata.resource_version.unwrap_or_default(),
         type_: secret.type_.unwrap_or_else(|| "Opaque".into()),
         labels: string_map(secret.metadata.labels),
-        annotations: string_map(secret.metadata.annotations),
+        annotations: without_last_applied(string_map(secret.metadata.annotations)),
         docker_config,
     }
 }
