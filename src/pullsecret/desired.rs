@@ -116,6 +116,15 @@ pub fn queries(
             }
         }
     }
+    // Every other registry of the file is searched for acrlink's tokens too, so a binding that
+    // stops using a registry's tokens (another credential, another registry) leaves none behind.
+    for key in inventory.registries.keys() {
+        registries.entry(key.clone()).or_insert(RegistryQuery { tokens: true, leftovers_only: true, admin: false });
+    }
+    for query in registries.values_mut().filter(|q| !q.tokens) {
+        query.tokens = true;
+        query.leftovers_only = true;
+    }
     (clusters, registries)
 }
 

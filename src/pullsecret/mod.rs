@@ -69,13 +69,14 @@ pub async fn plan<A: Azure, K: Kubernetes>(
         return result;
     }
     let (cluster_queries, registry_queries) = desired::queries(config, inventory);
-    let ((clusters, cluster_problems, cluster_warnings), (registries, registry_problems)) = tokio::join!(
+    let ((clusters, cluster_problems, cluster_warnings), (registries, registry_problems, registry_warnings)) = tokio::join!(
         observe::clusters(kube, &cluster_queries),
         observe::registries(azure, &inventory.registries, &registry_queries)
     );
     result.problems.extend(cluster_problems);
     result.warnings.extend(cluster_warnings.into_iter().map(Finding::from));
     result.problems.extend(registry_problems);
+    result.warnings.extend(registry_warnings.into_iter().map(Finding::from));
     let (service_principals, sp_problems) = service_principals(config);
     result.problems.extend(sp_problems);
     let (wanted, warnings, problems) = desired::desired(config, inventory, &clusters);
@@ -386,6 +387,29 @@ secret_name = "acr-pull"
         let at = |a: &str| order.iter().position(|x| x == a).unwrap();
         assert!(at("secret[aks1/apps/acr-pull]") < at(&old_token.address), "{order:?}");
         assert!(self::plan(&renamed, &azure, &kube).await.changes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_binding_that_stops_using_tokens_leaves_no_token_behind() {
+        let (azure, kube) = (azure(), kube());
+        azure
+            .admin_passwords
+            .lock()
+            .unwrap()
+            .insert(crate::provider::normalize_id(&registry_id("abacacr")), "pw".into());
+        converge(&self::config(BOTH), &azure, &kube).await;
+        let admin_now = self::config(
+            &BOTH.replace("credential = \"registry-token\"\nrepositories = [\"team/*\"]", "credential = \"admin\""),
+        );
+        let plan = plan(&admin_now, &azure, &kube).await;
+        let deletes: Vec<&str> =
+            plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.address.as_str()).collect();
+        assert!(deletes.iter().any(|a| a.starts_with("registry_token[abacacr/")), "{deletes:?}");
+        assert!(deletes.iter().any(|a| a.starts_with("scope_map[abacacr/")), "{deletes:?}");
+        let report = apply(&plan, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
+        assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
+        assert!(azure.tokens.lock().unwrap().values().all(|t| t.is_empty()));
+        assert!(self::plan(&admin_now, &azure, &kube).await.changes.is_empty());
     }
 
     #[tokio::test]

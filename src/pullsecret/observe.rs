@@ -134,13 +134,16 @@ pub struct RegistryState {
 pub struct RegistryQuery {
     pub admin: bool,
     pub tokens: bool,
+    /// Read only to find acrlink's leftover tokens (no binding uses the registry's tokens now):
+    /// a failure is a warning, not an error.
+    pub leftovers_only: bool,
 }
 
 pub async fn registries<A: Azure>(
     azure: &A,
     registries: &BTreeMap<String, LiveRegistry>,
     queries: &BTreeMap<String, RegistryQuery>,
-) -> (BTreeMap<String, RegistryState>, Vec<Problem>) {
+) -> (BTreeMap<String, RegistryState>, Vec<Problem>, Vec<Problem>) {
     let reads = queries.iter().filter_map(|(key, query)| {
         let registry = registries.get(key)?;
         Some(async move {
@@ -166,12 +169,19 @@ pub async fn registries<A: Azure>(
     });
     let results = futures::future::join_all(reads).await;
     let mut states = BTreeMap::new();
-    let mut problems = Vec::new();
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
     for (key, result) in results {
         match result {
             Ok(state) => {
                 states.insert(key, state);
             }
+            Err(error) if queries.get(&key).is_some_and(|q| q.leftovers_only) => warnings.push(Problem {
+                subject: format!("registry[{key}]"),
+                message: format!(
+                    "cannot list the tokens of registry {key} to clean up acrlink's leftovers there: {error}"
+                ),
+                hint: None,
+            }),
             Err(error) => {
                 let hint = match &error {
                     AzureError::AuthorizationFailed { action, .. } => Some(format!(
@@ -187,5 +197,5 @@ pub async fn registries<A: Azure>(
             }
         }
     }
-    (states, problems)
+    (states, problems, warnings)
 }
