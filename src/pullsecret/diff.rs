@@ -250,6 +250,11 @@ fn view<'a>(inputs: &'a Inputs<'_>, secret: &DesiredSecret) -> SecretView<'a> {
     SecretView { live, notes, payload }
 }
 
+/// What a change of an ACR object expects: nothing there for a create, the object otherwise.
+fn expect(action: Action, id: String) -> Precondition {
+    if action == Action::Create { Precondition::Absent } else { Precondition::Present { id } }
+}
+
 pub fn diff(inputs: &Inputs<'_>) -> Diff {
     let mut out = Diff::default();
     let desired = inputs.desired;
@@ -272,11 +277,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
                 address,
                 action,
                 reason,
-                precondition: if action == Action::Create {
-                    Precondition::Absent
-                } else {
-                    Precondition::Present { id: format!("{}/scopeMaps/{}", map.registry_id, map.name) }
-                },
+                precondition: expect(action, format!("{}/scopeMaps/{}", map.registry_id, map.name)),
                 depends_on: Vec::new(),
                 resource: Resource::ScopeMap {
                     registry: map.registry.clone(),
@@ -338,11 +339,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
             address,
             action,
             reason,
-            precondition: if action == Action::Create {
-                Precondition::Absent
-            } else {
-                Precondition::Present { id: format!("{}/tokens/{}", token.registry_id, token.name) }
-            },
+            precondition: expect(action, format!("{}/tokens/{}", token.registry_id, token.name)),
             depends_on,
             resource: Resource::RegistryToken {
                 registry: token.registry.clone(),
