@@ -24,6 +24,8 @@ pub struct FakeKube {
     pub clusters: Mutex<BTreeMap<String, FakeCluster>>,
     pub calls: Mutex<BTreeMap<String, u64>>,
     version: AtomicU64,
+    /// Secret replaces to refuse with a resourceVersion conflict, as if another writer won.
+    pub replace_conflicts: AtomicU64,
 }
 
 impl FakeKube {
@@ -257,9 +259,15 @@ impl Kubernetes for FakeKube {
         resource_version: &str,
     ) -> Result<(), KubeError> {
         let version = self.next_version();
+        let conflict =
+            self.replace_conflicts.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok();
         self.with(cluster, |c| {
             let key = (secret.namespace.clone(), secret.name.clone());
             let live = c.secrets.get_mut(&key).ok_or_else(|| KubeError::NotFound { message: "gone".into() })?;
+            if conflict {
+                live.resource_version = format!("{version}-other-writer");
+                return Err(KubeError::Conflict { message: "the object has been modified".into() });
+            }
             if live.resource_version != resource_version {
                 return Err(KubeError::Conflict { message: "the object has been modified".into() });
             }

@@ -329,16 +329,22 @@ async fn secret<A: Azure, K: Kubernetes>(
             Ok(format!("replaced Secret {name} in {place} (type changed)"))
         }
         Action::Update => {
-            let live = kube.get_secret(cluster, namespace, name).await?.ok_or_else(|| stale("disappeared"))?;
-            if live_uid.is_some_and(|uid| uid != live.uid) {
-                return Err(stale("was recreated"));
+            // Another writer between the read and the write (a resourceVersion conflict, which
+            // Kubernetes expects clients to handle): read again and rebuild; the entries kept from
+            // the live Secret are checked against the plan's fingerprints each time.
+            for _attempt in 0..3 {
+                let live = kube.get_secret(cluster, namespace, name).await?.ok_or_else(|| stale("disappeared"))?;
+                if live_uid.is_some_and(|uid| uid != live.uid) {
+                    return Err(stale("was recreated"));
+                }
+                let write = context.build(azure, kube, cluster, namespace, name, entries, Some(&live)).await?;
+                match kube.replace_secret(cluster, &write, &live.resource_version).await {
+                    Ok(()) => return Ok(format!("updated Secret {name} in {place}")),
+                    Err(KubeError::Conflict { .. }) => continue,
+                    Err(other) => return Err(redacted(other.into(), &write)),
+                }
             }
-            let write = context.build(azure, kube, cluster, namespace, name, entries, Some(&live)).await?;
-            kube.replace_secret(cluster, &write, &live.resource_version).await.map_err(|e| match e {
-                KubeError::Conflict { .. } => stale("changed"),
-                other => redacted(other.into(), &write),
-            })?;
-            Ok(format!("updated Secret {name} in {place}"))
+            Err(stale("kept changing"))
         }
     }
 }

@@ -279,6 +279,24 @@ secret_name = "acr-pull"
     }
 
     #[tokio::test]
+    async fn a_secret_another_writer_touched_meanwhile_is_read_again_and_updated() {
+        let (config, azure, kube) = (self::config(BOTH), azure(), kube());
+        converge(&config, &azure, &kube).await;
+        azure
+            .admin_passwords
+            .lock()
+            .unwrap()
+            .insert(crate::provider::normalize_id(&registry_id("sharedacr")), "renewed-1".into());
+        let plan = plan(&config, &azure, &kube).await;
+        kube.replace_conflicts.store(2, std::sync::atomic::Ordering::Relaxed);
+        let report =
+            apply(&plan, &azure, &kube, &ApplyOptions { parallelism: 1, ..ApplyOptions::default() }, &|_| {}).await;
+        assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
+        assert_eq!(kube.replace_conflicts.load(std::sync::atomic::Ordering::Relaxed), 0, "both conflicts were met");
+        assert!(self::plan(&config, &azure, &kube).await.changes.is_empty());
+    }
+
+    #[tokio::test]
     async fn an_expiring_token_rotates_into_the_other_slot_and_the_old_one_keeps_working() {
         let (config, azure, kube) = (self::config(BOTH), azure(), kube());
         converge(&config, &azure, &kube).await;
