@@ -320,9 +320,7 @@ fn registry(
                         PollStyle::Location,
                         Completion::Final { status: 200, body: Some(result) },
                     );
-                    Ok(Reply::empty(202)
-                        .with_header("Location", url)
-                        .with_header("Retry-After", lro.retry_after_seconds.to_string()))
+                    Ok(accepted(url, lro.retry_after_seconds))
                 }
             }
         }
@@ -340,6 +338,11 @@ fn registry(
         RegistryPart::Tokens(Some(token_name)) => token(ctx, state, &key, token_name, resource_group, &body),
         RegistryPart::Operation(operation) => poll(ctx, state, operation),
     }
+}
+
+/// 202 Accepted for a long-running operation polled at `Location`.
+fn accepted(location: String, retry_after_seconds: impl ToString) -> Reply {
+    Reply::empty(202).with_header("Location", location).with_header("Retry-After", retry_after_seconds.to_string())
 }
 
 /// Registers a pending operation and returns the absolute URL to poll it at.
@@ -462,9 +465,7 @@ fn scope_map(
                 PollStyle::Location,
                 Completion::Delete { registry: key.to_string(), child: Child::ScopeMap(map_key) },
             );
-            Ok(Reply::empty(202)
-                .with_header("Location", url)
-                .with_header("Retry-After", lro.retry_after_seconds.to_string()))
+            Ok(accepted(url, lro.retry_after_seconds))
         }
         _ => Err(arm_error(405, "HttpMethodNotAllowed", "The HTTP method is not supported.")),
     }
@@ -598,9 +599,7 @@ fn token(
                 PollStyle::Location,
                 Completion::Delete { registry: key.to_string(), child: Child::Token(token_key) },
             );
-            Ok(Reply::empty(202)
-                .with_header("Location", url)
-                .with_header("Retry-After", lro.retry_after_seconds.to_string()))
+            Ok(accepted(url, lro.retry_after_seconds))
         }
         _ => Err(arm_error(405, "HttpMethodNotAllowed", "The HTTP method is not supported.")),
     }
