@@ -174,10 +174,14 @@ fn token_plan(inputs: &Inputs<'_>, token: &DesiredToken) -> TokenPlan {
     // Every intact, unexpired entry of this token in the Secrets that will exist.
     let mut working: Vec<(&DesiredSecret, TokenEntry)> = Vec::new();
     let mut problems = Vec::new();
-    for secret in inputs.desired.secrets.values() {
+    let holds_token = |entry: &super::desired::DesiredEntry| {
+        entry.registry == token.registry && matches!(&entry.source, Source::Token { name } if *name == token.name)
+    };
+    // Only the Secrets of this token are parsed: a fleet has a token per cluster binding.
+    for secret in inputs.desired.secrets.values().filter(|s| s.entries.values().any(holds_token)) {
         let view = view(inputs, secret);
         for (login, entry) in &secret.entries {
-            if entry.source != (Source::Token { name: token.name.clone() }) || entry.registry != token.registry {
+            if !holds_token(entry) {
                 continue;
             }
             let state = token_entry(
