@@ -5,12 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use serde::Serialize;
 
 use crate::config::model::Owner;
-use crate::graph::{WalkResult, walk};
-use crate::plan::{Action, Change, Finding, Plan, Precondition, Resource};
+use crate::graph::{ResourceGraph, WalkResult};
+use crate::model::Address;
+use crate::plan::{Action, Change, Plan, Resource};
 use crate::provider::kubernetes::Kubernetes;
 use crate::provider::{Azure, AzureError, LiveRoleAssignment, RoleAssignmentSpec, normalize_id, role_guid};
 use crate::pullsecret;
@@ -48,7 +48,7 @@ pub enum Status {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    pub address: String,
+    pub address: Address,
     pub action: Action,
     pub status: Status,
     pub message: String,
@@ -71,35 +71,6 @@ impl ApplyReport {
     pub fn succeeded(&self) -> usize {
         self.outcomes.len() - self.failed() - self.skipped()
     }
-}
-
-/// Re-reads each change's target; any mismatch makes the saved plan stale.
-pub async fn stale_changes<A: Azure>(plan: &Plan, azure: &A) -> Vec<Finding> {
-    // Kubernetes objects and ACR tokens are checked as they are written (uid, resourceVersion).
-    let role_assignments = plan.changes.iter().filter_map(|change| match &change.resource {
-        Resource::RoleAssignment { spec, .. } => Some((change, spec)),
-        _ => None,
-    });
-    let checks = role_assignments.map(|(change, spec)| async move {
-        let id = match &change.precondition {
-            Precondition::Present { id } => id.clone(),
-            Precondition::Absent => spec.id(),
-        };
-        let found = azure.get_role_assignment(&id).await;
-        let problem = match (&change.precondition, found) {
-            (_, Err(e)) => Some(format!("cannot re-check it: {e}")),
-            (Precondition::Absent, Ok(Some(_))) => Some("it was expected absent but now exists".to_string()),
-            (Precondition::Present { .. }, Ok(None)) => Some("it was expected to exist but is gone".to_string()),
-            (Precondition::Present { .. }, Ok(Some(live)))
-                if !live.principal_id.eq_ignore_ascii_case(&spec.principal_id) =>
-            {
-                Some("it now belongs to another principal".to_string())
-            }
-            _ => None,
-        };
-        problem.map(|message| Finding { subject: change.address.clone(), message, hint: None })
-    });
-    join_all(checks).await.into_iter().flatten().collect()
 }
 
 fn authorization_hint(action: &str, scope: &str) -> String {
@@ -206,10 +177,7 @@ async fn execute<A: Azure, K: Kubernetes>(
             }
         }
         Action::Delete => {
-            let id = match &change.precondition {
-                Precondition::Present { id } => id.clone(),
-                Precondition::Absent => spec.id(),
-            };
+            let id = change.precondition.arm_id().map_or_else(|| spec.id(), str::to_string);
             match azure.delete_role_assignment(&id).await {
                 Ok(()) => {
                     Ok(outcome(Status::Deleted, format!("removed {role_name} from {cluster} on {registry}"), None))
@@ -252,14 +220,16 @@ pub async fn apply<A: Azure, K: Kubernetes>(
     let owner = if plan.owner == "default" { Owner::default() } else { Owner::named(&plan.owner) };
     let context = pullsecret::apply::Context::new(owner);
     let context = &context;
-    let results = walk(&plan.changes, options.parallelism, |change| async move {
-        let result = execute(change, azure, kube, context, options).await;
-        match &result {
-            Ok(o) | Err(o) => progress(o),
-        }
-        result
-    })
-    .await;
+    let graph = ResourceGraph::from_plan(plan, []);
+    let results = graph
+        .walk(&plan.changes, options.parallelism, |change| async move {
+            let result = execute(change, azure, kube, context, options).await;
+            match &result {
+                Ok(o) | Err(o) => progress(o),
+            }
+            result
+        })
+        .await;
     let outcomes = match results {
         Ok(results) => results
             .into_iter()
@@ -267,11 +237,15 @@ pub async fn apply<A: Azure, K: Kubernetes>(
             .map(|(result, change)| match result {
                 WalkResult::Succeeded(o) | WalkResult::Failed(o) => o,
                 WalkResult::Skipped { because } => {
+                    let message = match because {
+                        Some(root) => format!("skipped because {root} failed"),
+                        None => "skipped because a change it waits for did not finish".to_string(),
+                    };
                     let skipped = Outcome {
                         address: change.address.clone(),
                         action: change.action,
                         status: Status::Skipped,
-                        message: format!("skipped because {because} failed"),
+                        message,
                         hint: None,
                     };
                     progress(&skipped);

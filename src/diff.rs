@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::model::Owner;
-use crate::observe::{FleetCluster, Problem};
-use crate::plan::{Action, Change, Finding, Precondition, Resource, Unchanged};
+use crate::model::{Address, Finding, Grantee, Precondition, version_of};
+use crate::observe::FleetCluster;
+use crate::ownership::{self, description_owner};
+use crate::plan::{Action, Change, Resource, Unchanged};
 use crate::provider::{LiveRegistry, LiveRoleAssignment, RoleAssignmentMode, normalize_id, role_guid};
-use crate::resolve::{
-    ACR_PULL, DesiredAssignment, MANAGED_MARKER, assignment_address, description_owner, grants_pull, role_name,
-};
+use crate::resolve::{ACR_PULL, DesiredAssignment, grants_pull, role_name};
 
 #[derive(Debug, Default)]
 pub struct Diff {
@@ -21,12 +21,25 @@ pub struct Diff {
 
 /// Made by acrlink, for any owner.
 pub fn is_managed(assignment: &LiveRoleAssignment) -> bool {
-    assignment.description.as_deref().is_some_and(|d| d.starts_with(MANAGED_MARKER))
+    ownership::assignment_is_managed(assignment.description.as_deref())
 }
 
 /// Made by acrlink for this owner: the only assignments this run may change or delete.
 pub fn is_owned(assignment: &LiveRoleAssignment, owner: &Owner) -> bool {
-    assignment.description.as_deref().and_then(description_owner).is_some_and(|o| o == owner.name())
+    ownership::assignment_is_owned(assignment.description.as_deref(), owner)
+}
+
+/// What a saved plan expects of a live assignment: its principal, role and condition.
+pub fn assignment_version(assignment: &LiveRoleAssignment) -> String {
+    version_of(&[
+        &assignment.principal_id.to_ascii_lowercase(),
+        &role_guid(&assignment.role_definition_id),
+        assignment.condition.as_deref().unwrap_or_default(),
+    ])
+}
+
+fn expect_assignment(assignment: &LiveRoleAssignment) -> Precondition {
+    Precondition::Arm { id: assignment.id.clone(), version: assignment_version(assignment) }
 }
 
 /// Whether `ancestor` is `scope` or one of its parents (subscription, resource group, "/").
@@ -63,7 +76,7 @@ pub fn diff(
                 || existing.description.as_deref() != Some(&want.spec.description);
             if drifted && existing.condition != want.spec.condition && !is_owned(existing, owner) {
                 result.warnings.push(Finding {
-                    subject: want.address.clone(),
+                    subject: want.address.to_string(),
                     message: format!(
                         "granted with another repository condition by a different acrlink owner ({}); left as it is",
                         existing.description.as_deref().and_then(description_owner).unwrap_or_default()
@@ -77,7 +90,7 @@ pub fn diff(
                     want,
                     Action::Update,
                     "its repository condition differs from the binding's",
-                    Precondition::Present { id: existing.id.clone() },
+                    expect_assignment(existing),
                 ));
             } else {
                 result.unchanged.push(Unchanged { address: want.address.clone(), reason: "granted by acrlink".into() });
@@ -127,11 +140,11 @@ pub fn diff(
                     &in_place,
                     Action::Update,
                     "its repository condition differs from the binding's",
-                    Precondition::Present { id: existing.id.clone() },
+                    expect_assignment(existing),
                 ));
             } else {
                 result.warnings.push(Finding {
-                    subject: want.address.clone(),
+                    subject: want.address.to_string(),
                     message: format!(
                         "not granted: {} is already assigned outside acrlink as {} with a narrower repository condition, and ARM allows only one such assignment",
                         role_name(&role_guid(&existing.role_definition_id)),
@@ -150,7 +163,7 @@ pub fn diff(
                 assignments.iter().filter(same_principal).find(|a| role_guid(&a.role_definition_id) == ACR_PULL)
         {
             result.warnings.push(Finding {
-                    subject: want.address.clone(),
+                    subject: want.address.to_string(),
                     message: format!(
                         "AcrPull ({}) on registry {} is ineffective: the registry uses ABAC repository permissions",
                         ineffective.name, want.registry
@@ -176,19 +189,19 @@ pub fn diff(
                 continue;
             }
             let owner = principals.get(&assignment.principal_id.to_ascii_lowercase());
-            let cluster_key = owner.map_or_else(|| format!("principal:{}", assignment.principal_id), |c| c.key.clone());
-            let recorded_cluster = assignment
-                .description
-                .as_deref()
-                .and_then(|d| d.split(" lets cluster ").nth(1))
-                .map(|rest| rest.trim_end_matches(" pull").to_string());
+            let grantee = owner.map_or_else(
+                || Grantee::Principal(assignment.principal_id.clone()),
+                |c| Grantee::Cluster(c.key.clone()),
+            );
+            let cluster_key = grantee.to_string();
+            let recorded_cluster = assignment.description.as_deref().and_then(ownership::described_cluster);
             let reason = match (owner, &recorded_cluster) {
                 (Some(_), _) => "managed by acrlink and no binding wants it any more".to_string(),
                 (None, Some(cluster_id))
                     if clusters.iter().any(|c| normalize_id(&c.live.id) == normalize_id(cluster_id)) =>
                 {
                     result.warnings.push(Finding {
-                        subject: assignment_address(&cluster_key, registry_key),
+                        subject: address_of(&grantee, registry_key, None).to_string(),
                         message: format!(
                             "orphaned grant: the kubelet identity {} of {cluster_id} was replaced",
                             assignment.principal_id
@@ -199,7 +212,7 @@ pub fn diff(
                 }
                 _ => {
                     result.warnings.push(Finding {
-                        subject: assignment_address(&cluster_key, registry_key),
+                        subject: address_of(&grantee, registry_key, None).to_string(),
                         message: format!(
                             "orphaned grant to {} on registry {registry_key}: its cluster is not in the fleet any more",
                             assignment.principal_id
@@ -212,15 +225,15 @@ pub fn diff(
             let role_guid_value = role_guid(&assignment.role_definition_id);
             // When a registry switches mode, the grant of the old role goes while one of the new
             // role arrives for the same pair: the role in the address keeps both apart.
-            let mut address = assignment_address(&cluster_key, registry_key);
+            let mut address = address_of(&grantee, registry_key, None);
             if desired.iter().any(|d| d.address == address) {
-                address = format!("role_assignment[{cluster_key}/{registry_key}:{}]", role_name(&role_guid_value));
+                address = address_of(&grantee, registry_key, Some(role_name(&role_guid_value)));
             }
             result.changes.push(Change {
                 address,
                 action: Action::Delete,
                 reason,
-                precondition: Precondition::Present { id: assignment.id.clone() },
+                precondition: expect_assignment(assignment),
                 depends_on: Vec::new(),
                 resource: Resource::RoleAssignment {
                     role_name: role_name(&role_guid_value).to_string(),
@@ -245,6 +258,10 @@ pub fn diff(
     result
 }
 
+fn address_of(grantee: &Grantee, registry: &str, role: Option<&str>) -> Address {
+    Address::RoleAssignment { grantee: grantee.clone(), registry: registry.to_string(), role: role.map(str::to_string) }
+}
+
 fn change(want: &DesiredAssignment, action: Action, reason: &str, precondition: Precondition) -> Change {
     Change {
         address: want.address.clone(),
@@ -262,8 +279,8 @@ fn change(want: &DesiredAssignment, action: Action, reason: &str, precondition: 
 }
 
 /// Problems found while observing or resolving, as plan errors.
-pub fn errors(problems: Vec<Problem>) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = problems.into_iter().map(Finding::from).collect();
+pub fn errors(problems: Vec<Finding>) -> Vec<Finding> {
+    let mut findings = problems;
     findings.sort_by(|a, b| (&a.subject, &a.message).cmp(&(&b.subject, &b.message)));
     findings.dedup();
     findings
@@ -272,8 +289,9 @@ pub fn errors(problems: Vec<Problem>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ownership::MANAGED_MARKER;
     use crate::provider::{KubeletIdentity, LiveCluster, RoleAssignmentSpec};
-    use crate::resolve::{REPOSITORY_READER, role_assignment_name};
+    use crate::resolve::{REPOSITORY_READER, assignment_address, role_assignment_name};
 
     const SUB: &str = "/subscriptions/s1";
     const RG: &str = "/subscriptions/s1/resourceGroups/rg";
@@ -461,8 +479,12 @@ mod tests {
             &clusters,
             &Owner::named("platform"),
         );
-        let deleted: Vec<&str> =
-            result.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.precondition_id()).collect();
+        let deleted: Vec<&str> = result
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .filter_map(|c| c.precondition.arm_id())
+            .collect();
         assert_eq!(deleted.len(), 1, "{:?}", result.changes);
         assert!(deleted[0].ends_with("/older"), "{deleted:?}");
         assert_eq!(description_owner("Managed by acrlink: binding b"), Some("default".into()));
@@ -475,7 +497,8 @@ mod tests {
         let want = desired("aks1", "p1", REPOSITORY_READER);
         let result =
             run(std::slice::from_ref(&want), vec![live(ACR, "old", "p1", ACR_PULL, true)], RoleAssignmentMode::Abac);
-        let addresses: Vec<(&str, Action)> = result.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+        let texts: Vec<(String, Action)> = result.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
+        let addresses: Vec<(&str, Action)> = texts.iter().map(|(a, action)| (a.as_str(), *action)).collect();
         assert_eq!(
             addresses,
             vec![

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::model::Config;
 use crate::graph::ResourceGraph;
+use crate::model::{Address, Finding};
 use crate::observe::{self, Inventory};
 use crate::plan::{PLAN_FORMAT_VERSION, Plan};
 use crate::provider::Azure;
@@ -36,26 +37,16 @@ pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str,
     problems.extend(registry_problems);
     let inventory = Inventory { clusters, registries, problems: Vec::new() };
     let (desired, resolve_problems) = resolve::resolve(config, &inventory);
-    let graph = ResourceGraph::build(&desired, &inventory);
     problems.extend(resolve_problems);
-    if let Err(member) = graph.order() {
-        problems.push(observe::Problem {
-            subject: member.clone(),
-            message: format!("the resources' dependencies form a cycle through {member}"),
-            hint: None,
-        });
-    }
     let mut diff = diff::diff(&desired, &live, &inventory.registries, &inventory.clusters, &config.owner);
     let pull = pullsecret::plan(config, &inventory, azure, kube, time::OffsetDateTime::now_utc()).await;
-    let mut graph = graph;
-    graph.add_changes(&pull.changes);
     diff.changes.extend(pull.changes);
     diff.changes.sort_by(|a, b| (&a.address, a.action).cmp(&(&b.address, b.action)));
     diff.unchanged.extend(pull.unchanged);
     diff.unchanged.sort_by(|a, b| a.address.cmp(&b.address));
     diff.warnings.extend(pull.warnings);
     problems.extend(pull.problems);
-    let plan = Plan {
+    let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         acrlink_version: env!("CARGO_PKG_VERSION").to_string(),
         config_path: config.path.display().to_string(),
@@ -65,9 +56,24 @@ pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str,
         changes: diff.changes,
         unchanged: diff.unchanged,
         warnings: diff.warnings,
-        errors: diff::errors(problems),
+        errors: Vec::new(),
     };
+    let graph = ResourceGraph::from_plan(&plan, anchors(&inventory));
+    if let Err(member) = graph.order() {
+        problems.push(Finding {
+            subject: member.to_string(),
+            message: format!("the resources' dependencies form a cycle through {member}"),
+            hint: None,
+        });
+    }
+    plan.errors = diff::errors(problems);
     PlanRun { plan, graph, inventory }
+}
+
+/// Every cluster and registry of the fleet, so `graph` shows them even when they hold nothing.
+fn anchors(inventory: &Inventory) -> impl Iterator<Item = Address> + '_ {
+    let clusters = inventory.clusters.iter().map(|c| Address::Cluster(c.key.clone()));
+    clusters.chain(inventory.registries.keys().map(|r| Address::Registry(r.clone())))
 }
 
 #[cfg(test)]
@@ -168,7 +174,8 @@ repositories = ["team-a/*"]
     async fn plan_creates_prunes_and_reports_foreign_grants() {
         let azure = world();
         let run = plan(&config(), "sha256:test", &azure, &FakeKube::default()).await;
-        let actions: Vec<(&str, Action)> = run.plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+        let texts: Vec<(String, Action)> = run.plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
+        let actions: Vec<(&str, Action)> = texts.iter().map(|(a, action)| (a.as_str(), *action)).collect();
         assert_eq!(
             actions,
             vec![

@@ -7,12 +7,15 @@
 //! imports it.
 
 pub mod apply;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod engine;
 pub mod graph;
+pub mod model;
 pub mod observe;
+pub mod ownership;
 pub mod plan;
 pub mod provider;
 pub mod pullsecret;

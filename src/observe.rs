@@ -24,24 +24,17 @@ pub struct FleetCluster {
     pub origin: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
-pub struct Problem {
-    /// The resource address or file field concerned.
-    pub subject: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
+pub use crate::model::Finding;
 
 #[derive(Debug, Default)]
 pub struct Inventory {
     pub clusters: Vec<FleetCluster>,
     /// By the file's registry key.
     pub registries: BTreeMap<String, LiveRegistry>,
-    pub problems: Vec<Problem>,
+    pub problems: Vec<Finding>,
 }
 
-fn fetch_error(subject: &str, error: &AzureError) -> Problem {
+fn fetch_error(subject: &str, error: &AzureError) -> Finding {
     let hint = match error {
         AzureError::Authentication(_) => {
             Some("check the credential: acrlink --auth, AZURE_* variables or `az login`".into())
@@ -49,11 +42,11 @@ fn fetch_error(subject: &str, error: &AzureError) -> Problem {
         AzureError::Api { status: 403, .. } => Some("the identity needs Reader on this scope to observe it".into()),
         _ => None,
     };
-    Problem { subject: subject.to_string(), message: format!("cannot read {subject}: {error}"), hint }
+    Finding { subject: subject.to_string(), message: format!("cannot read {subject}: {error}"), hint }
 }
 
 /// The fleet's clusters: those the file names and those its cluster sets discover.
-pub async fn clusters<A: Azure>(config: &Config, azure: &A) -> (Vec<FleetCluster>, Vec<Problem>) {
+pub async fn clusters<A: Azure>(config: &Config, azure: &A) -> (Vec<FleetCluster>, Vec<Finding>) {
     let mut inventory = Inventory::default();
 
     // Clusters: which subscriptions need a list, which clusters a GET.
@@ -124,7 +117,7 @@ pub async fn clusters<A: Azure>(config: &Config, azure: &A) -> (Vec<FleetCluster
                     origin: format!("clusters.{}", cluster.key),
                 });
             }
-            None => inventory.problems.push(Problem {
+            None => inventory.problems.push(Finding {
                 subject: format!("clusters.{}", cluster.key),
                 message: format!(
                     "AKS cluster {} was not found in resource group {} of subscription {}",
@@ -172,7 +165,7 @@ pub async fn clusters<A: Azure>(config: &Config, azure: &A) -> (Vec<FleetCluster
 }
 
 /// The registries the file names, by key.
-pub async fn registries<A: Azure>(config: &Config, azure: &A) -> (BTreeMap<String, LiveRegistry>, Vec<Problem>) {
+pub async fn registries<A: Azure>(config: &Config, azure: &A) -> (BTreeMap<String, LiveRegistry>, Vec<Finding>) {
     let mut inventory = Inventory::default();
 
     // Registries, the same way.
@@ -216,7 +209,7 @@ pub async fn registries<A: Azure>(config: &Config, azure: &A) -> (BTreeMap<Strin
             Ok(Some(live)) => {
                 inventory.registries.insert(key, live);
             }
-            Ok(None) => inventory.problems.push(Problem {
+            Ok(None) => inventory.problems.push(Finding {
                 subject: format!("registries.{key}"),
                 message: format!(
                     "container registry {} was not found in resource group {} of subscription {}",
@@ -234,7 +227,7 @@ pub async fn registries<A: Azure>(config: &Config, azure: &A) -> (BTreeMap<Strin
 pub async fn role_assignments<A: Azure>(
     registries: &BTreeMap<String, LiveRegistry>,
     azure: &A,
-) -> (BTreeMap<String, Vec<LiveRoleAssignment>>, Vec<Problem>) {
+) -> (BTreeMap<String, Vec<LiveRoleAssignment>>, Vec<Finding>) {
     let lists = join_all(
         registries
             .iter()

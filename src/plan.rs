@@ -5,11 +5,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::observe::Problem;
 use crate::provider::RoleAssignmentSpec;
 use crate::provider::kubernetes::ClusterTarget;
 
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+/// 2: typed preconditions for every kind (Arm / Kubernetes / Absent).
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -19,16 +19,6 @@ pub enum Action {
     /// Delete and create again: what cannot change in place (a Secret's type).
     Replace,
     Delete,
-}
-
-/// What apply checks before it acts; a mismatch means the plan is stale.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "expect", rename_all = "lowercase")]
-pub enum Precondition {
-    /// Nothing exists at the resource's id.
-    Absent,
-    /// The resource exists with this id (and, for role assignments, this principal and role).
-    Present { id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -63,9 +53,6 @@ pub enum Resource {
         /// Empty for a delete.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         entries: Vec<SecretEntry>,
-        /// The live object the change expects (uid), when there is one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        live_uid: Option<String>,
         /// Whether the registry credentials in it change (never shown).
         #[serde(default)]
         sensitive_change: bool,
@@ -134,16 +121,6 @@ pub enum TokenSource {
     Copy { namespace: String, name: String, fingerprint: String },
 }
 
-impl Change {
-    /// The id a change expects to find, if any.
-    pub fn precondition_id(&self) -> &str {
-        match &self.precondition {
-            Precondition::Present { id } => id,
-            Precondition::Absent => "",
-        }
-    }
-}
-
 impl Resource {
     /// The cluster a Kubernetes resource lives in.
     pub fn cluster(&self) -> Option<&ClusterTarget> {
@@ -159,21 +136,23 @@ impl Resource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
     /// Stable address, e.g. `role_assignment[aks1/acr1]`.
-    pub address: String,
+    pub address: Address,
     pub action: Action,
     /// Why; for people only.
     pub reason: String,
     pub precondition: Precondition,
-    /// Addresses of changes that must succeed first.
+    /// Changes that must succeed before this one starts (ordering edges set at diff time:
+    /// a Secret is deleted after the service-account entry naming it is gone, a token after
+    /// the Secrets holding its password moved off it, a scope map after its tokens).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<Address>,
     pub resource: Resource,
 }
 
 /// A desired resource that needs nothing, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Unchanged {
-    pub address: String,
+    pub address: Address,
     pub reason: String,
 }
 
@@ -184,19 +163,7 @@ pub struct Summary {
     pub destroy: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Finding {
-    pub subject: String,
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
-
-impl From<Problem> for Finding {
-    fn from(problem: Problem) -> Finding {
-        Finding { subject: problem.subject, message: problem.message, hint: problem.hint }
-    }
-}
+pub use crate::model::{Address, Finding, Precondition};
 
 /// acrlink plan, as printed by `plan --format json` and saved by `plan --out`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

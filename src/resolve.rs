@@ -8,30 +8,13 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::config::model::{Binding, Config, Method};
-use crate::observe::{Inventory, Problem};
+use crate::model::{Address, Finding};
+use crate::observe::Inventory;
+use crate::ownership;
 use crate::provider::{RoleAssignmentMode, RoleAssignmentSpec, normalize_id};
 
 pub const ACR_PULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
 pub const REPOSITORY_READER: &str = "b93aa761-3e63-49ed-ac28-beffa264f7ac";
-/// Marks what acrlink owns: assignments whose description starts with this are acrlink's to
-/// change or delete; nothing else is ever touched.
-pub const MANAGED_MARKER: &str = "Managed by acrlink";
-/// The description prefix of an assignment made for `owner`: "Managed by acrlink: …" for the
-/// default owner, "Managed by acrlink for OWNER: …" otherwise.
-pub fn managed_prefix(owner: &crate::config::model::Owner) -> String {
-    if owner.is_default() { format!("{MANAGED_MARKER}:") } else { format!("{MANAGED_MARKER} for {}:", owner.name()) }
-}
-
-/// The owner named in an assignment's description, or None when acrlink did not make it.
-pub fn description_owner(description: &str) -> Option<String> {
-    let rest = description.strip_prefix(MANAGED_MARKER)?;
-    if rest.starts_with(':') {
-        return Some("default".into());
-    }
-    let owner = rest.strip_prefix(" for ")?.split(':').next()?;
-    Some(owner.to_string())
-}
-
 /// The namespace ARM templates and Bicep use in `guid()`.
 const ARM_GUID_NAMESPACE: Uuid = Uuid::from_u128(0x11fb06fb_712d_4ddd_98c7_e71bbd588830);
 
@@ -91,7 +74,7 @@ pub fn repository_condition(repositories: &[String]) -> String {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredAssignment {
-    pub address: String,
+    pub address: Address,
     pub cluster: String,
     pub registry: String,
     pub binding: String,
@@ -99,8 +82,8 @@ pub struct DesiredAssignment {
     pub spec: RoleAssignmentSpec,
 }
 
-pub fn assignment_address(cluster: &str, registry: &str) -> String {
-    format!("role_assignment[{cluster}/{registry}]")
+pub fn assignment_address(cluster: &str, registry: &str) -> Address {
+    Address::role_assignment(cluster, registry)
 }
 
 /// Clusters a binding selects from the observed fleet, by key.
@@ -108,8 +91,8 @@ pub fn select_clusters<'a>(binding: &Binding, inventory: &'a Inventory) -> Vec<&
     inventory.clusters.iter().filter(|c| binding.clusters.iter().any(|s| s.matches(&c.key, &c.labels))).collect()
 }
 
-pub fn resolve(config: &Config, inventory: &Inventory) -> (Vec<DesiredAssignment>, Vec<Problem>) {
-    let mut desired: BTreeMap<String, DesiredAssignment> = BTreeMap::new();
+pub fn resolve(config: &Config, inventory: &Inventory) -> (Vec<DesiredAssignment>, Vec<Finding>) {
+    let mut desired: BTreeMap<Address, DesiredAssignment> = BTreeMap::new();
     let mut problems = Vec::new();
     for binding in &config.bindings {
         if binding.method != Method::ManagedIdentity {
@@ -117,7 +100,7 @@ pub fn resolve(config: &Config, inventory: &Inventory) -> (Vec<DesiredAssignment
         }
         for cluster in select_clusters(binding, inventory) {
             let Some(kubelet) = &cluster.live.kubelet_identity else {
-                let problem = Problem {
+                let problem = Finding {
                     subject: format!("cluster {}", cluster.key),
                     message: format!(
                         "cluster {} has no kubelet managed identity (it uses a service principal), so binding {:?} cannot grant it AcrPull",
@@ -138,8 +121,8 @@ pub fn resolve(config: &Config, inventory: &Inventory) -> (Vec<DesiredAssignment
                     RoleAssignmentMode::Abac => (REPOSITORY_READER, Some(repository_condition(&binding.repositories))),
                     RoleAssignmentMode::Legacy if binding.repositories.is_empty() => (ACR_PULL, None),
                     RoleAssignmentMode::Legacy => {
-                        problems.push(Problem {
-                            subject: address.clone(),
+                        problems.push(Finding {
+                            subject: address.to_string(),
                             message: format!(
                                 "binding {:?} limits repositories, but registry {registry_key} is not in ABAC mode, where AcrPull reads every repository",
                                 binding.name
@@ -158,17 +141,12 @@ pub fn resolve(config: &Config, inventory: &Inventory) -> (Vec<DesiredAssignment
                     ),
                     principal_id: kubelet.object_id.clone(),
                     principal_type: "ServicePrincipal".into(),
-                    description: format!(
-                        "{} binding {} lets cluster {} pull",
-                        managed_prefix(&config.owner),
-                        binding.name,
-                        cluster.live.id
-                    ),
+                    description: ownership::assignment_description(&config.owner, &binding.name, &cluster.live.id),
                     condition,
                 };
                 match desired.get(&address) {
-                    Some(existing) if existing.spec.condition != spec.condition => problems.push(Problem {
-                        subject: address.clone(),
+                    Some(existing) if existing.spec.condition != spec.condition => problems.push(Finding {
+                        subject: address.to_string(),
                         message: format!(
                             "bindings {:?} and {:?} grant cluster {} on registry {registry_key} with different repositories",
                             existing.binding, binding.name, cluster.key

@@ -211,7 +211,7 @@ fn remove_one_managed_grant(emulator: &acrlink_emulator::Emulator) -> Option<Str
     let mut managed: Vec<_> = state
         .role_assignments()
         .into_iter()
-        .filter(|a| a.description.as_deref().is_some_and(|d| d.starts_with(crate::resolve::MANAGED_MARKER)))
+        .filter(|a| crate::ownership::assignment_is_managed(a.description.as_deref()))
         .collect();
     managed.sort_by(|a, b| {
         let prefers = |x: &acrlink_emulator::RoleAssignmentView| {

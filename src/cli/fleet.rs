@@ -295,7 +295,7 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
                 let clients = clients(config.as_ref(), &args.azure)?;
                 sign_in(&runtime, &clients.azure)?;
                 status("Checking that the saved plan still matches live state…");
-                let stale = runtime.block_on(apply::stale_changes(&plan, &*clients.azure));
+                let stale = runtime.block_on(crate::check::stale_changes(&plan, &*clients.azure, &clients.kube));
                 if !stale.is_empty() {
                     for finding in &stale {
                         report_error(&format!("{}: {}", finding.subject, finding.message), None);

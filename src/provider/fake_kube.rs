@@ -6,9 +6,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::kubernetes::{
-    ClusterTarget, KubeError, Kubernetes, LiveNamespace, LivePod, LiveSecret, LiveServiceAccount, MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE, PATCHED_LABEL, SecretWrite,
+    ClusterTarget, KubeError, Kubernetes, LiveNamespace, LivePod, LiveSecret, LiveServiceAccount, SecretWrite,
 };
+use crate::ownership::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, PATCHED_LABEL};
 use crate::sensitive::Sensitive;
 
 #[derive(Debug, Clone, Default)]
@@ -36,6 +36,7 @@ impl FakeKube {
             cluster.service_accounts.insert(
                 (ns.to_string(), "default".into()),
                 LiveServiceAccount {
+                    uid: format!("uid-sa-{ns}"),
                     namespace: ns.to_string(),
                     name: "default".into(),
                     resource_version: "1".into(),
@@ -225,6 +226,7 @@ impl Kubernetes for FakeKube {
             c.service_accounts.insert(
                 (name.into(), "default".into()),
                 LiveServiceAccount {
+                    uid: format!("uid-sa-{name}"),
                     namespace: name.into(),
                     name: "default".into(),
                     resource_version: "1".into(),

@@ -10,10 +10,10 @@ use tokio::sync::Mutex;
 
 use super::dockerconfig::{self, Credential, CredentialNote, Notes};
 use crate::config::model::{Owner, SecretReference};
+use crate::ownership::{self, PATCHED_LABEL, patched_annotation};
 use crate::plan::{Action, Change, CredentialPlan, PasswordGeneration, Resource, SecretEntry, TokenSource};
 use crate::provider::kubernetes::{
-    CREDENTIALS_ANNOTATION, ClusterTarget, KubeError, Kubernetes, LiveSecret, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
-    OWNER_LABEL, PATCHED_LABEL, SecretWrite, patched_annotation,
+    CREDENTIALS_ANNOTATION, ClusterTarget, KubeError, Kubernetes, LiveSecret, SecretWrite,
 };
 use crate::provider::{AdminCredentials, Azure, AzureError, GeneratedPassword};
 use crate::sensitive::Sensitive;
@@ -214,8 +214,7 @@ impl Context {
             notes.insert(entry.login_server.clone(), note);
         }
         let mut labels = live.map(|s| s.labels.clone()).unwrap_or_default();
-        labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into());
-        labels.insert(OWNER_LABEL.into(), self.owner.name().into());
+        labels.extend(ownership::secret_labels(&self.owner));
         let mut annotations = live.map(|s| s.annotations.clone()).unwrap_or_default();
         annotations.insert(CREDENTIALS_ANNOTATION.into(), dockerconfig::render_notes(&notes));
         // kubectl's last-applied copy would hold the old payload in clear text.
@@ -245,9 +244,7 @@ pub async fn execute<A: Azure, K: Kubernetes>(
                 Ok(format!("removed scope map {name} from {registry}"))
             }
             _ => {
-                azure
-                    .put_scope_map(registry_id, name, "Managed by acrlink: read access for pull-secret tokens", actions)
-                    .await?;
+                azure.put_scope_map(registry_id, name, ownership::SCOPE_MAP_DESCRIPTION, actions).await?;
                 Ok(format!("scope map {name} on {registry} reads {} action(s)", actions.len()))
             }
         },
@@ -277,8 +274,9 @@ pub async fn execute<A: Azure, K: Kubernetes>(
             Err(KubeError::Conflict { .. }) => Ok(format!("namespace {name} already exists in {}", cluster.key)),
             Err(error) => Err(error.into()),
         },
-        Resource::PullSecret { cluster, namespace, name, entries, live_uid, .. } => {
-            secret(change.action, cluster, namespace, name, entries, live_uid.as_deref(), azure, kube, context).await
+        Resource::PullSecret { cluster, namespace, name, entries, .. } => {
+            let live_uid = change.precondition.uid();
+            secret(change.action, cluster, namespace, name, entries, live_uid, azure, kube, context).await
         }
         Resource::ServiceAccountPullSecrets { cluster, namespace, name, add, remove } => {
             service_account(cluster, namespace, name, add, remove, kube, &context.owner).await
@@ -405,11 +403,7 @@ async fn service_account<K: Kubernetes>(
                 next.push(secret.clone());
             }
         }
-        let mut ours: Vec<String> = live
-            .annotations
-            .get(&annotation)
-            .map(|a| a.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
-            .unwrap_or_default();
+        let mut ours: Vec<String> = ownership::recorded_entries(&live.annotations, owner).into_iter().collect();
         ours.retain(|s| !remove.contains(s));
         for secret in add {
             if !ours.contains(secret) && !current.contains(secret) {
@@ -427,13 +421,13 @@ async fn service_account<K: Kubernetes>(
         }
         patch.push(serde_json::json!({"op": "add", "path": "/imagePullSecrets", "value": references(&next)}));
         let mut annotations = live.annotations.clone();
-        annotations.insert(annotation.clone(), ours.join(","));
+        annotations.insert(annotation.clone(), ownership::record_entries(&ours));
         let mut labels = live.labels.clone();
         labels.insert(PATCHED_LABEL.into(), "true".into());
         if ours.is_empty() {
             annotations.remove(&annotation);
             // Other owners may still have entries here; the label goes with the last of them.
-            if !annotations.keys().any(|k| k.starts_with("acrlink.io/image-pull-secrets")) {
+            if !ownership::any_owner_recorded(&annotations) {
                 labels.remove(PATCHED_LABEL);
             }
         }

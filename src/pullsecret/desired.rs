@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::naming;
 use super::observe::{ClusterQuery, ClusterState, RegistryQuery};
 use crate::config::model::{Binding, Config, CredentialSource, Method, Namespaces, PullSecret, SecretReference};
-use crate::observe::{FleetCluster, Inventory, Problem};
-use crate::plan::Finding;
+use crate::model::Finding;
+use crate::observe::{FleetCluster, Inventory};
 use crate::provider::kubernetes::ClusterTarget;
 use crate::resolve::select_clusters;
 
@@ -146,7 +146,7 @@ fn namespaces(
                 match live.get(name.as_str()) {
                     Some(ns) if !ns.terminating => present.push(name.clone()),
                     Some(_) => warnings.push(Finding {
-                        subject: naming::namespace_address(&cluster.key, name),
+                        subject: naming::namespace_address(&cluster.key, name).to_string(),
                         message: format!(
                             "namespace {name} of cluster {} is terminating; binding {binding:?} skips it",
                             cluster.key
@@ -155,7 +155,7 @@ fn namespaces(
                     }),
                     None if pull.create_namespaces => to_create.push(name.clone()),
                     None => warnings.push(Finding {
-                        subject: naming::namespace_address(&cluster.key, name),
+                        subject: naming::namespace_address(&cluster.key, name).to_string(),
                         message: format!(
                             "namespace {name} does not exist in cluster {}; binding {binding:?} skips it",
                             cluster.key
@@ -181,7 +181,7 @@ pub fn desired(
     config: &Config,
     inventory: &Inventory,
     states: &BTreeMap<ClusterTarget, ClusterState>,
-) -> (Desired, Vec<Finding>, Vec<Problem>) {
+) -> (Desired, Vec<Finding>, Vec<Finding>) {
     let mut desired = Desired::default();
     let mut warnings = Vec::new();
     let mut problems = Vec::new();
@@ -213,7 +213,7 @@ pub fn desired(
                 let source = match &pull.credential {
                     CredentialSource::Admin => {
                         if !registry.admin_user_enabled {
-                            let problem = Problem {
+                            let problem = Finding {
                                 subject: format!("registry[{registry_key}]"),
                                 message: format!(
                                     "binding {:?} uses the admin user of registry {registry_key}, which is disabled",
@@ -290,8 +290,8 @@ pub fn desired(
                         source: source.clone(),
                     };
                     match secret.entries.get(&login) {
-                        Some(existing) if existing.source != entry.source => problems.push(Problem {
-                            subject: naming::secret_address(&target.key, namespace, &pull.secret_name),
+                        Some(existing) if existing.source != entry.source => problems.push(Finding {
+                            subject: naming::secret_address(&target.key, namespace, &pull.secret_name).to_string(),
                             message: format!(
                                 "bindings {:?} and {:?} put different credentials for {login} into the same Secret",
                                 existing.binding, binding.name

@@ -13,15 +13,12 @@ use super::dockerconfig::{self, Credential, CredentialNote};
 use super::naming;
 use super::observe::{ClusterState, RegistryState};
 use crate::config::model::Owner;
-use crate::plan::{
-    Action, Change, CredentialPlan, Finding, PasswordGeneration, Precondition, Resource, SecretEntry, TokenSource,
-    Unchanged,
-};
-use crate::provider::kubernetes::{
-    CREDENTIALS_ANNOTATION, ClusterTarget, DOCKER_CONFIG_JSON_TYPE, LiveSecret, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
-    OWNER_LABEL, patched_annotation,
-};
-use crate::provider::{LiveToken, normalize_id};
+use crate::model::{Address, Finding, Precondition, version_of};
+use crate::ownership;
+use crate::plan::{Action, Change, CredentialPlan, PasswordGeneration, Resource, SecretEntry, TokenSource, Unchanged};
+use crate::provider::kubernetes::LiveServiceAccount;
+use crate::provider::kubernetes::{CREDENTIALS_ANNOTATION, ClusterTarget, DOCKER_CONFIG_JSON_TYPE, LiveSecret};
+use crate::provider::{LiveScopeMap, LiveToken, normalize_id};
 
 pub struct Inputs<'a> {
     pub desired: &'a Desired,
@@ -42,10 +39,9 @@ pub struct Diff {
     pub warnings: Vec<Finding>,
 }
 
-/// Made by acrlink for this owner (a Secret without an owner label belongs to "default").
+/// Made by acrlink for this owner.
 pub fn is_managed(secret: &LiveSecret, owner: &Owner) -> bool {
-    secret.labels.get(MANAGED_BY_LABEL).is_some_and(|v| v == MANAGED_BY_VALUE)
-        && secret.labels.get(OWNER_LABEL).map_or("default", String::as_str) == owner.name()
+    ownership::secret_is_owned(&secret.labels, owner)
 }
 
 fn parse_time(text: &str) -> Option<OffsetDateTime> {
@@ -254,9 +250,50 @@ fn view<'a>(inputs: &'a Inputs<'_>, secret: &DesiredSecret) -> SecretView<'a> {
     SecretView { live, notes, payload }
 }
 
-/// What a change of an ACR object expects: nothing there for a create, the object otherwise.
-fn expect(action: Action, id: String) -> Precondition {
-    if action == Action::Create { Precondition::Absent } else { Precondition::Present { id } }
+/// What a saved plan expects of a token: its scope map, status and passwords (a password
+/// regenerated behind acrlink's back changes its creation time).
+pub fn token_version(token: &LiveToken) -> String {
+    let mut passwords: Vec<String> = token
+        .passwords
+        .iter()
+        .map(|p| format!("{}={}", p.name, p.creation_time.as_deref().unwrap_or_default()))
+        .collect();
+    passwords.sort();
+    let enabled = token.enabled.to_string();
+    let scope_map = normalize_id(&token.scope_map_id);
+    let mut fields = vec![scope_map.as_str(), enabled.as_str()];
+    fields.extend(passwords.iter().map(String::as_str));
+    version_of(&fields)
+}
+
+/// What a saved plan expects of a scope map: its actions.
+pub fn scope_map_version(map: &LiveScopeMap) -> String {
+    let mut actions: Vec<&str> = map.actions.iter().map(String::as_str).collect();
+    actions.sort_unstable();
+    version_of(&actions)
+}
+
+fn expect_token(live: Option<&LiveToken>) -> Precondition {
+    live.map_or(Precondition::Absent, |t| Precondition::Arm { id: t.id.clone(), version: token_version(t) })
+}
+
+fn expect_scope_map(live: Option<&LiveScopeMap>) -> Precondition {
+    live.map_or(Precondition::Absent, |m| Precondition::Arm { id: m.id.clone(), version: scope_map_version(m) })
+}
+
+pub fn expect_secret(live: Option<&LiveSecret>) -> Precondition {
+    live.map_or(Precondition::Absent, |s| Precondition::Kubernetes {
+        uid: s.uid.clone(),
+        resource_version: s.resource_version.clone(),
+    })
+}
+
+/// A service account made moments from now (with its namespace) is expected absent.
+pub fn expect_service_account(live: &LiveServiceAccount) -> Precondition {
+    if live.resource_version.is_empty() {
+        return Precondition::Absent;
+    }
+    Precondition::Kubernetes { uid: live.uid.clone(), resource_version: live.resource_version.clone() }
 }
 
 pub fn diff(inputs: &Inputs<'_>) -> Diff {
@@ -281,7 +318,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
                 address,
                 action,
                 reason,
-                precondition: expect(action, format!("{}/scopeMaps/{}", map.registry_id, map.name)),
+                precondition: expect_scope_map(live),
                 depends_on: Vec::new(),
                 resource: Resource::ScopeMap {
                     registry: map.registry.clone(),
@@ -315,7 +352,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
             }
             TokenPlan::Copy { postponed: Some(why), .. } => {
                 out.warnings.push(Finding {
-                    subject: address.clone(),
+                    subject: address.to_string(),
                     message: why.clone(),
                     hint: Some("run apply again once this one has succeeded".into()),
                 });
@@ -334,7 +371,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
         };
         let reason =
             if action == Action::Create { "one token per cluster binding".to_string() } else { reasons.join("; ") };
-        let depends_on = if token.scope_map.starts_with(&naming::owned_prefix(inputs.owner)) {
+        let depends_on = if ownership::acr_object_is_owned(&token.scope_map, inputs.owner) {
             vec![naming::scope_map_address(&token.registry, &token.scope_map)]
         } else {
             Vec::new()
@@ -343,7 +380,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
             address,
             action,
             reason,
-            precondition: expect(action, format!("{}/tokens/{}", token.registry_id, token.name)),
+            precondition: expect_token(live),
             depends_on,
             resource: Resource::RegistryToken {
                 registry: token.registry.clone(),
@@ -437,7 +474,7 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
                 reasons.push(format!("removes {extra}"));
             }
         }
-        let mut depends_on: Vec<String> = secret
+        let mut depends_on: Vec<Address> = secret
             .entries
             .values()
             .filter_map(|e| match &e.source {
@@ -451,18 +488,17 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
         depends_on.sort();
         depends_on.dedup();
         let sensitive_change = reasons.iter().any(|r| !r.starts_with("adds registry") && !r.starts_with("removes "));
-        let (action, reason, live_uid) = match view.live {
+        let (action, reason) = match view.live {
             None => (
                 Action::Create,
                 format!(
                     "binding wants registries {} here",
                     secret.entries.values().map(|e| e.registry.as_str()).collect::<Vec<_>>().join(", ")
                 ),
-                None,
             ),
             Some(live) if !is_managed(live, inputs.owner) && !secret.adopt => {
                 out.warnings.push(Finding {
-                    subject: address.clone(),
+                    subject: address.to_string(),
                     message: format!(
                         "a Secret named {} already exists in {}/{} and was not made by acrlink; it is left alone",
                         secret.name, secret.cluster.key, secret.namespace
@@ -471,15 +507,13 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
                 });
                 continue;
             }
-            Some(live) if live.type_ != DOCKER_CONFIG_JSON_TYPE => (
-                Action::Replace,
-                format!("its type is {} and a Secret's type cannot change", live.type_),
-                Some(live.uid.clone()),
-            ),
-            Some(live) if !is_managed(live, inputs.owner) => {
-                (Action::Update, "adopt = true: acrlink takes it over".to_string(), Some(live.uid.clone()))
+            Some(live) if live.type_ != DOCKER_CONFIG_JSON_TYPE => {
+                (Action::Replace, format!("its type is {} and a Secret's type cannot change", live.type_))
             }
-            Some(live) if !reasons.is_empty() => (Action::Update, reasons.join("; "), Some(live.uid.clone())),
+            Some(live) if !is_managed(live, inputs.owner) => {
+                (Action::Update, "adopt = true: acrlink takes it over".to_string())
+            }
+            Some(_) if !reasons.is_empty() => (Action::Update, reasons.join("; ")),
             Some(_) => {
                 out.unchanged.push(Unchanged { address, reason: "pull Secret in place".into() });
                 continue;
@@ -489,17 +523,13 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
             address,
             action,
             reason,
-            precondition: match &live_uid {
-                Some(uid) => Precondition::Present { id: uid.clone() },
-                None => Precondition::Absent,
-            },
+            precondition: expect_secret(view.live),
             depends_on,
             resource: Resource::PullSecret {
                 cluster: secret.cluster.clone(),
                 namespace: secret.namespace.clone(),
                 name: secret.name.clone(),
                 entries,
-                live_uid,
                 sensitive_change: sensitive_change && action == Action::Update,
             },
         });
@@ -516,14 +546,13 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
                 address: naming::secret_address(&cluster.key, &live.namespace, &live.name),
                 action: Action::Delete,
                 reason: "made by acrlink and no binding wants it any more".into(),
-                precondition: Precondition::Present { id: live.uid.clone() },
+                precondition: expect_secret(Some(live)),
                 depends_on: Vec::new(),
                 resource: Resource::PullSecret {
                     cluster: cluster.clone(),
                     namespace: live.namespace.clone(),
                     name: live.name.clone(),
                     entries: Vec::new(),
-                    live_uid: Some(live.uid.clone()),
                     sensitive_change: false,
                 },
             });
@@ -543,7 +572,7 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
     let mut keys: BTreeSet<(ClusterTarget, String, String)> = desired.service_accounts.keys().cloned().collect();
     for (cluster, state) in inputs.clusters {
         for account in &state.service_accounts {
-            if account.annotations.contains_key(&patched_annotation(inputs.owner)) {
+            if ownership::service_account_patched_by(&account.annotations, inputs.owner) {
                 keys.insert((cluster.clone(), account.namespace.clone(), account.name.clone()));
             }
         }
@@ -559,7 +588,8 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
         let namespace_created = desired.namespaces.contains(&(cluster.clone(), namespace.clone()));
         let Some(live) = live.cloned().or_else(|| {
             // A namespace acrlink creates gets its `default` ServiceAccount from the controller.
-            (namespace_created && name == "default").then(|| crate::provider::kubernetes::LiveServiceAccount {
+            (namespace_created && name == "default").then(|| LiveServiceAccount {
+                uid: String::new(),
                 namespace: namespace.clone(),
                 name: name.clone(),
                 resource_version: String::new(),
@@ -570,7 +600,7 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
         }) else {
             if !wanted.is_empty() {
                 out.warnings.push(Finding {
-                    subject: address,
+                    subject: address.to_string(),
                     message: format!(
                         "service account {name} does not exist in {}/{namespace}; it is not patched",
                         cluster.key
@@ -581,11 +611,7 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
             continue;
         };
         let listed: BTreeSet<String> = live.image_pull_secrets.clone().unwrap_or_default().into_iter().collect();
-        let ours: BTreeSet<String> = live
-            .annotations
-            .get(&patched_annotation(inputs.owner))
-            .map(|a| a.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
-            .unwrap_or_default();
+        let ours = ownership::recorded_entries(&live.annotations, inputs.owner);
         // Only Secrets that will exist are added: a foreign Secret left alone is not named.
         let add: Vec<String> = wanted
             .iter()
@@ -611,7 +637,7 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
             }
             continue;
         }
-        let mut depends_on: Vec<String> =
+        let mut depends_on: Vec<Address> =
             add.iter().map(|s| naming::secret_address(&cluster.key, namespace, s)).collect();
         if namespace_created {
             depends_on.push(naming::namespace_address(&cluster.key, namespace));
@@ -629,7 +655,7 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
             address,
             action: Action::Update,
             reason,
-            precondition: Precondition::Present { id: format!("{}/{namespace}/{name}", cluster.key) },
+            precondition: expect_service_account(&live),
             depends_on,
             resource: Resource::ServiceAccountPullSecrets {
                 cluster: cluster.clone(),
@@ -643,7 +669,7 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
 }
 
 /// Addresses of the live Secrets (this owner's) whose entries hold a password of `token`.
-fn secrets_holding(inputs: &Inputs<'_>, token: &str) -> Vec<String> {
+fn secrets_holding(inputs: &Inputs<'_>, token: &str) -> Vec<Address> {
     let mut holders = Vec::new();
     for (cluster, state) in inputs.clusters {
         for secret in state.secrets.iter().filter(|s| is_managed(s, inputs.owner)) {
@@ -658,7 +684,6 @@ fn secrets_holding(inputs: &Inputs<'_>, token: &str) -> Vec<String> {
 
 fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
     let desired = inputs.desired;
-    let prefix = naming::owned_prefix(inputs.owner);
     for registry in inputs.token_registries {
         let Some(state) = inputs.registries.get(registry) else { continue };
         let registry_id = state
@@ -669,31 +694,23 @@ fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
                 state.scope_maps.first().map(|m| m.id.split("/scopeMaps/").next().unwrap_or_default().to_string())
             })
             .unwrap_or_default();
-        for token in state.tokens.iter().filter(|t| t.name.starts_with(&prefix)) {
+        for token in state.tokens.iter().filter(|t| ownership::acr_object_is_owned(&t.name, inputs.owner)) {
             let key = (registry.clone(), token.name.clone());
             if desired.tokens.contains_key(&key) || desired.reserved.contains(&key) {
                 continue;
             }
-            let map = token.scope_map_id.rsplit('/').next().unwrap_or_default();
-            let mut depends_on =
-                if map.starts_with(&prefix) { vec![naming::scope_map_address(registry, map)] } else { Vec::new() };
             // The Secrets that hold this token's password move off it (or go) first: until then
             // pods may still pull with it.
             let address = naming::token_address(registry, &token.name);
-            for holder in secrets_holding(inputs, &token.name) {
-                if let Some(change) = out.changes.iter_mut().find(|c| c.address == holder) {
-                    if change.action == Action::Delete {
-                        change.depends_on.push(address.clone());
-                    } else {
-                        depends_on.push(holder);
-                    }
-                }
-            }
+            let depends_on: Vec<Address> = secrets_holding(inputs, &token.name)
+                .into_iter()
+                .filter(|holder| out.changes.iter().any(|c| &c.address == holder))
+                .collect();
             out.changes.push(Change {
                 address,
                 action: Action::Delete,
                 reason: "made by acrlink and no binding uses it any more".into(),
-                precondition: Precondition::Present { id: token.id.clone() },
+                precondition: expect_token(Some(token)),
                 depends_on,
                 resource: Resource::RegistryToken {
                     registry: registry.clone(),
@@ -704,24 +721,24 @@ fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
                 },
             });
         }
-        for map in state.scope_maps.iter().filter(|m| m.name.starts_with(&prefix)) {
+        for map in state.scope_maps.iter().filter(|m| ownership::acr_object_is_owned(&m.name, inputs.owner)) {
             let key = (registry.clone(), map.name.clone());
             if desired.scope_maps.contains_key(&key) || desired.reserved.contains(&key) {
                 continue;
             }
-            // Tokens that switch to another scope map do so before this one goes.
-            let movers: Vec<String> = state
+            // Tokens that switch to another scope map, or go, do so before this one goes.
+            let movers: Vec<Address> = state
                 .tokens
                 .iter()
                 .filter(|t| t.scope_map_id.rsplit('/').next() == Some(map.name.as_str()))
                 .map(|t| naming::token_address(registry, &t.name))
-                .filter(|a| out.changes.iter().any(|c| &c.address == a && c.action != Action::Delete))
+                .filter(|a| out.changes.iter().any(|c| &c.address == a))
                 .collect();
             out.changes.push(Change {
                 address: naming::scope_map_address(registry, &map.name),
                 action: Action::Delete,
                 reason: "made by acrlink and no binding uses it any more".into(),
-                precondition: Precondition::Present { id: map.id.clone() },
+                precondition: expect_scope_map(Some(map)),
                 depends_on: movers,
                 resource: Resource::ScopeMap {
                     registry: registry.clone(),

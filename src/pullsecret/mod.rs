@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 
 use crate::config::model::{Config, CredentialSource, Method};
-use crate::observe::{Inventory, Problem};
-use crate::plan::{Change, Finding, Unchanged};
+use crate::model::Finding;
+use crate::observe::Inventory;
+use crate::plan::{Change, Unchanged};
 use crate::provider::Azure;
 use crate::provider::kubernetes::Kubernetes;
 use dockerconfig::Credential;
@@ -26,7 +27,7 @@ pub struct PullSecretPlan {
     pub changes: Vec<Change>,
     pub unchanged: Vec<Unchanged>,
     pub warnings: Vec<Finding>,
-    pub problems: Vec<Problem>,
+    pub problems: Vec<Finding>,
 }
 
 pub fn has_bindings(config: &Config) -> bool {
@@ -34,7 +35,7 @@ pub fn has_bindings(config: &Config) -> bool {
 }
 
 /// Service-principal secrets, read now so the plan can tell whether they changed.
-fn service_principals(config: &Config) -> (BTreeMap<String, Credential>, Vec<Problem>) {
+fn service_principals(config: &Config) -> (BTreeMap<String, Credential>, Vec<Finding>) {
     let mut found = BTreeMap::new();
     let mut problems = Vec::new();
     for binding in &config.bindings {
@@ -44,7 +45,7 @@ fn service_principals(config: &Config) -> (BTreeMap<String, Credential>, Vec<Pro
             Ok(password) => {
                 found.insert(client_id.clone(), Credential { username: client_id.clone(), password });
             }
-            Err(message) => problems.push(Problem {
+            Err(message) => problems.push(Finding {
                 subject: format!("binding {}", binding.name),
                 message: format!("cannot read the client secret of {client_id}: {message}"),
                 hint: Some(
@@ -74,9 +75,9 @@ pub async fn plan<A: Azure, K: Kubernetes>(
         observe::registries(azure, &inventory.registries, &registry_queries)
     );
     result.problems.extend(cluster_problems);
-    result.warnings.extend(cluster_warnings.into_iter().map(Finding::from));
+    result.warnings.extend(cluster_warnings);
     result.problems.extend(registry_problems);
-    result.warnings.extend(registry_warnings.into_iter().map(Finding::from));
+    result.warnings.extend(registry_warnings);
     let (service_principals, sp_problems) = service_principals(config);
     result.problems.extend(sp_problems);
     let (wanted, warnings, problems) = desired::desired(config, inventory, &clusters);
@@ -197,7 +198,7 @@ secret_name = "acr-pull"
     }
 
     fn actions(plan: &Plan) -> Vec<(String, Action)> {
-        plan.changes.iter().map(|c| (c.address.clone(), c.action)).collect()
+        plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect()
     }
 
     fn payload(kube: &FakeKube, cluster: &str, namespace: &str) -> serde_json::Value {
@@ -209,7 +210,7 @@ secret_name = "acr-pull"
     async fn converges_merging_registries_per_secret_and_a_second_plan_is_empty() {
         let (config, azure, kube) = (self::config(BOTH), azure(), kube());
         let first = converge(&config, &azure, &kube).await;
-        let addresses: Vec<String> = first.changes.iter().map(|c| c.address.clone()).collect();
+        let addresses: Vec<String> = first.changes.iter().map(|c| c.address.to_string()).collect();
         assert!(
             addresses.iter().any(|a| a.starts_with("scope_map[abacacr/acrlink-") && a.contains("-tokens-")),
             "{addresses:?}"
@@ -311,8 +312,11 @@ secret_name = "acr-pull"
             }
         }
         let rotation = plan(&config, &azure, &kube).await;
-        let token_change =
-            rotation.changes.iter().find(|c| c.address.starts_with("registry_token[")).expect("token change");
+        let token_change = rotation
+            .changes
+            .iter()
+            .find(|c| c.address.to_string().starts_with("registry_token["))
+            .expect("token change");
         let Resource::RegistryToken { generate: Some(generation), .. } = &token_change.resource else { panic!() };
         assert_eq!(generation.slot, "password2", "the slot the Secrets do not use");
         assert!(token_change.reason.contains("rotation"), "{}", token_change.reason);
@@ -353,7 +357,11 @@ secret_name = "acr-pull"
         let wider = self::config(&BOTH.replacen(r#"namespaces = ["apps"]"#, r#"namespaces = ["apps", "default"]"#, 1));
         let plan = plan(&wider, &azure, &kube).await;
         assert_eq!(token_generation(&plan), None, "no rotation: {:?}", actions(&plan));
-        assert!(!plan.changes.iter().any(|c| c.address.starts_with("registry_token[")), "{:?}", actions(&plan));
+        assert!(
+            !plan.changes.iter().any(|c| c.address.to_string().starts_with("registry_token[")),
+            "{:?}",
+            actions(&plan)
+        );
         let report = apply(&plan, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
         assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
         let login = "abacacr.azurecr.io";
@@ -394,16 +402,20 @@ secret_name = "acr-pull"
         let old_token = plan
             .changes
             .iter()
-            .find(|c| c.action == Action::Delete && c.address.starts_with("registry_token["))
+            .find(|c| c.action == Action::Delete && c.address.to_string().starts_with("registry_token["))
             .expect("the old token goes");
-        assert!(old_token.depends_on.contains(&"secret[aks1/apps/acr-pull]".to_string()), "{:?}", old_token.depends_on);
+        assert!(
+            old_token.depends_on.contains(&"secret[aks1/apps/acr-pull]".parse().unwrap()),
+            "{:?}",
+            old_token.depends_on
+        );
         let order = std::sync::Mutex::new(Vec::new());
         let options = ApplyOptions { parallelism: 1, ..ApplyOptions::default() };
         let report = apply(&plan, &azure, &kube, &options, &|o| order.lock().unwrap().push(o.address.clone())).await;
         assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
         let order = order.into_inner().unwrap();
         let at = |a: &str| order.iter().position(|x| x == a).unwrap();
-        assert!(at("secret[aks1/apps/acr-pull]") < at(&old_token.address), "{order:?}");
+        assert!(at("secret[aks1/apps/acr-pull]") < at(&old_token.address.to_string()), "{order:?}");
         assert!(self::plan(&renamed, &azure, &kube).await.changes.is_empty());
     }
 
@@ -420,8 +432,8 @@ secret_name = "acr-pull"
             &BOTH.replace("credential = \"registry-token\"\nrepositories = [\"team/*\"]", "credential = \"admin\""),
         );
         let plan = plan(&admin_now, &azure, &kube).await;
-        let deletes: Vec<&str> =
-            plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.address.as_str()).collect();
+        let deletes: Vec<String> =
+            plan.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.address.to_string()).collect();
         assert!(deletes.iter().any(|a| a.starts_with("registry_token[abacacr/")), "{deletes:?}");
         assert!(deletes.iter().any(|a| a.starts_with("scope_map[abacacr/")), "{deletes:?}");
         let report = apply(&plan, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
@@ -493,6 +505,7 @@ secret_name = "acr-pull"
         kube.put_service_account(
             "aks2",
             LiveServiceAccount {
+                uid: "uid-sa".into(),
                 namespace: "apps".into(),
                 name: "default".into(),
                 resource_version: "3".into(),
@@ -508,8 +521,8 @@ secret_name = "acr-pull"
         // Every pull-secret binding removed but one cluster still bound: acrlink's things go.
         let only_aks1 = config(&BOTH.replacen("clusters = [\"*\"]", "clusters = [\"aks1\"]", 1));
         let prune = plan(&only_aks1, &azure, &kube).await;
-        let deletes: Vec<&str> =
-            prune.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.address.as_str()).collect();
+        let deletes: Vec<String> =
+            prune.changes.iter().filter(|c| c.action == Action::Delete).map(|c| c.address.to_string()).collect();
         assert_eq!(
             deletes,
             vec!["secret[aks2/apps/acr-pull]", "secret[aks2/default/acr-pull]"],
@@ -538,7 +551,7 @@ secret_name = "acr-pull"
             extra.replacen("secret_name = \"acr-pull\"", "secret_name = \"acr-pull\"\ncreate_namespaces = true", 1);
         let created = plan(&config(&creating), &azure, &kube).await;
         let secret = created.changes.iter().find(|c| c.address == "secret[aks1/payments/acr-pull]").unwrap();
-        assert!(secret.depends_on.contains(&"namespace[aks1/payments]".to_string()));
+        assert!(secret.depends_on.contains(&"namespace[aks1/payments]".parse().unwrap()));
         let report = apply(&created, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
         assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
         assert!(kube.secret("aks1", "payments", "acr-pull").is_some());
@@ -563,7 +576,11 @@ secret_name = "acr-pull"
             .namespaces
             .insert("payments".into(), [("team".to_string(), "pay".to_string())].into());
         let namespaces_of = |plan: &Plan| -> Vec<String> {
-            plan.changes.iter().filter(|c| c.address.starts_with("secret[aks1/")).map(|c| c.address.clone()).collect()
+            plan.changes
+                .iter()
+                .filter(|c| c.address.to_string().starts_with("secret[aks1/"))
+                .map(|c| c.address.to_string())
+                .collect()
         };
         let star = BOTH.replacen(
             r#"namespaces = ["default", "apps"]"#,

@@ -5,12 +5,12 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::model::Address;
 use crate::provider::normalize_id;
 
 use crate::config::model::Owner;
+use crate::ownership::acr_prefix;
 
-/// Every ACR name acrlink gives starts with this; `owned_prefix` adds the owner's tag.
-pub const ACRLINK_PREFIX: &str = "acrlink-";
 /// The scope map every registry has for reading all repositories.
 pub const ALL_REPOSITORIES_SCOPE_MAP: &str = "_repositories_pull";
 
@@ -26,20 +26,14 @@ fn stem(text: &str, max: usize) -> String {
     trimmed.chars().take(max).collect::<String>().trim_end_matches('-').to_string()
 }
 
-/// `acrlink-<4 hex of the owner>-`: ACR tokens carry no description, so the name tells whose
-/// a token is, and two files with different owners never prune each other's.
-pub fn owned_prefix(owner: &Owner) -> String {
-    format!("{ACRLINK_PREFIX}{}-", &short_hash(owner.name())[..4])
-}
-
 pub fn token_name(owner: &Owner, cluster_key: &str, cluster_id: &str, binding: &str, registry: &str) -> String {
     let hash = short_hash(&format!("{}|{binding}|{registry}", normalize_id(cluster_id)));
-    format!("{}{}-{hash}", owned_prefix(owner), stem(cluster_key, 27))
+    format!("{}{}-{hash}", acr_prefix(owner), stem(cluster_key, 27))
 }
 
 pub fn scope_map_name(owner: &Owner, binding: &str, registry: &str) -> String {
     let hash = short_hash(&format!("{binding}|{registry}"));
-    format!("{}{}-{hash}", owned_prefix(owner), stem(binding, 27))
+    format!("{}{}-{hash}", acr_prefix(owner), stem(binding, 27))
 }
 
 /// Scope-map actions that read the given repository patterns ("team/*" is a prefix).
@@ -53,24 +47,24 @@ pub fn read_actions(repositories: &[String]) -> Vec<String> {
     actions
 }
 
-pub fn secret_address(cluster: &str, namespace: &str, name: &str) -> String {
-    format!("secret[{cluster}/{namespace}/{name}]")
+pub fn secret_address(cluster: &str, namespace: &str, name: &str) -> Address {
+    Address::secret(cluster, namespace, name)
 }
 
-pub fn service_account_address(cluster: &str, namespace: &str, name: &str) -> String {
-    format!("service_account[{cluster}/{namespace}/{name}]")
+pub fn service_account_address(cluster: &str, namespace: &str, name: &str) -> Address {
+    Address::service_account(cluster, namespace, name)
 }
 
-pub fn namespace_address(cluster: &str, namespace: &str) -> String {
-    format!("namespace[{cluster}/{namespace}]")
+pub fn namespace_address(cluster: &str, namespace: &str) -> Address {
+    Address::namespace(cluster, namespace)
 }
 
-pub fn token_address(registry: &str, name: &str) -> String {
-    format!("registry_token[{registry}/{name}]")
+pub fn token_address(registry: &str, name: &str) -> Address {
+    Address::token(registry, name)
 }
 
-pub fn scope_map_address(registry: &str, name: &str) -> String {
-    format!("scope_map[{registry}/{name}]")
+pub fn scope_map_address(registry: &str, name: &str) -> Address {
+    Address::scope_map(registry, name)
 }
 
 #[cfg(test)]
@@ -80,7 +74,7 @@ mod tests {
     #[test]
     fn names_are_acr_valid_distinct_and_stable() {
         let owner = Owner::default();
-        let prefix = owned_prefix(&owner);
+        let prefix = acr_prefix(&owner);
         let a = token_name(&owner, "AKS_prod.01", "/subscriptions/S/x", "b", "acr");
         assert!(a.starts_with(&format!("{prefix}aks-prod-01-")), "{a}");
         assert!(a.len() <= 50 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 
-use crate::observe::Problem;
+use crate::observe::Finding;
 use crate::provider::kubernetes::{
     ClusterTarget, KubeError, Kubernetes, LiveNamespace, LiveSecret, LiveServiceAccount,
 };
@@ -32,7 +32,7 @@ pub struct ClusterQuery {
     pub service_account_names: BTreeSet<String>,
 }
 
-pub fn kube_problem(cluster: &ClusterTarget, error: &KubeError) -> Problem {
+pub fn kube_problem(cluster: &ClusterTarget, error: &KubeError) -> Finding {
     let hint = match error {
         KubeError::Forbidden { .. } => Some(format!(
             "the identity acrlink uses needs get/list/create/update/patch/delete on secrets and serviceaccounts, and list on namespaces and pods, in cluster {}; on clusters with Azure RBAC for Kubernetes that is the Azure Kubernetes Service RBAC Cluster Admin role (or a custom one) on the cluster",
@@ -43,7 +43,7 @@ pub fn kube_problem(cluster: &ClusterTarget, error: &KubeError) -> Problem {
         ),
         _ => None,
     };
-    Problem {
+    Finding {
         subject: format!("cluster[{}]", cluster.key),
         message: format!("cannot read cluster {}: {error}", cluster.key),
         hint,
@@ -93,7 +93,7 @@ async fn read_cluster<K: Kubernetes>(
 pub async fn clusters<K: Kubernetes>(
     kube: &K,
     queries: &BTreeMap<ClusterTarget, ClusterQuery>,
-) -> (BTreeMap<ClusterTarget, ClusterState>, Vec<Problem>, Vec<Problem>) {
+) -> (BTreeMap<ClusterTarget, ClusterState>, Vec<Finding>, Vec<Finding>) {
     let results: Vec<(ClusterTarget, Result<ClusterState, KubeError>)> = futures::stream::iter(
         queries
             .iter()
@@ -143,7 +143,7 @@ pub async fn registries<A: Azure>(
     azure: &A,
     registries: &BTreeMap<String, LiveRegistry>,
     queries: &BTreeMap<String, RegistryQuery>,
-) -> (BTreeMap<String, RegistryState>, Vec<Problem>, Vec<Problem>) {
+) -> (BTreeMap<String, RegistryState>, Vec<Finding>, Vec<Finding>) {
     let reads = queries.iter().filter_map(|(key, query)| {
         let registry = registries.get(key)?;
         Some(async move {
@@ -175,7 +175,7 @@ pub async fn registries<A: Azure>(
             Ok(state) => {
                 states.insert(key, state);
             }
-            Err(error) if queries.get(&key).is_some_and(|q| q.leftovers_only) => warnings.push(Problem {
+            Err(error) if queries.get(&key).is_some_and(|q| q.leftovers_only) => warnings.push(Finding {
                 subject: format!("registry[{key}]"),
                 message: format!(
                     "cannot list the tokens of registry {key} to clean up acrlink's leftovers there: {error}"
@@ -189,7 +189,7 @@ pub async fn registries<A: Azure>(
                     )),
                     _ => None,
                 };
-                problems.push(Problem {
+                problems.push(Finding {
                     subject: format!("registry[{key}]"),
                     message: format!("cannot read the pull credentials of registry {key}: {error}"),
                     hint,

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::style;
 use crate::apply::{ApplyReport, Status};
+use crate::model::{Address, Grantee};
 use crate::plan::{Action, Change, Finding, Plan, Resource};
 
 fn symbol(action: Action) -> &'static str {
@@ -29,11 +30,11 @@ fn describe(change: &Change) -> String {
     match &change.resource {
         Resource::RoleAssignment { role_name, cluster, registry, spec } => {
             let condition = if spec.condition.is_some() { " (repository condition)" } else { "" };
-            match cluster.strip_prefix("principal:") {
-                Some(principal) => {
+            match &change.address {
+                Address::RoleAssignment { grantee: Grantee::Principal(principal), .. } => {
                     format!("{role_name}{condition} for principal {principal} (no cluster in the fleet) on {registry}")
                 }
-                None => format!(
+                _ => format!(
                     "{role_name}{condition} for the kubelet identity {} of {cluster} on {registry}",
                     spec.principal_id
                 ),
@@ -114,7 +115,12 @@ pub fn text(plan: &Plan) -> String {
     } else if !plan.changes.is_empty() {
         let _ = writeln!(out, "acrlink will perform the following actions:\n");
         for change in &plan.changes {
-            let _ = writeln!(out, "  {} {}", paint(change.action, symbol(change.action)), style::bold(&change.address));
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                paint(change.action, symbol(change.action)),
+                style::bold(&change.address.to_string())
+            );
             let _ = writeln!(out, "      {}", describe(change));
             let _ = writeln!(out, "      {}", style::dim(&format!("reason: {}", change.reason)));
         }
@@ -197,7 +203,7 @@ pub fn drift_text(plan: &Plan) -> String {
                 out,
                 "  {} {} {}",
                 paint(change.action, &format!("{kind:>7}")),
-                style::bold(&change.address),
+                style::bold(&change.address.to_string()),
                 describe(change)
             );
         }

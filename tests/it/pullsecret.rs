@@ -669,3 +669,120 @@ fn kubernetes_rbac_denials_are_clear_errors_that_stop_only_what_they_touch() {
     let dev2 = fleet.kube("dev-rg", "aks-dev-02");
     assert_eq!(fleet.pull_secrets_of(&dev2, "default", "default"), vec!["vendor-pull"]);
 }
+
+impl Fleet {
+    /// Regenerates a password of every acrlink token of a registry behind acrlink's back, as
+    /// `az acr token credential generate` does.
+    fn regenerate_token_passwords(&self, registry: &str, slot: &str) {
+        let base = format!(
+            "/subscriptions/{SUB}/resourceGroups/platform-rg/providers/Microsoft.ContainerRegistry/registries/{registry}"
+        );
+        let tokens = self.arm_get(&format!("{base}/tokens?api-version=2025-11-01"));
+        let emulator = self.emulator();
+        let env = emulator.env();
+        let token =
+            emulator.state().mint_token(&env["AZURE_CLIENT_ID"], "https://management.azure.com/", 3600).unwrap();
+        let ca = reqwest::Certificate::from_pem(emulator.ca_pem().as_bytes()).unwrap();
+        let url = format!("{}{base}/generateCredentials?api-version=2025-11-01", env["ACRLINK_ARM_ENDPOINT"]);
+        for acr_token in tokens["value"].as_array().into_iter().flatten() {
+            let body = serde_json::json!({"tokenId": acr_token["id"], "name": slot});
+            let status = self.runtime.block_on(async {
+                let http = reqwest::Client::builder().add_root_certificate(ca.clone()).build().unwrap();
+                http.post(&url).bearer_auth(&token).json(&body).send().await.unwrap().status()
+            });
+            assert!(status.is_success() || status.as_u16() == 202, "generateCredentials: {status}");
+        }
+    }
+
+    /// Merges `patch` into an object behind acrlink's back, as another tool would.
+    fn merge_patch<K>(&self, client: &kube::Client, namespace: &str, name: &str, patch: serde_json::Value)
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api = Api::<K>::namespaced(client.clone(), namespace);
+        self.runtime.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(patch))).unwrap();
+    }
+}
+
+/// Saves a plan in the sandbox, asserting it has changes.
+fn save_plan(sandbox: &Sandbox, name: &str) -> String {
+    let plan = sandbox.run(["plan", "--detailed-exitcode", "--out", name]);
+    assert_clean(plan.assert_exit(2));
+    name.to_string()
+}
+
+#[test]
+fn a_saved_plan_is_refused_whole_when_a_secret_service_account_or_token_changed_since() {
+    let fleet = demo_fleet();
+    let sandbox = fleet.sandbox_with(&demo_config());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let (dev1, dev2) = (fleet.kube("dev-rg", "aks-dev-01"), fleet.kube("dev-rg", "aks-dev-02"));
+    let login = "vendorimages.azurecr.io";
+
+    // A Secret: the plan updates both vendor Secrets; one is edited after the plan was saved.
+    fleet.emulator().state().regenerate_registry_password("vendorimages", "password").unwrap();
+    let plan = save_plan(&sandbox, "secrets.json");
+    fleet.merge_patch::<Secret>(
+        &dev1,
+        "default",
+        "vendor-pull",
+        serde_json::json!({"metadata": {"labels": {"x": "y"}}}),
+    );
+    let refused = sandbox.run(["apply", &plan]);
+    assert_clean(refused.assert_exit(1));
+    assert!(refused.stderr.contains("secret[aks-dev-01/default/vendor-pull]: it changed since the plan"), "{refused}");
+    assert!(refused.stderr.contains("nothing was changed"), "{refused}");
+    assert_eq!(fleet.password_in(&dev2, "default", "vendor-pull", login).as_deref(), Some(ADMIN_CANARY), "untouched");
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+
+    // A service-account entry: the plan adds it back; another tool patches the account first.
+    fleet.merge_patch::<ServiceAccount>(&dev2, "default", "default", serde_json::json!({"imagePullSecrets": []}));
+    let plan = save_plan(&sandbox, "accounts.json");
+    fleet.merge_patch::<ServiceAccount>(
+        &dev2,
+        "default",
+        "default",
+        serde_json::json!({"imagePullSecrets": [{"name": "other-tool"}]}),
+    );
+    let refused = sandbox.run(["apply", &plan]);
+    assert_clean(refused.assert_exit(1));
+    assert!(refused.stderr.contains("service_account[aks-dev-02/default/default]"), "{refused}");
+    assert_eq!(fleet.pull_secrets_of(&dev2, "default", "default"), vec!["other-tool"], "untouched");
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+
+    // A token: the plan replaces a password regenerated behind acrlink's back; it is
+    // regenerated once more before the apply.
+    fleet.regenerate_token_passwords("toolsacr", "password1");
+    let plan = save_plan(&sandbox, "tokens.json");
+    fleet.regenerate_token_passwords("toolsacr", "password1");
+    let before = fleet.token_passwords("toolsacr");
+    let refused = sandbox.run(["apply", &plan]);
+    assert_clean(refused.assert_exit(1));
+    assert!(refused.stderr.contains("registry_token[toolsacr/acrlink-"), "{refused}");
+    assert_eq!(fleet.token_passwords("toolsacr"), before, "no password was generated");
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    assert_clean(sandbox.run(["drift"]).assert_exit(0));
+}
+
+#[test]
+fn graph_shows_the_unchanged_secrets_and_grants_after_an_apply() {
+    let fleet = demo_fleet();
+    let sandbox = fleet.sandbox_with(&demo_config());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let graph = sandbox.run(["graph"]);
+    assert_clean(graph.assert_exit(0));
+    for line in [
+        "\"secret[aks-dev-01/default/vendor-pull]\" [shape=note];",
+        "\"service_account[aks-stg-01/tools/default]\" [shape=note];",
+        "\"role_assignment[aks-dev-01/contosoacr]\" [shape=ellipse];",
+        "\"cluster[aks-dev-01]\" -> \"secret[aks-dev-01/default/vendor-pull]\";",
+        "\"registry[contosoacr]\" -> \"role_assignment[aks-dev-01/contosoacr]\";",
+    ] {
+        assert!(graph.stdout.contains(line), "{line}\n{graph}");
+    }
+    assert!(!graph.stdout.contains("style=bold"), "nothing to change after an apply\n{graph}");
+}

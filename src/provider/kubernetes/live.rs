@@ -19,8 +19,9 @@ use tokio::sync::{Mutex, OnceCell};
 
 use super::{
     ClusterTarget, DOCKER_CONFIG_JSON_TYPE, KubeError, Kubernetes, LiveNamespace, LivePod, LiveSecret,
-    LiveServiceAccount, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PATCHED_LABEL, SecretWrite,
+    LiveServiceAccount, SecretWrite,
 };
+use crate::ownership::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, PATCHED_LABEL};
 use crate::provider::Azure;
 use crate::provider::azure::AzureClient;
 use crate::provider::retry::{Failure, RetryPolicy, classify_status};
@@ -201,6 +202,7 @@ fn live_secret(secret: Secret) -> LiveSecret {
 
 fn live_service_account(account: ServiceAccount) -> LiveServiceAccount {
     LiveServiceAccount {
+        uid: account.metadata.uid.clone().unwrap_or_default(),
         namespace: account.metadata.namespace.unwrap_or_default(),
         name: account.metadata.name.unwrap_or_default(),
         resource_version: account.metadata.resource_version.unwrap_or_default(),

@@ -44,6 +44,7 @@ pub struct LiveSecret {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveServiceAccount {
+    pub uid: String,
     pub namespace: String,
     pub name: String,
     pub resource_version: String,
@@ -169,22 +170,6 @@ pub trait Kubernetes: Send + Sync {
     ) -> impl Future<Output = Result<(), KubeError>> + Send;
 }
 
-/// Label on everything acrlink creates or patches in a cluster.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY_VALUE: &str = "acrlink";
-/// Label naming the owner (the file's `owner`, or "default") of what acrlink made.
-pub const OWNER_LABEL: &str = "acrlink.io/owner";
-/// Label acrlink puts on ServiceAccounts it patched, so pruning finds them in one request.
-pub const PATCHED_LABEL: &str = "acrlink.io/patched";
-/// Annotation on a patched ServiceAccount: the imagePullSecrets entries acrlink added, one
-/// annotation per owner.
-pub fn patched_annotation(owner: &crate::config::model::Owner) -> String {
-    if owner.is_default() {
-        "acrlink.io/image-pull-secrets".into()
-    } else {
-        format!("acrlink.io/image-pull-secrets.{}", owner.name())
-    }
-}
 /// Annotation on a managed Secret: per registry, the credential's kind, user, fingerprint and expiry.
 pub const CREDENTIALS_ANNOTATION: &str = "acrlink.io/credentials";
 pub const DOCKER_CONFIG_JSON_TYPE: &str = "kubernetes.io/dockerconfigjson";

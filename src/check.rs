@@ -1,0 +1,189 @@
+//! Saved plans: re-reads the target of every change and compares it with the precondition the
+//! plan recorded, one check per kind, before apply writes anything. A plan whose Secret,
+//! service-account entry, token, scope map, namespace or role assignment changed behind
+//! acrlink's back is stale and refused whole.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::join_all;
+
+use crate::diff::assignment_version;
+use crate::model::{Finding, Precondition};
+use crate::plan::{Change, Plan, Resource};
+use crate::provider::kubernetes::{ClusterTarget, Kubernetes};
+use crate::provider::{Azure, LiveScopeMap, LiveToken, normalize_id};
+use crate::pullsecret::diff::{scope_map_version, token_version};
+
+/// What is live at a change's target now, in the terms its precondition uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Found {
+    Absent,
+    /// Present, with nothing more to compare (a namespace).
+    Present,
+    Arm {
+        version: String,
+    },
+    Kubernetes {
+        uid: String,
+        resource_version: String,
+    },
+}
+
+/// Why `found` does not meet `expected`, if it does not.
+fn mismatch(expected: &Precondition, found: &Found) -> Option<String> {
+    match (expected, found) {
+        (Precondition::Absent, Found::Absent) => None,
+        (Precondition::Absent, _) => Some("it was expected absent but now exists".into()),
+        (_, Found::Absent) => Some("it was expected to exist but is gone".into()),
+        (Precondition::Arm { version, .. }, Found::Arm { version: now }) if version == now => None,
+        (Precondition::Kubernetes { uid, resource_version }, Found::Kubernetes { uid: now_uid, .. })
+            if !uid.is_empty() && uid != now_uid =>
+        {
+            Some(format!("it was deleted and made again since the plan (uid {uid}, now {now_uid})"))
+        }
+        (Precondition::Kubernetes { resource_version, .. }, Found::Kubernetes { resource_version: now, .. })
+            if resource_version == now =>
+        {
+            None
+        }
+        (Precondition::Kubernetes { resource_version, .. }, Found::Kubernetes { resource_version: now, .. }) => {
+            Some(format!("it changed since the plan (resourceVersion {resource_version}, now {now})"))
+        }
+        _ => Some("it changed since the plan".into()),
+    }
+}
+
+/// Tokens and scope maps of every registry the plan touches, one list each.
+struct RegistryObjects {
+    tokens: BTreeMap<String, Result<Vec<LiveToken>, String>>,
+    scope_maps: BTreeMap<String, Result<Vec<LiveScopeMap>, String>>,
+}
+
+async fn registry_objects<A: Azure>(plan: &Plan, azure: &A) -> RegistryObjects {
+    let mut token_registries = BTreeSet::new();
+    let mut map_registries = BTreeSet::new();
+    for change in &plan.changes {
+        match &change.resource {
+            Resource::RegistryToken { registry_id, .. } => token_registries.insert(normalize_id(registry_id)),
+            Resource::ScopeMap { registry_id, .. } => map_registries.insert(normalize_id(registry_id)),
+            _ => false,
+        };
+    }
+    let tokens = join_all(token_registries.into_iter().map(|id| async move {
+        let found = azure.list_tokens(&id).await.map_err(|e| e.to_string());
+        (id, found)
+    }));
+    let maps = join_all(map_registries.into_iter().map(|id| async move {
+        let found = azure.list_scope_maps(&id).await.map_err(|e| e.to_string());
+        (id, found)
+    }));
+    let (tokens, maps) = futures::join!(tokens, maps);
+    RegistryObjects { tokens: tokens.into_iter().collect(), scope_maps: maps.into_iter().collect() }
+}
+
+/// Namespaces of every cluster where the plan creates one, one list each.
+async fn namespaces<K: Kubernetes>(plan: &Plan, kube: &K) -> BTreeMap<ClusterTarget, Result<BTreeSet<String>, String>> {
+    let clusters: BTreeSet<&ClusterTarget> = plan
+        .changes
+        .iter()
+        .filter_map(|c| match &c.resource {
+            Resource::Namespace { cluster, .. } => Some(cluster),
+            _ => None,
+        })
+        .collect();
+    let lists = clusters.into_iter().map(|cluster| async move {
+        let names = kube.namespaces(cluster).await.map(|list| list.into_iter().map(|n| n.name).collect());
+        (cluster.clone(), names.map_err(|e| e.to_string()))
+    });
+    join_all(lists).await.into_iter().collect()
+}
+
+fn listed<T>(
+    lists: &BTreeMap<String, Result<Vec<T>, String>>,
+    registry_id: &str,
+    name: &str,
+    name_of: fn(&T) -> &str,
+    version: fn(&T) -> String,
+) -> Result<Found, String> {
+    let list = lists.get(&normalize_id(registry_id)).ok_or("it was not read")?.as_ref().map_err(Clone::clone)?;
+    Ok(list
+        .iter()
+        .find(|item| name_of(item).eq_ignore_ascii_case(name))
+        .map_or(Found::Absent, |item| Found::Arm { version: version(item) }))
+}
+
+/// What is live at one change's target.
+async fn found<A: Azure, K: Kubernetes>(
+    change: &Change,
+    azure: &A,
+    kube: &K,
+    registry: &RegistryObjects,
+    namespaces: &BTreeMap<ClusterTarget, Result<BTreeSet<String>, String>>,
+) -> Result<Found, String> {
+    let kubernetes = |uid: String, resource_version: String| Found::Kubernetes { uid, resource_version };
+    match &change.resource {
+        Resource::RoleAssignment { spec, .. } => {
+            let id = change.precondition.arm_id().map_or_else(|| spec.id(), str::to_string);
+            let live = azure.get_role_assignment(&id).await.map_err(|e| e.to_string())?;
+            Ok(live.map_or(Found::Absent, |a| Found::Arm { version: assignment_version(&a) }))
+        }
+        Resource::RegistryToken { registry_id, name, .. } => {
+            listed(&registry.tokens, registry_id, name, |t| &t.name, token_version)
+        }
+        Resource::ScopeMap { registry_id, name, .. } => {
+            listed(&registry.scope_maps, registry_id, name, |m| &m.name, scope_map_version)
+        }
+        Resource::Namespace { cluster, name } => {
+            let names = namespaces.get(cluster).ok_or("it was not read")?.as_ref().map_err(Clone::clone)?;
+            Ok(if names.contains(name) { Found::Present } else { Found::Absent })
+        }
+        Resource::PullSecret { cluster, namespace, name, .. } => {
+            let live = kube.get_secret(cluster, namespace, name).await.map_err(|e| e.to_string())?;
+            Ok(live.map_or(Found::Absent, |s| kubernetes(s.uid, s.resource_version)))
+        }
+        Resource::ServiceAccountPullSecrets { cluster, namespace, name, .. } => {
+            let live = kube.get_service_account(cluster, namespace, name).await.map_err(|e| e.to_string())?;
+            Ok(live.map_or(Found::Absent, |a| kubernetes(a.uid, a.resource_version)))
+        }
+    }
+}
+
+/// Every change of `plan` whose target no longer matches its precondition, as findings that
+/// name the change's address. Empty when the plan may be applied.
+pub async fn stale_changes<A: Azure, K: Kubernetes>(plan: &Plan, azure: &A, kube: &K) -> Vec<Finding> {
+    let (registry, namespaces) = futures::join!(registry_objects(plan, azure), namespaces(plan, kube));
+    let (registry, namespaces) = (&registry, &namespaces);
+    let checks = plan.changes.iter().map(|change| async move {
+        let message = match found(change, azure, kube, registry, namespaces).await {
+            Ok(found) => mismatch(&change.precondition, &found)?,
+            Err(error) => format!("cannot re-check it: {error}"),
+        };
+        Some(Finding { subject: change.address.to_string(), message, hint: None })
+    });
+    join_all(checks).await.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_precondition_meets_only_what_it_expects() {
+        let arm = Precondition::Arm { id: "x".into(), version: "v1".into() };
+        let kube = Precondition::Kubernetes { uid: "u1".into(), resource_version: "7".into() };
+        let cases = [
+            (Precondition::Absent, Found::Absent, true),
+            (Precondition::Absent, Found::Present, false),
+            (arm.clone(), Found::Arm { version: "v1".into() }, true),
+            (arm.clone(), Found::Arm { version: "v2".into() }, false),
+            (arm, Found::Absent, false),
+            (kube.clone(), Found::Kubernetes { uid: "u1".into(), resource_version: "7".into() }, true),
+            (kube.clone(), Found::Kubernetes { uid: "u1".into(), resource_version: "8".into() }, false),
+            (kube.clone(), Found::Kubernetes { uid: "u2".into(), resource_version: "7".into() }, false),
+            (kube, Found::Absent, false),
+        ];
+        for (expected, found, ok) in cases {
+            assert_eq!(mismatch(&expected, &found).is_none(), ok, "{expected:?} vs {found:?}");
+        }
+    }
+}
