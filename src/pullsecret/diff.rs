@@ -651,6 +651,14 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
                 remove.join(", ")
             ),
         };
+        // A Secret this account stops naming is deleted only once the account no longer names
+        // it: were the patch to fail, pods admitted later would name a Secret that is gone.
+        for removed in &remove {
+            let secret = naming::secret_address(&cluster.key, namespace, removed);
+            for change in out.changes.iter_mut().filter(|c| c.address == secret && c.action == Action::Delete) {
+                change.depends_on.push(address.clone());
+            }
+        }
         out.changes.push(Change {
             address,
             action: Action::Update,

@@ -786,3 +786,27 @@ fn graph_shows_the_unchanged_secrets_and_grants_after_an_apply() {
     }
     assert!(!graph.stdout.contains("style=bold"), "nothing to change after an apply\n{graph}");
 }
+
+#[test]
+fn a_secret_is_not_pruned_while_the_service_account_naming_it_could_not_be_patched() {
+    let fleet = demo_fleet();
+    let sandbox = fleet.sandbox_with(&demo_config());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let narrowed = demo_config().replace(
+        "name = \"vendor-agent\"\nclusters = [\"env=dev\"]",
+        "name = \"vendor-agent\"\nclusters = [\"aks-dev-01\"]",
+    );
+    fleet.emulator().state().set_kube_denials("aks-dev-02", vec!["patch:serviceaccounts".into()]).unwrap();
+    let apply = fleet.sandbox_with(&narrowed).run(["apply", "--auto-approve"]);
+    assert_clean(apply.assert_exit(1));
+    assert!(apply.stdout.contains("✗ service_account[aks-dev-02/default/default]"), "{apply}");
+    assert!(
+        apply.stdout.contains(
+            "- secret[aks-dev-02/default/vendor-pull] skipped because service_account[aks-dev-02/default/default] failed"
+        ),
+        "{apply}"
+    );
+    let dev2 = fleet.kube("dev-rg", "aks-dev-02");
+    assert!(fleet.secret(&dev2, "default", "vendor-pull").is_some(), "the Secret the account names stays");
+    assert_eq!(fleet.pull_secrets_of(&dev2, "default", "default"), vec!["vendor-pull"]);
+}
