@@ -2,10 +2,10 @@
 //! reason and precondition. Pure: no I/O. An existing grant (managed or not, direct or
 //! inherited) satisfies a binding; only assignments acrlink marked are ever deleted.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::config::model::Owner;
-use crate::model::{Address, Finding, Grantee, Precondition, version_of};
+use crate::model::{Address, Finding, Grantee, InPlace, Precondition, Reason, version_of};
 use crate::observe::FleetCluster;
 use crate::ownership::{self, description_owner};
 use crate::plan::{Action, Change, Resource, Unchanged};
@@ -54,6 +54,35 @@ fn covers(ancestor: &str, scope: &str) -> bool {
         || scope.starts_with(&format!("{ancestor}/"))
 }
 
+/// The live assignments of one registry's list, indexed once: by id and by principal.
+struct Grants<'a> {
+    by_id: HashMap<String, &'a LiveRoleAssignment>,
+    by_principal: HashMap<String, Vec<&'a LiveRoleAssignment>>,
+}
+
+impl<'a> Grants<'a> {
+    fn new(assignments: &'a [LiveRoleAssignment]) -> Grants<'a> {
+        let mut grants = Grants { by_id: HashMap::new(), by_principal: HashMap::new() };
+        for assignment in assignments {
+            grants.by_id.insert(normalize_id(&assignment.id), assignment);
+            grants.by_principal.entry(assignment.principal_id.to_ascii_lowercase()).or_default().push(assignment);
+        }
+        grants
+    }
+
+    fn of(&self, principal: &str) -> &[&'a LiveRoleAssignment] {
+        self.by_principal.get(&principal.to_ascii_lowercase()).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// What the diff of role assignments works with.
+struct Context<'a> {
+    owner: &'a Owner,
+    /// Normalized ids of the assignments some binding wants: never pruned.
+    wanted_ids: HashSet<String>,
+    result: Diff,
+}
+
 pub fn diff(
     desired: &[DesiredAssignment],
     live: &BTreeMap<String, Vec<LiveRoleAssignment>>,
@@ -61,212 +90,252 @@ pub fn diff(
     clusters: &[FleetCluster],
     owner: &Owner,
 ) -> Diff {
-    let mut result = Diff::default();
-    let mut wanted_ids: BTreeSet<String> = BTreeSet::new();
-
+    let index: HashMap<&str, Grants> = live.iter().map(|(key, list)| (key.as_str(), Grants::new(list))).collect();
+    let mut context = Context { owner, wanted_ids: HashSet::new(), result: Diff::default() };
     for want in desired {
-        let Some(assignments) = live.get(&want.registry) else { continue };
-        let id = want.spec.id();
-        wanted_ids.insert(normalize_id(&id));
-        let same_principal = |a: &&LiveRoleAssignment| a.principal_id.eq_ignore_ascii_case(&want.spec.principal_id);
+        let Some(grants) = index.get(want.registry.as_str()) else { continue };
         let mode = registries.get(&want.registry).map_or(RoleAssignmentMode::Legacy, |r| r.role_assignment_mode);
-
-        if let Some(existing) = assignments.iter().find(|a| normalize_id(&a.id) == normalize_id(&id)) {
-            let drifted = existing.condition != want.spec.condition
-                || existing.description.as_deref() != Some(&want.spec.description);
-            if drifted && existing.condition != want.spec.condition && !is_owned(existing, owner) {
-                result.warnings.push(Finding {
-                    subject: want.address.to_string(),
-                    message: format!(
-                        "granted with another repository condition by a different acrlink owner ({}); left as it is",
-                        existing.description.as_deref().and_then(description_owner).unwrap_or_default()
-                    ),
-                    hint: Some("one owner should manage this cluster-registry pair".into()),
-                });
-                continue;
-            }
-            if drifted && existing.condition != want.spec.condition {
-                result.changes.push(change(
-                    want,
-                    Action::Update,
-                    "its repository condition differs from the binding's",
-                    expect_assignment(existing),
-                ));
-            } else {
-                result.unchanged.push(Unchanged { address: want.address.clone(), reason: "granted by acrlink".into() });
-            }
-            continue;
-        }
-        // Any equal-or-stronger grant at the registry or above satisfies the binding. A
-        // conditioned grant only counts when the binding asks for the same condition.
-        let satisfying = assignments.iter().filter(same_principal).find(|a| {
-            covers(&a.scope, &want.spec.scope)
-                && grants_pull(&role_guid(&a.role_definition_id), mode)
-                && (a.condition.is_none() || a.condition == want.spec.condition)
-        });
-        if let Some(existing) = satisfying {
-            let inherited = normalize_id(&existing.scope) != normalize_id(&want.spec.scope);
-            let how = match (is_managed(existing), inherited) {
-                (_, true) => format!(
-                    "inherited from {} ({})",
-                    existing.scope,
-                    role_name(&role_guid(&existing.role_definition_id))
-                ),
-                (true, false) => format!("granted by acrlink under another name ({})", existing.name),
-                (false, false) => format!(
-                    "already granted outside acrlink ({} as {}; az aks update --attach-acr or by hand)",
-                    role_name(&role_guid(&existing.role_definition_id)),
-                    existing.name
-                ),
-            };
-            if is_owned(existing, owner) && !inherited {
-                wanted_ids.insert(normalize_id(&existing.id));
-            }
-            result.unchanged.push(Unchanged { address: want.address.clone(), reason: how });
-            continue;
-        }
-        // ARM keeps one assignment per (principal, role, scope) whatever its condition: a
-        // create would only earn a 409 for the one with the other condition.
-        let same_grant = assignments.iter().filter(same_principal).find(|a| {
-            normalize_id(&a.scope) == normalize_id(&want.spec.scope)
-                && role_guid(&a.role_definition_id) == role_guid(&want.spec.role_definition_id)
-        });
-        if let Some(existing) = same_grant {
-            if is_owned(existing, owner) {
-                wanted_ids.insert(normalize_id(&existing.id));
-                let mut in_place = want.clone();
-                in_place.spec.name = existing.name.clone();
-                result.changes.push(change(
-                    &in_place,
-                    Action::Update,
-                    "its repository condition differs from the binding's",
-                    expect_assignment(existing),
-                ));
-            } else {
-                result.warnings.push(Finding {
-                    subject: want.address.to_string(),
-                    message: format!(
-                        "not granted: {} is already assigned outside acrlink as {} with a narrower repository condition, and ARM allows only one such assignment",
-                        role_name(&role_guid(&existing.role_definition_id)),
-                        existing.name
-                    ),
-                    hint: Some(format!(
-                        "align the binding's repositories with that assignment, or delete it (az role assignment delete --ids {}) and plan again",
-                        existing.id
-                    )),
-                });
-            }
-            continue;
-        }
-        if mode == RoleAssignmentMode::Abac
-            && let Some(ineffective) =
-                assignments.iter().filter(same_principal).find(|a| role_guid(&a.role_definition_id) == ACR_PULL)
-        {
-            result.warnings.push(Finding {
-                    subject: want.address.to_string(),
-                    message: format!(
-                        "AcrPull ({}) on registry {} is ineffective: the registry uses ABAC repository permissions",
-                        ineffective.name, want.registry
-                    ),
-                    hint: Some("acrlink grants Container Registry Repository Reader instead; remove the AcrPull grant when convenient".into()),
-                });
-        }
-        let reason =
-            format!("binding {:?} wants {} pull {} and no grant exists", want.binding, want.cluster, want.registry);
-        result.changes.push(change(want, Action::Create, &reason, Precondition::Absent));
+        context.wanted_ids.insert(normalize_id(&want.spec.id()));
+        wanted_grant(want, grants, mode, &mut context);
     }
-
-    // Prune: acrlink's own assignments, directly on a registry, that nothing wants any more.
-    let principals: BTreeMap<String, &FleetCluster> = clusters
-        .iter()
-        .filter_map(|c| c.live.kubelet_identity.as_ref().map(|k| (k.object_id.to_ascii_lowercase(), c)))
-        .collect();
-    for (registry_key, assignments) in live {
-        let Some(registry) = registries.get(registry_key) else { continue };
-        for assignment in assignments {
-            let on_registry = normalize_id(&assignment.scope) == normalize_id(&registry.id);
-            if !on_registry || !is_owned(assignment, owner) || wanted_ids.contains(&normalize_id(&assignment.id)) {
-                continue;
-            }
-            let owner = principals.get(&assignment.principal_id.to_ascii_lowercase());
-            let grantee = owner.map_or_else(
-                || Grantee::Principal(assignment.principal_id.clone()),
-                |c| Grantee::Cluster(c.key.clone()),
-            );
-            let cluster_key = grantee.to_string();
-            let recorded_cluster = assignment.description.as_deref().and_then(ownership::described_cluster);
-            let reason = match (owner, &recorded_cluster) {
-                (Some(_), _) => "managed by acrlink and no binding wants it any more".to_string(),
-                (None, Some(cluster_id))
-                    if clusters.iter().any(|c| normalize_id(&c.live.id) == normalize_id(cluster_id)) =>
-                {
-                    result.warnings.push(Finding {
-                        subject: address_of(&grantee, registry_key, None).to_string(),
-                        message: format!(
-                            "orphaned grant: the kubelet identity {} of {cluster_id} was replaced",
-                            assignment.principal_id
-                        ),
-                        hint: None,
-                    });
-                    "orphan: the cluster's kubelet identity was replaced".to_string()
-                }
-                _ => {
-                    result.warnings.push(Finding {
-                        subject: address_of(&grantee, registry_key, None).to_string(),
-                        message: format!(
-                            "orphaned grant to {} on registry {registry_key}: its cluster is not in the fleet any more",
-                            assignment.principal_id
-                        ),
-                        hint: None,
-                    });
-                    "orphan: managed by acrlink, its cluster is gone or no longer bound".to_string()
-                }
-            };
-            let role_guid_value = role_guid(&assignment.role_definition_id);
-            // When a registry switches mode, the grant of the old role goes while one of the new
-            // role arrives for the same pair: the role in the address keeps both apart.
-            let mut address = address_of(&grantee, registry_key, None);
-            if desired.iter().any(|d| d.address == address) {
-                address = address_of(&grantee, registry_key, Some(role_name(&role_guid_value)));
-            }
-            result.changes.push(Change {
-                address,
-                action: Action::Delete,
-                reason,
-                precondition: expect_assignment(assignment),
-                depends_on: Vec::new(),
-                resource: Resource::RoleAssignment {
-                    role_name: role_name(&role_guid_value).to_string(),
-                    cluster: cluster_key.clone(),
-                    registry: registry_key.clone(),
-                    spec: crate::provider::RoleAssignmentSpec {
-                        scope: assignment.scope.clone(),
-                        name: assignment.name.clone(),
-                        role_definition_id: assignment.role_definition_id.clone(),
-                        principal_id: assignment.principal_id.clone(),
-                        principal_type: assignment.principal_type.clone().unwrap_or_else(|| "ServicePrincipal".into()),
-                        description: assignment.description.clone().unwrap_or_default(),
-                        condition: assignment.condition.clone(),
-                    },
-                },
-            });
-        }
-    }
+    prune(desired, live, registries, clusters, &mut context);
+    let mut result = context.result;
     result.changes.sort_by(|a, b| (&a.address, a.action).cmp(&(&b.address, b.action)));
     result.unchanged.sort_by(|a, b| a.address.cmp(&b.address));
     result.warnings.sort_by(|a, b| (&a.subject, &a.message).cmp(&(&b.subject, &b.message)));
     result
 }
 
+/// One grant a binding wants: in place, satisfied by another, updated, blocked or created.
+fn wanted_grant(want: &DesiredAssignment, grants: &Grants<'_>, mode: RoleAssignmentMode, context: &mut Context<'_>) {
+    if let Some(existing) = grants.by_id.get(&normalize_id(&want.spec.id())) {
+        return same_name(want, existing, context);
+    }
+    let mine = grants.of(&want.spec.principal_id);
+    // Any equal-or-stronger grant at the registry or above satisfies the binding. A
+    // conditioned grant only counts when the binding asks for the same condition.
+    let satisfying = mine.iter().find(|a| {
+        covers(&a.scope, &want.spec.scope)
+            && grants_pull(&role_guid(&a.role_definition_id), mode)
+            && (a.condition.is_none() || a.condition == want.spec.condition)
+    });
+    if let Some(existing) = satisfying {
+        return satisfied(want, existing, context);
+    }
+    // ARM keeps one assignment per (principal, role, scope) whatever its condition: a
+    // create would only earn a 409 for the one with the other condition.
+    let same_grant = mine.iter().find(|a| {
+        normalize_id(&a.scope) == normalize_id(&want.spec.scope)
+            && role_guid(&a.role_definition_id) == role_guid(&want.spec.role_definition_id)
+    });
+    if let Some(existing) = same_grant {
+        return other_condition(want, existing, context);
+    }
+    if mode == RoleAssignmentMode::Abac
+        && let Some(ineffective) = mine.iter().find(|a| role_guid(&a.role_definition_id) == ACR_PULL)
+    {
+        context.result.warnings.push(Finding {
+            subject: want.address.to_string(),
+            message: format!(
+                "AcrPull ({}) on registry {} is ineffective: the registry uses ABAC repository permissions",
+                ineffective.name, want.registry
+            ),
+            hint: Some(
+                "acrlink grants Container Registry Repository Reader instead; remove the AcrPull grant when convenient"
+                    .into(),
+            ),
+        });
+    }
+    let reason = Reason::GrantMissing {
+        binding: want.binding.clone(),
+        cluster: want.cluster.clone(),
+        registry: want.registry.clone(),
+    };
+    context.result.changes.push(change(want, Action::Create, reason, Precondition::Absent));
+}
+
+/// An assignment already has the deterministic name: in place, or its condition differs.
+fn same_name(want: &DesiredAssignment, existing: &LiveRoleAssignment, context: &mut Context<'_>) {
+    if existing.condition == want.spec.condition {
+        context.result.unchanged.push(Unchanged { address: want.address.clone(), reason: InPlace::GrantedByAcrlink });
+    } else if is_owned(existing, context.owner) {
+        context.result.changes.push(change(
+            want,
+            Action::Update,
+            Reason::ConditionDiffers,
+            expect_assignment(existing),
+        ));
+    } else {
+        context.result.warnings.push(Finding {
+            subject: want.address.to_string(),
+            message: format!(
+                "granted with another repository condition by a different acrlink owner ({}); left as it is",
+                existing.description.as_deref().and_then(description_owner).unwrap_or_default()
+            ),
+            hint: Some("one owner should manage this cluster-registry pair".into()),
+        });
+    }
+}
+
+/// Another grant (by hand, inherited, or acrlink's under another name) already does it.
+fn satisfied(want: &DesiredAssignment, existing: &LiveRoleAssignment, context: &mut Context<'_>) {
+    let inherited = normalize_id(&existing.scope) != normalize_id(&want.spec.scope);
+    let role = role_name(&role_guid(&existing.role_definition_id)).to_string();
+    let how = match (is_managed(existing), inherited) {
+        (_, true) => InPlace::Inherited { scope: existing.scope.clone(), role },
+        (true, false) => InPlace::GrantedUnderAnotherName { name: existing.name.clone() },
+        (false, false) => InPlace::GrantedOutside { role, name: existing.name.clone() },
+    };
+    if is_owned(existing, context.owner) && !inherited {
+        context.wanted_ids.insert(normalize_id(&existing.id));
+    }
+    context.result.unchanged.push(Unchanged { address: want.address.clone(), reason: how });
+}
+
+/// The same role on the same scope exists with another condition: ours is updated in place,
+/// anyone else's is reported.
+fn other_condition(want: &DesiredAssignment, existing: &LiveRoleAssignment, context: &mut Context<'_>) {
+    if is_owned(existing, context.owner) {
+        context.wanted_ids.insert(normalize_id(&existing.id));
+        let mut in_place = want.clone();
+        in_place.spec.name = existing.name.clone();
+        let precondition = expect_assignment(existing);
+        context.result.changes.push(change(&in_place, Action::Update, Reason::ConditionDiffers, precondition));
+        return;
+    }
+    context.result.warnings.push(Finding {
+        subject: want.address.to_string(),
+        message: format!(
+            "not granted: {} is already assigned outside acrlink as {} with a narrower repository condition, and ARM allows only one such assignment",
+            role_name(&role_guid(&existing.role_definition_id)),
+            existing.name
+        ),
+        hint: Some(format!(
+            "align the binding's repositories with that assignment, or delete it (az role assignment delete --ids {}) and plan again",
+            existing.id
+        )),
+    });
+}
+
+/// acrlink's own assignments, directly on a registry, that nothing wants any more.
+fn prune(
+    desired: &[DesiredAssignment],
+    live: &BTreeMap<String, Vec<LiveRoleAssignment>>,
+    registries: &BTreeMap<String, LiveRegistry>,
+    clusters: &[FleetCluster],
+    context: &mut Context<'_>,
+) {
+    let principals: HashMap<String, &FleetCluster> = clusters
+        .iter()
+        .filter_map(|c| c.live.kubelet_identity.as_ref().map(|k| (k.object_id.to_ascii_lowercase(), c)))
+        .collect();
+    let cluster_ids: HashSet<String> = clusters.iter().map(|c| normalize_id(&c.live.id)).collect();
+    let desired_addresses: HashSet<&Address> = desired.iter().map(|d| &d.address).collect();
+    for (registry_key, assignments) in live {
+        let Some(registry) = registries.get(registry_key) else { continue };
+        for assignment in assignments {
+            let on_registry = normalize_id(&assignment.scope) == normalize_id(&registry.id);
+            if !on_registry
+                || !is_owned(assignment, context.owner)
+                || context.wanted_ids.contains(&normalize_id(&assignment.id))
+            {
+                continue;
+            }
+            let grantee = principals.get(&assignment.principal_id.to_ascii_lowercase()).map_or_else(
+                || Grantee::Principal(assignment.principal_id.clone()),
+                |c| Grantee::Cluster(c.key.clone()),
+            );
+            let reason = prune_reason(assignment, &grantee, registry_key, &cluster_ids, &mut context.result);
+            // When a registry switches mode, the grant of the old role goes while one of the new
+            // role arrives for the same pair: the role in the address keeps both apart.
+            let role = role_name(&role_guid(&assignment.role_definition_id));
+            let mut address = address_of(&grantee, registry_key, None);
+            if desired_addresses.contains(&address) {
+                address = address_of(&grantee, registry_key, Some(role));
+            }
+            context.result.changes.push(deletion(address, reason, assignment, &grantee, registry_key));
+        }
+    }
+}
+
+/// Why an owned grant goes; an orphan is also a warning.
+fn prune_reason(
+    assignment: &LiveRoleAssignment,
+    grantee: &Grantee,
+    registry_key: &str,
+    cluster_ids: &HashSet<String>,
+    result: &mut Diff,
+) -> Reason {
+    if matches!(grantee, Grantee::Cluster(_)) {
+        return Reason::GrantUnwanted;
+    }
+    let subject = address_of(grantee, registry_key, None).to_string();
+    let recorded_cluster = assignment.description.as_deref().and_then(ownership::described_cluster);
+    match recorded_cluster {
+        Some(cluster_id) if cluster_ids.contains(&normalize_id(cluster_id)) => {
+            result.warnings.push(Finding {
+                subject,
+                message: format!(
+                    "orphaned grant: the kubelet identity {} of {cluster_id} was replaced",
+                    assignment.principal_id
+                ),
+                hint: None,
+            });
+            Reason::OrphanIdentityReplaced
+        }
+        _ => {
+            result.warnings.push(Finding {
+                subject,
+                message: format!(
+                    "orphaned grant to {} on registry {registry_key}: its cluster is not in the fleet any more",
+                    assignment.principal_id
+                ),
+                hint: None,
+            });
+            Reason::OrphanClusterGone
+        }
+    }
+}
+
+fn deletion(
+    address: Address,
+    reason: Reason,
+    assignment: &LiveRoleAssignment,
+    grantee: &Grantee,
+    registry_key: &str,
+) -> Change {
+    Change {
+        address,
+        action: Action::Delete,
+        reason,
+        precondition: expect_assignment(assignment),
+        depends_on: Vec::new(),
+        resource: Resource::RoleAssignment {
+            role_name: role_name(&role_guid(&assignment.role_definition_id)).to_string(),
+            cluster: grantee.to_string(),
+            registry: registry_key.to_string(),
+            spec: crate::provider::RoleAssignmentSpec {
+                scope: assignment.scope.clone(),
+                name: assignment.name.clone(),
+                role_definition_id: assignment.role_definition_id.clone(),
+                principal_id: assignment.principal_id.clone(),
+                principal_type: assignment.principal_type.clone().unwrap_or_else(|| "ServicePrincipal".into()),
+                description: assignment.description.clone().unwrap_or_default(),
+                condition: assignment.condition.clone(),
+            },
+        },
+    }
+}
+
 fn address_of(grantee: &Grantee, registry: &str, role: Option<&str>) -> Address {
     Address::RoleAssignment { grantee: grantee.clone(), registry: registry.to_string(), role: role.map(str::to_string) }
 }
 
-fn change(want: &DesiredAssignment, action: Action, reason: &str, precondition: Precondition) -> Change {
+fn change(want: &DesiredAssignment, action: Action, reason: Reason, precondition: Precondition) -> Change {
     Change {
         address: want.address.clone(),
         action,
-        reason: reason.to_string(),
+        reason,
         precondition,
         depends_on: Vec::new(),
         resource: Resource::RoleAssignment {
@@ -515,7 +584,7 @@ mod tests {
         let result =
             run(std::slice::from_ref(&want), vec![live(mg, "x", "p1", ACR_PULL, false)], RoleAssignmentMode::Legacy);
         assert!(result.changes.is_empty(), "{:?}", result.changes);
-        assert!(result.unchanged[0].reason.contains("inherited"), "{:?}", result.unchanged);
+        assert!(matches!(result.unchanged[0].reason, InPlace::Inherited { .. }), "{:?}", result.unchanged);
     }
 
     #[test]

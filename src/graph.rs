@@ -243,7 +243,7 @@ mod tests {
         Change {
             address: address.clone(),
             action,
-            reason: String::new(),
+            reason: crate::model::Reason::SecretUnwanted,
             precondition: Precondition::Absent,
             depends_on: depends_on.iter().map(|s| s.parse().unwrap()).collect(),
             resource: Resource::PullSecret {
@@ -267,7 +267,7 @@ mod tests {
             changes,
             unchanged: unchanged
                 .iter()
-                .map(|a| Unchanged { address: a.parse().unwrap(), reason: String::new() })
+                .map(|a| Unchanged { address: a.parse().unwrap(), reason: crate::model::InPlace::SecretInPlace })
                 .collect(),
             warnings: Vec::new(),
             errors: Vec::new(),

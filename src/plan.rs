@@ -138,8 +138,8 @@ pub struct Change {
     /// Stable address, e.g. `role_assignment[aks1/acr1]`.
     pub address: Address,
     pub action: Action,
-    /// Why; for people only.
-    pub reason: String,
+    /// Why; for people only (rendered by `render`); apply never reads it.
+    pub reason: Reason,
     pub precondition: Precondition,
     /// Changes that must succeed before this one starts (ordering edges set at diff time:
     /// a Secret is deleted after the service-account entry naming it is gone, a token after
@@ -153,7 +153,7 @@ pub struct Change {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Unchanged {
     pub address: Address,
-    pub reason: String,
+    pub reason: InPlace,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -163,7 +163,7 @@ pub struct Summary {
     pub destroy: usize,
 }
 
-pub use crate::model::{Address, Finding, Precondition};
+pub use crate::model::{Address, Finding, InPlace, Precondition, Reason};
 
 /// acrlink plan, as printed by `plan --format json` and saved by `plan --out`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -2,12 +2,14 @@
 //! I/O; it imports nothing from the adapters (`provider`), the stages or the CLI.
 
 pub mod address;
+pub mod reason;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use address::{Address, Grantee, Kind};
+pub use reason::{EntryChange, InPlace, Reason, TokenChange};
 
 /// What apply checks before it acts on a saved plan; a mismatch means the plan is stale, and
 /// apply refuses it before writing anything.

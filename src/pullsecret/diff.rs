@@ -3,7 +3,7 @@
 //! make is never touched unless the binding says `adopt = true`; only acrlink's Secrets, its
 //! own ServiceAccount entries and its own tokens and scope maps are ever removed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -12,8 +12,8 @@ use super::desired::{Desired, DesiredSecret, DesiredToken, Source};
 use super::dockerconfig::{self, Credential, CredentialNote};
 use super::naming;
 use super::observe::{ClusterState, RegistryState};
-use crate::config::model::Owner;
-use crate::model::{Address, Finding, Precondition, version_of};
+use crate::config::model::{Owner, SecretReference};
+use crate::model::{Address, EntryChange, Finding, InPlace, Precondition, Reason, TokenChange, version_of};
 use crate::ownership;
 use crate::plan::{Action, Change, CredentialPlan, PasswordGeneration, Resource, SecretEntry, TokenSource, Unchanged};
 use crate::provider::kubernetes::LiveServiceAccount;
@@ -58,25 +58,25 @@ fn stale_entry(
     desired: &super::desired::DesiredEntry,
     note: Option<&CredentialNote>,
     live: Option<&Credential>,
-) -> Option<String> {
-    let registry = &desired.registry;
+) -> Option<EntryChange> {
+    let registry = desired.registry.clone();
     let (Some(note), Some(live)) = (note, live) else {
-        return Some(format!("adds registry {registry}"));
+        return Some(EntryChange::AddsRegistry { registry });
     };
     if live.fingerprint(&desired.login_server) != note.fingerprint {
-        return Some(format!("its {registry} entry was edited outside acrlink"));
+        return Some(EntryChange::EditedOutside { registry });
     }
     match &desired.source {
         Source::Admin => {
-            let admin = inputs.registries.get(registry).and_then(|r| r.admin.as_ref())?;
+            let admin = inputs.registries.get(&registry).and_then(|r| r.admin.as_ref())?;
             let current = Credential { username: admin.username.clone(), password: admin.password.clone() };
             (note.kind != "admin" || current.fingerprint(&desired.login_server) != note.fingerprint)
-                .then(|| format!("the admin password of {registry} changed"))
+                .then_some(EntryChange::AdminPasswordChanged { registry })
         }
         Source::ServicePrincipal { client_id, .. } => {
             let current = inputs.service_principals.get(client_id)?;
             (note.kind != "service-principal" || current.fingerprint(&desired.login_server) != note.fingerprint)
-                .then(|| format!("the service principal secret for {registry} changed"))
+                .then_some(EntryChange::ServicePrincipalSecretChanged { registry })
         }
         Source::Token { .. } => None,
     }
@@ -90,7 +90,7 @@ struct TokenEntry {
     slot: Option<String>,
     expiry: Option<OffsetDateTime>,
     /// Why it cannot stay, when it cannot.
-    problem: Option<String>,
+    problem: Option<EntryChange>,
 }
 
 fn same_instant(a: Option<&str>, b: Option<&str>) -> bool {
@@ -108,30 +108,31 @@ fn token_entry(
     live: Option<&Credential>,
     login: &str,
 ) -> TokenEntry {
-    let broken = |problem: String| TokenEntry {
+    let broken = |problem: EntryChange| TokenEntry {
         intact: false,
         fingerprint: String::new(),
         slot: None,
         expiry: None,
         problem: Some(problem),
     };
+    let (registry, token_name) = (registry.to_string(), name.to_string());
     let (Some(note), Some(live)) = (note, live) else {
-        return broken(format!("adds registry {registry}"));
+        return broken(EntryChange::AddsRegistry { registry });
     };
     if live.fingerprint(login) != note.fingerprint {
-        return broken(format!("its {registry} entry was edited outside acrlink"));
+        return broken(EntryChange::EditedOutside { registry });
     }
     if note.kind != "registry-token" || note.token.as_deref() != Some(name) {
-        return broken(format!("switches {registry} to token {name}"));
+        return broken(EntryChange::SwitchesToken { registry, token: token_name });
     }
-    let Some(token) = live_token(inputs, registry, name) else {
-        return broken(format!("token {name} of {registry} is gone"));
+    let Some(token) = live_token(inputs, &registry, name) else {
+        return broken(EntryChange::TokenGone { registry, token: token_name });
     };
     let Some(slot) = token.passwords.iter().find(|p| Some(&p.name) == note.slot.as_ref()) else {
-        return broken(format!("the password it uses on token {name} is gone"));
+        return broken(EntryChange::PasswordGone { token: token_name });
     };
     if !same_instant(slot.creation_time.as_deref(), note.created.as_deref()) {
-        return broken(format!("the password it uses on token {name} was regenerated outside acrlink"));
+        return broken(EntryChange::PasswordRegenerated { token: token_name });
     }
     TokenEntry {
         intact: true,
@@ -157,15 +158,15 @@ enum TokenPlan {
     },
     Generate {
         slot: String,
-        reason: String,
+        reason: EntryChange,
     },
 }
 
 fn token_plan(inputs: &Inputs<'_>, token: &DesiredToken) -> TokenPlan {
     let live = live_token(inputs, &token.registry, &token.name);
-    let generate = |slot: &str, reason: String| TokenPlan::Generate { slot: slot.to_string(), reason };
+    let generate = |slot: &str, reason: EntryChange| TokenPlan::Generate { slot: slot.to_string(), reason };
     if live.is_none() {
-        return generate("password1", "a new token".into());
+        return generate("password1", EntryChange::NewToken);
     }
     // Every intact, unexpired entry of this token in the Secrets that will exist.
     let mut working: Vec<(&DesiredSecret, TokenEntry)> = Vec::new();
@@ -190,7 +191,7 @@ fn token_plan(inputs: &Inputs<'_>, token: &DesiredToken) -> TokenPlan {
             );
             match state.expiry {
                 _ if !state.intact => problems.extend(state.problem.clone()),
-                Some(expiry) if expiry <= inputs.now => problems.push("its password expired".into()),
+                Some(expiry) if expiry <= inputs.now => problems.push(EntryChange::PasswordExpired),
                 _ => working.push((secret, state)),
             }
         }
@@ -211,11 +212,10 @@ fn token_plan(inputs: &Inputs<'_>, token: &DesiredToken) -> TokenPlan {
     }
     let in_use: BTreeSet<&str> = working.iter().filter_map(|(_, s)| s.slot.as_deref()).collect();
     let reason = match latest {
-        Some((_, state)) => format!(
-            "rotation: the password expires {} (less than rotate_before away)",
-            state.expiry.and_then(|e| e.format(&Rfc3339).ok()).unwrap_or_default()
-        ),
-        None => problems.into_iter().next().unwrap_or_else(|| "no Secret holds a working password".into()),
+        Some((_, state)) => {
+            EntryChange::Rotation { expiry: state.expiry.and_then(|e| e.format(&Rfc3339).ok()).unwrap_or_default() }
+        }
+        None => problems.into_iter().next().unwrap_or(EntryChange::NoWorkingPassword),
     };
     match ["password1", "password2"].into_iter().find(|slot| !in_use.contains(slot)) {
         Some(free) => generate(free, reason),
@@ -298,254 +298,289 @@ pub fn expect_service_account(live: &LiveServiceAccount) -> Precondition {
 
 pub fn diff(inputs: &Inputs<'_>) -> Diff {
     let mut out = Diff::default();
-    let desired = inputs.desired;
+    scope_maps(inputs, &mut out);
+    let plans = tokens(inputs, &mut out);
+    namespaces(inputs, &mut out);
+    for secret in inputs.desired.secrets.values() {
+        self::secret(inputs, secret, &plans, &mut out);
+    }
+    prune_secrets(inputs, &mut out);
+    service_accounts(inputs, &mut out);
+    prune_registry_objects(inputs, &mut out);
+    out.changes.sort_by(|a, b| (&a.address, a.action).cmp(&(&b.address, b.action)));
+    out.unchanged.sort_by(|a, b| a.address.cmp(&b.address));
+    out
+}
 
-    // Scope maps: acrlink's own, with exactly the binding's actions.
-    for map in desired.scope_maps.values() {
+/// Scope maps: acrlink's own, with exactly the binding's actions.
+fn scope_maps(inputs: &Inputs<'_>, out: &mut Diff) {
+    for map in inputs.desired.scope_maps.values() {
         let address = naming::scope_map_address(&map.registry, &map.name);
         let live = inputs.registries.get(&map.registry).and_then(|r| r.scope_maps.iter().find(|m| m.name == map.name));
         let mut live_actions = live.map(|m| m.actions.clone()).unwrap_or_default();
         live_actions.sort();
-        let action = match live {
-            None => Some((Action::Create, "registry-token bindings read these repositories".to_string())),
-            Some(_) if live_actions != map.actions => {
-                Some((Action::Update, "the binding's repositories changed".to_string()))
-            }
-            Some(_) => None,
-        };
-        match action {
-            Some((action, reason)) => out.changes.push(Change {
-                address,
-                action,
-                reason,
-                precondition: expect_scope_map(live),
-                depends_on: Vec::new(),
-                resource: Resource::ScopeMap {
-                    registry: map.registry.clone(),
-                    registry_id: map.registry_id.clone(),
-                    name: map.name.clone(),
-                    actions: map.actions.clone(),
-                },
-            }),
-            None => out.unchanged.push(Unchanged { address, reason: "scope map in place".into() }),
-        }
-    }
-
-    // Tokens: which password their Secrets get this run (see `TokenPlan`).
-    let mut plans: BTreeMap<(String, String), TokenPlan> = BTreeMap::new();
-    for (key, token) in &desired.tokens {
-        let plan = token_plan(inputs, token);
-        let address = naming::token_address(&token.registry, &token.name);
-        let live = live_token(inputs, &token.registry, &token.name);
-        let scope_map_id = format!("{}/scopeMaps/{}", token.registry_id, token.scope_map);
-        let mut reasons = Vec::new();
-        if live.is_some_and(|t| normalize_id(&t.scope_map_id) != normalize_id(&scope_map_id)) {
-            reasons.push("its scope map changed".to_string());
-        }
-        if live.is_some_and(|t| !t.enabled) {
-            reasons.push("it was disabled outside acrlink".to_string());
-        }
-        let generate = match &plan {
-            TokenPlan::Generate { slot, reason } => {
-                reasons.push(format!("new password: {reason}"));
-                Some(PasswordGeneration { slot: slot.clone(), ttl_seconds: token.ttl_seconds })
-            }
-            TokenPlan::Copy { postponed: Some(why), .. } => {
-                out.warnings.push(Finding {
-                    subject: address.to_string(),
-                    message: why.clone(),
-                    hint: Some("run apply again once this one has succeeded".into()),
-                });
-                None
-            }
-            TokenPlan::Copy { .. } => None,
-        };
-        plans.insert(key.clone(), plan);
-        let action = match live {
-            None => Action::Create,
-            Some(_) if !reasons.is_empty() => Action::Update,
+        let (action, reason) = match live {
+            None => (Action::Create, Reason::ScopeMapNeeded),
+            Some(_) if live_actions != map.actions => (Action::Update, Reason::ScopeMapActionsChanged),
             Some(_) => {
-                out.unchanged.push(Unchanged { address, reason: "token and its password in place".into() });
+                out.unchanged.push(Unchanged { address, reason: InPlace::ScopeMapInPlace });
                 continue;
             }
-        };
-        let reason =
-            if action == Action::Create { "one token per cluster binding".to_string() } else { reasons.join("; ") };
-        let depends_on = if ownership::acr_object_is_owned(&token.scope_map, inputs.owner) {
-            vec![naming::scope_map_address(&token.registry, &token.scope_map)]
-        } else {
-            Vec::new()
         };
         out.changes.push(Change {
             address,
             action,
             reason,
-            precondition: expect_token(live),
-            depends_on,
-            resource: Resource::RegistryToken {
-                registry: token.registry.clone(),
-                registry_id: token.registry_id.clone(),
-                name: token.name.clone(),
-                scope_map_id,
-                generate,
+            precondition: expect_scope_map(live),
+            depends_on: Vec::new(),
+            resource: Resource::ScopeMap {
+                registry: map.registry.clone(),
+                registry_id: map.registry_id.clone(),
+                name: map.name.clone(),
+                actions: map.actions.clone(),
             },
         });
     }
+}
 
-    for (cluster, namespace) in &desired.namespaces {
+type TokenPlans = BTreeMap<(String, String), TokenPlan>;
+
+/// Tokens, and which password their Secrets get this run (see `TokenPlan`).
+fn tokens(inputs: &Inputs<'_>, out: &mut Diff) -> TokenPlans {
+    let mut plans = TokenPlans::new();
+    for (key, token) in &inputs.desired.tokens {
+        let plan = token_plan(inputs, token);
+        token_change(inputs, token, &plan, out);
+        plans.insert(key.clone(), plan);
+    }
+    plans
+}
+
+fn token_change(inputs: &Inputs<'_>, token: &DesiredToken, plan: &TokenPlan, out: &mut Diff) {
+    let address = naming::token_address(&token.registry, &token.name);
+    let live = live_token(inputs, &token.registry, &token.name);
+    let scope_map_id = format!("{}/scopeMaps/{}", token.registry_id, token.scope_map);
+    let mut changes = Vec::new();
+    if live.is_some_and(|t| normalize_id(&t.scope_map_id) != normalize_id(&scope_map_id)) {
+        changes.push(TokenChange::ScopeMapChanged);
+    }
+    if live.is_some_and(|t| !t.enabled) {
+        changes.push(TokenChange::DisabledOutside);
+    }
+    let generate = match plan {
+        TokenPlan::Generate { slot, reason } => {
+            changes.push(TokenChange::NewPassword { because: reason.clone() });
+            Some(PasswordGeneration { slot: slot.clone(), ttl_seconds: token.ttl_seconds })
+        }
+        TokenPlan::Copy { postponed: Some(why), .. } => {
+            out.warnings.push(Finding {
+                subject: address.to_string(),
+                message: why.clone(),
+                hint: Some("run apply again once this one has succeeded".into()),
+            });
+            None
+        }
+        TokenPlan::Copy { .. } => None,
+    };
+    let (action, reason) = match live {
+        None => (Action::Create, Reason::TokenNeeded),
+        Some(_) if !changes.is_empty() => (Action::Update, Reason::TokenChanged { changes }),
+        Some(_) => {
+            out.unchanged.push(Unchanged { address, reason: InPlace::TokenInPlace });
+            return;
+        }
+    };
+    let depends_on = if ownership::acr_object_is_owned(&token.scope_map, inputs.owner) {
+        vec![naming::scope_map_address(&token.registry, &token.scope_map)]
+    } else {
+        Vec::new()
+    };
+    out.changes.push(Change {
+        address,
+        action,
+        reason,
+        precondition: expect_token(live),
+        depends_on,
+        resource: Resource::RegistryToken {
+            registry: token.registry.clone(),
+            registry_id: token.registry_id.clone(),
+            name: token.name.clone(),
+            scope_map_id,
+            generate,
+        },
+    });
+}
+
+/// Namespaces a binding creates (`create_namespaces = true`).
+fn namespaces(inputs: &Inputs<'_>, out: &mut Diff) {
+    for (cluster, namespace) in &inputs.desired.namespaces {
         out.changes.push(Change {
             address: naming::namespace_address(&cluster.key, namespace),
             action: Action::Create,
-            reason: "create_namespaces = true and it does not exist".into(),
+            reason: Reason::NamespaceMissing,
             precondition: Precondition::Absent,
             depends_on: Vec::new(),
             resource: Resource::Namespace { cluster: cluster.clone(), name: namespace.clone() },
         });
     }
+}
 
-    // Secrets.
-    for secret in desired.secrets.values() {
-        let address = naming::secret_address(&secret.cluster.key, &secret.namespace, &secret.name);
-        let view = view(inputs, secret);
-        let mut reasons = Vec::new();
-        let usable = view
-            .live
-            .is_some_and(|s| (is_managed(s, inputs.owner) || secret.adopt) && s.type_ == DOCKER_CONFIG_JSON_TYPE);
-        let mut entries = Vec::new();
-        for (login, entry) in &secret.entries {
-            let note = view.notes.get(login).filter(|_| usable);
-            let live = view.payload.get(login).filter(|_| usable);
-            let credential = match &entry.source {
-                Source::Admin | Source::ServicePrincipal { .. } => {
-                    reasons.extend(stale_entry(inputs, entry, note, live));
-                    match &entry.source {
-                        Source::ServicePrincipal { client_id, secret } => {
-                            let (secret_env, secret_file) = match secret {
-                                crate::config::model::SecretReference::Environment(v) => (Some(v.clone()), None),
-                                crate::config::model::SecretReference::File(p) => (None, Some(p.display().to_string())),
-                            };
-                            CredentialPlan::ServicePrincipal { client_id: client_id.clone(), secret_env, secret_file }
-                        }
-                        _ => CredentialPlan::Admin { registry_id: entry.registry_id.clone() },
-                    }
-                }
-                Source::Token { name } => {
-                    let state = token_entry(inputs, &entry.registry, name, note, live, login);
-                    let source = match plans.get(&(entry.registry.clone(), name.clone())) {
-                        Some(TokenPlan::Copy { namespace, name: from, fingerprint, .. }) => {
-                            let own = *namespace == secret.namespace && *from == secret.name;
-                            if !(state.intact && state.fingerprint == *fingerprint) {
-                                reasons
-                                    .push(state.problem.unwrap_or_else(|| format!("adds registry {}", entry.registry)));
-                            }
-                            if own || (state.intact && state.fingerprint == *fingerprint) {
-                                TokenSource::Keep { fingerprint: fingerprint.clone() }
-                            } else {
-                                TokenSource::Copy {
-                                    namespace: namespace.clone(),
-                                    name: from.clone(),
-                                    fingerprint: fingerprint.clone(),
-                                }
-                            }
-                        }
-                        Some(TokenPlan::Generate { reason, .. }) => {
-                            reasons.push(reason.clone());
-                            TokenSource::Generated
-                        }
-                        None => TokenSource::Generated,
-                    };
-                    CredentialPlan::RegistryToken {
-                        registry_id: entry.registry_id.clone(),
-                        token: name.clone(),
-                        source,
-                    }
-                }
-            };
-            entries.push(SecretEntry {
-                registry: entry.registry.clone(),
-                login_server: entry.login_server.clone(),
-                credential,
+/// Where one token entry of a Secret gets its password, and why the entry changes if it does.
+fn token_source(
+    inputs: &Inputs<'_>,
+    secret: &DesiredSecret,
+    entry: &super::desired::DesiredEntry,
+    name: &str,
+    (note, live, login): (Option<&CredentialNote>, Option<&Credential>, &str),
+    plans: &TokenPlans,
+) -> (TokenSource, Option<EntryChange>) {
+    let state = token_entry(inputs, &entry.registry, name, note, live, login);
+    match plans.get(&(entry.registry.clone(), name.to_string())) {
+        Some(TokenPlan::Copy { namespace, name: from, fingerprint, .. }) => {
+            let own = *namespace == secret.namespace && *from == secret.name;
+            let current = state.intact && state.fingerprint == *fingerprint;
+            let change = (!current).then(|| {
+                state.problem.unwrap_or_else(|| EntryChange::AddsRegistry { registry: entry.registry.clone() })
             });
+            let source = if own || current {
+                TokenSource::Keep { fingerprint: fingerprint.clone() }
+            } else {
+                TokenSource::Copy { namespace: namespace.clone(), name: from.clone(), fingerprint: fingerprint.clone() }
+            };
+            (source, change)
         }
-        reasons.dedup();
-        let wanted: BTreeSet<&String> = secret.entries.keys().collect();
-        for extra in view.payload.keys().chain(view.notes.keys()).collect::<BTreeSet<_>>() {
-            if !wanted.contains(extra) {
-                reasons.push(format!("removes {extra}"));
+        Some(TokenPlan::Generate { reason, .. }) => (TokenSource::Generated, Some(reason.clone())),
+        None => (TokenSource::Generated, None),
+    }
+}
+
+/// The entries a Secret should hold, and what changes in the live one.
+fn secret_entries(
+    inputs: &Inputs<'_>,
+    secret: &DesiredSecret,
+    view: &SecretView<'_>,
+    usable: bool,
+    plans: &TokenPlans,
+) -> (Vec<SecretEntry>, Vec<EntryChange>) {
+    let mut changes = Vec::new();
+    let mut entries = Vec::new();
+    for (login, entry) in &secret.entries {
+        let note = view.notes.get(login).filter(|_| usable);
+        let live = view.payload.get(login).filter(|_| usable);
+        let credential = match &entry.source {
+            Source::Admin => {
+                changes.extend(stale_entry(inputs, entry, note, live));
+                CredentialPlan::Admin { registry_id: entry.registry_id.clone() }
             }
-        }
-        let mut depends_on: Vec<Address> = secret
-            .entries
-            .values()
-            .filter_map(|e| match &e.source {
-                Source::Token { name } => Some(naming::token_address(&e.registry, name)),
-                _ => None,
-            })
-            .collect();
-        if desired.namespaces.contains(&(secret.cluster.clone(), secret.namespace.clone())) {
-            depends_on.push(naming::namespace_address(&secret.cluster.key, &secret.namespace));
-        }
-        depends_on.sort();
-        depends_on.dedup();
-        let sensitive_change = reasons.iter().any(|r| !r.starts_with("adds registry") && !r.starts_with("removes "));
-        let (action, reason) = match view.live {
-            None => (
-                Action::Create,
-                format!(
-                    "binding wants registries {} here",
-                    secret.entries.values().map(|e| e.registry.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            ),
-            Some(live) if !is_managed(live, inputs.owner) && !secret.adopt => {
-                out.warnings.push(Finding {
-                    subject: address.to_string(),
-                    message: format!(
-                        "a Secret named {} already exists in {}/{} and was not made by acrlink; it is left alone",
-                        secret.name, secret.cluster.key, secret.namespace
-                    ),
-                    hint: Some("choose another secret_name, or set adopt = true on the binding to take it over".into()),
-                });
-                continue;
+            Source::ServicePrincipal { client_id, secret } => {
+                changes.extend(stale_entry(inputs, entry, note, live));
+                let (secret_env, secret_file) = match secret {
+                    SecretReference::Environment(v) => (Some(v.clone()), None),
+                    SecretReference::File(p) => (None, Some(p.display().to_string())),
+                };
+                CredentialPlan::ServicePrincipal { client_id: client_id.clone(), secret_env, secret_file }
             }
-            Some(live) if live.type_ != DOCKER_CONFIG_JSON_TYPE => {
-                (Action::Replace, format!("its type is {} and a Secret's type cannot change", live.type_))
-            }
-            Some(live) if !is_managed(live, inputs.owner) => {
-                (Action::Update, "adopt = true: acrlink takes it over".to_string())
-            }
-            Some(_) if !reasons.is_empty() => (Action::Update, reasons.join("; ")),
-            Some(_) => {
-                out.unchanged.push(Unchanged { address, reason: "pull Secret in place".into() });
-                continue;
+            Source::Token { name } => {
+                let (source, change) = token_source(inputs, secret, entry, name, (note, live, login), plans);
+                changes.extend(change);
+                CredentialPlan::RegistryToken { registry_id: entry.registry_id.clone(), token: name.clone(), source }
             }
         };
-        out.changes.push(Change {
-            address,
-            action,
-            reason,
-            precondition: expect_secret(view.live),
-            depends_on,
-            resource: Resource::PullSecret {
-                cluster: secret.cluster.clone(),
-                namespace: secret.namespace.clone(),
-                name: secret.name.clone(),
-                entries,
-                sensitive_change: sensitive_change && action == Action::Update,
-            },
+        entries.push(SecretEntry {
+            registry: entry.registry.clone(),
+            login_server: entry.login_server.clone(),
+            credential,
         });
     }
+    changes.dedup();
+    let wanted: BTreeSet<&String> = secret.entries.keys().collect();
+    for extra in view.payload.keys().chain(view.notes.keys()).collect::<BTreeSet<_>>() {
+        if !wanted.contains(extra) {
+            changes.push(EntryChange::Removes { login_server: extra.clone() });
+        }
+    }
+    (entries, changes)
+}
 
-    // Prune acrlink's Secrets nobody wants, in the clusters that were read.
+/// A Secret waits for the tokens whose passwords it carries and the namespace it lives in.
+fn secret_dependencies(inputs: &Inputs<'_>, secret: &DesiredSecret) -> Vec<Address> {
+    let mut depends_on: Vec<Address> = secret
+        .entries
+        .values()
+        .filter_map(|e| match &e.source {
+            Source::Token { name } => Some(naming::token_address(&e.registry, name)),
+            _ => None,
+        })
+        .collect();
+    if inputs.desired.namespaces.contains(&(secret.cluster.clone(), secret.namespace.clone())) {
+        depends_on.push(naming::namespace_address(&secret.cluster.key, &secret.namespace));
+    }
+    depends_on.sort();
+    depends_on.dedup();
+    depends_on
+}
+
+fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: &mut Diff) {
+    let address = naming::secret_address(&secret.cluster.key, &secret.namespace, &secret.name);
+    let view = view(inputs, secret);
+    let usable =
+        view.live.is_some_and(|s| (is_managed(s, inputs.owner) || secret.adopt) && s.type_ == DOCKER_CONFIG_JSON_TYPE);
+    let (entries, changes) = secret_entries(inputs, secret, &view, usable, plans);
+    let sensitive_change = changes.iter().any(EntryChange::is_sensitive);
+    let (action, reason) = match view.live {
+        None => (
+            Action::Create,
+            Reason::SecretNeeded { registries: secret.entries.values().map(|e| e.registry.clone()).collect() },
+        ),
+        Some(live) if !is_managed(live, inputs.owner) && !secret.adopt => {
+            out.warnings.push(Finding {
+                subject: address.to_string(),
+                message: format!(
+                    "a Secret named {} already exists in {}/{} and was not made by acrlink; it is left alone",
+                    secret.name, secret.cluster.key, secret.namespace
+                ),
+                hint: Some("choose another secret_name, or set adopt = true on the binding to take it over".into()),
+            });
+            return;
+        }
+        Some(live) if live.type_ != DOCKER_CONFIG_JSON_TYPE => {
+            (Action::Replace, Reason::SecretTypeWrong { live_type: live.type_.clone() })
+        }
+        Some(live) if !is_managed(live, inputs.owner) => (Action::Update, Reason::SecretAdopted),
+        Some(_) if !changes.is_empty() => (Action::Update, Reason::SecretChanged { changes }),
+        Some(_) => {
+            out.unchanged.push(Unchanged { address, reason: InPlace::SecretInPlace });
+            return;
+        }
+    };
+    out.changes.push(Change {
+        address,
+        action,
+        reason,
+        precondition: expect_secret(view.live),
+        depends_on: secret_dependencies(inputs, secret),
+        resource: Resource::PullSecret {
+            cluster: secret.cluster.clone(),
+            namespace: secret.namespace.clone(),
+            name: secret.name.clone(),
+            entries,
+            sensitive_change: sensitive_change && action == Action::Update,
+        },
+    });
+}
+
+/// acrlink's Secrets nobody wants, in the clusters that were read.
+fn prune_secrets(inputs: &Inputs<'_>, out: &mut Diff) {
     for (cluster, state) in inputs.clusters {
         for live in state.secrets.iter().filter(|s| is_managed(s, inputs.owner)) {
             let key = (cluster.clone(), live.namespace.clone(), live.name.clone());
-            if desired.secrets.contains_key(&key) {
+            if inputs.desired.secrets.contains_key(&key) {
                 continue;
             }
             out.changes.push(Change {
                 address: naming::secret_address(&cluster.key, &live.namespace, &live.name),
                 action: Action::Delete,
-                reason: "made by acrlink and no binding wants it any more".into(),
+                reason: Reason::SecretUnwanted,
                 precondition: expect_secret(Some(live)),
                 depends_on: Vec::new(),
                 resource: Resource::PullSecret {
@@ -558,18 +593,13 @@ pub fn diff(inputs: &Inputs<'_>) -> Diff {
             });
         }
     }
-
-    service_accounts(inputs, &mut out);
-    prune_registry_objects(inputs, &mut out);
-
-    out.changes.sort_by(|a, b| (&a.address, a.action).cmp(&(&b.address, b.action)));
-    out.unchanged.sort_by(|a, b| a.address.cmp(&b.address));
-    out
 }
 
-fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
-    let desired = inputs.desired;
-    let mut keys: BTreeSet<(ClusterTarget, String, String)> = desired.service_accounts.keys().cloned().collect();
+type AccountKey = (ClusterTarget, String, String);
+
+/// Every ServiceAccount a binding names or this owner patched before.
+fn account_keys(inputs: &Inputs<'_>) -> BTreeSet<AccountKey> {
+    let mut keys: BTreeSet<AccountKey> = inputs.desired.service_accounts.keys().cloned().collect();
     for (cluster, state) in inputs.clusters {
         for account in &state.service_accounts {
             if ownership::service_account_patched_by(&account.annotations, inputs.owner) {
@@ -577,102 +607,125 @@ fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
             }
         }
     }
-    for key in keys {
-        let (cluster, namespace, name) = &key;
-        let address = naming::service_account_address(&cluster.key, namespace, name);
-        let wanted = desired.service_accounts.get(&key).cloned().unwrap_or_default();
-        let live = inputs
-            .clusters
-            .get(cluster)
-            .and_then(|s| s.service_accounts.iter().find(|a| &a.namespace == namespace && &a.name == name));
-        let namespace_created = desired.namespaces.contains(&(cluster.clone(), namespace.clone()));
-        let Some(live) = live.cloned().or_else(|| {
-            // A namespace acrlink creates gets its `default` ServiceAccount from the controller.
-            (namespace_created && name == "default").then(|| LiveServiceAccount {
-                uid: String::new(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-                resource_version: String::new(),
-                image_pull_secrets: None,
-                labels: BTreeMap::new(),
-                annotations: BTreeMap::new(),
-            })
-        }) else {
-            if !wanted.is_empty() {
-                out.warnings.push(Finding {
-                    subject: address.to_string(),
-                    message: format!(
-                        "service account {name} does not exist in {}/{namespace}; it is not patched",
-                        cluster.key
-                    ),
-                    hint: Some("create it, or remove it from the binding's service_accounts".into()),
-                });
-            }
-            continue;
-        };
-        let listed: BTreeSet<String> = live.image_pull_secrets.clone().unwrap_or_default().into_iter().collect();
-        let ours = ownership::recorded_entries(&live.annotations, inputs.owner);
-        // Only Secrets that will exist are added: a foreign Secret left alone is not named.
-        let add: Vec<String> = wanted
-            .iter()
-            .filter(|s| !listed.contains(*s))
-            .filter(|s| {
-                let secret_key = (cluster.clone(), namespace.clone(), (*s).clone());
-                let planned =
-                    out.changes.iter().any(|c| c.address == naming::secret_address(&cluster.key, namespace, s));
-                planned
-                    || out.unchanged.iter().any(|u| u.address == naming::secret_address(&cluster.key, namespace, s))
-                    || !desired.secrets.contains_key(&secret_key)
-            })
-            .cloned()
-            .collect();
-        let remove: Vec<String> =
-            ours.iter().filter(|s| !wanted.contains(*s) && listed.contains(*s)).cloned().collect();
-        if add.is_empty() && remove.is_empty() {
-            if !wanted.is_empty() {
-                out.unchanged.push(Unchanged {
-                    address,
-                    reason: format!("imagePullSecrets lists {}", wanted.iter().cloned().collect::<Vec<_>>().join(", ")),
-                });
-            }
-            continue;
+    keys
+}
+
+/// The live account, or the `default` one the controller will make in a namespace acrlink
+/// creates this run.
+fn live_account(
+    inputs: &Inputs<'_>,
+    index: &HashMap<(&ClusterTarget, &str, &str), &LiveServiceAccount>,
+    (cluster, namespace, name): &AccountKey,
+) -> Option<LiveServiceAccount> {
+    if let Some(live) = index.get(&(cluster, namespace.as_str(), name.as_str())) {
+        return Some((*live).clone());
+    }
+    let namespace_created = inputs.desired.namespaces.contains(&(cluster.clone(), namespace.clone()));
+    (namespace_created && name == "default").then(|| LiveServiceAccount {
+        uid: String::new(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+        resource_version: String::new(),
+        image_pull_secrets: None,
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+    })
+}
+
+fn service_accounts(inputs: &Inputs<'_>, out: &mut Diff) {
+    let index: HashMap<(&ClusterTarget, &str, &str), &LiveServiceAccount> = inputs
+        .clusters
+        .iter()
+        .flat_map(|(cluster, state)| {
+            state.service_accounts.iter().map(move |a| ((cluster, a.namespace.as_str(), a.name.as_str()), a))
+        })
+        .collect();
+    // Secrets that will exist after this run, by address: an account names only those.
+    let planned: HashSet<Address> = out
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Delete)
+        .map(|c| c.address.clone())
+        .chain(out.unchanged.iter().map(|u| u.address.clone()))
+        .collect();
+    for key in account_keys(inputs) {
+        service_account(inputs, &key, live_account(inputs, &index, &key), &planned, out);
+    }
+}
+
+fn service_account(
+    inputs: &Inputs<'_>,
+    key: &AccountKey,
+    live: Option<LiveServiceAccount>,
+    planned: &HashSet<Address>,
+    out: &mut Diff,
+) {
+    let (cluster, namespace, name) = key;
+    let address = naming::service_account_address(&cluster.key, namespace, name);
+    let wanted = inputs.desired.service_accounts.get(key).cloned().unwrap_or_default();
+    let Some(live) = live else {
+        if !wanted.is_empty() {
+            out.warnings.push(Finding {
+                subject: address.to_string(),
+                message: format!(
+                    "service account {name} does not exist in {}/{namespace}; it is not patched",
+                    cluster.key
+                ),
+                hint: Some("create it, or remove it from the binding's service_accounts".into()),
+            });
         }
-        let mut depends_on: Vec<Address> =
-            add.iter().map(|s| naming::secret_address(&cluster.key, namespace, s)).collect();
-        if namespace_created {
-            depends_on.push(naming::namespace_address(&cluster.key, namespace));
+        return;
+    };
+    let listed: BTreeSet<String> = live.image_pull_secrets.clone().unwrap_or_default().into_iter().collect();
+    let ours = ownership::recorded_entries(&live.annotations, inputs.owner);
+    // Only Secrets that will exist are added: a foreign Secret left alone is not named.
+    let add: Vec<String> = wanted
+        .iter()
+        .filter(|s| !listed.contains(*s))
+        .filter(|s| {
+            let secret_key = (cluster.clone(), namespace.clone(), (*s).clone());
+            planned.contains(&naming::secret_address(&cluster.key, namespace, s))
+                || !inputs.desired.secrets.contains_key(&secret_key)
+        })
+        .cloned()
+        .collect();
+    let remove: Vec<String> = ours.iter().filter(|s| !wanted.contains(*s) && listed.contains(*s)).cloned().collect();
+    if add.is_empty() && remove.is_empty() {
+        if !wanted.is_empty() {
+            let names = wanted.iter().cloned().collect();
+            out.unchanged.push(Unchanged { address, reason: InPlace::ServiceAccountLists { names } });
         }
-        let reason = match (add.is_empty(), remove.is_empty()) {
-            (false, true) => format!("imagePullSecrets lacks {}", add.join(", ")),
-            (true, false) => format!("no binding puts {} here any more", remove.join(", ")),
-            _ => format!(
-                "imagePullSecrets lacks {} and no binding puts {} here any more",
-                add.join(", "),
-                remove.join(", ")
-            ),
-        };
-        // A Secret this account stops naming is deleted only once the account no longer names
-        // it: were the patch to fail, pods admitted later would name a Secret that is gone.
-        for removed in &remove {
-            let secret = naming::secret_address(&cluster.key, namespace, removed);
-            for change in out.changes.iter_mut().filter(|c| c.address == secret && c.action == Action::Delete) {
-                change.depends_on.push(address.clone());
-            }
+        return;
+    }
+    let mut depends_on: Vec<Address> = add.iter().map(|s| naming::secret_address(&cluster.key, namespace, s)).collect();
+    if inputs.desired.namespaces.contains(&(cluster.clone(), namespace.clone())) {
+        depends_on.push(naming::namespace_address(&cluster.key, namespace));
+    }
+    order_secret_deletes_after(out, &cluster.key, namespace, &remove, &address);
+    out.changes.push(Change {
+        address,
+        action: Action::Update,
+        reason: Reason::ServiceAccountEntries { add: add.clone(), remove: remove.clone() },
+        precondition: expect_service_account(&live),
+        depends_on,
+        resource: Resource::ServiceAccountPullSecrets {
+            cluster: cluster.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+            add,
+            remove,
+        },
+    });
+}
+
+/// A Secret this account stops naming is deleted only once the account no longer names it:
+/// were the patch to fail, pods admitted later would name a Secret that is gone.
+fn order_secret_deletes_after(out: &mut Diff, cluster: &str, namespace: &str, removed: &[String], account: &Address) {
+    for name in removed {
+        let secret = naming::secret_address(cluster, namespace, name);
+        for change in out.changes.iter_mut().filter(|c| c.address == secret && c.action == Action::Delete) {
+            change.depends_on.push(account.clone());
         }
-        out.changes.push(Change {
-            address,
-            action: Action::Update,
-            reason,
-            precondition: expect_service_account(&live),
-            depends_on,
-            resource: Resource::ServiceAccountPullSecrets {
-                cluster: cluster.clone(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-                add,
-                remove,
-            },
-        });
     }
 }
 
@@ -717,7 +770,7 @@ fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
             out.changes.push(Change {
                 address,
                 action: Action::Delete,
-                reason: "made by acrlink and no binding uses it any more".into(),
+                reason: Reason::RegistryObjectUnwanted,
                 precondition: expect_token(Some(token)),
                 depends_on,
                 resource: Resource::RegistryToken {
@@ -745,7 +798,7 @@ fn prune_registry_objects(inputs: &Inputs<'_>, out: &mut Diff) {
             out.changes.push(Change {
                 address: naming::scope_map_address(registry, &map.name),
                 action: Action::Delete,
-                reason: "made by acrlink and no binding uses it any more".into(),
+                reason: Reason::RegistryObjectUnwanted,
                 precondition: expect_scope_map(Some(map)),
                 depends_on: movers,
                 resource: Resource::ScopeMap {

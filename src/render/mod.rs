@@ -3,4 +3,5 @@
 
 pub mod diagnostics;
 pub mod plan;
+pub mod reason;
 pub mod style;

@@ -122,15 +122,21 @@ pub fn text(plan: &Plan) -> String {
                 style::bold(&change.address.to_string())
             );
             let _ = writeln!(out, "      {}", describe(change));
-            let _ = writeln!(out, "      {}", style::dim(&format!("reason: {}", change.reason)));
+            let _ =
+                writeln!(out, "      {}", style::dim(&format!("reason: {}", super::reason::reason(&change.reason))));
         }
         out.push('\n');
     }
     if !plan.unchanged.is_empty() {
         let _ = writeln!(out, "{}", style::dim(&format!("{} already in place:", plan.unchanged.len())));
         for item in &plan.unchanged {
-            let _ =
-                writeln!(out, "  {} {} {}", style::dim("="), item.address, style::dim(&format!("({})", item.reason)));
+            let _ = writeln!(
+                out,
+                "  {} {} {}",
+                style::dim("="),
+                item.address,
+                style::dim(&format!("({})", super::reason::in_place(&item.reason)))
+            );
         }
         out.push('\n');
     }
@@ -156,7 +162,7 @@ pub fn markdown(plan: &Plan) -> String {
                 symbol(change.action),
                 change.address,
                 cell(&describe(change)),
-                cell(&change.reason)
+                cell(&super::reason::reason(&change.reason))
             );
         }
         out.push('\n');
@@ -166,7 +172,7 @@ pub fn markdown(plan: &Plan) -> String {
     if !plan.unchanged.is_empty() {
         let _ = writeln!(out, "<details><summary>{} already in place</summary>\n", plan.unchanged.len());
         for item in &plan.unchanged {
-            let _ = writeln!(out, "- `{}`: {}", item.address, cell(&item.reason));
+            let _ = writeln!(out, "- `{}`: {}", item.address, cell(&super::reason::in_place(&item.reason)));
         }
         out.push_str("\n</details>\n\n");
     }
