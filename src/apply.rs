@@ -24,10 +24,7 @@ pub struct ApplyOptions {
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        let seconds =
-            std::env::var("ACRLINK_PRINCIPAL_WAIT_SECONDS").ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(300.0);
-        let principal_wait = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::from_secs(300));
-        ApplyOptions { parallelism: 10, principal_wait }
+        ApplyOptions { parallelism: 10, principal_wait: crate::settings::Settings::default().principal_wait }
     }
 }
 

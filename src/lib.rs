@@ -22,3 +22,4 @@ pub mod pullsecret;
 pub mod render;
 pub mod resolve;
 pub mod sensitive;
+pub mod settings;

@@ -213,3 +213,38 @@ impl Plan {
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Plan)).unwrap_or_default()
 }
+
+/// Why a saved plan cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error("cannot read the plan {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} is not a plan file: {message}")]
+    NotAPlan { path: String, message: String },
+    #[error("{path} has plan format {found:?}; this acrlink reads format {PLAN_FORMAT_VERSION}")]
+    Format { path: String, found: Option<u64> },
+}
+
+impl SavedPlanError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            SavedPlanError::Read { .. } => None,
+            SavedPlanError::NotAPlan { .. } => Some("make one with `acrlink plan --out FILE`"),
+            SavedPlanError::Format { .. } => Some("plan again with this acrlink"),
+        }
+    }
+}
+
+/// Reads a plan saved by `plan --out`, refusing formats this acrlink does not know.
+pub fn load_saved(path: &std::path::Path) -> Result<Plan, SavedPlanError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Read { path: shown.clone(), source })?;
+    let not_a_plan = |e: serde_json::Error| SavedPlanError::NotAPlan { path: shown.clone(), message: e.to_string() };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(not_a_plan)?;
+    let found = value.get("format_version").and_then(serde_json::Value::as_u64);
+    if found != Some(u64::from(PLAN_FORMAT_VERSION)) {
+        return Err(SavedPlanError::Format { path: shown, found });
+    }
+    serde_json::from_value(value).map_err(not_a_plan)
+}

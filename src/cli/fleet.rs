@@ -7,14 +7,16 @@ use std::sync::Arc;
 
 use super::{Exit, report_error};
 use crate::apply::{self, ApplyOptions};
+use crate::check;
 use crate::config::{self, Config};
 use crate::engine;
-use crate::plan::{PLAN_FORMAT_VERSION, Plan};
+use crate::plan::{self, Plan};
 use crate::provider::azure::AzureClient;
 use crate::provider::azure::arm::ArmClient;
 use crate::provider::azure::auth::{self, AuthMethod, CloudEndpoints};
 use crate::provider::kubernetes::live::KubeClients;
 use crate::render::{self, style};
+use crate::settings::Settings;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AzureArgs {
@@ -103,20 +105,64 @@ struct Clients {
     kube: KubeClients,
 }
 
-fn clients(config: Option<&Config>, args: &AzureArgs) -> Result<Clients, Exit> {
+fn clients(config: Option<&Config>, args: &AzureArgs, settings: &Settings) -> Result<Clients, Exit> {
     let cloud = config.map(|c| c.cloud).unwrap_or_default();
     let credential = auth::credential(args.auth, cloud, config.and_then(|c| c.tenant_id.as_deref())).map_err(|e| {
         report_error(&e.to_string(), Some("see `acrlink --help` for the sign-in methods and their variables"));
         Exit::Error
     })?;
-    let endpoints = CloudEndpoints::for_cloud(cloud);
-    let arm = ArmClient::new(&endpoints.arm_endpoint, &endpoints.arm_scope, credential.clone()).map_err(|e| {
-        report_error(&e.to_string(), None);
-        Exit::Error
-    })?;
+    let endpoints = CloudEndpoints::for_cloud(cloud, settings.arm_endpoint.as_deref());
+    let arm =
+        ArmClient::new(&endpoints.arm_endpoint, &endpoints.arm_scope, credential.clone(), settings).map_err(|e| {
+            report_error(&e.to_string(), None);
+            Exit::Error
+        })?;
     let azure = Arc::new(AzureClient::new(arm));
-    let kube = KubeClients::new(azure.clone(), credential);
+    let kube = KubeClients::new(azure.clone(), credential, settings.retry.clone());
     Ok(Clients { azure, kube })
+}
+
+/// What every command that reads live state opens with: the file, the settings, the clients,
+/// the runtime and a signed-in credential.
+struct Session {
+    config: Config,
+    digest: String,
+    connection: Connection,
+}
+
+/// Settings, clients, runtime and a signed-in credential.
+struct Connection {
+    settings: Settings,
+    clients: Clients,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Connection {
+    fn open(config: Option<&Config>, args: &AzureArgs) -> Result<Connection, Exit> {
+        let settings = Settings::from_variables(|name| std::env::var(name).ok());
+        let clients = clients(config, args, &settings)?;
+        let runtime = runtime()?;
+        sign_in(&runtime, &clients.azure)?;
+        Ok(Connection { settings, clients, runtime })
+    }
+}
+
+impl Session {
+    fn open(config_path: &Path, args: &AzureArgs) -> Result<Session, Exit> {
+        let (config, digest) = load_config(config_path)?;
+        let connection = Connection::open(Some(&config), args)?;
+        Ok(Session { config, digest, connection })
+    }
+
+    /// Reads live state and plans.
+    fn plan(&self) -> engine::PlanRun {
+        status("Reading live state…");
+        let clients = &self.connection.clients;
+        let run =
+            self.connection.runtime.block_on(engine::plan(&self.config, &self.digest, &*clients.azure, &clients.kube));
+        log_request_counts(clients);
+        run
+    }
 }
 
 fn sign_in(runtime: &tokio::runtime::Runtime, client: &AzureClient) -> Result<(), Exit> {
@@ -162,13 +208,7 @@ fn status(message: &str) {
 
 pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
-        let (config, digest) = load_config(config_path)?;
-        let clients = clients(Some(&config), &args.azure)?;
-        let runtime = runtime()?;
-        sign_in(&runtime, &clients.azure)?;
-        status("Reading live state…");
-        let run = runtime.block_on(engine::plan(&config, &digest, &*clients.azure, &clients.kube));
-        log_request_counts(&clients);
+        let run = Session::open(config_path, &args.azure)?.plan();
         anstream::print!("{}", render_plan(&run.plan, args.format));
         if let Some(out) = &args.out {
             let text = render::plan::json(&run.plan);
@@ -191,13 +231,7 @@ pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
 
 pub fn drift(config_path: &Path, args: &DriftArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
-        let (config, digest) = load_config(config_path)?;
-        let clients = clients(Some(&config), &args.azure)?;
-        let runtime = runtime()?;
-        sign_in(&runtime, &clients.azure)?;
-        status("Reading live state…");
-        let run = runtime.block_on(engine::plan(&config, &digest, &*clients.azure, &clients.kube));
-        log_request_counts(&clients);
+        let run = Session::open(config_path, &args.azure)?.plan();
         let text = match args.format {
             OutputFormat::Text => render::plan::drift_text(&run.plan),
             OutputFormat::Json => render::plan::drift_json(&run.plan),
@@ -217,11 +251,7 @@ pub fn drift(config_path: &Path, args: &DriftArgs) -> Exit {
 
 pub fn graph(config_path: &Path, args: &GraphArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
-        let (config, digest) = load_config(config_path)?;
-        let clients = clients(Some(&config), &args.azure)?;
-        let runtime = runtime()?;
-        sign_in(&runtime, &clients.azure)?;
-        let run = runtime.block_on(engine::plan(&config, &digest, &*clients.azure, &clients.kube));
+        let run = Session::open(config_path, &args.azure)?.plan();
         anstream::print!("{}", run.graph.to_dot());
         Ok(if run.plan.errors.is_empty() { Exit::Ok } else { Exit::Error })
     })();
@@ -229,27 +259,8 @@ pub fn graph(config_path: &Path, args: &GraphArgs) -> Exit {
 }
 
 fn read_saved_plan(path: &Path) -> Result<Plan, Exit> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        report_error(&format!("cannot read the plan {}: {e}", path.display()), None);
-        Exit::Error
-    })?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        report_error(
-            &format!("{} is not a plan file: {e}", path.display()),
-            Some("make one with `acrlink plan --out FILE`"),
-        );
-        Exit::Error
-    })?;
-    let version = value.get("format_version").and_then(|v| v.as_u64());
-    if version != Some(u64::from(PLAN_FORMAT_VERSION)) {
-        report_error(
-            &format!("{} has plan format {version:?}; this acrlink reads format {PLAN_FORMAT_VERSION}", path.display()),
-            Some("plan again with this acrlink"),
-        );
-        return Err(Exit::Error);
-    }
-    serde_json::from_value(value).map_err(|e| {
-        report_error(&format!("{} is not a valid plan: {e}", path.display()), None);
+    plan::load_saved(path).map_err(|e| {
+        report_error(&e.to_string(), e.hint());
         Exit::Error
     })
 }
@@ -278,46 +289,11 @@ fn confirm(auto_approve: bool) -> Result<(), Exit> {
 
 pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
-        let runtime = runtime()?;
-        let (plan, clients) = match &args.plan_file {
-            Some(file) => {
-                let plan = read_saved_plan(file)?;
-                let config = config::load(Path::new(&plan.config_path)).ok().and_then(|(c, _)| c);
-                if let Ok(bytes) = std::fs::read(&plan.config_path)
-                    && engine::digest(&bytes) != plan.config_digest
-                {
-                    anstream::eprintln!(
-                        "{} {} changed since this plan was made; applying the plan as saved",
-                        style::warning("warning:"),
-                        plan.config_path
-                    );
-                }
-                let clients = clients(config.as_ref(), &args.azure)?;
-                sign_in(&runtime, &clients.azure)?;
-                status("Checking that the saved plan still matches live state…");
-                let stale = runtime.block_on(crate::check::stale_changes(&plan, &*clients.azure, &clients.kube));
-                if !stale.is_empty() {
-                    for finding in &stale {
-                        report_error(&format!("{}: {}", finding.subject, finding.message), None);
-                    }
-                    report_error(
-                        &format!(
-                            "the saved plan is stale ({} change(s) no longer match live state); nothing was changed",
-                            stale.len()
-                        ),
-                        Some("run `acrlink plan --out FILE` again"),
-                    );
-                    return Err(Exit::Error);
-                }
-                (plan, clients)
-            }
+        let (plan, connection) = match &args.plan_file {
+            Some(file) => saved_plan(file, &args.azure)?,
             None => {
-                let (config, digest) = load_config(config_path)?;
-                let clients = clients(Some(&config), &args.azure)?;
-                sign_in(&runtime, &clients.azure)?;
-                status("Reading live state…");
-                let run = runtime.block_on(engine::plan(&config, &digest, &*clients.azure, &clients.kube));
-                (run.plan, clients)
+                let session = Session::open(config_path, &args.azure)?;
+                (session.plan().plan, session.connection)
             }
         };
         if args.format == OutputFormat::Text || args.plan_file.is_none() {
@@ -338,23 +314,7 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
         }
         // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
         confirm(args.auto_approve || args.plan_file.is_some())?;
-        let options = ApplyOptions { parallelism: usize::from(args.parallelism), ..ApplyOptions::default() };
-        let bar = progress_bar(plan.changes.len());
-        let progress = {
-            let bar = bar.clone();
-            move |outcome: &apply::Outcome| {
-                let line = render::plan::outcome_line(outcome);
-                if bar.is_hidden() {
-                    anstream::eprintln!("{line}");
-                } else {
-                    bar.println(line);
-                    bar.inc(1);
-                }
-            }
-        };
-        let report = runtime.block_on(apply::apply(&plan, &*clients.azure, &clients.kube, &options, &progress));
-        bar.finish_and_clear();
-        log_request_counts(&clients);
+        let report = execute(&plan, &connection, args);
         match args.format {
             OutputFormat::Json => anstream::print!("{}", render::plan::apply_json(&report)),
             _ => anstream::print!("{}", render::plan::apply_text(&report)),
@@ -362,6 +322,60 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
         Ok(if report.failed() > 0 || report.skipped() > 0 { Exit::Error } else { Exit::Ok })
     })();
     result.unwrap_or_else(|exit| exit)
+}
+
+/// A saved plan and a connection for it, once every change's precondition still holds.
+fn saved_plan(file: &Path, azure: &AzureArgs) -> Result<(Plan, Connection), Exit> {
+    let plan = read_saved_plan(file)?;
+    let config = config::load(Path::new(&plan.config_path)).ok().and_then(|(c, _)| c);
+    if let Ok(bytes) = std::fs::read(&plan.config_path)
+        && engine::digest(&bytes) != plan.config_digest
+    {
+        anstream::eprintln!(
+            "{} {} changed since this plan was made; applying the plan as saved",
+            style::warning("warning:"),
+            plan.config_path
+        );
+    }
+    let connection = Connection::open(config.as_ref(), azure)?;
+    status("Checking that the saved plan still matches live state…");
+    let clients = &connection.clients;
+    let stale = connection.runtime.block_on(check::stale_changes(&plan, &*clients.azure, &clients.kube));
+    if stale.is_empty() {
+        return Ok((plan, connection));
+    }
+    for finding in &stale {
+        report_error(&format!("{}: {}", finding.subject, finding.message), None);
+    }
+    report_error(
+        &format!("the saved plan is stale ({} change(s) no longer match live state); nothing was changed", stale.len()),
+        Some("run `acrlink plan --out FILE` again"),
+    );
+    Err(Exit::Error)
+}
+
+/// Applies the plan's changes with a progress bar on a terminal, a line per outcome elsewhere.
+fn execute(plan: &Plan, connection: &Connection, args: &ApplyArgs) -> apply::ApplyReport {
+    let options =
+        ApplyOptions { parallelism: usize::from(args.parallelism), principal_wait: connection.settings.principal_wait };
+    let bar = progress_bar(plan.changes.len());
+    let progress = {
+        let bar = bar.clone();
+        move |outcome: &apply::Outcome| {
+            let line = render::plan::outcome_line(outcome);
+            if bar.is_hidden() {
+                anstream::eprintln!("{line}");
+            } else {
+                bar.println(line);
+                bar.inc(1);
+            }
+        }
+    };
+    let clients = &connection.clients;
+    let report = connection.runtime.block_on(apply::apply(plan, &*clients.azure, &clients.kube, &options, &progress));
+    bar.finish_and_clear();
+    log_request_counts(clients);
+    report
 }
 
 fn progress_bar(length: usize) -> Arc<indicatif::ProgressBar> {

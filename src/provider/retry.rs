@@ -33,18 +33,6 @@ pub enum Failure {
 }
 
 impl RetryPolicy {
-    /// Reads overrides from the environment: ACRLINK_RETRY_BUDGET_SECONDS, ACRLINK_RETRY_MAX_ATTEMPTS.
-    pub fn from_env() -> Self {
-        let mut policy = RetryPolicy::default();
-        if let Some(seconds) = std::env::var("ACRLINK_RETRY_BUDGET_SECONDS").ok().and_then(|v| v.parse::<f64>().ok()) {
-            policy.budget = seconds_to_duration(seconds).unwrap_or(policy.budget);
-        }
-        if let Some(attempts) = std::env::var("ACRLINK_RETRY_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()) {
-            policy.max_attempts = attempts;
-        }
-        policy
-    }
-
     /// How long to wait before attempt `attempt + 1`, or None to give up.
     pub fn delay(&self, attempt: u32, failure: Failure, started: Instant) -> Option<Duration> {
         if failure == Failure::Permanent || attempt >= self.max_attempts {

@@ -127,24 +127,25 @@ pub struct ArmClient {
 }
 
 impl ArmClient {
-    pub fn new(endpoint: &str, scope: &str, credential: Arc<dyn TokenCredential>) -> Result<ArmClient, AzureError> {
+    pub fn new(
+        endpoint: &str,
+        scope: &str,
+        credential: Arc<dyn TokenCredential>,
+        settings: &crate::settings::Settings,
+    ) -> Result<ArmClient, AzureError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("acrlink/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| AzureError::Transport(e.to_string()))?;
-        let per_second = std::env::var("ACRLINK_ARM_REQUESTS_PER_SECOND")
-            .ok()
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .unwrap_or(20.0);
+        let per_second = settings.arm_requests_per_second;
         Ok(ArmClient {
             http,
             endpoint: endpoint.trim_end_matches('/').to_string(),
             credential,
             scope: scope.to_string(),
-            retry: RetryPolicy::from_env(),
+            retry: settings.retry.clone(),
             limiter: RateLimiter {
                 per_second,
                 burst: (per_second * 5.0).max(1.0),

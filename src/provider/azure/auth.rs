@@ -34,7 +34,8 @@ pub enum AuthError {
     Setup { method: &'static str, message: String },
 }
 
-/// Endpoints of one Azure cloud; ACRLINK_ARM_ENDPOINT overrides ARM (for the emulator, proxies).
+/// Endpoints of one Azure cloud; `arm_override` (ACRLINK_ARM_ENDPOINT) replaces ARM's (for the
+/// emulator, proxies).
 #[derive(Debug, Clone)]
 pub struct CloudEndpoints {
     pub arm_endpoint: String,
@@ -43,14 +44,13 @@ pub struct CloudEndpoints {
 }
 
 impl CloudEndpoints {
-    pub fn for_cloud(cloud: Cloud) -> CloudEndpoints {
+    pub fn for_cloud(cloud: Cloud, arm_override: Option<&str>) -> CloudEndpoints {
         let default = match cloud {
             Cloud::AzureCloud => "https://management.azure.com",
             Cloud::AzureChinaCloud => "https://management.chinacloudapi.cn",
             Cloud::AzureUsGovernment => "https://management.usgovcloudapi.net",
         };
-        let arm_endpoint =
-            std::env::var("ACRLINK_ARM_ENDPOINT").ok().filter(|v| !v.is_empty()).unwrap_or(default.into());
+        let arm_endpoint = arm_override.unwrap_or(default);
         CloudEndpoints {
             arm_endpoint: arm_endpoint.trim_end_matches('/').to_string(),
             arm_scope: format!("{default}/.default"),

@@ -40,12 +40,12 @@ pub struct KubeClients {
 }
 
 impl KubeClients {
-    pub fn new(azure: Arc<AzureClient>, credential: Arc<dyn TokenCredential>) -> KubeClients {
+    pub fn new(azure: Arc<AzureClient>, credential: Arc<dyn TokenCredential>, retry: RetryPolicy) -> KubeClients {
         KubeClients {
             azure,
             credential,
             clients: Mutex::new(HashMap::new()),
-            retry: RetryPolicy::from_env(),
+            retry,
             requests: std::sync::atomic::AtomicU64::new(0),
         }
     }

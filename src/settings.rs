@@ -1,0 +1,85 @@
+//! Tuning read once, at the edge (the CLI reads the environment), and passed down as a value:
+//! no engine or adapter module reads the environment for these.
+
+use std::time::Duration;
+
+use crate::provider::retry::RetryPolicy;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Retries of throttled, failed or dropped requests (ACRLINK_RETRY_BUDGET_SECONDS,
+    /// ACRLINK_RETRY_MAX_ATTEMPTS).
+    pub retry: RetryPolicy,
+    /// ARM requests per second and subscription (ACRLINK_ARM_REQUESTS_PER_SECOND).
+    pub arm_requests_per_second: f64,
+    /// How long apply keeps retrying PrincipalNotFound (ACRLINK_PRINCIPAL_WAIT_SECONDS).
+    pub principal_wait: Duration,
+    /// Where ARM is reached instead of the cloud's endpoint (ACRLINK_ARM_ENDPOINT): the
+    /// emulator, a proxy.
+    pub arm_endpoint: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            retry: RetryPolicy::default(),
+            arm_requests_per_second: 20.0,
+            principal_wait: Duration::from_secs(300),
+            arm_endpoint: None,
+        }
+    }
+}
+
+/// Seconds as a Duration; None for what no Duration holds (negative, NaN, infinite, huge).
+fn seconds(text: &str) -> Option<Duration> {
+    Duration::try_from_secs_f64(text.trim().parse::<f64>().ok()?).ok()
+}
+
+impl Settings {
+    /// Reads the settings from `variable` (the environment, at the CLI edge); a value that does
+    /// not parse keeps the default.
+    pub fn from_variables(variable: impl Fn(&str) -> Option<String>) -> Settings {
+        let mut settings = Settings::default();
+        if let Some(budget) = variable("ACRLINK_RETRY_BUDGET_SECONDS").as_deref().and_then(seconds) {
+            settings.retry.budget = budget;
+        }
+        if let Some(attempts) = variable("ACRLINK_RETRY_MAX_ATTEMPTS").and_then(|v| v.trim().parse().ok()) {
+            settings.retry.max_attempts = attempts;
+        }
+        let rate = variable("ACRLINK_ARM_REQUESTS_PER_SECOND").and_then(|v| v.trim().parse::<f64>().ok());
+        if let Some(rate) = rate.filter(|r| r.is_finite() && *r >= 0.0) {
+            settings.arm_requests_per_second = rate;
+        }
+        if let Some(wait) = variable("ACRLINK_PRINCIPAL_WAIT_SECONDS").as_deref().and_then(seconds) {
+            settings.principal_wait = wait;
+        }
+        settings.arm_endpoint = variable("ACRLINK_ARM_ENDPOINT").filter(|v| !v.trim().is_empty());
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_override_defaults_and_nonsense_keeps_them() {
+        let settings = Settings::from_variables(|name| match name {
+            "ACRLINK_RETRY_BUDGET_SECONDS" => Some("1.5".into()),
+            "ACRLINK_RETRY_MAX_ATTEMPTS" => Some("3".into()),
+            "ACRLINK_ARM_REQUESTS_PER_SECOND" => Some("1000".into()),
+            "ACRLINK_PRINCIPAL_WAIT_SECONDS" => Some("inf".into()),
+            "ACRLINK_ARM_ENDPOINT" => Some("https://127.0.0.1:8443".into()),
+            _ => None,
+        });
+        assert_eq!(settings.retry.budget, Duration::from_millis(1500));
+        assert_eq!(settings.retry.max_attempts, 3);
+        assert_eq!(settings.arm_requests_per_second, 1000.0);
+        assert_eq!(settings.principal_wait, Duration::from_secs(300), "inf keeps the default");
+        assert_eq!(settings.arm_endpoint.as_deref(), Some("https://127.0.0.1:8443"));
+        let nonsense = Settings::from_variables(|_| Some("-1".into()));
+        assert_eq!(nonsense.retry.budget, Settings::default().retry.budget);
+        assert_eq!(nonsense.arm_requests_per_second, 20.0);
+        assert!(nonsense.arm_endpoint.is_some(), "an endpoint is taken as given");
+    }
+}
