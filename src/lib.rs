@@ -6,9 +6,12 @@
 //! adapters, and only the `emulator`/`demo` commands start the emulator; no engine module
 //! imports it.
 
+// Only the binary's CLI writes to the terminal, and nothing input or the network can make fail
+// is unwrapped (tests may).
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used))]
+
 pub mod apply;
 pub mod check;
-pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod engine;

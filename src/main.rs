@@ -1,4 +1,7 @@
-//! The `acrlink` executable: process setup, then `cli::main`.
+//! The `acrlink` executable: process setup, then `cli::main`. The command line lives here, in
+//! the binary, not in the library's API.
+
+mod cli;
 
 use std::process::ExitCode;
 
@@ -18,7 +21,7 @@ fn main() -> ExitCode {
             "error: acrlink hit an internal error{location}: {message}\n  = hint: this is a bug in acrlink; please report it with the command you ran"
         );
     }));
-    match std::panic::catch_unwind(acrlink::cli::main) {
+    match std::panic::catch_unwind(cli::main) {
         Ok(code) => code,
         Err(_) => ExitCode::from(1),
     }

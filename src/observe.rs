@@ -3,7 +3,7 @@
 //! mutates anything. The number of requests grows with subscriptions and registries, not with
 //! clusters × registries.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use futures::future::join_all;
 
@@ -45,123 +45,151 @@ fn fetch_error(subject: &str, error: &AzureError) -> Finding {
     Finding { subject: subject.to_string(), message: format!("cannot read {subject}: {error}"), hint }
 }
 
+/// Clusters listed per subscription, indexed by lowercased (resource group, name).
+type Listed = BTreeMap<String, HashMap<(String, String), LiveCluster>>;
+
+/// The clusters found so far, and where each id sits, so discovery never adds one twice.
+#[derive(Default)]
+struct Found {
+    clusters: Vec<FleetCluster>,
+    by_id: HashMap<String, usize>,
+    keys: HashSet<String>,
+    problems: Vec<Finding>,
+}
+
+impl Found {
+    fn add(&mut self, cluster: FleetCluster) {
+        self.by_id.insert(normalize_id(&cluster.live.id), self.clusters.len());
+        self.keys.insert(cluster.key.clone());
+        self.clusters.push(cluster);
+    }
+}
+
 /// The fleet's clusters: those the file names and those its cluster sets discover.
 pub async fn clusters<A: Azure>(config: &Config, azure: &A) -> (Vec<FleetCluster>, Vec<Finding>) {
-    let mut inventory = Inventory::default();
-
-    // Clusters: which subscriptions need a list, which clusters a GET.
-    let mut static_by_subscription: BTreeMap<String, Vec<&Cluster>> = BTreeMap::new();
+    let mut found = Found::default();
+    // Which subscriptions need a list (cluster sets, or enough named clusters), which a GET.
+    let mut named_by_subscription: BTreeMap<String, Vec<&Cluster>> = BTreeMap::new();
     for cluster in config.clusters.values() {
-        static_by_subscription.entry(cluster.subscription_id.to_ascii_lowercase()).or_default().push(cluster);
+        named_by_subscription.entry(cluster.subscription_id.to_ascii_lowercase()).or_default().push(cluster);
     }
-    let set_subscriptions: BTreeSet<String> =
+    let mut list_subscriptions: BTreeSet<String> =
         config.cluster_sets.iter().map(|s| s.subscription_id.to_ascii_lowercase()).collect();
-    let mut list_subscriptions: BTreeSet<String> = set_subscriptions.clone();
-    for (subscription, clusters) in &static_by_subscription {
+    for (subscription, clusters) in &named_by_subscription {
         if clusters.len() >= LIST_THRESHOLD {
             list_subscriptions.insert(subscription.clone());
         }
     }
-    let lists =
-        join_all(list_subscriptions.iter().map(|s| async move { (s.clone(), azure.list_clusters(s, None).await) }))
-            .await;
-    let mut listed: BTreeMap<String, Vec<LiveCluster>> = BTreeMap::new();
-    for (subscription, result) in lists {
-        match result {
-            Ok(clusters) => {
-                listed.insert(subscription, clusters);
-            }
-            Err(e) => inventory.problems.push(fetch_error(&format!("clusters of subscription {subscription}"), &e)),
-        }
-    }
-    let gets = static_by_subscription
+    let listed = list_clusters(azure, &list_subscriptions, &mut found.problems).await;
+    let gets = named_by_subscription
         .iter()
         .filter(|(subscription, _)| !list_subscriptions.contains(*subscription))
         .flat_map(|(_, clusters)| clusters.iter())
         .map(|cluster| async move {
-            (
-                cluster.key.clone(),
-                azure.get_cluster(&cluster.subscription_id, &cluster.resource_group, &cluster.name).await,
-            )
+            let found = azure.get_cluster(&cluster.subscription_id, &cluster.resource_group, &cluster.name).await;
+            (cluster.key.clone(), found)
         });
     let fetched: BTreeMap<String, Result<Option<LiveCluster>, AzureError>> = join_all(gets).await.into_iter().collect();
-
-    let mut seen_ids: BTreeMap<String, usize> = BTreeMap::new();
     for cluster in config.clusters.values() {
-        let subscription = cluster.subscription_id.to_ascii_lowercase();
-        let found = match fetched.get(&cluster.key) {
-            Some(Ok(found)) => found.clone(),
-            Some(Err(e)) => {
-                inventory.problems.push(fetch_error(&format!("cluster {}", cluster.key), e));
-                continue;
+        named_cluster(cluster, &listed, &fetched, &mut found);
+    }
+    for set in &config.cluster_sets {
+        discovered_clusters(set, &listed, &mut found);
+    }
+    found.clusters.sort_by(|a, b| a.key.cmp(&b.key));
+    (found.clusters, found.problems)
+}
+
+async fn list_clusters<A: Azure>(azure: &A, subscriptions: &BTreeSet<String>, problems: &mut Vec<Finding>) -> Listed {
+    let lists = join_all(subscriptions.iter().map(|s| async move { (s.clone(), azure.list_clusters(s, None).await) }));
+    let mut listed = Listed::new();
+    for (subscription, result) in lists.await {
+        match result {
+            Ok(clusters) => {
+                let index = clusters
+                    .into_iter()
+                    .map(|c| ((c.resource_group.to_ascii_lowercase(), c.name.to_ascii_lowercase()), c))
+                    .collect();
+                listed.insert(subscription, index);
             }
-            None => match listed.get(&subscription) {
-                Some(clusters) => clusters
-                    .iter()
-                    .find(|c| {
-                        c.name.eq_ignore_ascii_case(&cluster.name)
-                            && c.resource_group.eq_ignore_ascii_case(&cluster.resource_group)
-                    })
-                    .cloned(),
-                // The list failed; its problem is already recorded.
-                None => continue,
-            },
-        };
-        match found {
-            Some(live) => {
-                seen_ids.insert(normalize_id(&live.id), inventory.clusters.len());
-                inventory.clusters.push(FleetCluster {
-                    key: cluster.key.clone(),
-                    labels: cluster.labels.clone(),
-                    live,
-                    origin: format!("clusters.{}", cluster.key),
-                });
-            }
-            None => inventory.problems.push(Finding {
-                subject: format!("clusters.{}", cluster.key),
-                message: format!(
-                    "AKS cluster {} was not found in resource group {} of subscription {}",
-                    cluster.name, cluster.resource_group, cluster.subscription_id
-                ),
-                hint: Some("check name, resource_group and subscription_id, or remove the entry".into()),
-            }),
+            Err(e) => problems.push(fetch_error(&format!("clusters of subscription {subscription}"), &e)),
         }
     }
+    listed
+}
 
-    for set in &config.cluster_sets {
-        let Some(clusters) = listed.get(&set.subscription_id.to_ascii_lowercase()) else { continue };
-        for live in clusters {
+/// A cluster the file names, from its GET or its subscription's list.
+fn named_cluster(
+    cluster: &Cluster,
+    listed: &Listed,
+    fetched: &BTreeMap<String, Result<Option<LiveCluster>, AzureError>>,
+    found: &mut Found,
+) {
+    let live = match fetched.get(&cluster.key) {
+        Some(Ok(live)) => live.clone(),
+        Some(Err(e)) => return found.problems.push(fetch_error(&format!("cluster {}", cluster.key), e)),
+        None => match listed.get(&cluster.subscription_id.to_ascii_lowercase()) {
+            Some(clusters) => {
+                clusters.get(&(cluster.resource_group.to_ascii_lowercase(), cluster.name.to_ascii_lowercase())).cloned()
+            }
+            // The list failed; its problem is already recorded.
+            None => return,
+        },
+    };
+    let Some(live) = live else {
+        return found.problems.push(Finding {
+            subject: format!("clusters.{}", cluster.key),
+            message: format!(
+                "AKS cluster {} was not found in resource group {} of subscription {}",
+                cluster.name, cluster.resource_group, cluster.subscription_id
+            ),
+            hint: Some("check name, resource_group and subscription_id, or remove the entry".into()),
+        });
+    };
+    found.add(FleetCluster {
+        key: cluster.key.clone(),
+        labels: cluster.labels.clone(),
+        live,
+        origin: format!("clusters.{}", cluster.key),
+    });
+}
+
+/// The clusters a cluster set discovers by resource group and tags.
+fn discovered_clusters(set: &crate::config::model::ClusterSet, listed: &Listed, found: &mut Found) {
+    let Some(clusters) = listed.get(&set.subscription_id.to_ascii_lowercase()) else { return };
+    let mut matching: Vec<&LiveCluster> = clusters
+        .values()
+        .filter(|live| {
             let in_group = set.resource_group.as_ref().is_none_or(|rg| live.resource_group.eq_ignore_ascii_case(rg));
             // Azure tag names are case-insensitive (values are not).
             let tagged =
                 set.tags.iter().all(|(k, v)| live.tags.iter().any(|(lk, lv)| lk.eq_ignore_ascii_case(k) && lv == v));
-            if !(in_group && tagged) {
-                continue;
+            in_group && tagged
+        })
+        .collect();
+    // In list order (by id), so which of two same-named clusters keeps the plain key is stable.
+    matching.sort_by_key(|live| normalize_id(&live.id));
+    for live in matching {
+        match found.by_id.get(&normalize_id(&live.id)) {
+            // Named in the file too: the set's labels add to the file's.
+            Some(&index) => {
+                let labels = &mut found.clusters[index].labels;
+                for (k, v) in &set.labels {
+                    labels.entry(k.clone()).or_insert_with(|| v.clone());
+                }
             }
-            match seen_ids.get(&normalize_id(&live.id)) {
-                // Named in the file too: the set's labels add to the file's.
-                Some(&index) => {
-                    let labels = &mut inventory.clusters[index].labels;
-                    for (k, v) in &set.labels {
-                        labels.entry(k.clone()).or_insert_with(|| v.clone());
-                    }
-                }
-                None => {
-                    let taken = inventory.clusters.iter().any(|c| c.key == live.name);
-                    let key = if taken { format!("{}/{}", live.resource_group, live.name) } else { live.name.clone() };
-                    seen_ids.insert(normalize_id(&live.id), inventory.clusters.len());
-                    inventory.clusters.push(FleetCluster {
-                        key,
-                        labels: set.labels.clone(),
-                        live: live.clone(),
-                        origin: set.name.clone(),
-                    });
-                }
+            None => {
+                let taken = found.keys.contains(&live.name);
+                let key = if taken { format!("{}/{}", live.resource_group, live.name) } else { live.name.clone() };
+                found.add(FleetCluster {
+                    key,
+                    labels: set.labels.clone(),
+                    live: live.clone(),
+                    origin: set.name.clone(),
+                });
             }
         }
     }
-    inventory.clusters.sort_by(|a, b| a.key.cmp(&b.key));
-    (inventory.clusters, inventory.problems)
 }
 
 /// The registries the file names, by key.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{ColorWhen, Exit, report_error};
-use crate::render::style;
+use acrlink::render::style;
 
 const DEMO_CONFIG: &str = include_str!("../../examples/demo/acrlink.toml");
 const DEMO_WORLD: &str = include_str!("../../examples/demo/world.toml");
@@ -70,33 +70,42 @@ impl Narrator {
     }
 }
 
-pub fn run(color: ColorWhen) -> Exit {
+/// The demo's files, this executable, a runtime and the emulator running the demo world.
+struct Setup {
+    config: PathBuf,
+    world_path: PathBuf,
+    exe: PathBuf,
+    runtime: tokio::runtime::Runtime,
+    emulator: acrlink_emulator::Emulator,
+}
+
+fn setup() -> Result<Setup, Exit> {
     let (config, world_path) = match demo_files() {
         Ok(files) => files,
         Err(e) => {
             report_error(&format!("cannot prepare the demo files: {e}"), None);
-            return Exit::Error;
+            return Err(Exit::Error);
         }
     };
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
             report_error(&format!("cannot find the acrlink executable: {e}"), None);
-            return Exit::Error;
+            return Err(Exit::Error);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             report_error(&format!("cannot start the async runtime: {e}"), None);
-            return Exit::Error;
+            return Err(Exit::Error);
         }
     };
     let world = match acrlink_emulator::World::from_file(&world_path) {
         Ok(world) => world,
         Err(e) => {
             report_error(&format!("cannot read the demo world {}: {e}", world_path.display()), None);
-            return Exit::Error;
+            return Err(Exit::Error);
         }
     };
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
@@ -104,8 +113,16 @@ pub fn run(color: ColorWhen) -> Exit {
         Ok(emulator) => emulator,
         Err(e) => {
             report_error(&format!("cannot start the emulator: {e}"), None);
-            return Exit::Error;
+            return Err(Exit::Error);
         }
+    };
+    Ok(Setup { config, world_path, exe, runtime, emulator })
+}
+
+pub fn run(color: ColorWhen) -> Exit {
+    let Setup { config, world_path, exe, runtime, emulator } = match setup() {
+        Ok(setup) => setup,
+        Err(exit) => return exit,
     };
     let env: Vec<(String, String)> = emulator.env().into_iter().collect();
 
@@ -142,40 +159,12 @@ pub fn run(color: ColorWhen) -> Exit {
     narrator.heading(
         "Pods pull: through the kubelet identity and through a pull Secret; not beyond the repositories a binding allows",
     );
-    for (cluster, image, expect) in [
-        ("aks-pay-weu", "paymentsabac.azurecr.io/payments/api:2.4.1", "Running"),
-        ("aks-dev-01", "vendorimages.azurecr.io/vendor/agent:3.1", "Running"),
-        ("aks-pay-weu", "paymentsabac.azurecr.io/research/model:0.1", "ErrImagePull"),
-    ] {
-        match runtime.block_on(run_pod(&emulator, cluster, image, expect == "Running")) {
-            Ok(outcome) => {
-                let line = format!("{cluster}: {image} → {outcome}");
-                if outcome.starts_with(expect) {
-                    anstream::println!("{}", style::dim(&line));
-                } else {
-                    anstream::println!("{}", style::error(&line));
-                    narrator.surprises.push(format!("expected {expect}: {line}"));
-                }
-            }
-            Err(e) => narrator.surprises.push(format!("cannot run a pod on {cluster}: {e}")),
-        }
-    }
+    pods(&mut narrator, &runtime, &emulator);
 
     narrator.heading(
         "Behind acrlink's back: a grant is removed (az role assignment delete …) and the vendor's admin password is renewed (az acr credential renew …)",
     );
-    match remove_one_managed_grant(&emulator) {
-        Some(what) => anstream::println!("{}", style::dim(&format!("removed {what}"))),
-        None => narrator.surprises.push("found no grant made by acrlink to remove".into()),
-    }
-    match emulator.state().regenerate_registry_password("vendorimages", "password") {
-        // The new password is not shown: it is a secret like any other.
-        Ok(_) => anstream::println!(
-            "{}",
-            style::dim("renewed the admin password of vendorimages: the pull Secrets on the dev clusters are stale")
-        ),
-        Err(e) => narrator.surprises.push(format!("cannot renew the vendor's admin password: {e}")),
-    }
+    tamper(&mut narrator, &emulator);
 
     narrator.heading("Drift is detected (exit 2), as a scheduled `acrlink drift` job would see it");
     narrator.run(&["drift"], 2, "drift");
@@ -204,6 +193,44 @@ pub fn run(color: ColorWhen) -> Exit {
     }
 }
 
+/// Pods pull through the kubelet identity and a pull Secret, and not beyond a binding.
+fn pods(narrator: &mut Narrator, runtime: &tokio::runtime::Runtime, emulator: &acrlink_emulator::Emulator) {
+    for (cluster, image, expect) in [
+        ("aks-pay-weu", "paymentsabac.azurecr.io/payments/api:2.4.1", "Running"),
+        ("aks-dev-01", "vendorimages.azurecr.io/vendor/agent:3.1", "Running"),
+        ("aks-pay-weu", "paymentsabac.azurecr.io/research/model:0.1", "ErrImagePull"),
+    ] {
+        match runtime.block_on(run_pod(emulator, cluster, image, expect == "Running")) {
+            Ok(outcome) => {
+                let line = format!("{cluster}: {image} → {outcome}");
+                if outcome.starts_with(expect) {
+                    anstream::println!("{}", style::dim(&line));
+                } else {
+                    anstream::println!("{}", style::error(&line));
+                    narrator.surprises.push(format!("expected {expect}: {line}"));
+                }
+            }
+            Err(e) => narrator.surprises.push(format!("cannot run a pod on {cluster}: {e}")),
+        }
+    }
+}
+
+/// Changes behind acrlink's back: a grant removed, the vendor's admin password renewed.
+fn tamper(narrator: &mut Narrator, emulator: &acrlink_emulator::Emulator) {
+    match remove_one_managed_grant(emulator) {
+        Some(what) => anstream::println!("{}", style::dim(&format!("removed {what}"))),
+        None => narrator.surprises.push("found no grant made by acrlink to remove".into()),
+    }
+    match emulator.state().regenerate_registry_password("vendorimages", "password") {
+        // The new password is not shown: it is a secret like any other.
+        Ok(_) => anstream::println!(
+            "{}",
+            style::dim("renewed the admin password of vendorimages: the pull Secrets on the dev clusters are stale")
+        ),
+        Err(e) => narrator.surprises.push(format!("cannot renew the vendor's admin password: {e}")),
+    }
+}
+
 /// Stands in for a colleague running `az role assignment delete`: removes the grant acrlink
 /// made for aks-dev-02 (the first managed one, whatever the world), straight in the emulator.
 fn remove_one_managed_grant(emulator: &acrlink_emulator::Emulator) -> Option<String> {
@@ -211,7 +238,7 @@ fn remove_one_managed_grant(emulator: &acrlink_emulator::Emulator) -> Option<Str
     let mut managed: Vec<_> = state
         .role_assignments()
         .into_iter()
-        .filter(|a| crate::ownership::assignment_is_managed(a.description.as_deref()))
+        .filter(|a| acrlink::ownership::assignment_is_managed(a.description.as_deref()))
         .collect();
     managed.sort_by(|a, b| {
         let prefers = |x: &acrlink_emulator::RoleAssignmentView| {

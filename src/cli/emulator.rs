@@ -23,6 +23,22 @@ pub struct EmulatorArgs {
     pub out: Option<PathBuf>,
 }
 
+#[cfg(not(feature = "emulator"))]
+pub fn run(_: &EmulatorArgs) -> Exit {
+    not_built_in("emulator")
+}
+
+/// The command needs the emulator, which this build left out.
+#[cfg(not(feature = "emulator"))]
+pub fn not_built_in(command: &str) -> Exit {
+    report_error(
+        &format!("`acrlink {command}` needs the built-in emulator, and this acrlink was built without it"),
+        Some("install the default build: cargo install --locked --path . (the `emulator` feature is on by default)"),
+    );
+    Exit::Error
+}
+
+#[cfg(feature = "emulator")]
 pub fn run(args: &EmulatorArgs) -> Exit {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

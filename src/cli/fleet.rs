@@ -6,17 +6,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Exit, report_error};
-use crate::apply::{self, ApplyOptions};
-use crate::check;
-use crate::config::{self, Config};
-use crate::engine;
-use crate::plan::{self, Plan};
-use crate::provider::azure::AzureClient;
-use crate::provider::azure::arm::ArmClient;
-use crate::provider::azure::auth::{self, AuthMethod, CloudEndpoints};
-use crate::provider::kubernetes::live::KubeClients;
-use crate::render::{self, style};
-use crate::settings::Settings;
+use acrlink::apply::{self, ApplyOptions};
+use acrlink::check;
+use acrlink::config::{self, Config};
+use acrlink::engine;
+use acrlink::plan::{self, Plan};
+use acrlink::provider::azure::AzureClient;
+use acrlink::provider::azure::arm::ArmClient;
+use acrlink::provider::azure::auth::{self, AuthMethod, CloudEndpoints};
+use acrlink::provider::kubernetes::live::KubeClients;
+use acrlink::render::{self, style};
+use acrlink::settings::Settings;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AzureArgs {

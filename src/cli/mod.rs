@@ -2,6 +2,7 @@
 //! its outcome to an exit code (0 ok / no changes, 1 error, 2 changes or drift where asked).
 //! Commands stay thin: the work happens in the engine modules.
 
+#[cfg(feature = "emulator")]
 mod demo;
 mod emulator;
 mod fleet;
@@ -153,7 +154,7 @@ fn configure_output(cli: &Cli) {
 }
 
 fn run(cli: Cli) -> Exit {
-    let config_path = cli.config.clone().unwrap_or_else(crate::config::default_path);
+    let config_path = cli.config.clone().unwrap_or_else(acrlink::config::default_path);
     match cli.command {
         Command::Validate(args) => validate::run(&config_path, &args),
         Command::Plan(args) => fleet::plan(&config_path, &args),
@@ -161,11 +162,11 @@ fn run(cli: Cli) -> Exit {
         Command::Drift(args) => fleet::drift(&config_path, &args),
         Command::Graph(args) => fleet::graph(&config_path, &args),
         Command::Emulator(args) => emulator::run(&args),
-        Command::Demo => demo::run(cli.color),
+        Command::Demo => run_demo(cli.color),
         Command::Schema(args) => {
             let schema = match args.kind {
-                SchemaKind::Config => crate::config::raw::json_schema(),
-                SchemaKind::Plan => crate::plan::json_schema(),
+                SchemaKind::Config => acrlink::config::raw::json_schema(),
+                SchemaKind::Plan => acrlink::plan::json_schema(),
             };
             anstream::println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             Exit::Ok
@@ -173,10 +174,20 @@ fn run(cli: Cli) -> Exit {
     }
 }
 
+#[cfg(feature = "emulator")]
+fn run_demo(color: ColorWhen) -> Exit {
+    demo::run(color)
+}
+
+#[cfg(not(feature = "emulator"))]
+fn run_demo(_: ColorWhen) -> Exit {
+    emulator::not_built_in("demo")
+}
+
 /// Prints an error for a person: what failed, then any hint, on stderr.
 pub fn report_error(message: &str, hint: Option<&str>) {
-    anstream::eprintln!("{} {message}", crate::render::style::error("error:"));
+    anstream::eprintln!("{} {message}", acrlink::render::style::error("error:"));
     if let Some(hint) = hint {
-        anstream::eprintln!("  {} {hint}", crate::render::style::hint("= hint:"));
+        anstream::eprintln!("  {} {hint}", acrlink::render::style::hint("= hint:"));
     }
 }

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::{Exit, report_error};
-use crate::config::{self, LoadError};
-use crate::render::diagnostics;
+use acrlink::config::{self, LoadError};
+use acrlink::render::diagnostics;
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {

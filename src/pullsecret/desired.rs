@@ -9,6 +9,7 @@ use super::observe::{ClusterQuery, ClusterState, RegistryQuery};
 use crate::config::model::{Binding, Config, CredentialSource, Method, Namespaces, PullSecret, SecretReference};
 use crate::model::Finding;
 use crate::observe::{FleetCluster, Inventory};
+use crate::provider::LiveRegistry;
 use crate::provider::kubernetes::ClusterTarget;
 use crate::resolve::select_clusters;
 
@@ -177,145 +178,182 @@ fn namespaces(
     }
 }
 
+/// What the bindings want, built binding by binding and cluster by cluster.
+struct Builder<'a> {
+    config: &'a Config,
+    desired: Desired,
+    warnings: Vec<Finding>,
+    /// A set: the same problem (a disabled admin user) comes up once per cluster.
+    problems: BTreeSet<Finding>,
+}
+
 pub fn desired(
     config: &Config,
     inventory: &Inventory,
     states: &BTreeMap<ClusterTarget, ClusterState>,
 ) -> (Desired, Vec<Finding>, Vec<Finding>) {
-    let mut desired = Desired::default();
-    let mut warnings = Vec::new();
-    let mut problems = Vec::new();
+    let mut builder = Builder { config, desired: Desired::default(), warnings: Vec::new(), problems: BTreeSet::new() };
     for binding in &config.bindings {
         let Some(pull) = pull_secret(binding) else { continue };
         for cluster in select_clusters(binding, inventory) {
             let target = target(config, cluster);
             // A cluster that could not be read was reported already; nothing is planned there,
             // and its token is not mistaken for a leftover.
-            let Some(state) = states.get(&target) else {
-                if matches!(pull.credential, CredentialSource::RegistryToken) {
-                    for registry in &binding.registries {
-                        let token =
-                            naming::token_name(&config.owner, &cluster.key, &cluster.live.id, &binding.name, registry);
-                        desired.reserved.insert((registry.clone(), token));
-                        desired
-                            .reserved
-                            .insert((registry.clone(), naming::scope_map_name(&config.owner, &binding.name, registry)));
-                    }
-                }
-                continue;
-            };
-            let (present, to_create) = namespaces(pull, &target, state, &binding.name, &mut warnings);
-            for namespace in &to_create {
-                desired.namespaces.insert((target.clone(), namespace.clone()));
-            }
-            for registry_key in &binding.registries {
-                let Some(registry) = inventory.registries.get(registry_key) else { continue };
-                let source = match &pull.credential {
-                    CredentialSource::Admin => {
-                        if !registry.admin_user_enabled {
-                            let problem = Finding {
-                                subject: format!("registry[{registry_key}]"),
-                                message: format!(
-                                    "binding {:?} uses the admin user of registry {registry_key}, which is disabled",
-                                    binding.name
-                                ),
-                                hint: Some(format!(
-                                    "enable it (az acr update -n {} --admin-enabled true), or prefer credential = \"registry-token\": scoped, expiring and rotated",
-                                    registry.name
-                                )),
-                            };
-                            if !problems.contains(&problem) {
-                                problems.push(problem);
-                            }
-                            continue;
-                        }
-                        Source::Admin
-                    }
-                    CredentialSource::RegistryToken => {
-                        let name = naming::token_name(
-                            &config.owner,
-                            &cluster.key,
-                            &cluster.live.id,
-                            &binding.name,
-                            registry_key,
-                        );
-                        let scope_map = if binding.repositories.is_empty() {
-                            naming::ALL_REPOSITORIES_SCOPE_MAP.to_string()
-                        } else {
-                            let map_name = naming::scope_map_name(&config.owner, &binding.name, registry_key);
-                            desired.scope_maps.insert(
-                                (registry_key.clone(), map_name.clone()),
-                                DesiredScopeMap {
-                                    registry: registry_key.clone(),
-                                    registry_id: registry.id.clone(),
-                                    name: map_name.clone(),
-                                    actions: naming::read_actions(&binding.repositories),
-                                },
-                            );
-                            map_name
-                        };
-                        desired.tokens.insert(
-                            (registry_key.clone(), name.clone()),
-                            DesiredToken {
-                                registry: registry_key.clone(),
-                                registry_id: registry.id.clone(),
-                                name: name.clone(),
-                                scope_map,
-                                ttl_seconds: pull.token_ttl_seconds,
-                                rotate_before_seconds: pull.rotate_before_seconds,
-                            },
-                        );
-                        Source::Token { name }
-                    }
-                    CredentialSource::ServicePrincipal { client_id, secret } => {
-                        Source::ServicePrincipal { client_id: client_id.clone(), secret: secret.clone() }
-                    }
-                };
-                let login = registry.login_server.to_ascii_lowercase();
-                for namespace in present.iter().chain(&to_create) {
-                    let key = (target.clone(), namespace.clone(), pull.secret_name.clone());
-                    let secret = desired.secrets.entry(key).or_insert_with(|| DesiredSecret {
-                        cluster: target.clone(),
-                        namespace: namespace.clone(),
-                        name: pull.secret_name.clone(),
-                        adopt: false,
-                        entries: BTreeMap::new(),
-                    });
-                    secret.adopt |= pull.adopt;
-                    let entry = DesiredEntry {
-                        registry: registry_key.clone(),
-                        registry_id: registry.id.clone(),
-                        login_server: login.clone(),
-                        binding: binding.name.clone(),
-                        source: source.clone(),
-                    };
-                    match secret.entries.get(&login) {
-                        Some(existing) if existing.source != entry.source => problems.push(Finding {
-                            subject: naming::secret_address(&target.key, namespace, &pull.secret_name).to_string(),
-                            message: format!(
-                                "bindings {:?} and {:?} put different credentials for {login} into the same Secret",
-                                existing.binding, binding.name
-                            ),
-                            hint: Some("give one of them another secret_name, or use one credential".into()),
-                        }),
-                        Some(_) => {}
-                        None => {
-                            secret.entries.insert(login.clone(), entry);
-                        }
-                    }
-                }
-            }
-            for namespace in present.iter().chain(&to_create) {
-                for account in &pull.service_accounts {
-                    desired
-                        .service_accounts
-                        .entry((target.clone(), namespace.clone(), account.clone()))
-                        .or_default()
-                        .insert(pull.secret_name.clone());
-                }
+            match states.get(&target) {
+                Some(state) => builder.cluster_binding(binding, pull, cluster, &target, state, inventory),
+                None => builder.reserve_tokens(binding, pull, cluster),
             }
         }
     }
-    problems.sort_by(|a, b| (&a.subject, &a.message).cmp(&(&b.subject, &b.message)));
-    (desired, warnings, problems)
+    (builder.desired, builder.warnings, builder.problems.into_iter().collect())
+}
+
+impl Builder<'_> {
+    /// The token and scope-map names of an unreachable cluster's binding, kept from pruning.
+    fn reserve_tokens(&mut self, binding: &Binding, pull: &PullSecret, cluster: &FleetCluster) {
+        if !matches!(pull.credential, CredentialSource::RegistryToken) {
+            return;
+        }
+        let owner = &self.config.owner;
+        for registry in &binding.registries {
+            let token = naming::token_name(owner, &cluster.key, &cluster.live.id, &binding.name, registry);
+            self.desired.reserved.insert((registry.clone(), token));
+            let map = naming::scope_map_name(owner, &binding.name, registry);
+            self.desired.reserved.insert((registry.clone(), map));
+        }
+    }
+
+    fn cluster_binding(
+        &mut self,
+        binding: &Binding,
+        pull: &PullSecret,
+        cluster: &FleetCluster,
+        target: &ClusterTarget,
+        state: &ClusterState,
+        inventory: &Inventory,
+    ) {
+        let (present, to_create) = namespaces(pull, target, state, &binding.name, &mut self.warnings);
+        for namespace in &to_create {
+            self.desired.namespaces.insert((target.clone(), namespace.clone()));
+        }
+        let namespaces: Vec<&String> = present.iter().chain(&to_create).collect();
+        for registry_key in &binding.registries {
+            let Some(registry) = inventory.registries.get(registry_key) else { continue };
+            let Some(source) = self.source(binding, pull, cluster, registry_key, registry) else { continue };
+            let entry = DesiredEntry {
+                registry: registry_key.clone(),
+                registry_id: registry.id.clone(),
+                login_server: registry.login_server.to_ascii_lowercase(),
+                binding: binding.name.clone(),
+                source,
+            };
+            for namespace in &namespaces {
+                self.add_entry(pull, target, namespace, &entry);
+            }
+        }
+        for namespace in namespaces {
+            for account in &pull.service_accounts {
+                let key = (target.clone(), namespace.clone(), account.clone());
+                self.desired.service_accounts.entry(key).or_default().insert(pull.secret_name.clone());
+            }
+        }
+    }
+
+    /// Where a registry's credential comes from; None (and a problem) when it cannot.
+    fn source(
+        &mut self,
+        binding: &Binding,
+        pull: &PullSecret,
+        cluster: &FleetCluster,
+        registry_key: &str,
+        registry: &LiveRegistry,
+    ) -> Option<Source> {
+        match &pull.credential {
+            CredentialSource::Admin if !registry.admin_user_enabled => {
+                self.problems.insert(Finding {
+                    subject: format!("registry[{registry_key}]"),
+                    message: format!(
+                        "binding {:?} uses the admin user of registry {registry_key}, which is disabled",
+                        binding.name
+                    ),
+                    hint: Some(format!(
+                        "enable it (az acr update -n {} --admin-enabled true), or prefer credential = \"registry-token\": scoped, expiring and rotated",
+                        registry.name
+                    )),
+                });
+                None
+            }
+            CredentialSource::Admin => Some(Source::Admin),
+            CredentialSource::RegistryToken => Some(self.token(binding, pull, cluster, registry_key, registry)),
+            CredentialSource::ServicePrincipal { client_id, secret } => {
+                Some(Source::ServicePrincipal { client_id: client_id.clone(), secret: secret.clone() })
+            }
+        }
+    }
+
+    /// The token of one cluster binding, and the scope map it reads through.
+    fn token(
+        &mut self,
+        binding: &Binding,
+        pull: &PullSecret,
+        cluster: &FleetCluster,
+        registry_key: &str,
+        registry: &LiveRegistry,
+    ) -> Source {
+        let owner = &self.config.owner;
+        let name = naming::token_name(owner, &cluster.key, &cluster.live.id, &binding.name, registry_key);
+        let scope_map = if binding.repositories.is_empty() {
+            naming::ALL_REPOSITORIES_SCOPE_MAP.to_string()
+        } else {
+            let map_name = naming::scope_map_name(owner, &binding.name, registry_key);
+            let map = DesiredScopeMap {
+                registry: registry_key.to_string(),
+                registry_id: registry.id.clone(),
+                name: map_name.clone(),
+                actions: naming::read_actions(&binding.repositories),
+            };
+            self.desired.scope_maps.insert((registry_key.to_string(), map_name.clone()), map);
+            map_name
+        };
+        let token = DesiredToken {
+            registry: registry_key.to_string(),
+            registry_id: registry.id.clone(),
+            name: name.clone(),
+            scope_map,
+            ttl_seconds: pull.token_ttl_seconds,
+            rotate_before_seconds: pull.rotate_before_seconds,
+        };
+        self.desired.tokens.insert((registry_key.to_string(), name.clone()), token);
+        Source::Token { name }
+    }
+
+    /// Puts a registry entry into the namespace's Secret; two bindings must agree on it.
+    fn add_entry(&mut self, pull: &PullSecret, target: &ClusterTarget, namespace: &str, entry: &DesiredEntry) {
+        let key = (target.clone(), namespace.to_string(), pull.secret_name.clone());
+        let secret = self.desired.secrets.entry(key).or_insert_with(|| DesiredSecret {
+            cluster: target.clone(),
+            namespace: namespace.to_string(),
+            name: pull.secret_name.clone(),
+            adopt: false,
+            entries: BTreeMap::new(),
+        });
+        secret.adopt |= pull.adopt;
+        let login = &entry.login_server;
+        match secret.entries.get(login) {
+            Some(existing) if existing.source != entry.source => {
+                self.problems.insert(Finding {
+                    subject: naming::secret_address(&target.key, namespace, &pull.secret_name).to_string(),
+                    message: format!(
+                        "bindings {:?} and {:?} put different credentials for {login} into the same Secret",
+                        existing.binding, entry.binding
+                    ),
+                    hint: Some("give one of them another secret_name, or use one credential".into()),
+                });
+            }
+            Some(_) => {}
+            None => {
+                secret.entries.insert(login.clone(), entry.clone());
+            }
+        }
+    }
 }
