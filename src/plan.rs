@@ -72,8 +72,7 @@ pub enum Resource {
 /// A token password to generate, in the slot the Secrets do not use, valid until `expiry`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PasswordGeneration {
-    /// `password1` or `password2`.
-    pub slot: String,
+    pub slot: PasswordSlot,
     /// Lifetime of the new password, from the binding's `token_ttl`.
     pub ttl_seconds: u64,
 }
@@ -163,7 +162,7 @@ pub struct Summary {
     pub destroy: usize,
 }
 
-pub use crate::model::{Address, Finding, InPlace, Precondition, Reason};
+pub use crate::model::{Address, Finding, InPlace, PasswordSlot, Precondition, Reason};
 
 /// acrlink plan, as printed by `plan --format json` and saved by `plan --out`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

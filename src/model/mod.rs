@@ -54,6 +54,45 @@ pub fn version_of(fields: &[&str]) -> String {
     hasher.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where a pull Secret's registry credential comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialKind {
+    Admin,
+    RegistryToken,
+    ServicePrincipal,
+}
+
+/// One of the two passwords an ACR token holds; rotation writes the one no Secret uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordSlot {
+    Password1,
+    Password2,
+}
+
+impl PasswordSlot {
+    pub const BOTH: [PasswordSlot; 2] = [PasswordSlot::Password1, PasswordSlot::Password2];
+
+    /// The name ACR gives the slot.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordSlot::Password1 => "password1",
+            PasswordSlot::Password2 => "password2",
+        }
+    }
+
+    pub fn from_acr(name: &str) -> Option<PasswordSlot> {
+        PasswordSlot::BOTH.into_iter().find(|slot| slot.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl std::fmt::Display for PasswordSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Something worth telling: an error (blocking) or a warning, about `subject`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
@@ -66,6 +105,18 @@ pub struct Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_slots_and_credential_kinds_keep_their_written_names() {
+        for slot in PasswordSlot::BOTH {
+            assert_eq!(PasswordSlot::from_acr(slot.as_str()), Some(slot));
+            assert_eq!(serde_json::to_value(slot).unwrap(), slot.as_str());
+        }
+        assert_eq!(PasswordSlot::from_acr("password3"), None);
+        assert_eq!(serde_json::to_value(CredentialKind::RegistryToken).unwrap(), "registry-token");
+        assert_eq!(serde_json::to_value(CredentialKind::ServicePrincipal).unwrap(), "service-principal");
+        assert_eq!(serde_json::to_value(CredentialKind::Admin).unwrap(), "admin");
+    }
 
     #[test]
     fn versions_change_with_any_field_and_not_by_joining_differently() {

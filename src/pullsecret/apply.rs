@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 
 use super::dockerconfig::{self, Credential, CredentialNote, Notes};
 use crate::config::model::{Owner, SecretReference};
+use crate::model::{CredentialKind, PasswordSlot};
 use crate::ownership::{self, PATCHED_LABEL, patched_annotation};
 use crate::plan::{Action, Change, CredentialPlan, PasswordGeneration, Resource, SecretEntry, TokenSource};
 use crate::provider::kubernetes::{
@@ -109,12 +110,8 @@ impl Context {
             CredentialPlan::Admin { registry_id } => {
                 let admin = self.admin(azure, registry_id).await?;
                 let credential = Credential { username: admin.username, password: admin.password };
-                let note = CredentialNote {
-                    kind: "admin".into(),
-                    username: credential.username.clone(),
-                    fingerprint: credential.fingerprint(login),
-                    ..CredentialNote::default()
-                };
+                let note =
+                    CredentialNote::new(CredentialKind::Admin, &credential.username, credential.fingerprint(login));
                 Ok((credential, note))
             }
             CredentialPlan::ServicePrincipal { client_id, secret_env, secret_file } => {
@@ -127,12 +124,8 @@ impl Context {
                 };
                 let password = read_client_secret(&reference).map_err(|message| Failed { message, hint: None })?;
                 let credential = Credential { username: client_id.clone(), password };
-                let note = CredentialNote {
-                    kind: "service-principal".into(),
-                    username: client_id.clone(),
-                    fingerprint: credential.fingerprint(login),
-                    ..CredentialNote::default()
-                };
+                let note =
+                    CredentialNote::new(CredentialKind::ServicePrincipal, client_id, credential.fingerprint(login));
                 Ok((credential, note))
             }
             CredentialPlan::RegistryToken { registry_id, token, source: TokenSource::Generated } => {
@@ -143,11 +136,11 @@ impl Context {
                     })?;
                 let credential = Credential { username: generated.username.clone(), password: generated.password };
                 let note = CredentialNote {
-                    kind: "registry-token".into(),
+                    kind: CredentialKind::RegistryToken,
                     username: generated.username,
                     fingerprint: credential.fingerprint(login),
                     token: Some(token.clone()),
-                    slot: Some(generated.slot),
+                    slot: PasswordSlot::from_acr(&generated.slot),
                     created: generated.creation_time,
                     expires: generated.expiry,
                 };
@@ -260,8 +253,9 @@ pub async fn execute<A: Azure, K: Kubernetes>(
             }
             match generate {
                 Some(PasswordGeneration { slot, ttl_seconds }) => {
-                    let generated =
-                        azure.generate_token_password(registry_id, name, slot, &expiry_after(*ttl_seconds)).await?;
+                    let generated = azure
+                        .generate_token_password(registry_id, name, slot.as_str(), &expiry_after(*ttl_seconds))
+                        .await?;
                     let expiry = generated.expiry.clone().unwrap_or_default();
                     context.generated.lock().await.insert(token_key(registry_id, name), generated);
                     Ok(format!("token {name} on {registry}: new {slot}, valid until {expiry}"))

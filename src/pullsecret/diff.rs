@@ -13,7 +13,9 @@ use super::dockerconfig::{self, Credential, CredentialNote};
 use super::naming;
 use super::observe::{ClusterState, RegistryState};
 use crate::config::model::{Owner, SecretReference};
-use crate::model::{Address, EntryChange, Finding, InPlace, Precondition, Reason, TokenChange, version_of};
+use crate::model::{
+    Address, CredentialKind, EntryChange, Finding, InPlace, PasswordSlot, Precondition, Reason, TokenChange, version_of,
+};
 use crate::ownership;
 use crate::plan::{Action, Change, CredentialPlan, PasswordGeneration, Resource, SecretEntry, TokenSource, Unchanged};
 use crate::provider::kubernetes::LiveServiceAccount;
@@ -70,12 +72,13 @@ fn stale_entry(
         Source::Admin => {
             let admin = inputs.registries.get(&registry).and_then(|r| r.admin.as_ref())?;
             let current = Credential { username: admin.username.clone(), password: admin.password.clone() };
-            (note.kind != "admin" || current.fingerprint(&desired.login_server) != note.fingerprint)
+            (note.kind != CredentialKind::Admin || current.fingerprint(&desired.login_server) != note.fingerprint)
                 .then_some(EntryChange::AdminPasswordChanged { registry })
         }
         Source::ServicePrincipal { client_id, .. } => {
             let current = inputs.service_principals.get(client_id)?;
-            (note.kind != "service-principal" || current.fingerprint(&desired.login_server) != note.fingerprint)
+            (note.kind != CredentialKind::ServicePrincipal
+                || current.fingerprint(&desired.login_server) != note.fingerprint)
                 .then_some(EntryChange::ServicePrincipalSecretChanged { registry })
         }
         Source::Token { .. } => None,
@@ -87,7 +90,7 @@ struct TokenEntry {
     /// Untouched since acrlink wrote it, and its password slot is the one ACR still has.
     intact: bool,
     fingerprint: String,
-    slot: Option<String>,
+    slot: Option<PasswordSlot>,
     expiry: Option<OffsetDateTime>,
     /// Why it cannot stay, when it cannot.
     problem: Option<EntryChange>,
@@ -122,13 +125,15 @@ fn token_entry(
     if live.fingerprint(login) != note.fingerprint {
         return broken(EntryChange::EditedOutside { registry });
     }
-    if note.kind != "registry-token" || note.token.as_deref() != Some(name) {
+    if note.kind != CredentialKind::RegistryToken || note.token.as_deref() != Some(name) {
         return broken(EntryChange::SwitchesToken { registry, token: token_name });
     }
     let Some(token) = live_token(inputs, &registry, name) else {
         return broken(EntryChange::TokenGone { registry, token: token_name });
     };
-    let Some(slot) = token.passwords.iter().find(|p| Some(&p.name) == note.slot.as_ref()) else {
+    let Some(slot) =
+        token.passwords.iter().find(|p| PasswordSlot::from_acr(&p.name).is_some_and(|s| note.slot == Some(s)))
+    else {
         return broken(EntryChange::PasswordGone { token: token_name });
     };
     if !same_instant(slot.creation_time.as_deref(), note.created.as_deref()) {
@@ -137,7 +142,7 @@ fn token_entry(
     TokenEntry {
         intact: true,
         fingerprint: note.fingerprint.clone(),
-        slot: Some(slot.name.clone()),
+        slot: PasswordSlot::from_acr(&slot.name),
         expiry: slot.expiry.as_deref().and_then(parse_time),
         problem: None,
     }
@@ -157,16 +162,16 @@ enum TokenPlan {
         postponed: Option<String>,
     },
     Generate {
-        slot: String,
+        slot: PasswordSlot,
         reason: EntryChange,
     },
 }
 
 fn token_plan(inputs: &Inputs<'_>, token: &DesiredToken) -> TokenPlan {
     let live = live_token(inputs, &token.registry, &token.name);
-    let generate = |slot: &str, reason: EntryChange| TokenPlan::Generate { slot: slot.to_string(), reason };
+    let generate = |slot: PasswordSlot, reason: EntryChange| TokenPlan::Generate { slot, reason };
     if live.is_none() {
-        return generate("password1", EntryChange::NewToken);
+        return generate(PasswordSlot::Password1, EntryChange::NewToken);
     }
     // Every intact, unexpired entry of this token in the Secrets that will exist.
     let mut working: Vec<(&DesiredSecret, TokenEntry)> = Vec::new();
@@ -210,14 +215,14 @@ fn token_plan(inputs: &Inputs<'_>, token: &DesiredToken) -> TokenPlan {
             postponed: None,
         };
     }
-    let in_use: BTreeSet<&str> = working.iter().filter_map(|(_, s)| s.slot.as_deref()).collect();
+    let in_use: BTreeSet<PasswordSlot> = working.iter().filter_map(|(_, s)| s.slot).collect();
     let reason = match latest {
         Some((_, state)) => {
             EntryChange::Rotation { expiry: state.expiry.and_then(|e| e.format(&Rfc3339).ok()).unwrap_or_default() }
         }
         None => problems.into_iter().next().unwrap_or(EntryChange::NoWorkingPassword),
     };
-    match ["password1", "password2"].into_iter().find(|slot| !in_use.contains(slot)) {
+    match PasswordSlot::BOTH.into_iter().find(|slot| !in_use.contains(slot)) {
         Some(free) => generate(free, reason),
         None => {
             let (secret, state) = latest.expect("both slots in use means a working entry");
@@ -370,7 +375,7 @@ fn token_change(inputs: &Inputs<'_>, token: &DesiredToken, plan: &TokenPlan, out
     let generate = match plan {
         TokenPlan::Generate { slot, reason } => {
             changes.push(TokenChange::NewPassword { because: reason.clone() });
-            Some(PasswordGeneration { slot: slot.clone(), ttl_seconds: token.ttl_seconds })
+            Some(PasswordGeneration { slot: *slot, ttl_seconds: token.ttl_seconds })
         }
         TokenPlan::Copy { postponed: Some(why), .. } => {
             out.warnings.push(Finding {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::model::{CredentialKind, PasswordSlot};
 use crate::sensitive::{Sensitive, fingerprint};
 
 /// One registry's credential, ready to write.
@@ -23,21 +24,35 @@ impl Credential {
 }
 
 /// What the Secret's `acrlink.io/credentials` annotation says of one registry's entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialNote {
-    /// admin | registry-token | service-principal
-    pub kind: String,
+    pub kind: CredentialKind,
     pub username: String,
     pub fingerprint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slot: Option<String>,
+    pub slot: Option<PasswordSlot>,
     /// When ACR made the token password (tells a regeneration behind acrlink's back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+}
+
+impl CredentialNote {
+    /// A note of `kind` for `username`, with only the fingerprint of its password.
+    pub fn new(kind: CredentialKind, username: &str, fingerprint: String) -> CredentialNote {
+        CredentialNote {
+            kind,
+            username: username.to_string(),
+            fingerprint,
+            token: None,
+            slot: None,
+            created: None,
+            expires: None,
+        }
+    }
 }
 
 pub type Notes = BTreeMap<String, CredentialNote>;

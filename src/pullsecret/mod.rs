@@ -318,7 +318,7 @@ secret_name = "acr-pull"
             .find(|c| c.address.to_string().starts_with("registry_token["))
             .expect("token change");
         let Resource::RegistryToken { generate: Some(generation), .. } = &token_change.resource else { panic!() };
-        assert_eq!(generation.slot, "password2", "the slot the Secrets do not use");
+        assert_eq!(generation.slot, crate::model::PasswordSlot::Password2, "the slot the Secrets do not use");
         let reason = crate::render::reason::reason(&token_change.reason);
         assert!(reason.contains("rotation"), "{reason}");
         let report = apply(&rotation, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
@@ -346,7 +346,7 @@ secret_name = "acr-pull"
 
     fn token_generation(plan: &Plan) -> Option<String> {
         plan.changes.iter().find_map(|c| match &c.resource {
-            Resource::RegistryToken { generate: Some(g), .. } => Some(g.slot.clone()),
+            Resource::RegistryToken { generate: Some(g), .. } => Some(g.slot.to_string()),
             _ => None,
         })
     }
