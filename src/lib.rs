@@ -1,10 +1,14 @@
 //! acrlink keeps AKS clusters able to pull from Azure Container Registries, declaratively.
 //!
-//! Data flows one way, one module per stage:
-//! `config` (file → validated model) → resolve → graph → observe → diff → plan → apply,
-//! with `render` turning results into text, JSON or Markdown. Only `cli` builds concrete
-//! adapters, and only the `emulator`/`demo` commands start the emulator; no engine module
-//! imports it.
+//! Data flows one way: `config` (file → validated model) → `observe` the fleet (clusters,
+//! registries, kubelet identities) → binding methods produce desired resources (`resolve` for
+//! managed identity, `pullsecret::desired`) → observe live objects per kind (batched) → `diff`
+//! per kind (pure) → one typed `plan` → one `graph` built from it → `apply` walks the graph,
+//! after `check` for a saved plan; `render` turns results into text, JSON or Markdown.
+//! `model` holds the types every stage shares, `ownership` every mark acrlink leaves.
+//! The command line is the binary's (`src/main.rs`, `src/cli`): only it reads the
+//! environment (into `settings`), builds concrete adapters, prints, or starts the emulator;
+//! no library module imports the emulator (`tests/it/boundary.rs`).
 
 // Only the binary's CLI writes to the terminal, and nothing input or the network can make fail
 // is unwrapped (tests may).
