@@ -26,6 +26,8 @@ pub struct FakeKube {
     version: AtomicU64,
     /// Secret replaces to refuse with a resourceVersion conflict, as if another writer won.
     pub replace_conflicts: AtomicU64,
+    /// ServiceAccount patches that meet another writer first (its resourceVersion moves on).
+    pub patch_conflicts: AtomicU64,
 }
 
 impl FakeKube {
@@ -122,11 +124,11 @@ fn apply_patch(document: &mut serde_json::Value, patch: &serde_json::Value) -> R
         let (parent_path, last) = path.rsplit_once('/').unwrap_or(("", path));
         match op["op"].as_str().unwrap_or_default() {
             "test" => {
+                // A real kube-apiserver answers 422 Invalid with exactly this message and empty
+                // details; nothing in the body says which op failed.
                 if document.pointer(path) != Some(&op["value"]) {
-                    return Err(KubeError::Conflict {
-                        message: format!(
-                            "the server rejected our request due to an error in our request: test failed at {path}"
-                        ),
+                    return Err(KubeError::Invalid {
+                        message: "the server rejected our request due to an error in our request".into(),
                     });
                 }
             }
@@ -314,11 +316,17 @@ impl Kubernetes for FakeKube {
         patch: &serde_json::Value,
     ) -> Result<(), KubeError> {
         let version = self.next_version();
+        let raced =
+            self.patch_conflicts.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok();
+        let other_writer = self.next_version();
         self.with(cluster, |c| {
             let account = c
                 .service_accounts
                 .get_mut(&(namespace.to_string(), name.to_string()))
                 .ok_or_else(|| KubeError::NotFound { message: "no such service account".into() })?;
+            if raced {
+                account.resource_version = other_writer;
+            }
             let mut document = account_json(account);
             apply_patch(&mut document, patch)?;
             account.image_pull_secrets = document["imagePullSecrets"]

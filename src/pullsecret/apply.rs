@@ -378,6 +378,7 @@ async fn service_account<K: Kubernetes>(
     // manager a second or two later; wait for it that long.
     let mut missing_since: Option<std::time::Instant> = None;
     let mut conflicts = 0;
+    let mut last_answer = String::new();
     while conflicts < 5 {
         let Some(live) = kube.get_service_account(cluster, namespace, name).await? else {
             let since = *missing_since.get_or_insert_with(std::time::Instant::now);
@@ -429,8 +430,11 @@ async fn service_account<K: Kubernetes>(
         patch.push(serde_json::json!({"op": "add", "path": "/metadata/labels", "value": labels}));
         match kube.patch_service_account(cluster, namespace, name, &serde_json::Value::Array(patch)).await {
             Ok(()) => {}
-            Err(KubeError::Conflict { .. }) => {
+            // The patch is guarded by `test` ops on resourceVersion and the list: a 422 Invalid
+            // means one no longer holds (another writer), as does a 409. Read again and retry.
+            Err(error @ (KubeError::Conflict { .. } | KubeError::Invalid { .. })) => {
                 conflicts += 1;
+                last_answer = error.to_string();
                 continue;
             }
             Err(error) => return Err(error.into()),
@@ -465,7 +469,9 @@ async fn service_account<K: Kubernetes>(
         return Ok(summary);
     }
     Err(Failed {
-        message: format!("service account {name} in {place} kept changing under acrlink; gave up after 5 tries"),
+        message: format!(
+            "service account {name} in {place} kept changing under acrlink; gave up after 5 tries (last answer: {last_answer})"
+        ),
         hint: Some("run apply again".into()),
     })
 }

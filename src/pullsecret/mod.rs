@@ -298,6 +298,18 @@ secret_name = "acr-pull"
     }
 
     #[tokio::test]
+    async fn a_service_account_another_writer_patched_meanwhile_is_read_again_and_patched() {
+        let (config, azure, kube) = (self::config(BOTH), azure(), kube());
+        kube.patch_conflicts.store(2, std::sync::atomic::Ordering::Relaxed);
+        let plan = plan(&config, &azure, &kube).await;
+        let report =
+            apply(&plan, &azure, &kube, &ApplyOptions { parallelism: 1, ..ApplyOptions::default() }, &|_| {}).await;
+        assert_eq!(report.failed(), 0, "a failed JSON-patch test is a conflict: {:?}", report.outcomes);
+        assert_eq!(kube.patch_conflicts.load(std::sync::atomic::Ordering::Relaxed), 0, "both conflicts were met");
+        assert!(self::plan(&config, &azure, &kube).await.changes.is_empty());
+    }
+
+    #[tokio::test]
     async fn an_expiring_token_rotates_into_the_other_slot_and_the_old_one_keeps_working() {
         let (config, azure, kube) = (self::config(BOTH), azure(), kube());
         converge(&config, &azure, &kube).await;

@@ -158,8 +158,8 @@ fn map_error(error: kube::Error) -> KubeError {
                 (403, _) => KubeError::Forbidden { message },
                 (404, _) => KubeError::NotFound { message },
                 (409, _) => KubeError::Conflict { message },
-                // A failed JSON-patch `test` op: "testing value /x failed: test failed".
-                (422, _) if message.contains("test failed") => KubeError::Conflict { message },
+                // Also a failed JSON-patch `test`: the real server says only "the server rejected
+                // our request due to an error in our request"; the caller knows its patch.
                 (422, _) => KubeError::Invalid { message },
                 (code, reason) => KubeError::Api { code, reason: reason.to_string(), message },
             }

@@ -160,7 +160,9 @@ pub trait Kubernetes: Send + Sync {
         name: &str,
         uid: &str,
     ) -> impl Future<Output = Result<(), KubeError>> + Send;
-    /// Applies a JSON patch (RFC 6902) to a ServiceAccount; a failed `test` is a Conflict.
+    /// Applies a JSON patch (RFC 6902) to a ServiceAccount. A failed `test` op answers what
+    /// a real kube-apiserver answers, 422 Invalid with a bare message: only the caller, which
+    /// knows its patch carries `test` ops, can call that a conflict.
     fn patch_service_account(
         &self,
         cluster: &ClusterTarget,
