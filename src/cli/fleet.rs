@@ -290,7 +290,7 @@ fn confirm(auto_approve: bool) -> Result<(), Exit> {
 pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
         let (plan, connection) = match &args.plan_file {
-            Some(file) => saved_plan(file, &args.azure)?,
+            Some(file) => saved_plan(file, config_path, &args.azure)?,
             None => {
                 let session = Session::open(config_path, &args.azure)?;
                 (session.plan().plan, session.connection)
@@ -324,20 +324,23 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
     result.unwrap_or_else(|exit| exit)
 }
 
-/// A saved plan and a connection for it, once every change's precondition still holds.
-fn saved_plan(file: &Path, azure: &AzureArgs) -> Result<(Plan, Connection), Exit> {
+/// A saved plan and a connection for it, once it is known to come from the file acrlink is
+/// given and every change's precondition still holds.
+fn saved_plan(file: &Path, config_path: &Path, azure: &AzureArgs) -> Result<(Plan, Connection), Exit> {
     let plan = read_saved_plan(file)?;
-    let config = config::load(Path::new(&plan.config_path)).ok().and_then(|(c, _)| c);
-    if let Ok(bytes) = std::fs::read(&plan.config_path)
-        && engine::digest(&bytes) != plan.config_digest
-    {
-        anstream::eprintln!(
-            "{} {} changed since this plan was made; applying the plan as saved",
-            style::warning("warning:"),
-            plan.config_path
+    let (config, digest) = load_config(config_path)?;
+    if digest != plan.config_digest {
+        report_error(
+            &format!(
+                "{} differs from the file this plan was made from ({}); nothing was changed",
+                config_path.display(),
+                plan.config_path
+            ),
+            Some("plan again with this file, or pass the file the plan was made from with -c FILE"),
         );
+        return Err(Exit::Error);
     }
-    let connection = Connection::open(config.as_ref(), azure)?;
+    let connection = Connection::open(Some(&config), azure)?;
     status("Checking that the saved plan still matches live state…");
     let clients = &connection.clients;
     let stale = connection.runtime.block_on(check::stale_changes(&plan, &*clients.azure, &clients.kube));

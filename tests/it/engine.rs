@@ -442,3 +442,18 @@ fn the_demo_runs_end_to_end() {
     assert!(output.stdout.contains("Demo complete."), "{output}");
     assert!(output.stdout.contains("(exit 2: drift)"), "{output}");
 }
+
+#[test]
+fn a_saved_plan_is_refused_when_the_file_changed_since_it_was_made() {
+    let azure = Azure::demo();
+    let sandbox = azure.sandbox();
+    assert_clean(sandbox.run(["plan", "--out", "plan.json"]).assert_exit(0));
+    let config = std::fs::read_to_string(sandbox.path().join("acrlink.toml")).unwrap();
+    sandbox.write("acrlink.toml", format!("{config}\n# edited after the plan was made\n"));
+    azure.emulator().reset_ledger();
+    let refused = sandbox.run(["apply", "plan.json"]);
+    assert_clean(refused.assert_exit(1));
+    assert!(refused.stderr.contains("differs from the file this plan was made from"), "{refused}");
+    assert!(refused.stderr.contains("nothing was changed"), "{refused}");
+    assert!(!azure.arm_requests().contains_key("RoleAssignments_Create"), "nothing was written");
+}
