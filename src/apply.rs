@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::model::Owner;
+use std::collections::BTreeMap;
+
+use crate::config::model::{Owner, SecretReference};
 use crate::graph::{ResourceGraph, WalkResult};
 use crate::model::Address;
 use crate::plan::{Action, Change, Plan, Resource};
@@ -20,11 +22,17 @@ pub struct ApplyOptions {
     pub parallelism: usize,
     /// How long to keep retrying PrincipalNotFound (directory replication lag).
     pub principal_wait: Duration,
+    /// Where each service principal's client secret is read (from the file, never the plan).
+    pub secret_sources: BTreeMap<String, SecretReference>,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { parallelism: 10, principal_wait: crate::settings::Settings::default().principal_wait }
+        ApplyOptions {
+            parallelism: 10,
+            principal_wait: crate::settings::Settings::default().principal_wait,
+            secret_sources: BTreeMap::new(),
+        }
     }
 }
 
@@ -215,7 +223,7 @@ pub async fn apply<A: Azure, K: Kubernetes>(
     progress: &(dyn Fn(&Outcome) + Sync),
 ) -> ApplyReport {
     let owner = if plan.owner == "default" { Owner::default() } else { Owner::named(&plan.owner) };
-    let context = pullsecret::apply::Context::new(owner);
+    let context = pullsecret::apply::Context::new(owner, options.secret_sources.clone());
     let context = &context;
     let graph = ResourceGraph::from_plan(plan, []);
     let results = graph

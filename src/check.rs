@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::join_all;
 
+use crate::config::model::SecretReference;
 use crate::diff::assignment_version;
 use crate::model::{Finding, Precondition};
-use crate::plan::{Change, Plan, Resource};
+use crate::plan::{Change, CredentialPlan, Plan, Resource};
 use crate::provider::kubernetes::{ClusterTarget, Kubernetes};
 use crate::provider::{Azure, LiveScopeMap, LiveToken, normalize_id};
 use crate::pullsecret::diff::{scope_map_version, token_version};
@@ -161,6 +162,35 @@ pub async fn stale_changes<A: Azure, K: Kubernetes>(plan: &Plan, azure: &A, kube
         Some(Finding { subject: change.address.to_string(), message, hint: None })
     });
     join_all(checks).await.into_iter().flatten().collect()
+}
+
+/// Service-principal entries whose secret source in the plan is not the one the file names:
+/// apply reads secrets only where the file says, so such a plan was altered or is stale.
+pub fn secret_sources(plan: &Plan, sources: &BTreeMap<String, SecretReference>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for change in &plan.changes {
+        let Resource::PullSecret { entries, .. } = &change.resource else { continue };
+        for entry in entries {
+            let CredentialPlan::ServicePrincipal { client_id, secret_env, secret_file } = &entry.credential else {
+                continue;
+            };
+            let planned = match (secret_env, secret_file) {
+                (Some(name), _) => Some(SecretReference::Environment(name.clone())),
+                (None, Some(path)) => Some(SecretReference::File(path.into())),
+                (None, None) => None,
+            };
+            if planned.as_ref() != sources.get(client_id) {
+                findings.push(Finding {
+                    subject: change.address.to_string(),
+                    message: format!(
+                        "the client secret source of {client_id} in the plan is not the one the desired-state file names"
+                    ),
+                    hint: None,
+                });
+            }
+        }
+    }
+    findings
 }
 
 #[cfg(test)]

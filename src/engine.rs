@@ -261,7 +261,11 @@ repositories = ["team-a/*"]
                 message: "denied".into(),
             },
         ];
-        let options = ApplyOptions { parallelism: 1, principal_wait: std::time::Duration::from_secs(5) };
+        let options = ApplyOptions {
+            parallelism: 1,
+            principal_wait: std::time::Duration::from_secs(5),
+            ..ApplyOptions::default()
+        };
         let report = apply(&plan, &azure, &FakeKube::default(), &options, &|_| {}).await;
         let statuses: Vec<Status> = report.outcomes.iter().map(|o| o.status).collect();
         // The first change met PrincipalNotFound, retried, then 403: it fails alone with the hint;

@@ -15,6 +15,7 @@ use acrlink::provider::azure::AzureClient;
 use acrlink::provider::azure::arm::ArmClient;
 use acrlink::provider::azure::auth::{self, AuthMethod, CloudEndpoints};
 use acrlink::provider::kubernetes::live::KubeClients;
+use acrlink::pullsecret;
 use acrlink::render::{self, style};
 use acrlink::settings::Settings;
 
@@ -289,11 +290,11 @@ fn confirm(auto_approve: bool) -> Result<(), Exit> {
 
 pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
-        let (plan, connection) = match &args.plan_file {
+        let (plan, connection, config) = match &args.plan_file {
             Some(file) => saved_plan(file, config_path, &args.azure)?,
             None => {
                 let session = Session::open(config_path, &args.azure)?;
-                (session.plan().plan, session.connection)
+                (session.plan().plan, session.connection, session.config)
             }
         };
         if args.format == OutputFormat::Text || args.plan_file.is_none() {
@@ -314,7 +315,7 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
         }
         // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
         confirm(args.auto_approve || args.plan_file.is_some())?;
-        let report = execute(&plan, &connection, args);
+        let report = execute(&plan, &connection, &config, args);
         match args.format {
             OutputFormat::Json => anstream::print!("{}", render::plan::apply_json(&report)),
             _ => anstream::print!("{}", render::plan::apply_text(&report)),
@@ -326,7 +327,7 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
 
 /// A saved plan and a connection for it, once it is known to come from the file acrlink is
 /// given and every change's precondition still holds.
-fn saved_plan(file: &Path, config_path: &Path, azure: &AzureArgs) -> Result<(Plan, Connection), Exit> {
+fn saved_plan(file: &Path, config_path: &Path, azure: &AzureArgs) -> Result<(Plan, Connection, Config), Exit> {
     let plan = read_saved_plan(file)?;
     let (config, digest) = load_config(config_path)?;
     if digest != plan.config_digest {
@@ -343,9 +344,10 @@ fn saved_plan(file: &Path, config_path: &Path, azure: &AzureArgs) -> Result<(Pla
     let connection = Connection::open(Some(&config), azure)?;
     status("Checking that the saved plan still matches live state…");
     let clients = &connection.clients;
-    let stale = connection.runtime.block_on(check::stale_changes(&plan, &*clients.azure, &clients.kube));
+    let mut stale = check::secret_sources(&plan, &pullsecret::secret_sources(&config));
+    stale.extend(connection.runtime.block_on(check::stale_changes(&plan, &*clients.azure, &clients.kube)));
     if stale.is_empty() {
-        return Ok((plan, connection));
+        return Ok((plan, connection, config));
     }
     for finding in &stale {
         report_error(&format!("{}: {}", finding.subject, finding.message), None);
@@ -358,9 +360,12 @@ fn saved_plan(file: &Path, config_path: &Path, azure: &AzureArgs) -> Result<(Pla
 }
 
 /// Applies the plan's changes with a progress bar on a terminal, a line per outcome elsewhere.
-fn execute(plan: &Plan, connection: &Connection, args: &ApplyArgs) -> apply::ApplyReport {
-    let options =
-        ApplyOptions { parallelism: usize::from(args.parallelism), principal_wait: connection.settings.principal_wait };
+fn execute(plan: &Plan, connection: &Connection, config: &Config, args: &ApplyArgs) -> apply::ApplyReport {
+    let options = ApplyOptions {
+        parallelism: usize::from(args.parallelism),
+        principal_wait: connection.settings.principal_wait,
+        secret_sources: pullsecret::secret_sources(config),
+    };
     let bar = progress_bar(plan.changes.len());
     let progress = {
         let bar = bar.clone();

@@ -23,6 +23,8 @@ use crate::sensitive::Sensitive;
 /// Secrets that depend on them, and admin credentials read once per registry.
 pub struct Context {
     owner: Owner,
+    /// Client secret sources by client id, from the file.
+    secret_sources: BTreeMap<String, SecretReference>,
     generated: Mutex<HashMap<String, GeneratedPassword>>,
     admin: Mutex<HashMap<String, std::sync::Arc<tokio::sync::OnceCell<AdminCredentials>>>>,
 }
@@ -86,8 +88,8 @@ pub fn read_client_secret(reference: &SecretReference) -> Result<Sensitive<Strin
 }
 
 impl Context {
-    pub fn new(owner: Owner) -> Context {
-        Context { owner, generated: Mutex::default(), admin: Mutex::default() }
+    pub fn new(owner: Owner, secret_sources: BTreeMap<String, SecretReference>) -> Context {
+        Context { owner, secret_sources, generated: Mutex::default(), admin: Mutex::default() }
     }
 
     /// The admin credential of a registry, read once per apply however many Secrets need it.
@@ -114,15 +116,13 @@ impl Context {
                     CredentialNote::new(CredentialKind::Admin, &credential.username, credential.fingerprint(login));
                 Ok((credential, note))
             }
-            CredentialPlan::ServicePrincipal { client_id, secret_env, secret_file } => {
-                let reference = match (secret_env, secret_file) {
-                    (Some(name), _) => SecretReference::Environment(name.clone()),
-                    (None, Some(path)) => SecretReference::File(path.into()),
-                    (None, None) => {
-                        return Err(Failed { message: "the plan names no client secret source".into(), hint: None });
-                    }
-                };
-                let password = read_client_secret(&reference).map_err(|message| Failed { message, hint: None })?;
+            CredentialPlan::ServicePrincipal { client_id, .. } => {
+                // Read where the file says, whatever the plan says.
+                let reference = self.secret_sources.get(client_id).ok_or_else(|| Failed {
+                    message: format!("the desired-state file names no client secret for {client_id}"),
+                    hint: Some("plan again with the file that binds this service principal".into()),
+                })?;
+                let password = read_client_secret(reference).map_err(|message| Failed { message, hint: None })?;
                 let credential = Credential { username: client_id.clone(), password };
                 let note =
                     CredentialNote::new(CredentialKind::ServicePrincipal, client_id, credential.fingerprint(login));

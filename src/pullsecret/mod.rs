@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
-use crate::config::model::{Config, CredentialSource, Method};
+use crate::config::model::{Config, CredentialSource, Method, SecretReference};
 use crate::model::Finding;
 use crate::observe::Inventory;
 use crate::plan::{Change, Unchanged};
@@ -32,6 +32,19 @@ pub struct PullSecretPlan {
 
 pub fn has_bindings(config: &Config) -> bool {
     config.bindings.iter().any(|b| matches!(b.method, Method::PullSecret(_)))
+}
+
+/// Where each service principal's client secret is read, by client id: the file decides this,
+/// never a plan (an altered saved plan must not make apply read another file).
+pub fn secret_sources(config: &Config) -> BTreeMap<String, SecretReference> {
+    let mut sources = BTreeMap::new();
+    for binding in &config.bindings {
+        let Method::PullSecret(pull) = &binding.method else { continue };
+        if let CredentialSource::ServicePrincipal { client_id, secret } = &pull.credential {
+            sources.insert(client_id.clone(), secret.clone());
+        }
+    }
+    sources
 }
 
 /// Service-principal secrets, read now so the plan can tell whether they changed.

@@ -810,3 +810,27 @@ fn a_secret_is_not_pruned_while_the_service_account_naming_it_could_not_be_patch
     assert!(fleet.secret(&dev2, "default", "vendor-pull").is_some(), "the Secret the account names stays");
     assert_eq!(fleet.pull_secrets_of(&dev2, "default", "default"), vec!["vendor-pull"]);
 }
+
+#[test]
+fn a_saved_plan_whose_client_secret_source_was_altered_is_refused_and_reads_nothing() {
+    let fleet = demo_fleet();
+    let private = "PRIVATE-not-a-client-secret-51c0";
+    let partner = "[[bindings]]\nname = \"partner\"\nclusters = [\"aks-dev-01\"]\nregistries = [\"toolsacr\"]\nmethod = \"pull-secret\"\ncredential = \"service-principal\"\nclient_id = \"6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11\"\nclient_secret_file = \"partner-secret.txt\"\nnamespaces = [\"default\"]\nsecret_name = \"partner-pull\"\n";
+    let sandbox = fleet.sandbox_with(&format!("{}\n{partner}", demo_config()));
+    sandbox.write("partner-secret.txt", SP_CANARY);
+    sandbox.write("private.txt", private);
+    assert_clean(sandbox.run(["plan", "--out", "plan.json"]).assert_exit(0));
+    let plan = std::fs::read_to_string(sandbox.path().join("plan.json")).unwrap();
+    assert!(plan.contains("\"secret_file\": \"partner-secret.txt\""), "{plan}");
+    sandbox.write(
+        "plan.json",
+        plan.replace("\"secret_file\": \"partner-secret.txt\"", "\"secret_file\": \"private.txt\""),
+    );
+    let refused = sandbox.run(["apply", "plan.json"]);
+    assert_clean(refused.assert_exit(1));
+    assert!(refused.stderr.contains("secret[aks-dev-01/default/partner-pull]"), "{refused}");
+    assert!(refused.stderr.contains("not the one the desired-state file names"), "{refused}");
+    let dev1 = fleet.kube("dev-rg", "aks-dev-01");
+    assert!(fleet.secret(&dev1, "default", "partner-pull").is_none(), "nothing was written");
+    assert!(!refused.stdout.contains(private) && !refused.stderr.contains(private));
+}
