@@ -17,6 +17,8 @@ pub struct Settings {
     /// Where ARM is reached instead of the cloud's endpoint (ACRLINK_ARM_ENDPOINT): the
     /// emulator, a proxy.
     pub arm_endpoint: Option<String>,
+    /// The largest answer read from ARM (ACRLINK_MAX_RESPONSE_BYTES); a larger one is an error.
+    pub max_response_bytes: usize,
 }
 
 impl Default for Settings {
@@ -26,6 +28,7 @@ impl Default for Settings {
             arm_requests_per_second: 20.0,
             principal_wait: Duration::from_secs(300),
             arm_endpoint: None,
+            max_response_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -54,6 +57,9 @@ impl Settings {
             settings.principal_wait = wait;
         }
         settings.arm_endpoint = variable("ACRLINK_ARM_ENDPOINT").filter(|v| !v.trim().is_empty());
+        if let Some(limit) = variable("ACRLINK_MAX_RESPONSE_BYTES").and_then(|v| v.trim().parse().ok()) {
+            settings.max_response_bytes = limit;
+        }
         settings
     }
 }

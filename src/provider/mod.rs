@@ -145,6 +145,8 @@ pub enum AzureError {
     RetriesExhausted { attempts: u32, elapsed_seconds: f64, last: String },
     #[error("cannot reach Azure: {0}")]
     Transport(String),
+    #[error("the answer to {url} is larger than {limit} bytes; refused (ACRLINK_MAX_RESPONSE_BYTES raises the limit)")]
+    TooLarge { url: String, limit: usize },
     #[error("unexpected response from Azure: {0}")]
     Decode(String),
 }

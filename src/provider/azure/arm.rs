@@ -2,7 +2,7 @@
 //! nextLink paging, both error envelopes, and a per-subscription request rate limit so a fleet
 //! run stays inside ARM's token buckets. Counts what it sends, for --verbose and benchmarks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -123,6 +123,7 @@ pub struct ArmClient {
     scope: String,
     retry: RetryPolicy,
     limiter: RateLimiter,
+    max_response_bytes: usize,
     pub stats: Arc<RequestStats>,
 }
 
@@ -146,6 +147,7 @@ impl ArmClient {
             credential,
             scope: scope.to_string(),
             retry: settings.retry.clone(),
+            max_response_bytes: settings.max_response_bytes,
             limiter: RateLimiter {
                 per_second,
                 burst: (per_second * 5.0).max(1.0),
@@ -219,8 +221,9 @@ impl ArmClient {
                     let retry_after =
                         parse_retry_after(response.headers().get("retry-after").and_then(|v| v.to_str().ok()));
                     let failure = classify_status(status.as_u16(), retry_after);
-                    let body = match response.bytes().await {
+                    let body = match read_capped(response, self.max_response_bytes, url).await {
                         Ok(body) => body,
+                        Err(too_large @ AzureError::TooLarge { .. }) => return Err(too_large),
                         Err(e) => {
                             self.note_retry(Failure::Transient);
                             match self.retry.delay(attempt, Failure::Transient, started) {
@@ -364,23 +367,53 @@ impl ArmClient {
     /// GETs every page of a list, following nextLink verbatim.
     pub async fn list<T: DeserializeOwned>(&self, url: &str) -> Result<Vec<T>, AzureError> {
         let mut items = Vec::new();
+        let mut fetched = HashSet::new();
         let mut next = Some(url.to_string());
-        let mut pages = 0;
         while let Some(url) = next.take() {
-            pages += 1;
-            if pages > 10_000 {
-                return Err(AzureError::Decode("more than 10000 pages; nextLink loops".into()));
-            }
             let answer = self.send(Method::GET, &url, None).await?;
             if answer.status != StatusCode::OK {
                 return Err(answer.into_error());
             }
             let page: Page<T> = answer.json()?;
             items.extend(page.value);
-            next = page.next_link.filter(|l| !l.is_empty());
+            next = next_page(&mut fetched, &url, page.next_link)?;
         }
         Ok(items)
     }
+}
+
+/// The page to read after `current`, or None at the end. A nextLink back to a page already
+/// read would never end: an error at once.
+fn next_page(
+    fetched: &mut HashSet<String>,
+    current: &str,
+    next_link: Option<String>,
+) -> Result<Option<String>, AzureError> {
+    fetched.insert(current.to_string());
+    match next_link.filter(|link| !link.is_empty()) {
+        Some(link) if fetched.contains(&link) => Err(AzureError::Decode(format!(
+            "the nextLink of {} points back to a page already read; the list would never end",
+            current.split('?').next().unwrap_or_default()
+        ))),
+        next => Ok(next),
+    }
+}
+
+/// Reads an answer chunk by chunk, refusing one larger than `limit` bytes before holding it
+/// all: a broken or hostile server must not exhaust memory.
+async fn read_capped(mut response: reqwest::Response, limit: usize, url: &str) -> Result<bytes::Bytes, AzureError> {
+    let too_large = || AzureError::TooLarge { url: url.split('?').next().unwrap_or_default().to_string(), limit };
+    if response.content_length().is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| AzureError::Transport(first_line(&error_chain(&e))))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 fn exhausted(attempts: u32, started: Instant, last: String) -> AzureError {
@@ -438,6 +471,31 @@ mod tests {
         assert!(plain.contains("CANARY"), "serde quotes values: {plain}");
         let withheld = answer.json_sensitive::<Shape>("listCredentials").unwrap_err().to_string();
         assert!(!withheld.contains("CANARY"), "{withheld}");
+    }
+
+    #[test]
+    fn a_next_link_back_to_a_page_already_read_is_an_error_at_once() {
+        let mut fetched = std::collections::HashSet::new();
+        let first = "https://arm/subscriptions/s/providers/x?api-version=1";
+        assert_eq!(
+            next_page(&mut fetched, first, Some("https://arm/x?$skiptoken=2".into())).unwrap().as_deref(),
+            Some("https://arm/x?$skiptoken=2")
+        );
+        assert_eq!(next_page(&mut fetched, "https://arm/x?$skiptoken=2", None).unwrap(), None);
+        let mut looping = std::collections::HashSet::new();
+        let error = next_page(&mut looping, first, Some(first.into())).unwrap_err().to_string();
+        assert!(error.contains("nextLink") && error.contains("already"), "{error}");
+        assert!(next_page(&mut looping, first, Some(String::new())).unwrap().is_none(), "an empty link ends the list");
+    }
+
+    #[tokio::test]
+    async fn an_answer_larger_than_the_cap_is_refused_without_buffering_it_whole() {
+        let small = reqwest::Response::from(http::Response::new(vec![b'x'; 1000]));
+        assert_eq!(read_capped(small, 1000, "https://arm/x").await.unwrap().len(), 1000);
+        let large = reqwest::Response::from(http::Response::new(vec![b'x'; 1001]));
+        let error = read_capped(large, 1000, "https://arm/x?api-version=1").await.unwrap_err().to_string();
+        assert!(error.contains("larger than 1000 bytes") && error.contains("https://arm/x"), "{error}");
+        assert!(!error.contains("api-version"), "{error}");
     }
 
     #[test]
