@@ -17,6 +17,8 @@ pub struct FakeCluster {
     pub secrets: BTreeMap<(String, String), LiveSecret>,
     pub service_accounts: BTreeMap<(String, String), LiveServiceAccount>,
     pub pods: Vec<LivePod>,
+    /// Namespaces being deleted (waiting for finalizers): creates in them are refused.
+    pub terminating: std::collections::BTreeSet<String>,
 }
 
 #[derive(Default)]
@@ -246,6 +248,12 @@ impl Kubernetes for FakeKube {
         self.with(cluster, |c| {
             if !c.namespaces.contains_key(&secret.namespace) {
                 return Err(KubeError::NotFound { message: format!("namespaces \"{}\" not found", secret.namespace) });
+            }
+            if c.terminating.contains(&secret.namespace) {
+                return Err(KubeError::NamespaceTerminating {
+                    cluster: cluster.key.clone(),
+                    namespace: secret.namespace.clone(),
+                });
             }
             let key = (secret.namespace.clone(), secret.name.clone());
             if c.secrets.contains_key(&key) {

@@ -42,6 +42,9 @@ impl From<KubeError> for Failed {
                 Some("the identity acrlink uses in the cluster needs rights on secrets and serviceaccounts".into())
             }
             KubeError::Conflict { .. } => Some("the object changed while acrlink worked on it; plan again".into()),
+            KubeError::NamespaceTerminating { .. } => {
+                Some("plan again: a namespace being deleted is skipped, and one made again is bound again".into())
+            }
             _ => None,
         };
         Failed { message: error.to_string(), hint }

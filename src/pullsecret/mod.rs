@@ -323,6 +323,21 @@ secret_name = "acr-pull"
     }
 
     #[tokio::test]
+    async fn a_namespace_deleted_between_plan_and_apply_is_reported_as_such_not_as_missing_rights() {
+        let (config, azure, kube) = (self::config(BOTH), azure(), kube());
+        let plan = plan(&config, &azure, &kube).await;
+        kube.clusters.lock().unwrap().get_mut("aks2").unwrap().terminating.insert("apps".into());
+        let report = apply(&plan, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
+        let outcome = report.outcomes.iter().find(|o| o.address == "secret[aks2/apps/acr-pull]").unwrap();
+        assert_eq!(outcome.status, Status::Failed, "{outcome:?}");
+        assert!(outcome.message.contains("namespace apps of aks2 is being deleted"), "{outcome:?}");
+        let hint = outcome.hint.as_deref().unwrap_or_default();
+        assert!(!hint.contains("rights") && hint.contains("plan again"), "{outcome:?}");
+        let others = report.outcomes.iter().filter(|o| o.status == Status::Failed).count();
+        assert_eq!(others, 1, "only that namespace's Secret fails: {:?}", report.outcomes);
+    }
+
+    #[tokio::test]
     async fn an_expiring_token_rotates_into_the_other_slot_and_the_old_one_keeps_working() {
         let (config, azure, kube) = (self::config(BOTH), azure(), kube());
         converge(&config, &azure, &kube).await;

@@ -123,7 +123,7 @@ impl KubeClients {
                     tracing::info!(cluster = %cluster.key, what, wait_ms = wait.as_millis() as u64, "Kubernetes asked to retry");
                     tokio::time::sleep(wait).await;
                 }
-                None => return Err(map_error(error)),
+                None => return Err(map_error(error, &cluster.key)),
             }
         }
     }
@@ -150,10 +150,23 @@ fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
 
-fn map_error(error: kube::Error) -> KubeError {
+/// The namespace a 403 is about when its cause says the namespace is being deleted.
+fn terminating_namespace(status: &kube::core::Status) -> Option<String> {
+    let details = status.details.as_ref()?;
+    let cause = details.causes.iter().find(|c| c.reason == "NamespaceTerminating")?;
+    // "namespace <ns> is being terminated"
+    let namespace = cause.message.strip_prefix("namespace ")?.split(' ').next()?;
+    Some(namespace.to_string())
+}
+
+/// Kubernetes errors classified by status code, reason and causes, never by message text.
+fn map_error(error: kube::Error, cluster: &str) -> KubeError {
     match error {
         kube::Error::Api(status) => {
             let message = status.message.clone();
+            if let Some(namespace) = terminating_namespace(&status) {
+                return KubeError::NamespaceTerminating { cluster: cluster.to_string(), namespace };
+            }
             match (status.code, status.reason.as_str()) {
                 (403, _) => KubeError::Forbidden { message },
                 (404, _) => KubeError::NotFound { message },
@@ -469,6 +482,21 @@ fn path_segment(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_create_in_a_namespace_being_deleted_is_told_apart_from_missing_rights() {
+        // The body a real kube-apiserver (v1.28) answers; the cause is what tells it apart.
+        let body = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"secrets \"p\" is forbidden: unable to create new content in namespace dying because it is being terminated","reason":"Forbidden","details":{"name":"p","kind":"secrets","causes":[{"reason":"NamespaceTerminating","message":"namespace dying is being terminated","field":"metadata.namespace"}]},"code":403}"#;
+        let status: kube::core::Status = serde_json::from_str(body).unwrap();
+        let error = map_error(kube::Error::Api(Box::new(status)), "aks1");
+        assert!(
+            matches!(&error, KubeError::NamespaceTerminating { namespace, .. } if namespace == "dying"),
+            "{error:?}"
+        );
+        let denied = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"secrets is forbidden: User \"x\" cannot create resource \"secrets\"","reason":"Forbidden","details":{"kind":"secrets"},"code":403}"#;
+        let status: kube::core::Status = serde_json::from_str(denied).unwrap();
+        assert!(matches!(map_error(kube::Error::Api(Box::new(status)), "aks1"), KubeError::Forbidden { .. }));
+    }
 
     const AAD_KUBECONFIG: &str = r#"apiVersion: v1
 kind: Config

@@ -79,6 +79,10 @@ pub enum KubeError {
     Connect { cluster: String, message: String },
     #[error("forbidden: {message}")]
     Forbidden { message: String },
+    /// A 403 whose cause is `NamespaceTerminating`: the namespace is being deleted; not a
+    /// permissions problem.
+    #[error("namespace {namespace} of {cluster} is being deleted; nothing can be created in it")]
+    NamespaceTerminating { cluster: String, namespace: String },
     #[error("not found: {message}")]
     NotFound { message: String },
     /// A stale resourceVersion, a failed JSON-patch `test`, or an object that already exists.
