@@ -32,6 +32,8 @@ pub enum Reason {
     SecretNeeded { registries: Vec<String> },
     /// A Secret's type cannot change in place.
     SecretTypeWrong { live_type: String },
+    /// acrlink's Secret is `immutable` and its registries must change: made again.
+    SecretImmutable { changes: Vec<EntryChange> },
     /// `adopt = true`: acrlink takes over a Secret it did not make.
     SecretAdopted,
     /// What changes in an existing Secret's registries.

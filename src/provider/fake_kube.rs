@@ -102,6 +102,7 @@ impl FakeKube {
             uid,
             resource_version: self.next_version(),
             type_: super::kubernetes::DOCKER_CONFIG_JSON_TYPE.into(),
+            immutable: false,
             labels: secret.labels.clone(),
             annotations: secret.annotations.clone(),
             docker_config: Some(Sensitive::new(secret.docker_config_json.expose().as_bytes().to_vec())),
@@ -285,6 +286,14 @@ impl Kubernetes for FakeKube {
             }
             if live.type_ != super::kubernetes::DOCKER_CONFIG_JSON_TYPE {
                 return Err(KubeError::Invalid { message: "type: Invalid value: field is immutable".into() });
+            }
+            if live.immutable {
+                return Err(KubeError::Invalid {
+                    message: format!(
+                        "Secret \"{}\" is invalid: data: Forbidden: field is immutable when `immutable` is set",
+                        secret.name
+                    ),
+                });
             }
             live.resource_version = version;
             live.labels = secret.labels.clone();

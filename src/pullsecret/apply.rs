@@ -312,7 +312,9 @@ async fn secret<A: Azure, K: Kubernetes>(
             }
         }
         Action::Replace => {
-            let write = context.build(azure, kube, cluster, namespace, name, entries, None).await?;
+            // Entries kept as they are (a token password) come from the Secret being replaced.
+            let live = kube.get_secret(cluster, namespace, name).await?;
+            let write = context.build(azure, kube, cluster, namespace, name, entries, live.as_ref()).await?;
             kube.delete_secret(cluster, namespace, name, live_uid.unwrap_or_default()).await?;
             kube.create_secret(cluster, &write).await.map_err(|e| {
                 let failed = Failed {

@@ -551,7 +551,20 @@ fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: 
         Some(live) if live.type_ != DOCKER_CONFIG_JSON_TYPE => {
             (Action::Replace, Reason::SecretTypeWrong { live_type: live.type_.clone() })
         }
+        Some(live) if live.immutable && !is_managed(live, inputs.owner) => {
+            out.warnings.push(Finding {
+                subject: address.to_string(),
+                message: format!(
+                    "the Secret {} in {}/{} is immutable and was not made by acrlink; it is left alone",
+                    secret.name, secret.cluster.key, secret.namespace
+                ),
+                hint: Some("choose another secret_name, or delete it so acrlink can make its own".into()),
+            });
+            return;
+        }
         Some(live) if !is_managed(live, inputs.owner) => (Action::Update, Reason::SecretAdopted),
+        // The API refuses any change to an immutable Secret's data: delete, then create.
+        Some(live) if live.immutable && !changes.is_empty() => (Action::Replace, Reason::SecretImmutable { changes }),
         Some(_) if !changes.is_empty() => (Action::Update, Reason::SecretChanged { changes }),
         Some(_) => {
             out.unchanged.push(Unchanged { address, reason: InPlace::SecretInPlace });

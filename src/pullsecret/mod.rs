@@ -338,6 +338,31 @@ secret_name = "acr-pull"
     }
 
     #[tokio::test]
+    async fn an_immutable_secret_of_acrlinks_whose_content_must_change_is_replaced() {
+        let (config, azure, kube) = (self::config(BOTH), azure(), kube());
+        converge(&config, &azure, &kube).await;
+        // aks1/apps holds the admin credential and a token password that stays as it is.
+        let token_password = payload(&kube, "aks1", "apps")["auths"]["abacacr.azurecr.io"]["password"].clone();
+        let mut frozen = kube.secret("aks1", "apps", "acr-pull").unwrap();
+        frozen.immutable = true;
+        kube.put_secret("aks1", frozen);
+        azure
+            .admin_passwords
+            .lock()
+            .unwrap()
+            .insert(crate::provider::normalize_id(&registry_id("sharedacr")), "renewed-2".into());
+        let plan = plan(&config, &azure, &kube).await;
+        let change = plan.changes.iter().find(|c| c.address == "secret[aks1/apps/acr-pull]").unwrap();
+        assert_eq!(change.action, Action::Replace, "{change:?}");
+        let report = apply(&plan, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
+        assert_eq!(report.failed(), 0, "{:?}", report.outcomes);
+        let written = payload(&kube, "aks1", "apps");
+        assert_eq!(written["auths"]["sharedacr.azurecr.io"]["password"], "renewed-2");
+        assert_eq!(written["auths"]["abacacr.azurecr.io"]["password"], token_password, "the token password is kept");
+        assert!(self::plan(&config, &azure, &kube).await.changes.is_empty());
+    }
+
+    #[tokio::test]
     async fn an_expiring_token_rotates_into_the_other_slot_and_the_old_one_keeps_working() {
         let (config, azure, kube) = (self::config(BOTH), azure(), kube());
         converge(&config, &azure, &kube).await;
@@ -502,6 +527,7 @@ secret_name = "acr-pull"
             uid: "uid-foreign".into(),
             resource_version: "7".into(),
             type_: type_.into(),
+            immutable: false,
             labels: if managed {
                 [("app.kubernetes.io/managed-by".to_string(), "acrlink".to_string())].into()
             } else {

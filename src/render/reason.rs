@@ -18,6 +18,10 @@ pub fn reason(reason: &Reason) -> String {
         Reason::NamespaceMissing => "create_namespaces = true and it does not exist".into(),
         Reason::SecretNeeded { registries } => format!("binding wants registries {} here", registries.join(", ")),
         Reason::SecretTypeWrong { live_type } => format!("its type is {live_type} and a Secret's type cannot change"),
+        Reason::SecretImmutable { changes } => format!(
+            "it is immutable, so it is made again: {}",
+            changes.iter().map(entry_change).collect::<Vec<_>>().join("; ")
+        ),
         Reason::SecretAdopted => "adopt = true: acrlink takes it over".into(),
         Reason::SecretChanged { changes } => changes.iter().map(entry_change).collect::<Vec<_>>().join("; "),
         Reason::ServiceAccountEntries { add, remove } => match (add.is_empty(), remove.is_empty()) {

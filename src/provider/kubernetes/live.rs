@@ -207,6 +207,7 @@ fn live_secret(secret: Secret) -> LiveSecret {
         uid: secret.metadata.uid.unwrap_or_default(),
         resource_version: secret.metadata.resource_version.unwrap_or_default(),
         type_: secret.type_.unwrap_or_else(|| "Opaque".into()),
+        immutable: secret.immutable.unwrap_or(false),
         labels: string_map(secret.metadata.labels),
         annotations: without_last_applied(string_map(secret.metadata.annotations)),
         docker_config,

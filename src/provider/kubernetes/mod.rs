@@ -36,6 +36,8 @@ pub struct LiveSecret {
     pub uid: String,
     pub resource_version: String,
     pub type_: String,
+    /// `immutable: true`: its data can only change by deleting and creating it again.
+    pub immutable: bool,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     /// The `.dockerconfigjson` payload, when there is one.
