@@ -157,7 +157,14 @@ fn wanted_grant(want: &DesiredAssignment, grants: &Grants<'_>, mode: RoleAssignm
 /// An assignment already has the deterministic name: in place, or its condition differs.
 fn same_name(want: &DesiredAssignment, existing: &LiveRoleAssignment, context: &mut Context<'_>) {
     if existing.condition == want.spec.condition {
-        context.result.unchanged.push(Unchanged { address: want.address.clone(), reason: InPlace::GrantedByAcrlink });
+        // The deterministic name is Bicep's guid(): a template or a person may have used it too.
+        let reason = if is_managed(existing) {
+            InPlace::GrantedByAcrlink
+        } else {
+            let role = role_name(&role_guid(&existing.role_definition_id)).to_string();
+            InPlace::GrantedOutside { role, name: existing.name.clone() }
+        };
+        context.result.unchanged.push(Unchanged { address: want.address.clone(), reason });
     } else if is_owned(existing, context.owner) {
         context.result.changes.push(change(
             want,
@@ -574,6 +581,20 @@ mod tests {
                 ("role_assignment[aks1/acr1:AcrPull]", Action::Delete),
                 ("role_assignment[aks1/acr1]", Action::Create)
             ]
+        );
+    }
+
+    #[test]
+    fn a_hand_made_grant_that_happens_to_carry_the_deterministic_name_is_not_called_acrlinks() {
+        let want = desired("aks1", "p1", ACR_PULL);
+        let mut twin = live(ACR, &want.spec.name, "p1", ACR_PULL, false);
+        twin.id = want.spec.id();
+        let result = run(std::slice::from_ref(&want), vec![twin], RoleAssignmentMode::Legacy);
+        assert!(result.changes.is_empty(), "{:?}", result.changes);
+        assert!(
+            matches!(&result.unchanged[0].reason, InPlace::GrantedOutside { role, .. } if role == "AcrPull"),
+            "{:?}",
+            result.unchanged
         );
     }
 
