@@ -26,6 +26,16 @@ fn paint(action: Action, text: &str) -> String {
     }
 }
 
+/// A lifetime in the largest unit that states it exactly: "90 days", "10 minutes".
+fn lifetime(seconds: u64) -> String {
+    let units = [(86_400, "day"), (3_600, "hour"), (60, "minute"), (1, "second")];
+    let (count, unit) = units
+        .iter()
+        .find(|(size, _)| seconds >= *size && seconds % size == 0)
+        .map_or((seconds, "second"), |(size, unit)| (seconds / size, *unit));
+    if count == 1 { format!("1 {unit}") } else { format!("{count} {unit}s") }
+}
+
 fn describe(change: &Change) -> String {
     match &change.resource {
         Resource::RoleAssignment { role_name, cluster, registry, spec } => {
@@ -48,9 +58,9 @@ fn describe(change: &Change) -> String {
             let map = scope_map_id.rsplit('/').next().unwrap_or_default();
             match generate {
                 Some(g) => format!(
-                    "ACR token on {registry} (scope map {map}); new password in {}, valid {} days",
+                    "ACR token on {registry} (scope map {map}); new password in {}, valid {}",
                     g.slot,
-                    g.ttl_seconds / 86_400
+                    lifetime(g.ttl_seconds)
                 ),
                 None => format!("ACR token on {registry} (scope map {map})"),
             }
@@ -316,4 +326,19 @@ pub fn apply_json(report: &ApplyReport) -> String {
         "outcomes": report.outcomes,
     });
     serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lifetimes_shorter_than_a_day_are_not_shown_as_zero_days() {
+        assert_eq!(lifetime(600), "10 minutes");
+        assert_eq!(lifetime(7_776_000), "90 days");
+        assert_eq!(lifetime(86_400), "1 day");
+        assert_eq!(lifetime(7_200), "2 hours");
+        assert_eq!(lifetime(3_700), "3700 seconds");
+        assert_eq!(lifetime(1), "1 second");
+    }
 }
