@@ -38,9 +38,12 @@ pub fn kube_problem(cluster: &ClusterTarget, error: &KubeError) -> Finding {
             "the identity acrlink uses needs get/list/create/update/patch/delete on secrets and serviceaccounts, and list on namespaces and pods, in cluster {}; on clusters with Azure RBAC for Kubernetes that is the Azure Kubernetes Service RBAC Cluster Admin role (or a custom one) on the cluster",
             cluster.key
         )),
-        KubeError::Connect { .. } => Some(
-            "acrlink reaches clusters through AKS (listClusterUserCredential needs Azure Kubernetes Service Cluster User Role), or set kube_context for the cluster".into(),
-        ),
+        KubeError::Connect { .. } => Some(match &cluster.kube_context {
+            Some(context) => format!(
+                "check that context {context} exists in the kubeconfig acrlink reads (KUBECONFIG) and that its server answers"
+            ),
+            None => "acrlink reaches clusters through AKS (listClusterUserCredential needs Azure Kubernetes Service Cluster User Role), or set kube_context for the cluster".into(),
+        }),
         _ => None,
     };
     Finding {
@@ -198,4 +201,23 @@ pub async fn registries<A: Azure>(
         }
     }
     (states, problems, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(context: Option<&str>) -> ClusterTarget {
+        ClusterTarget { key: "aks1".into(), id: "/x/aks1".into(), kube_context: context.map(str::to_string) }
+    }
+
+    #[test]
+    fn connection_hints_fit_how_the_cluster_is_reached() {
+        let refused = KubeError::Connect { cluster: "aks1".into(), message: "connection refused".into() };
+        let through_aks = kube_problem(&target(None), &refused).hint.unwrap_or_default();
+        assert!(through_aks.contains("or set kube_context"), "{through_aks}");
+        let by_context = kube_problem(&target(Some("prod-admin")), &refused).hint.unwrap_or_default();
+        assert!(!by_context.contains("set kube_context"), "it is set already: {by_context}");
+        assert!(by_context.contains("prod-admin") && by_context.contains("KUBECONFIG"), "{by_context}");
+    }
 }
