@@ -35,7 +35,7 @@ pub struct ClusterQuery {
 pub fn kube_problem(cluster: &ClusterTarget, error: &KubeError) -> Finding {
     let hint = match error {
         KubeError::Forbidden { .. } => Some(format!(
-            "the identity acrlink uses needs get/list/create/update/patch/delete on secrets and serviceaccounts, and list on namespaces and pods, in cluster {}; on clusters with Azure RBAC for Kubernetes that is the Azure Kubernetes Service RBAC Cluster Admin role (or a custom one) on the cluster",
+            "the identity acrlink uses needs get/list/create/update/patch/delete on secrets and serviceaccounts, and list on namespaces and pods, in cluster {}, in all namespaces: acrlink lists them cluster-wide, one request per kind, so a namespaced Role is not enough (a ClusterRole and ClusterRoleBinding are); on clusters with Azure RBAC for Kubernetes that is the Azure Kubernetes Service RBAC Cluster Admin role (or a custom one) on the cluster",
             cluster.key
         )),
         KubeError::Connect { .. } => Some(match &cluster.kube_context {
@@ -219,5 +219,12 @@ mod tests {
         let by_context = kube_problem(&target(Some("prod-admin")), &refused).hint.unwrap_or_default();
         assert!(!by_context.contains("set kube_context"), "it is set already: {by_context}");
         assert!(by_context.contains("prod-admin") && by_context.contains("KUBECONFIG"), "{by_context}");
+    }
+
+    #[test]
+    fn the_forbidden_hint_says_the_rights_are_needed_cluster_wide() {
+        let denied = KubeError::Forbidden { message: "secrets is forbidden".into() };
+        let hint = kube_problem(&target(None), &denied).hint.unwrap_or_default();
+        assert!(hint.contains("all namespaces") && hint.contains("ClusterRole"), "{hint}");
     }
 }
