@@ -1,41 +1,36 @@
 //! The real kubectl against an emulated cluster, through the kubeconfig that
 //! listClusterUserCredential returns (server URL with a path prefix, CA data, static token).
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::kube_support::*;
 use crate::support::*;
+use crate::tools::{self, TempDir};
 
-fn kubectl_present() -> bool {
-    Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success())
+/// The kubectl to test with: `ACRLINK_KUBECTL` or `kubectl` on PATH; a missing kubectl fails
+/// the test unless `ACRLINK_SKIP_KUBECTL=1`.
+fn kubectl_binary() -> Option<PathBuf> {
+    tools::require("kubectl", "ACRLINK_KUBECTL", "kubectl", "ACRLINK_SKIP_KUBECTL", &["version", "--client"])
 }
 
 struct Kubectl {
-    config: std::path::PathBuf,
+    program: PathBuf,
+    config: PathBuf,
     _dir: TempDir,
 }
 
-/// A directory removed on drop (no tempfile crate in the tree).
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 impl Kubectl {
-    fn new(kubeconfig: &str) -> Kubectl {
-        let dir = std::env::temp_dir().join(format!("acrlink-kubectl-{}", uuid_like()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = dir.join("kubeconfig");
+    fn new(program: PathBuf, kubeconfig: &str) -> Kubectl {
+        let dir = TempDir::new("acrlink-kubectl");
+        let config = dir.0.join("kubeconfig");
         std::fs::write(&config, kubeconfig).expect("write kubeconfig");
-        Kubectl { config, _dir: TempDir(dir) }
+        Kubectl { program, config, _dir: dir }
     }
 
     /// Runs kubectl off the async runtime; returns (exit ok, stdout, stderr).
     async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let mut command = Command::new("kubectl");
+        let mut command = Command::new(&self.program);
         command
             .arg("--kubeconfig")
             .arg(&self.config)
@@ -60,20 +55,11 @@ impl Kubectl {
     }
 }
 
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{}-{nanos}", std::process::id())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_kubectl_drives_an_emulated_cluster() {
-    if !kubectl_present() {
-        eprintln!("SKIPPED: kubectl is not installed on this machine");
-        return;
-    }
+    let Some(program) = kubectl_binary() else { return };
     let env = start().await;
-    let kubectl = Kubectl::new(&kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", false).await);
+    let kubectl = Kubectl::new(program, &kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", false).await);
 
     assert_eq!(kubectl.ok(&["create", "namespace", "team-a"]).await, "namespace/team-a created");
     let out = kubectl

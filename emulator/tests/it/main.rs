@@ -17,4 +17,5 @@ mod registry;
 mod shape;
 mod support;
 mod throughput;
+mod tools;
 mod world;
