@@ -30,9 +30,31 @@ const KNOWN_RESOURCES: &[&str] = &[
     "https://management.core.windows.net/",
     "https://containerregistry.azure.net",
     "https://graph.microsoft.com",
+    // Microsoft Graph's application id.
+    "00000003-0000-0000-c000-000000000000",
     // The AKS AAD server application (kubelogin's --server-id).
     "6dae42f8-4368-4678-94ff-3960e28e3630",
 ];
+
+/// Whether the token endpoint issues tokens for `resource`. Entra ignores trailing slashes on
+/// the resource id, so `https://graph.microsoft.com//.default` (az CLI's form: the resource id
+/// with its slash, plus `/.default`) names Microsoft Graph. The emulator's own base URL is the
+/// Microsoft Graph resource id of the cloud its metadata document describes.
+fn is_known_resource(resource: &str, own: &[&str]) -> bool {
+    let bare = resource.trim_end_matches('/');
+    KNOWN_RESOURCES.iter().chain(own).any(|r| r.trim_end_matches('/').eq_ignore_ascii_case(bare))
+}
+
+/// Whether a token's audience is Microsoft Graph: its well-known forms or the emulator itself,
+/// which serves Graph for the clouds its metadata describes.
+pub(crate) fn is_graph_audience(audience: &str, own: &[&str]) -> bool {
+    let bare = audience.trim_end_matches('/');
+    [GRAPH_RESOURCE, GRAPH_APP_ID].iter().chain(own).any(|r| r.trim_end_matches('/').eq_ignore_ascii_case(bare))
+}
+
+const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+/// Microsoft Graph's application id, the other form its audience takes.
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -213,7 +235,7 @@ pub(crate) fn token(shared: &Shared, req: &Req, tenant: &str) -> Reply {
             ),
         );
     };
-    if !KNOWN_RESOURCES.iter().any(|r| r.eq_ignore_ascii_case(resource)) {
+    if !is_known_resource(resource, &[&req.base_url, &shared.endpoint]) {
         return entra_error(
             400,
             "invalid_resource",

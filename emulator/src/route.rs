@@ -11,6 +11,9 @@ pub enum ApiFamily {
     Registries,
     RoleAssignments,
     RoleDefinitions,
+    /// Microsoft.Resources' generic resource list (Resources_List), which az CLI uses to find a
+    /// registry by name.
+    Resources,
 }
 
 impl ApiFamily {
@@ -22,6 +25,7 @@ impl ApiFamily {
             ApiFamily::Registries => "Microsoft.ContainerRegistry/registries",
             ApiFamily::RoleAssignments => "Microsoft.Authorization/roleAssignments",
             ApiFamily::RoleDefinitions => "Microsoft.Authorization/roleDefinitions",
+            ApiFamily::Resources => "Microsoft.Resources/resources",
         }
     }
 
@@ -44,7 +48,7 @@ impl ApiFamily {
                 "2021-01-01",
                 "2022-12-01",
             ],
-            ApiFamily::ResourceGroups => &[
+            ApiFamily::ResourceGroups | ApiFamily::Resources => &[
                 "2019-05-01",
                 "2019-10-01",
                 "2020-06-01",
@@ -78,6 +82,8 @@ impl ApiFamily {
                 "2026-02-01",
                 "2026-03-01",
                 "2026-04-01",
+                // What az CLI 2.91.0's azure-mgmt-containerservice sends.
+                "2026-06-01",
                 "2026-07-01",
                 "2026-08-01",
                 "2026-10-01",
@@ -94,6 +100,8 @@ impl ApiFamily {
                 "2024-11-01-preview",
                 "2025-04-01",
                 "2025-11-01",
+                // What az CLI 2.91.0's `az acr` sends.
+                "2026-09-01-preview",
             ],
             ApiFamily::RoleAssignments => &[
                 "2015-07-01",
@@ -168,6 +176,19 @@ pub enum Target {
         resource_group: String,
         name: String,
         action: Option<ClusterAction>,
+    },
+    /// An AKS long-running operation's status (`.../locations/{l}/operations/{id}`).
+    ClusterOperation {
+        id: String,
+    },
+    /// Resources_List: every resource of a subscription or resource group.
+    Resources {
+        subscription: String,
+        resource_group: Option<String>,
+    },
+    /// Microsoft Graph (`/v1.0/...`), the few directory reads az CLI makes.
+    Graph {
+        rest: Vec<String>,
     },
     Registries {
         subscription: String,
@@ -261,6 +282,7 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
         }
         [_, "discovery", "v2.0", "keys"] => return route("/{tenant}/discovery/v2.0/keys", "Keys", None, Target::Keys),
         ["metadata", "endpoints"] => return route("/metadata/endpoints", "Metadata_Endpoints", None, Target::Metadata),
+        ["v1.0", ..] => return graph_route(method, &s[1..], &l[1..]),
         ["k8s", sub, _, _, ..] => {
             let rest: Vec<&str> = s[4..].to_vec();
             let (template, operation) = crate::kube::routes::ledger_names(method, &rest, false);
@@ -367,6 +389,24 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
             Some(ApiFamily::ResourceGroups),
             Target::ResourceGroup { subscription: sub.to_string(), resource_group: s[3].to_string() },
         ),
+        ["subscriptions", sub, "resources"] => route(
+            "/subscriptions/{subscriptionId}/resources",
+            "Resources_List",
+            Some(ApiFamily::Resources),
+            Target::Resources { subscription: sub.to_string(), resource_group: None },
+        ),
+        ["subscriptions", sub, "resourcegroups", _, "resources"] => route(
+            "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/resources",
+            "Resources_ListByResourceGroup",
+            Some(ApiFamily::Resources),
+            Target::Resources { subscription: sub.to_string(), resource_group: Some(s[3].to_string()) },
+        ),
+        ["subscriptions", _, "providers", "microsoft.containerservice", "locations", _, "operations", _] => route(
+            "/subscriptions/{subscriptionId}/providers/Microsoft.ContainerService/locations/{location}/operations/{operationId}",
+            get(method, "ManagedClusterOperations_Get"),
+            Some(ApiFamily::ManagedClusters),
+            Target::ClusterOperation { id: s[7].to_string() },
+        ),
         ["subscriptions", sub, "providers", "microsoft.containerservice", "managedclusters"] => route(
             MC_SUB,
             "ManagedClusters_List",
@@ -431,7 +471,7 @@ fn method_mismatch(method: &str, r: &Route) -> bool {
         | Target::Subscription { .. }
         | Target::ResourceGroups { .. }
         | Target::ResourceGroup { .. } => method != "GET",
-        Target::Clusters { .. } | Target::Registries { .. } => method != "GET",
+        Target::Clusters { .. } | Target::Registries { .. } | Target::Resources { .. } => method != "GET",
         _ => false,
     }
 }
@@ -452,6 +492,9 @@ fn cluster_route(method: &str, sub: &str, rg: &str, original: &[&str], rest: &[&
         ),
         ([_], "GET") => {
             route(MC_ONE, "ManagedClusters_Get", Some(ApiFamily::ManagedClusters), target(original[0], None))
+        }
+        ([_], "PUT") => {
+            route(MC_ONE, "ManagedClusters_CreateOrUpdate", Some(ApiFamily::ManagedClusters), target(original[0], None))
         }
         ([_], _) => route(MC_ONE, "MethodNotAllowed", Some(ApiFamily::ManagedClusters), target(original[0], None)),
         ([_, "listclusterusercredential"], "POST") => route(
@@ -564,6 +607,21 @@ fn registry_route(method: &str, sub: &str, rg: &str, original: &[&str], rest: &[
             },
         ),
     }
+}
+
+/// Microsoft Graph: `servicePrincipals` (filtered list, by id, by `(appId='…')`) and
+/// `directoryObjects/getByIds`. `original` and `lower` are the segments after `v1.0`.
+fn graph_route(method: &str, original: &[&str], lower: &[&str]) -> Route {
+    let (template, operation) = match (lower, method) {
+        (["serviceprincipals"], "GET") => ("/v1.0/servicePrincipals", "ServicePrincipals_List"),
+        ([one], "GET") if one.starts_with("serviceprincipals(") => {
+            ("/v1.0/servicePrincipals(appId='{appId}')", "ServicePrincipals_GetByAppId")
+        }
+        (["serviceprincipals", _], "GET") => ("/v1.0/servicePrincipals/{id}", "ServicePrincipals_Get"),
+        (["directoryobjects", "getbyids"], "POST") => ("/v1.0/directoryObjects/getByIds", "DirectoryObjects_GetByIds"),
+        _ => ("/v1.0/{path}", "Graph_Unknown"),
+    };
+    route(template, operation, None, Target::Graph { rest: original.iter().map(|x| x.to_string()).collect() })
 }
 
 fn post(method: &str, operation: &'static str) -> &'static str {

@@ -22,7 +22,7 @@ use crate::ledger::{DROPPED, Ledger};
 use crate::route::{Route, Target, classify};
 use crate::state::State;
 use crate::throttle::Throttler;
-use crate::{admin, arm, entra, kube, registry};
+use crate::{admin, arm, entra, graph, kube, registry};
 
 /// Everything a request handler may touch.
 pub(crate) struct Shared {
@@ -203,7 +203,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             Target::OpenId { tenant } => entra::openid_configuration(&shared, &req, tenant),
             Target::InstanceDiscovery => entra::instance_discovery(&req),
             Target::Keys => entra::keys(),
-            Target::Metadata => arm::metadata(&shared, &req),
+            Target::Metadata => arm::metadata(&req),
+            Target::Graph { rest } => graph::handle(&shared, &req, rest),
             Target::Kube { .. } if kube::is_watch(&req) => match kube::watch(&shared, &req, &route) {
                 Ok(body) => {
                     record(&shared, &req, &route, 200);

@@ -157,6 +157,8 @@ pub(crate) enum Completion {
     Final { status: u16, body: Option<Value> },
     /// Remove a scope map or token whose DELETE was accepted.
     Delete { registry: String, child: Child },
+    /// An AKS cluster update finished: the cluster (by key) is `Succeeded` again.
+    ClusterUpdated { cluster: String },
 }
 
 #[derive(Clone)]

@@ -635,7 +635,7 @@ fn finish(state: &mut State, completion: &Completion) {
                 }
             }
         }
-        Completion::Final { .. } => {}
+        Completion::Final { .. } | Completion::ClusterUpdated { .. } => {}
     }
 }
 

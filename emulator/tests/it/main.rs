@@ -5,6 +5,8 @@ mod acr;
 mod admin;
 mod aks;
 mod arm;
+mod az_cli;
+mod az_surface;
 mod entra;
 mod faults;
 mod kube_rs;
