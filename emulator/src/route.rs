@@ -263,26 +263,40 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let lower: Vec<String> = s.iter().map(|x| x.to_ascii_lowercase()).collect();
     let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+    front_door(method, &s, &l)
+        .or_else(|| authorization_route(method, &s, &l))
+        .unwrap_or_else(|| resource_route(method, &s, &l))
+}
 
-    // Entra and discovery.
-    match l.as_slice() {
+/// Entra, discovery, metadata, Microsoft Graph and the clusters' Kubernetes APIs.
+fn front_door(method: &str, s: &[&str], l: &[&str]) -> Option<Route> {
+    match l {
         [_, "oauth2", "v2.0", "token"] => {
-            return route("/{tenant}/oauth2/v2.0/token", "Token", None, Target::Token { tenant: s[0].to_string() });
+            return Some(route(
+                "/{tenant}/oauth2/v2.0/token",
+                "Token",
+                None,
+                Target::Token { tenant: s[0].to_string() },
+            ));
         }
         [_, "v2.0", ".well-known", "openid-configuration"] => {
-            return route(
+            return Some(route(
                 "/{tenant}/v2.0/.well-known/openid-configuration",
                 "OpenIdConfiguration",
                 None,
                 Target::OpenId { tenant: s[0].to_string() },
-            );
+            ));
         }
         ["common", "discovery", "instance"] => {
-            return route("/common/discovery/instance", "InstanceDiscovery", None, Target::InstanceDiscovery);
+            return Some(route("/common/discovery/instance", "InstanceDiscovery", None, Target::InstanceDiscovery));
         }
-        [_, "discovery", "v2.0", "keys"] => return route("/{tenant}/discovery/v2.0/keys", "Keys", None, Target::Keys),
-        ["metadata", "endpoints"] => return route("/metadata/endpoints", "Metadata_Endpoints", None, Target::Metadata),
-        ["v1.0", ..] => return graph_route(method, &s[1..], &l[1..]),
+        [_, "discovery", "v2.0", "keys"] => {
+            return Some(route("/{tenant}/discovery/v2.0/keys", "Keys", None, Target::Keys));
+        }
+        ["metadata", "endpoints"] => {
+            return Some(route("/metadata/endpoints", "Metadata_Endpoints", None, Target::Metadata));
+        }
+        ["v1.0", ..] => return Some(graph_route(method, &s[1..], &l[1..])),
         ["k8s", sub, _, _, ..] => {
             let rest: Vec<&str> = s[4..].to_vec();
             let (template, operation) = crate::kube::routes::ledger_names(method, &rest, false);
@@ -299,12 +313,16 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
             );
             r.subscription = Some(sub.to_string());
             r.cluster = Some(s[3].to_string());
-            return r;
+            return Some(r);
         }
         _ => {}
     }
 
-    // Role assignments and definitions at any scope: find `providers/Microsoft.Authorization/...`.
+    None
+}
+
+/// Role assignments and definitions at any scope: finds `providers/Microsoft.Authorization/...`.
+fn authorization_route(method: &str, s: &[&str], l: &[&str]) -> Option<Route> {
     if let Some(at) = (0..l.len().saturating_sub(2)).rev().find(|&i| {
         l[i] == "providers"
             && l[i + 1] == "microsoft.authorization"
@@ -364,10 +382,14 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
         if let Target::RoleAssignments { scope, .. } | Target::RoleDefinitions { scope, .. } = &r.target {
             r.subscription = crate::ids::subscription_of(scope);
         }
-        return r;
+        return Some(r);
     }
+    None
+}
 
-    let mut r = match l.as_slice() {
+/// Subscriptions, resource groups, generic resources, AKS and ACR.
+fn resource_route(method: &str, s: &[&str], l: &[&str]) -> Route {
+    let mut r = match l {
         ["subscriptions"] => {
             route("/subscriptions", "Subscriptions_List", Some(ApiFamily::Subscriptions), Target::Subscriptions)
         }
@@ -453,7 +475,7 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
         ),
         _ => route("(unknown)", "Unknown", None, Target::NotFound),
     };
-    if let ["subscriptions", sub, ..] = l.as_slice() {
+    if let ["subscriptions", sub, ..] = l {
         r.subscription = Some(sub.to_string());
     }
     if let Target::Cluster { name, .. } = &r.target {

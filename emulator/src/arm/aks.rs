@@ -17,6 +17,55 @@ use crate::world::{ClusterIdentity, LroMode};
 
 const READ: &str = "Microsoft.ContainerService/managedClusters/read";
 
+/// The one node pool every emulated cluster has.
+fn agent_pool_json(c: &ClusterRec) -> Value {
+    json!({
+        "name": "nodepool1",
+        "count": c.node_count,
+        "vmSize": "Standard_D4ds_v5",
+        "osDiskSizeGB": 128,
+        "osDiskType": "Ephemeral",
+        "kubeletDiskType": "OS",
+        "maxPods": 110,
+        "type": "VirtualMachineScaleSets",
+        "availabilityZones": ["1", "2", "3"],
+        "enableAutoScaling": false,
+        "provisioningState": c.provisioning_state,
+        "powerState": {"code": c.power_state},
+        "orchestratorVersion": c.kubernetes_version,
+        "currentOrchestratorVersion": c.kubernetes_version,
+        "mode": "System",
+        "osType": "Linux",
+        "osSKU": "Ubuntu",
+        "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202510.03.0",
+        "upgradeSettings": {"maxSurge": "10%"},
+        "enableFIPS": false,
+        "eTag": derived_guid(&format!("pool-etag:{}", c.id)),
+    })
+}
+
+fn network_profile_json(c: &ClusterRec) -> Value {
+    json!({
+        "networkPlugin": "azure",
+        "networkPluginMode": "overlay",
+        "networkPolicy": "none",
+        "loadBalancerSku": "standard",
+        "loadBalancerProfile": {
+            "managedOutboundIPs": {"count": 1},
+            "effectiveOutboundIPs": [{"id": format!("/subscriptions/{}/resourceGroups/MC_{}_{}_{}/providers/Microsoft.Network/publicIPAddresses/{}", c.subscription, c.resource_group, c.name, c.location, derived_guid(&format!("pip:{}", c.id)))}],
+            "allocatedOutboundPorts": 0,
+            "idleTimeoutInMinutes": 30,
+        },
+        "podCidr": "10.244.0.0/16",
+        "serviceCidr": "10.0.0.0/16",
+        "dnsServiceIP": "10.0.0.10",
+        "outboundType": "loadBalancer",
+        "podCidrs": ["10.244.0.0/16"],
+        "serviceCidrs": ["10.0.0.0/16"],
+        "ipFamilies": ["IPv4"],
+    })
+}
+
 pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
     // Live AKS answers with a lowercase `resourcegroups` in its ids; clients must compare ids
     // without case, so the emulator does the same.
@@ -32,29 +81,7 @@ pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
         "dnsPrefix": c.dns_prefix,
         "fqdn": c.fqdn,
         "azurePortalFQDN": c.fqdn.replacen(".hcp.", ".portal.hcp.", 1),
-        "agentPoolProfiles": [{
-            "name": "nodepool1",
-            "count": c.node_count,
-            "vmSize": "Standard_D4ds_v5",
-            "osDiskSizeGB": 128,
-            "osDiskType": "Ephemeral",
-            "kubeletDiskType": "OS",
-            "maxPods": 110,
-            "type": "VirtualMachineScaleSets",
-            "availabilityZones": ["1", "2", "3"],
-            "enableAutoScaling": false,
-            "provisioningState": c.provisioning_state,
-            "powerState": {"code": c.power_state},
-            "orchestratorVersion": c.kubernetes_version,
-            "currentOrchestratorVersion": c.kubernetes_version,
-            "mode": "System",
-            "osType": "Linux",
-            "osSKU": "Ubuntu",
-            "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202510.03.0",
-            "upgradeSettings": {"maxSurge": "10%"},
-            "enableFIPS": false,
-            "eTag": derived_guid(&format!("pool-etag:{}", c.id)),
-        }],
+        "agentPoolProfiles": [agent_pool_json(c)],
         "linuxProfile": {
             "adminUsername": "azureuser",
             "ssh": {"publicKeys": [{"keyData": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0emulator azureuser"}]},
@@ -66,25 +93,7 @@ pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
         "nodeResourceGroup": format!("MC_{}_{}_{}", c.resource_group, c.name, c.location),
         "enableRBAC": true,
         "supportPlan": "KubernetesOfficial",
-        "networkProfile": {
-            "networkPlugin": "azure",
-            "networkPluginMode": "overlay",
-            "networkPolicy": "none",
-            "loadBalancerSku": "standard",
-            "loadBalancerProfile": {
-                "managedOutboundIPs": {"count": 1},
-                "effectiveOutboundIPs": [{"id": format!("/subscriptions/{}/resourceGroups/MC_{}_{}_{}/providers/Microsoft.Network/publicIPAddresses/{}", c.subscription, c.resource_group, c.name, c.location, derived_guid(&format!("pip:{}", c.id)))}],
-                "allocatedOutboundPorts": 0,
-                "idleTimeoutInMinutes": 30,
-            },
-            "podCidr": "10.244.0.0/16",
-            "serviceCidr": "10.0.0.0/16",
-            "dnsServiceIP": "10.0.0.10",
-            "outboundType": "loadBalancer",
-            "podCidrs": ["10.244.0.0/16"],
-            "serviceCidrs": ["10.0.0.0/16"],
-            "ipFamilies": ["IPv4"],
-        },
+        "networkProfile": network_profile_json(c),
         "maxAgentPools": 100,
         "disableLocalAccounts": !c.local_accounts,
         "securityProfile": {},

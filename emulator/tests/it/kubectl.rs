@@ -61,6 +61,19 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     let env = start().await;
     let kubectl = Kubectl::new(program, &kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", false).await);
 
+    secrets_and_service_accounts(&kubectl).await;
+    apply_client_and_server_side(&kubectl).await;
+    pod_runs_with_pull_secrets(&kubectl).await;
+
+    let ledger = env.emulator.ledger();
+    assert!(ledger.count("PATCH", "patchCoreV1NamespacedServiceAccount") >= 2, "{ledger:?}");
+    assert!(ledger.count_cluster("aks-prod-1") > 10);
+    assert!(ledger.count("GET", "watchCoreV1NamespacedPod") >= 1, "kubectl wait watched: {ledger:?}");
+}
+
+/// docker-registry Secrets, the default ServiceAccount's pull secrets, Secret type
+/// immutability, tables, NotFound and delete.
+async fn secrets_and_service_accounts(kubectl: &Kubectl) {
     assert_eq!(kubectl.ok(&["create", "namespace", "team-a"]).await, "namespace/team-a created");
     let out = kubectl
         .ok(&[
@@ -119,7 +132,10 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     assert_eq!(kubectl.ok(&["-n", "team-a", "delete", "secret", "regcred"]).await, r#"secret "regcred" deleted"#);
     let (ok, _, _) = kubectl.run(&["-n", "team-a", "get", "secret", "regcred"]).await;
     assert!(!ok, "deleted");
+}
 
+/// Server-side apply with its conflicts and client-side apply's three-way patch.
+async fn apply_client_and_server_side(kubectl: &Kubectl) {
     // Server-side apply through kubectl, then a pod that gets the account's pull secrets.
     let dir = kubectl.config.with_file_name("m.yaml");
     std::fs::write(&dir, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ssa-secret\n  namespace: team-a\nstringData:\n  username: alice\ntype: Opaque\n").expect("write manifest");
@@ -156,6 +172,10 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     let forced =
         kubectl.ok(&["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", &path]).await;
     assert_eq!(forced, "secret/ssa-secret serverside-applied");
+}
+
+/// `kubectl run`: the Pod gets the account's pull secrets and the kubelet runs it.
+async fn pod_runs_with_pull_secrets(kubectl: &Kubectl) {
     let out =
         kubectl.ok(&["-n", "team-a", "run", "web", "--image=docker.io/library/nginx:1.27", "--restart=Never"]).await;
     assert_eq!(out, "pod/web created");
@@ -172,9 +192,4 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     let listed = kubectl.ok(&["-n", "team-a", "get", "pods"]).await;
     assert!(listed.contains("web") && listed.contains("1/1") && listed.contains("Running"), "{listed}");
     assert_eq!(kubectl.ok(&["delete", "namespace", "team-a"]).await, r#"namespace "team-a" deleted"#);
-
-    let ledger = env.emulator.ledger();
-    assert!(ledger.count("PATCH", "patchCoreV1NamespacedServiceAccount") >= 2, "{ledger:?}");
-    assert!(ledger.count_cluster("aks-prod-1") > 10);
-    assert!(ledger.count("GET", "watchCoreV1NamespacedPod") >= 1, "kubectl wait watched: {ledger:?}");
 }
