@@ -338,9 +338,12 @@ fn patch(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
         }
         "application/json-patch+json" => super::patch::json_patch(&base, &document).map_err(|e| match e {
             super::patch::PatchError::Decode(m) => bad_request(m),
-            super::patch::PatchError::Apply(m) => {
+            // The apiserver wraps every apply error (a failed `test` among them) in a generic
+            // 422 that names neither the patch nor the op (`NewGenericServerResponse`): clients
+            // can only treat it as "the live object changed".
+            super::patch::PatchError::Apply(_) => {
                 Failure::new(422, "Invalid", "the server rejected our request due to an error in our request")
-                    .with_details(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": m}]}))
+                    .with_details(json!({}))
             }
         })?,
         _ => return Err(status::unsupported_media_type()),
