@@ -250,6 +250,13 @@ pub(crate) fn print_manager(entry: &Entry) -> String {
 /// `new` (all of `new` on create), other managers lose those and every removed field.
 pub(crate) fn record_update(kind: &str, old: Option<&Value>, new: &mut Value, manager: &str, time: &str) {
     let mut list = old.map(entries).unwrap_or_default();
+    // The apiserver's field manager does not start tracking on an update of an object that
+    // has no managedFields (skipNonAppliedManager): only a create or an apply starts it. So
+    // the controller-made `default` ServiceAccount stays without managedFields when patched.
+    if old.is_some() && list.is_empty() {
+        store_entries(new, &list);
+        return;
+    }
     let new_set = field_set(kind, new);
     let old_set = old.map(|o| field_set(kind, o)).unwrap_or_default();
     let changed: FieldSet = new_set

@@ -17,6 +17,7 @@ mod discovery;
 mod fields;
 mod gojson;
 mod objects;
+mod omitempty;
 mod patch;
 mod pods;
 mod proto;

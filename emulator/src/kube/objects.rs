@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::apply::apply;
 use super::fields::record_update;
+use super::omitempty::drop_empty;
 use super::pods;
 use super::resources::{NAMESPACES, ResourceType};
 use super::select::Selector;
@@ -208,6 +209,7 @@ fn insert(store: &mut Store, call: &Call<'_>, mut object: Value, dry_run: bool) 
     if call.res.kind == "Namespace" {
         object = namespace_defaults(object);
     }
+    drop_empty(call.res.kind, &mut object);
     stamp_new(&mut object);
     if let Some(meta) = object["metadata"].as_object_mut() {
         meta.remove("resourceVersion");
@@ -231,6 +233,7 @@ fn insert(store: &mut Store, call: &Call<'_>, mut object: Value, dry_run: bool) 
 fn create(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     let mut object = body(call, false)?;
     let warnings = validate_fields(call, &mut object)?;
+    drop_empty(call.res.kind, &mut object);
     check_namespace(call, &mut object)?;
     if object["metadata"]["name"].as_str().is_none_or(str::is_empty)
         && let Some(prefix) = object["metadata"]["generateName"].as_str().filter(|p| !p.is_empty())
@@ -288,6 +291,7 @@ fn replace(
     if call.res.kind == "Namespace" {
         new["spec"] = old["spec"].clone();
     }
+    drop_empty(call.res.kind, &mut new);
     let mut new = full(call.res, new);
     if let Some(meta) = new["metadata"].as_object_mut()
         && meta.get("managedFields").is_some_and(Value::is_null)
@@ -303,6 +307,7 @@ fn replace(
 fn update(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     let mut new = body(call, false)?;
     let warnings = validate_fields(call, &mut new)?;
+    drop_empty(call.res.kind, &mut new);
     let old = store
         .get(call.res, call.namespace, call.name)
         .cloned()
@@ -350,6 +355,7 @@ fn patch(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     };
     let mut patched = patched;
     let warnings = validate_fields(call, &mut patched)?;
+    drop_empty(call.res.kind, &mut patched);
     let stored = replace(store, call, &old, patched, Some(&call.manager()))?;
     Ok(with_warnings(answer(call, 200, stored), &warnings))
 }

@@ -15,6 +15,7 @@ mod kubeapi;
 mod kubectl;
 mod kubelet;
 mod rbac;
+mod real_server;
 mod registry;
 mod shape;
 mod support;
