@@ -16,6 +16,7 @@ mod apply;
 mod discovery;
 mod fields;
 mod gojson;
+mod lifecycle;
 mod objects;
 mod omitempty;
 mod patch;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::apply::apply;
 use super::fields::record_update;
+use super::lifecycle;
 use super::omitempty::drop_empty;
 use super::pods;
 use super::resources::{NAMESPACES, ResourceType};
@@ -164,9 +165,16 @@ fn body(call: &Call<'_>, yaml: bool) -> Result<Value, Failure> {
     Ok(value)
 }
 
-fn namespace_must_exist(store: &Store, call: &Call<'_>) -> Result<(), Failure> {
-    if call.res.namespaced && store.get(NAMESPACES, "", call.namespace).is_none() {
+/// A create needs its namespace, and one that is not being deleted (NamespaceLifecycle).
+fn namespace_must_exist(store: &Store, call: &Call<'_>, name: &str) -> Result<(), Failure> {
+    if !call.res.namespaced {
+        return Ok(());
+    }
+    if store.get(NAMESPACES, "", call.namespace).is_none() {
         return Err(status::not_found("namespaces", call.namespace));
+    }
+    if lifecycle::is_terminating(store, call.namespace) {
+        return Err(status::namespace_terminating(call.res.plural, name, call.namespace));
     }
     Ok(())
 }
@@ -240,7 +248,8 @@ fn create(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     {
         object["metadata"]["name"] = json!(format!("{prefix}{}", random_suffix()));
     }
-    namespace_must_exist(store, call)?;
+    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    namespace_must_exist(store, call, &name)?;
     if let Some(meta) = object["metadata"].as_object_mut() {
         meta.remove("managedFields");
     }
@@ -301,7 +310,12 @@ fn replace(
     if call.dry_run() {
         return Ok(new);
     }
-    Ok(store.put(call.res, call.namespace, name, new))
+    let stored = store.put(call.res, call.namespace, name, new);
+    if stored["metadata"]["deletionTimestamp"].is_string() {
+        // A finalizer may have been removed from an object being deleted.
+        lifecycle::settle(store);
+    }
+    Ok(stored)
 }
 
 fn update(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
@@ -387,7 +401,7 @@ fn server_side_apply(store: &mut Store, call: &Call<'_>, old: Option<Value>) -> 
     let time = now();
     match old {
         None => {
-            namespace_must_exist(store, call)?;
+            namespace_must_exist(store, call, call.name)?;
             let created = apply(call.res.kind, None, &config, &manager, force, &time)?;
             let stored = insert(store, call, created, call.dry_run())?;
             Ok(answer(call, 201, stored))
@@ -435,26 +449,25 @@ fn preconditions(call: &Call<'_>, object: &Value) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Removes one object. Secrets, ServiceAccounts, ConfigMaps and Events answer a success
-/// Status; Pods and Namespaces (graceful on a real cluster) answer the object.
-fn remove_one(store: &mut Store, call: &Call<'_>, name: &str, dry_run: bool) -> Result<Value, Failure> {
+/// Deletes one object (see `lifecycle`): returns it as answered and whether it is gone
+/// (false while finalizers or a terminating namespace's content keep it).
+fn remove_one(store: &mut Store, call: &Call<'_>, name: &str, dry_run: bool) -> Result<(Value, bool), Failure> {
     let object =
         store.get(call.res, call.namespace, name).cloned().ok_or_else(|| status::not_found(call.res.plural, name))?;
-    if !dry_run {
-        store.remove(call.res, call.namespace, name);
-        if call.res.kind == "Namespace" {
-            store.purge_namespace(name);
-        }
+    if dry_run {
+        return Ok((object, true));
     }
-    Ok(object)
+    lifecycle::delete(store, call.res, call.namespace, name).ok_or_else(|| status::not_found(call.res.plural, name))
 }
 
 fn delete(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     if let Some(object) = store.get(call.res, call.namespace, call.name) {
         preconditions(call, object)?;
     }
-    let object = remove_one(store, call, call.name, call.dry_run())?;
+    let (object, gone) = remove_one(store, call, call.name, call.dry_run())?;
     match call.res.kind {
+        // Kept while finalizers run: the answer is the object, marked for deletion.
+        _ if !gone => Ok(Reply::json(200, &full(call.res, object))),
         "Pod" => {
             let mut object = full(call.res, object);
             object["metadata"]["deletionTimestamp"] = json!(now());
@@ -464,7 +477,9 @@ fn delete(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
         "Namespace" => {
             let mut object = full(call.res, object);
             object["status"]["phase"] = json!("Terminating");
-            object["metadata"]["deletionTimestamp"] = json!(now());
+            if !object["metadata"]["deletionTimestamp"].is_string() {
+                object["metadata"]["deletionTimestamp"] = json!(now());
+            }
             Ok(Reply::json(200, &object))
         }
         _ => Ok(Reply::json(

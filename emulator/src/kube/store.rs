@@ -111,15 +111,14 @@ impl Store {
         Some(removed)
     }
 
-    /// Removes everything in a namespace (what the namespace controller does before the
-    /// namespace itself goes).
-    pub fn purge_namespace(&mut self, namespace: &str) {
-        let doomed: Vec<Key> = self.objects.keys().filter(|(_, ns, _)| ns == namespace).cloned().collect();
-        for (plural, ns, name) in doomed {
-            if let Some(res) = super::resources::by_plural(plural) {
-                self.remove(res, &ns, &name);
-            }
-        }
+    /// Every object's (resource, namespace, name), in key order.
+    pub fn keys(&self) -> Vec<(&'static ResourceType, String, String)> {
+        self.objects
+            .keys()
+            .filter_map(|(plural, ns, name)| {
+                super::resources::by_plural(plural).map(|res| (res, ns.clone(), name.clone()))
+            })
+            .collect()
     }
 
     fn record(&mut self, plural: &'static str, namespace: &str, kind: &'static str, object: &Value, object_kind: &str) {

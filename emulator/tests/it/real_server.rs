@@ -84,3 +84,78 @@ async fn controller_made_default_service_account_never_gets_managed_fields() {
         .unwrap_or_default();
     assert_eq!(managers, ["kubectl-create", "acrlink"], "{later}");
 }
+
+#[tokio::test]
+async fn namespace_with_finalized_content_stays_terminating_and_refuses_creates() {
+    let (_env, kube) = prod().await;
+    kube.create_namespace("dying").await;
+    let held = json!({"metadata": {"name": "held", "finalizers": ["example.com/keep"]}, "type": "Opaque"});
+    kube.post("/api/v1/namespaces/dying/secrets", &held).await;
+    kube.post("/api/v1/namespaces/dying/secrets", &json!({"metadata": {"name": "plain"}})).await;
+    let deleted = kube.delete("/api/v1/namespaces/dying").await;
+    assert_eq!(deleted.status, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted.body["status"]["phase"], "Terminating");
+    let namespace = kube.get("/api/v1/namespaces/dying").await;
+    assert_eq!(namespace.status, StatusCode::OK, "kept while content has finalizers");
+    assert_eq!(namespace.body["status"]["phase"], "Terminating");
+    let conditions = namespace.body["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let condition = |kind: &str| conditions.iter().find(|c| c["type"] == kind).cloned().unwrap_or_default();
+    assert_eq!(conditions.len(), 5, "{namespace}");
+    assert_eq!(
+        condition("NamespaceContentRemaining")["message"],
+        "Some resources are remaining: secrets. has 1 resource instances"
+    );
+    assert_eq!(
+        condition("NamespaceFinalizersRemaining")["message"],
+        "Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances"
+    );
+    assert_eq!(kube.get("/api/v1/namespaces/dying/secrets/plain").await.status, StatusCode::NOT_FOUND);
+    let held_now = kube.get("/api/v1/namespaces/dying/secrets/held").await;
+    assert!(held_now.body["metadata"]["deletionTimestamp"].is_string(), "{held_now}");
+
+    let refused = kube.post("/api/v1/namespaces/dying/secrets", &json!({"metadata": {"name": "p"}})).await;
+    assert_eq!(
+        refused.body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "secrets \"p\" is forbidden: unable to create new content in namespace dying because it is being terminated",
+               "reason": "Forbidden",
+               "details": {"name": "p", "kind": "secrets", "causes": [{"reason": "NamespaceTerminating", "message": "namespace dying is being terminated", "field": "metadata.namespace"}]},
+               "code": 403})
+    );
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let updated = kube
+        .patch(
+            "/api/v1/namespaces/dying/secrets/held",
+            "application/merge-patch+json",
+            &json!({"metadata": {"labels": {"a": "b"}}}),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "updates are not refused: {updated}");
+
+    // The last finalizer goes: the Secret goes, then the namespace.
+    let released = kube
+        .patch(
+            "/api/v1/namespaces/dying/secrets/held",
+            "application/merge-patch+json",
+            &json!({"metadata": {"finalizers": null}}),
+        )
+        .await;
+    assert_eq!(released.status, StatusCode::OK, "{released}");
+    assert_eq!(kube.get("/api/v1/namespaces/dying/secrets/held").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(kube.get("/api/v1/namespaces/dying").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_object_with_finalizers_is_only_marked_by_delete() {
+    let (_env, kube) = prod().await;
+    let held = json!({"metadata": {"name": "held", "finalizers": ["example.com/keep"]}});
+    kube.post("/api/v1/namespaces/default/configmaps", &held).await;
+    let deleted = kube.delete("/api/v1/namespaces/default/configmaps/held").await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(deleted.body["kind"], "ConfigMap", "the object, not a Status: {deleted}");
+    assert!(deleted.body["metadata"]["deletionTimestamp"].is_string());
+    let path = "/api/v1/namespaces/default/configmaps/held";
+    assert_eq!(kube.get(path).await.status, StatusCode::OK);
+    kube.patch(path, "application/json-patch+json", &json!([{"op": "remove", "path": "/metadata/finalizers"}])).await;
+    assert_eq!(kube.get(path).await.status, StatusCode::NOT_FOUND);
+}
