@@ -1,6 +1,7 @@
-//! Discovery: `/version`, `/api`, `/api/v1`, `/apis`. kubectl builds its REST mapping from
-//! these; the server offers no aggregated discovery and no OpenAPI documents (404), and
-//! kubectl falls back to the legacy documents as it does with older servers.
+//! Discovery: `/version`, `/api`, `/api/v1`, `/apis`, and reduced OpenAPI documents
+//! (`/openapi/v2`, `/openapi/v3`). kubectl builds its REST mapping from these; the server
+//! offers no aggregated discovery, and kubectl falls back to the legacy documents as it does
+//! with older servers.
 
 use serde_json::{Value, json};
 
@@ -71,7 +72,55 @@ pub(crate) fn openapi_v1(kubernetes_version: &str) -> Value {
     json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": format!("v{kubernetes_version}")}, "paths": paths, "components": {"schemas": {}}})
 }
 
-pub(crate) fn answer(which: &Discovery, kubernetes_version: &str, server_address: &str) -> Reply {
+/// The protobuf media type of `/openapi/v2` (gnostic's `openapi_v2.Document`), as kubectl
+/// 1.28 asks for it and as the server names it in its answer.
+const OPENAPI_V2_PROTOBUF_ASKED: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// `/openapi/v2`, reduced as the v3 documents are: the swagger version and info, no paths
+/// and no definitions. kubectl 1.28 fetches and parses it before every `create -f` /
+/// `apply -f` / `diff`; with no definition for a kind it skips client-side schema checks
+/// (the server validates: see the v3 documents) and builds apply patches from its
+/// built-in types.
+fn openapi_v2(kubernetes_version: &str, accept: &str) -> Reply {
+    let version = format!("v{kubernetes_version}");
+    if accept.contains(OPENAPI_V2_PROTOBUF_ASKED) || accept.contains(OPENAPI_V2_PROTOBUF) {
+        // Document { swagger = 1; info = 2 { title = 1; version = 2 } }.
+        let mut info = Vec::new();
+        proto_string(&mut info, 1, "Kubernetes");
+        proto_string(&mut info, 2, &version);
+        let mut document = Vec::new();
+        proto_string(&mut document, 1, "2.0");
+        proto_bytes(&mut document, 2, &info);
+        return Reply { status: 200, body: Some(document), content_type: OPENAPI_V2_PROTOBUF, headers: Vec::new() };
+    }
+    Reply::json(
+        200,
+        &json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": version}, "paths": {}, "definitions": {}}),
+    )
+}
+
+/// A length-delimited protobuf field.
+fn proto_bytes(out: &mut Vec<u8>, field: u8, bytes: &[u8]) {
+    out.push((field << 3) | 2);
+    let mut len = bytes.len();
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(bytes);
+}
+
+fn proto_string(out: &mut Vec<u8>, field: u8, text: &str) {
+    proto_bytes(out, field, text.as_bytes());
+}
+
+pub(crate) fn answer(which: &Discovery, kubernetes_version: &str, server_address: &str, accept: &str) -> Reply {
     match which {
         Discovery::Version => Reply::json(200, &version(kubernetes_version)),
         Discovery::Api => Reply::json(
@@ -82,6 +131,7 @@ pub(crate) fn answer(which: &Discovery, kubernetes_version: &str, server_address
         Discovery::Apis => Reply::json(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})),
         Discovery::OpenApiV3Root => Reply::json(200, &openapi_root()),
         Discovery::OpenApiV3 => Reply::json(200, &openapi_v1(kubernetes_version)),
+        Discovery::OpenApiV2 => openapi_v2(kubernetes_version, accept),
         Discovery::OpenApi => no_such_path().reply(),
     }
 }

@@ -155,7 +155,7 @@ fn serve(shared: &Shared, req: &Req, route: &Route, watching: bool) -> Result<An
     let reply = match parse(&rest) {
         KubePath::Discovery(which) => {
             let address = req.base_url.trim_start_matches("https://").to_string();
-            discovery::answer(&which, &version, &address)
+            discovery::answer(&which, &version, &address, req.header("accept").unwrap_or_default())
         }
         KubePath::Unknown => no_such_path().reply(),
         KubePath::Resource { res, namespace, name, subresource } => {

@@ -14,6 +14,7 @@ pub(crate) enum Discovery {
     Apis,
     OpenApiV3Root,
     OpenApiV3,
+    OpenApiV2,
     OpenApi,
 }
 
@@ -47,6 +48,7 @@ pub(crate) fn parse(rest: &[&str]) -> KubePath {
         ["apis"] => KubePath::Discovery(Discovery::Apis),
         ["openapi", "v3"] => KubePath::Discovery(Discovery::OpenApiV3Root),
         ["openapi", "v3", "api", "v1"] => KubePath::Discovery(Discovery::OpenApiV3),
+        ["openapi", "v2"] => KubePath::Discovery(Discovery::OpenApiV2),
         ["openapi", ..] => KubePath::Discovery(Discovery::OpenApi),
         ["api", "v1", plural] => resource(plural, "", "", None),
         ["api", "v1", "namespaces", ns, plural] if by_plural(plural).is_some_and(|r| r.namespaced) => {
@@ -102,6 +104,7 @@ pub(crate) fn ledger_names(method: &str, rest: &[&str], watch: bool) -> (&'stati
             Discovery::Apis => (intern(format!("{PREFIX}/apis")), "getAPIVersions"),
             Discovery::OpenApiV3Root => (intern(format!("{PREFIX}/openapi/v3")), "getOpenAPIV3"),
             Discovery::OpenApiV3 => (intern(format!("{PREFIX}/openapi/v3/api/v1")), "getOpenAPIV3CoreV1"),
+            Discovery::OpenApiV2 => (intern(format!("{PREFIX}/openapi/v2")), "getOpenAPIV2"),
             Discovery::OpenApi => (intern(format!("{PREFIX}/openapi/{{path}}")), "getOpenAPI"),
         },
         KubePath::Unknown => (intern(format!("{PREFIX}/{{path}}")), "Kubernetes"),

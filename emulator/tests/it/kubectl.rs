@@ -63,6 +63,7 @@ async fn real_kubectl_drives_an_emulated_cluster() {
 
     secrets_and_service_accounts(&kubectl).await;
     apply_client_and_server_side(&kubectl).await;
+    create_from_file_and_diff(&kubectl).await;
     pod_runs_with_pull_secrets(&kubectl).await;
 
     let ledger = env.emulator.ledger();
@@ -172,6 +173,23 @@ async fn apply_client_and_server_side(kubectl: &Kubectl) {
     let forced =
         kubectl.ok(&["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", &path]).await;
     assert_eq!(forced, "secret/ssa-secret serverside-applied");
+}
+
+/// `create -f` and `diff` (both read the OpenAPI documents first: v2 on kubectl 1.28, v3
+/// on 1.32+).
+async fn create_from_file_and_diff(kubectl: &Kubectl) {
+    let file = kubectl.config.with_file_name("created.yaml");
+    let path = file.display().to_string();
+    let manifest =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-file\n  namespace: team-a\ndata:\n  a: \"1\"\n";
+    std::fs::write(&file, manifest).expect("write manifest");
+    assert_eq!(kubectl.ok(&["create", "-f", &path]).await, "configmap/from-file created");
+    let (same, out, err) = kubectl.run(&["diff", "-f", &path]).await;
+    assert!(same, "no difference: {out} {err}");
+    std::fs::write(&file, manifest.replace("\"1\"", "\"2\"")).expect("write manifest");
+    let (same, out, _) = kubectl.run(&["diff", "-f", &path]).await;
+    assert!(!same, "diff exits 1 on a difference");
+    assert!(out.contains("-  a: \"1\"") && out.contains("+  a: \"2\""), "{out}");
 }
 
 /// `kubectl run`: the Pod gets the account's pull secrets and the kubelet runs it.
