@@ -70,6 +70,8 @@ fn images(pod: &Value) -> Vec<(String, String)> {
 }
 
 fn sync_cluster(shared: &Shared, state: &State, cluster: &ClusterRec, store: &mut Store) {
+    // The deployment and replica-set controllers: Pods for the ReplicaSets, statuses.
+    crate::kube::apps::reconcile(store);
     // The controller manager's part: objects every namespace gets, once their time has come.
     let now_instant = Instant::now();
     let (due, later): (Vec<_>, Vec<_>) =

@@ -13,6 +13,7 @@
 //!   kubectl tables.
 
 mod apply;
+pub(crate) mod apps;
 mod discovery;
 mod fields;
 mod gojson;

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::apply::apply;
+use super::apps;
 use super::fields::record_update;
 use super::lifecycle;
 use super::omitempty::drop_empty;
@@ -73,7 +74,7 @@ pub(crate) fn serve(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure
 /// The object as clients read it: with `kind` and `apiVersion`.
 fn full(res: &ResourceType, mut object: Value) -> Value {
     object["kind"] = json!(res.kind);
-    object["apiVersion"] = json!("v1");
+    object["apiVersion"] = json!(res.api_version());
     object
 }
 
@@ -135,7 +136,7 @@ fn list(store: &Store, call: &Call<'_>) -> Result<Reply, Failure> {
     }
     Ok(Reply::json(
         200,
-        &json!({"kind": format!("{}List", call.res.kind), "apiVersion": "v1", "metadata": metadata, "items": page}),
+        &json!({"kind": format!("{}List", call.res.kind), "apiVersion": call.res.api_version(), "metadata": metadata, "items": page}),
     ))
 }
 
@@ -217,6 +218,7 @@ fn insert(store: &mut Store, call: &Call<'_>, mut object: Value, dry_run: bool) 
     if call.res.kind == "Namespace" {
         object = namespace_defaults(object);
     }
+    apps::defaults(call.res.kind, &mut object);
     drop_empty(call.res.kind, &mut object);
     stamp_new(&mut object);
     if let Some(meta) = object["metadata"].as_object_mut() {
@@ -295,6 +297,8 @@ fn replace(
         new["status"] = status;
     } else if call.res.kind == "Pod" || call.res.kind == "Namespace" {
         new["status"] = old["status"].clone();
+    } else {
+        apps::on_update(call.res.kind, old, &mut new);
     }
     admit(call.res, Some(old), &mut new)?;
     if call.res.kind == "Namespace" {
@@ -506,6 +510,6 @@ fn delete_collection(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failur
     }
     Ok(Reply::json(
         200,
-        &json!({"kind": format!("{}List", call.res.kind), "apiVersion": "v1", "metadata": {"resourceVersion": store.revision.to_string()}, "items": victims}),
+        &json!({"kind": format!("{}List", call.res.kind), "apiVersion": call.res.api_version(), "metadata": {"resourceVersion": store.revision.to_string()}, "items": victims}),
     ))
 }

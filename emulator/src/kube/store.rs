@@ -124,7 +124,8 @@ impl Store {
     fn record(&mut self, plural: &'static str, namespace: &str, kind: &'static str, object: &Value, object_kind: &str) {
         let mut object = object.clone();
         object["kind"] = json!(object_kind);
-        object["apiVersion"] = json!("v1");
+        let api_version = super::resources::by_plural(plural).map(ResourceType::api_version).unwrap_or("v1");
+        object["apiVersion"] = json!(api_version);
         let change =
             Arc::new(Change { revision: self.revision, plural, namespace: namespace.to_string(), kind, object });
         if self.history.len() == HISTORY {

@@ -211,3 +211,41 @@ async fn pod_runs_with_pull_secrets(kubectl: &Kubectl) {
     assert!(listed.contains("web") && listed.contains("1/1") && listed.contains("Running"), "{listed}");
     assert_eq!(kubectl.ok(&["delete", "namespace", "team-a"]).await, r#"namespace "team-a" deleted"#);
 }
+
+/// The guide's pull test: `kubectl create deploy` with an image of an emulated registry. The
+/// deployment and replica-set controllers make the Pod, the kubelet pulls it through the
+/// cluster's kubelet identity (AcrPull on acrprod), and `rollout status` sees it roll out;
+/// an image that does not exist leaves its Pod in ErrImagePull / ImagePullBackOff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_deploy_pulls_through_the_kubelet_identity() {
+    let Some(program) = kubectl_binary() else { return };
+    let env = start().await;
+    let kubectl = Kubectl::new(program, &kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", false).await);
+    let out = kubectl.ok(&["create", "deployment", "web", "--image=acrprod.azurecr.io/team-a/app:1.0"]).await;
+    assert_eq!(out, "deployment.apps/web created");
+    let rolled = kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=30s"]).await;
+    assert!(rolled.ends_with("deployment \"web\" successfully rolled out"), "{rolled}");
+    let pods = kubectl.ok(&["get", "pods", "-l", "app=web"]).await;
+    assert!(pods.contains("web-") && pods.contains("1/1") && pods.contains("Running"), "{pods}");
+    let ready =
+        kubectl.ok(&["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}/{.status.replicas}"]).await;
+    assert_eq!(ready, "1/1");
+
+    kubectl.ok(&["create", "deployment", "broken", "--image=acrprod.azurecr.io/team-a/missing:1"]).await;
+    let (ok, _, err) = kubectl.run(&["rollout", "status", "deployment/broken", "--timeout=4s"]).await;
+    assert!(!ok && err.contains("timed out"), "{err}");
+    let waited = kubectl
+        .ok(&[
+            "wait",
+            "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ImagePullBackOff",
+            "pod",
+            "-l",
+            "app=broken",
+            "--timeout=20s",
+        ])
+        .await;
+    assert!(waited.ends_with("condition met"), "{waited}");
+    let pods = kubectl.ok(&["get", "pods", "-l", "app=broken"]).await;
+    assert!(pods.contains("ImagePullBackOff") || pods.contains("ErrImagePull"), "{pods}");
+    assert_eq!(kubectl.ok(&["delete", "deployment", "broken"]).await, "deployment.apps \"broken\" deleted");
+}

@@ -4,6 +4,7 @@
 mod acr;
 mod admin;
 mod aks;
+mod apps;
 mod arm;
 mod az_cli;
 mod az_surface;
