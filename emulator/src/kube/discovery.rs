@@ -80,7 +80,7 @@ pub(crate) fn openapi_group(group: &str, kubernetes_version: &str) -> Value {
             }}),
         );
     }
-    json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": format!("v{kubernetes_version}")}, "paths": paths, "components": {"schemas": {}}})
+    json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": format!("v{kubernetes_version}")}, "paths": paths, "components": {"schemas": super::explain::schemas(group)}})
 }
 
 /// The protobuf media type of `/openapi/v2` (gnostic's `openapi_v2.Document`), as kubectl

@@ -15,6 +15,7 @@
 mod apply;
 pub(crate) mod apps;
 mod discovery;
+mod explain;
 mod fields;
 mod gojson;
 mod lifecycle;

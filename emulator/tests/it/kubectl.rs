@@ -64,6 +64,7 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     secrets_and_service_accounts(&kubectl).await;
     apply_client_and_server_side(&kubectl).await;
     create_from_file_and_diff(&kubectl).await;
+    explain_secret(&kubectl).await;
     pod_runs_with_pull_secrets(&kubectl).await;
 
     let ledger = env.emulator.ledger();
@@ -190,6 +191,19 @@ async fn create_from_file_and_diff(kubectl: &Kubectl) {
     let (same, out, _) = kubectl.run(&["diff", "-f", &path]).await;
     assert!(!same, "diff exits 1 on a difference");
     assert!(out.contains("-  a: \"1\"") && out.contains("+  a: \"2\""), "{out}");
+}
+
+/// `kubectl explain secret` reads the Secret's schema from the OpenAPI v3 document.
+async fn explain_secret(kubectl: &Kubectl) {
+    let explained = kubectl.ok(&["explain", "secret"]).await;
+    assert!(explained.starts_with("KIND:       Secret\nVERSION:    v1\n"), "{explained}");
+    for field in
+        ["data\t<map[string]string>", "immutable\t<boolean>", "metadata\t<ObjectMeta>", "stringData", "type\t<string>"]
+    {
+        assert!(explained.lines().any(|l| l.trim_start().starts_with(field)), "{field} in {explained}");
+    }
+    let nested = kubectl.ok(&["explain", "secret.metadata.labels"]).await;
+    assert!(nested.contains("labels"), "{nested}");
 }
 
 /// `kubectl run`: the Pod gets the account's pull secrets and the kubelet runs it.
