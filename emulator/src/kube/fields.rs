@@ -36,7 +36,10 @@ pub(crate) fn field_set(kind: &str, object: &Value) -> FieldSet {
     let mut set = FieldSet::new();
     let Value::Object(top) = object else { return set };
     for (k, v) in top {
-        if k == "apiVersion" || k == "kind" || (k == "status" && kind == "Pod") {
+        // The status of kinds with a status subresource is reset on writes to the main
+        // resource, so no writer there owns it.
+        let has_status = matches!(kind, "Pod" | "Namespace" | "Deployment" | "ReplicaSet");
+        if k == "apiVersion" || k == "kind" || (k == "status" && has_status) {
             continue;
         }
         let mut path = vec![format!("f:{k}")];

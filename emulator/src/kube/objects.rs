@@ -205,6 +205,15 @@ fn random_suffix() -> String {
     (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
+/// What decoding does to a body before the field manager sees it: a Secret's `stringData`
+/// folded into `data` and its default `type`.
+fn server_defaults(kind: &str, object: &mut Value) -> Result<(), Failure> {
+    if kind == "Secret" {
+        super::validate::normalize_secret(object)?;
+    }
+    Ok(())
+}
+
 /// Stores a new object after admission: server metadata, defaults, controllers' side effects.
 fn insert(store: &mut Store, call: &Call<'_>, mut object: Value, dry_run: bool) -> Result<Value, Failure> {
     let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
@@ -255,6 +264,8 @@ fn create(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     if let Some(meta) = object["metadata"].as_object_mut() {
         meta.remove("managedFields");
     }
+    // Decoding applies the defaults before the field manager runs, so the writer owns them.
+    server_defaults(call.res.kind, &mut object)?;
     record_update(call.res.kind, None, &mut object, &call.manager(), &now());
     let stored = insert(store, call, object, call.dry_run())?;
     Ok(with_warnings(answer(call, 201, stored), &warnings))
@@ -287,6 +298,7 @@ fn replace(
         new["metadata"][kept] = old["metadata"][kept].clone();
     }
     if let Some(manager) = manager {
+        server_defaults(call.res.kind, &mut new)?;
         new["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
         record_update(call.res.kind, Some(old), &mut new, manager, &now());
     }

@@ -264,6 +264,11 @@ fn decode(bytes: &[u8], fields: &[F]) -> Option<Value> {
                 continue;
             }
         };
+        // gogo protobuf writes every non-pointer field, zero values included; Go's JSON
+        // leaves those out (`omitempty`), and so does the object the server keeps.
+        if !repeated && omitted_zero(name, &value) {
+            continue;
+        }
         if repeated {
             if let Value::Array(list) = out.entry(name).or_insert_with(|| json!([])) {
                 list.push(value);
@@ -273,6 +278,20 @@ fn decode(bytes: &[u8], fields: &[F]) -> Option<Value> {
         }
     }
     Some(Value::Object(out))
+}
+
+/// Non-pointer fields whose zero value Go's JSON omits (pointer fields are only on the wire
+/// when set, so their zero values stay).
+const NON_POINTER_ZEROS: &[&str] =
+    &["hostPort", "generation", "minReadySeconds", "stdin", "stdinOnce", "tty", "hostNetwork", "readOnly", "paused"];
+
+fn omitted_zero(name: &str, value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_i64() == Some(0) && NON_POINTER_ZEROS.contains(&name),
+        Value::Bool(b) => !b && NON_POINTER_ZEROS.contains(&name),
+        _ => false,
+    }
 }
 
 /// The JSON form of a protobuf-encoded object of `kind`, or an error for the 400 answer.

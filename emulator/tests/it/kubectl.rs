@@ -65,6 +65,7 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     apply_client_and_server_side(&kubectl).await;
     create_from_file_and_diff(&kubectl).await;
     explain_secret(&kubectl).await;
+    create_secret_generic_records_managed_fields(&kubectl).await;
     pod_runs_with_pull_secrets(&kubectl).await;
 
     let ledger = env.emulator.ledger();
@@ -191,6 +192,31 @@ async fn create_from_file_and_diff(kubectl: &Kubectl) {
     let (same, out, _) = kubectl.run(&["diff", "-f", &path]).await;
     assert!(!same, "diff exits 1 on a difference");
     assert!(out.contains("-  a: \"1\"") && out.contains("+  a: \"2\""), "{out}");
+}
+
+/// `kubectl create secret generic`: managedFields as the real server records them, one
+/// `kubectl-create` Update entry owning the data keys and the type.
+async fn create_secret_generic_records_managed_fields(kubectl: &Kubectl) {
+    let out = kubectl.ok(&["-n", "team-a", "create", "secret", "generic", "plain", "--from-literal=a=b"]).await;
+    assert_eq!(out, "secret/plain created");
+    let managed = kubectl
+        .ok(&[
+            "-n",
+            "team-a",
+            "get",
+            "secret",
+            "plain",
+            "-o",
+            "jsonpath={.metadata.managedFields}",
+            "--show-managed-fields",
+        ])
+        .await;
+    let managed: serde_json::Value = serde_json::from_str(&managed).expect("managedFields JSON");
+    assert_eq!(managed.as_array().map(Vec::len), Some(1), "{managed}");
+    assert_eq!(managed[0]["manager"], "kubectl-create");
+    assert_eq!(managed[0]["operation"], "Update");
+    // The defaulted type is the writer's too: defaults apply before the field manager runs.
+    assert_eq!(managed[0]["fieldsV1"], serde_json::json!({"f:data": {".": {}, "f:a": {}}, "f:type": {}}));
 }
 
 /// `kubectl explain secret` reads the Secret's schema from the OpenAPI v3 document.
