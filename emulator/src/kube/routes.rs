@@ -173,6 +173,18 @@ mod tests {
         );
         assert_eq!(ledger_names("GET", &["api", "v1", "secrets"], false).1, "listCoreV1SecretForAllNamespaces");
         assert_eq!(ledger_names("POST", &["api", "v1", "namespaces"], false).1, "createCoreV1Namespace");
+        let (template, operation) =
+            ledger_names("POST", &["apis", "apps", "v1", "namespaces", "a", "deployments"], false);
+        assert_eq!(operation, "createAppsV1NamespacedDeployment");
+        assert_eq!(
+            template,
+            "/k8s/{subscriptionId}/{resourceGroupName}/{clusterName}/apis/apps/v1/namespaces/{namespace}/deployments"
+        );
+        assert_eq!(
+            parse(&["api", "v1", "namespaces", "a", "deployments"]),
+            KubePath::Unknown,
+            "apps kinds are not core"
+        );
         assert_eq!(ledger_names("GET", &["api", "v1", "namespaces", "a", "pods"], true).1, "watchCoreV1NamespacedPod");
         assert_eq!(
             ledger_names("PUT", &["api", "v1", "namespaces", "a", "pods", "p", "status"], false).1,
