@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::pods;
-use super::resources::{DEPLOYMENTS, PODS, REPLICA_SETS, ResourceType};
+use super::resources::{DEPLOYMENTS, EVENTS, PODS, REPLICA_SETS, ResourceType};
 use super::store::{Store, now, stamp_new};
 
 /// The apiserver's defaults on create (`SetDefaults_Deployment`, `SetDefaults_ReplicaSet`,
@@ -123,6 +123,28 @@ fn random_suffix() -> String {
     (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
+/// A Normal Event from a controller about `object` (`deployment-controller`,
+/// `replicaset-controller`), as `kubectl describe` lists them.
+fn event(store: &mut Store, object: &Value, component: &str, reason: &str, message: &str) {
+    let kind = if component == "deployment-controller" { "Deployment" } else { "ReplicaSet" };
+    let namespace = text(&object["metadata"]["namespace"]);
+    let stamp = now();
+    let suffix: String = template_hash(&json!([stamp, message])).chars().take(8).collect();
+    let name = format!("{}.{suffix}", text(&object["metadata"]["name"]));
+    let mut e = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": {"kind": kind, "namespace": namespace, "name": object["metadata"]["name"],
+                           "uid": object["metadata"]["uid"], "apiVersion": "apps/v1",
+                           "resourceVersion": object["metadata"]["resourceVersion"]},
+        "reason": reason, "message": message, "type": "Normal", "count": 1,
+        "source": {"component": component}, "reportingComponent": component, "reportingInstance": "",
+        "firstTimestamp": stamp, "lastTimestamp": stamp, "eventTime": null,
+    });
+    stamp_new(&mut e);
+    store.put(EVENTS, &namespace, &name, e);
+}
+
 /// Writes `object` if it differs from what is stored.
 fn put_if_changed(store: &mut Store, res: &ResourceType, object: Value) {
     let namespace = text(&object["metadata"]["namespace"]);
@@ -143,8 +165,12 @@ fn sync_deployment(store: &mut Store, deployment: &Value) {
         let current = text(&old["metadata"]["name"]) == name;
         let wanted = if current { replicas.clone() } else { json!(0) };
         if old["spec"]["replicas"] != wanted {
+            let (from, to) = (old["spec"]["replicas"].as_u64().unwrap_or(0), wanted.as_u64().unwrap_or(0));
+            let way = if to > from { "up" } else { "down" };
+            let message = format!("Scaled {way} replica set {} to {to} from {from}", text(&old["metadata"]["name"]));
             old["spec"]["replicas"] = wanted;
             put_if_changed(store, REPLICA_SETS, old);
+            event(store, deployment, "deployment-controller", "ScalingReplicaSet", &message);
         }
     }
     if store.get(REPLICA_SETS, &namespace, &name).is_some() {
@@ -175,6 +201,8 @@ fn sync_deployment(store: &mut Store, deployment: &Value) {
     });
     stamp_new(&mut replica_set);
     store.put(REPLICA_SETS, &namespace, &name, replica_set);
+    let message = format!("Scaled up replica set {name} to {replicas}");
+    event(store, deployment, "deployment-controller", "ScalingReplicaSet", &message);
     let mut annotated = deployment.clone();
     annotated["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(revision.to_string());
     put_if_changed(store, DEPLOYMENTS, annotated);
@@ -187,14 +215,20 @@ fn sync_replica_set(store: &mut Store, replica_set: &Value) {
     let mut pods: Vec<Value> = objects(store, PODS).into_iter().filter(|p| owned_by(p, replica_set)).collect();
     while pods.len() < wanted {
         match new_pod(store, replica_set, &namespace) {
-            Some(pod) => pods.push(pod),
+            Some(pod) => {
+                let message = format!("Created pod: {}", text(&pod["metadata"]["name"]));
+                event(store, replica_set, "replicaset-controller", "SuccessfulCreate", &message);
+                pods.push(pod);
+            }
             // Admission refused it (no ServiceAccount yet): the next pass tries again.
             None => break,
         }
     }
     while pods.len() > wanted {
         if let Some(extra) = pods.pop() {
-            store.remove(PODS, &namespace, &text(&extra["metadata"]["name"]));
+            let pod_name = text(&extra["metadata"]["name"]);
+            store.remove(PODS, &namespace, &pod_name);
+            event(store, replica_set, "replicaset-controller", "SuccessfulDelete", &format!("Deleted pod: {pod_name}"));
         }
     }
     let ready = pods.iter().filter(|p| is_ready(p)).count();

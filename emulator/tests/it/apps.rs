@@ -85,6 +85,22 @@ async fn a_deployment_gets_defaults_a_replica_set_and_a_running_pod() {
     let pod = &pods.body["items"][0];
     assert!(pod["metadata"]["name"].as_str().is_some_and(|n| n.starts_with(&format!("web-{hash}-"))), "{pod}");
     assert_eq!(pod["status"]["phase"], "Running");
+    let events = kube.get("/api/v1/namespaces/default/events").await;
+    let said: Vec<(String, String)> = events.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["involvedObject"]["kind"] != "Pod")
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap_or_default().to_string(),
+                e["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    assert!(said.contains(&("ScalingReplicaSet".into(), format!("Scaled up replica set web-{hash} to 1"))), "{said:?}");
+    assert!(said.contains(&("SuccessfulCreate".into(), format!("Created pod: {pod_name}"))), "{said:?}");
 
     // A spec change bumps generation and rolls out a new ReplicaSet; the old one goes to 0.
     let patched = kube
