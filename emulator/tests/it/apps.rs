@@ -123,3 +123,47 @@ async fn a_deployment_gets_defaults_a_replica_set_and_a_running_pod() {
     assert_eq!(deleted.status, StatusCode::OK);
     wait_for(&kube, "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb", |l| l["items"] == json!([])).await;
 }
+
+/// The Pods of a Deployment pull as any Pod does: the kubelet identity (none on aks-b), else
+/// the pull Secrets its ServiceAccount hands them at admission.
+#[tokio::test]
+async fn deployment_pods_pull_with_the_service_accounts_pull_secret() {
+    use crate::kubelet::{PULL_WORLD, pod_state, pull_secret};
+    let env = start_world(PULL_WORLD).await;
+    let kube = Kube::connect(&env, PROD, "rg", "aks-b").await;
+    kube.create_namespace("team").await;
+    let state_of = |app: &'static str| {
+        let kube = &kube;
+        async move {
+            let pods = kube.get(&format!("/api/v1/namespaces/team/pods?labelSelector=app%3D{app}")).await;
+            pods.body["items"].as_array().and_then(|p| p.first()).map(pod_state).unwrap_or_default()
+        }
+    };
+    let deploy = |name: &str| {
+        let mut body = kubectl_body("acrapp.azurecr.io/team/app:1.0");
+        body["metadata"]["name"] = json!(name);
+        body["metadata"]["labels"]["app"] = json!(name);
+        body["spec"]["selector"]["matchLabels"]["app"] = json!(name);
+        body["spec"]["template"]["metadata"]["labels"]["app"] = json!(name);
+        body
+    };
+    kube.post("/apis/apps/v1/namespaces/team/deployments", &deploy("denied")).await;
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = state_of("denied").await;
+        if seen == "ImagePullBackOff" || seen == "ErrImagePull" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen == "ImagePullBackOff" || seen == "ErrImagePull", "no grant, no secret: {seen}");
+
+    kube.post("/api/v1/namespaces/team/secrets", &pull_secret("acr", "acrapp.azurecr.io", "acrapp", "admin-one")).await;
+    let sa = "/api/v1/namespaces/team/serviceaccounts/default";
+    kube.patch(sa, "application/merge-patch+json", &json!({"imagePullSecrets": [{"name": "acr"}]})).await;
+    kube.post("/apis/apps/v1/namespaces/team/deployments", &deploy("allowed")).await;
+    let path = "/apis/apps/v1/namespaces/team/deployments/allowed";
+    let done = wait_for(&kube, path, |d| d["status"]["availableReplicas"] == 1).await;
+    assert_eq!(done["status"]["readyReplicas"], 1);
+    assert_eq!(state_of("allowed").await, "Running");
+}
