@@ -32,23 +32,36 @@ pub(crate) fn handle(shared: &Arc<Shared>, req: &Req) -> Reply {
 fn respond(shared: &Arc<Shared>, req: &Req) -> Result<Reply, Reply> {
     let handle = StateHandle { shared: shared.clone() };
     let path: Vec<&str> = req.segments.iter().skip(1).map(String::as_str).collect();
-    let reply = match (req.method.as_str(), path.as_slice()) {
-        ("GET", [] | ["health"]) => Reply::json(
-            200,
-            &json!({
-                "status": "ok",
-                "endpoints": [
-                    "GET /_emulator/ledger", "DELETE /_emulator/ledger",
-                    "GET|PUT|DELETE /_emulator/faults", "POST /_emulator/faults/rules",
-                    "GET|PUT /_emulator/settings",
-                    "GET|POST /_emulator/role-assignments", "DELETE /_emulator/role-assignments/{name}",
-                    "GET|POST /_emulator/principals",
-                    "GET /_emulator/registries", "PATCH /_emulator/registries/{name}",
-                    "POST /_emulator/registries/{name}/regenerate-credential",
-                    "GET /_emulator/clusters", "PATCH /_emulator/clusters/{name}", "GET /_emulator/clusters/{name}/objects/{resource}", "GET /_emulator/clusters/{name}/kubeconfig", "POST /_emulator/tokens",
-                ],
-            }),
-        ),
+    match (req.method.as_str(), path.as_slice()) {
+        ("GET", [] | ["health"]) => Ok(health()),
+        (_, ["ledger" | "faults" | "settings", ..]) => controls(shared, &handle, req, &path),
+        (_, ["clusters", ..]) => clusters(&handle, req, &path),
+        _ => directory(&handle, req, &path),
+    }
+}
+
+fn health() -> Reply {
+    Reply::json(
+        200,
+        &json!({
+            "status": "ok",
+            "endpoints": [
+                "GET /_emulator/ledger", "DELETE /_emulator/ledger",
+                "GET|PUT|DELETE /_emulator/faults", "POST /_emulator/faults/rules",
+                "GET|PUT /_emulator/settings",
+                "GET|POST /_emulator/role-assignments", "DELETE /_emulator/role-assignments/{name}",
+                "GET|POST /_emulator/principals",
+                "GET /_emulator/registries", "PATCH /_emulator/registries/{name}",
+                "POST /_emulator/registries/{name}/regenerate-credential",
+                "GET /_emulator/clusters", "PATCH /_emulator/clusters/{name}", "GET /_emulator/clusters/{name}/objects/{resource}", "GET /_emulator/clusters/{name}/kubeconfig", "POST /_emulator/tokens",
+            ],
+        }),
+    )
+}
+
+/// The ledger, faults and settings.
+fn controls(shared: &Arc<Shared>, handle: &StateHandle, req: &Req, path: &[&str]) -> Result<Reply, Reply> {
+    let reply = match (req.method.as_str(), path) {
         ("GET", ["ledger"]) => {
             let snapshot = shared.ledger().snapshot();
             Reply::json(200, &json!({"total": snapshot.total(), "entries": snapshot.entries}))
@@ -78,6 +91,14 @@ fn respond(shared: &Arc<Shared>, req: &Req) -> Result<Reply, Reply> {
             handle.set_settings(settings);
             to_json(200, &handle.settings())
         }
+        _ => not_found(req),
+    };
+    Ok(reply)
+}
+
+/// Role assignments, principals, registries and tokens.
+fn directory(handle: &StateHandle, req: &Req, path: &[&str]) -> Result<Reply, Reply> {
+    let reply = match (req.method.as_str(), path) {
         ("GET", ["role-assignments"]) => to_json(200, &handle.role_assignments()),
         ("POST", ["role-assignments"]) => {
             let new: NewRoleAssignment = body(req)?;
@@ -103,6 +124,21 @@ fn respond(shared: &Arc<Shared>, req: &Req) -> Result<Reply, Reply> {
             handle.regenerate_registry_password(name, &which).map_err(|e| error(400, e.to_string()))?;
             to_json(200, &handle.registry(name))
         }
+        ("POST", ["tokens"]) => {
+            let request: Value = body(req)?;
+            let client_id = request["client_id"].as_str().unwrap_or_default();
+            let audience = request["audience"].as_str().unwrap_or("https://management.azure.com");
+            let lifetime = request["lifetime_seconds"].as_i64().unwrap_or(3599);
+            let token = handle.mint_token(client_id, audience, lifetime).map_err(|e| error(400, e.to_string()))?;
+            Reply::json(200, &json!({"access_token": token}))
+        }
+        _ => not_found(req),
+    };
+    Ok(reply)
+}
+
+fn clusters(handle: &StateHandle, req: &Req, path: &[&str]) -> Result<Reply, Reply> {
+    let reply = match (req.method.as_str(), path) {
         ("GET", ["clusters"]) => to_json(200, &handle.clusters()),
         ("GET", ["clusters", name, "kubeconfig"]) => {
             let admin = req.query("admin").is_some_and(|a| a == "true");
@@ -126,15 +162,11 @@ fn respond(shared: &Arc<Shared>, req: &Req) -> Result<Reply, Reply> {
             handle.set_kube_denials(name, denials).map_err(|e| error(404, e.to_string()))?;
             to_json(200, &handle.clusters())
         }
-        ("POST", ["tokens"]) => {
-            let request: Value = body(req)?;
-            let client_id = request["client_id"].as_str().unwrap_or_default();
-            let audience = request["audience"].as_str().unwrap_or("https://management.azure.com");
-            let lifetime = request["lifetime_seconds"].as_i64().unwrap_or(3599);
-            let token = handle.mint_token(client_id, audience, lifetime).map_err(|e| error(400, e.to_string()))?;
-            Reply::json(200, &json!({"access_token": token}))
-        }
-        _ => error(404, format!("no admin endpoint {} {}", req.method, req.path)),
+        _ => not_found(req),
     };
     Ok(reply)
+}
+
+fn not_found(req: &Req) -> Reply {
+    error(404, format!("no admin endpoint {} {}", req.method, req.path))
 }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::http::{Reply, Req};
 use crate::server::Shared;
-use crate::state::State;
+use crate::state::{DirectoryObject, State};
 
 /// Audiences ARM accepts in access tokens.
 pub const ARM_AUDIENCES: &[&str] = &[
@@ -30,9 +30,31 @@ const KNOWN_RESOURCES: &[&str] = &[
     "https://management.core.windows.net/",
     "https://containerregistry.azure.net",
     "https://graph.microsoft.com",
+    // Microsoft Graph's application id.
+    "00000003-0000-0000-c000-000000000000",
     // The AKS AAD server application (kubelogin's --server-id).
     "6dae42f8-4368-4678-94ff-3960e28e3630",
 ];
+
+/// Whether the token endpoint issues tokens for `resource`. Entra ignores trailing slashes on
+/// the resource id, so `https://graph.microsoft.com//.default` (az CLI's form: the resource id
+/// with its slash, plus `/.default`) names Microsoft Graph. The emulator's own base URL is the
+/// Microsoft Graph resource id of the cloud its metadata document describes.
+fn is_known_resource(resource: &str, own: &[&str]) -> bool {
+    let bare = resource.trim_end_matches('/');
+    KNOWN_RESOURCES.iter().chain(own).any(|r| r.trim_end_matches('/').eq_ignore_ascii_case(bare))
+}
+
+/// Whether a token's audience is Microsoft Graph: its well-known forms or the emulator itself,
+/// which serves Graph for the clouds its metadata describes.
+pub(crate) fn is_graph_audience(audience: &str, own: &[&str]) -> bool {
+    let bare = audience.trim_end_matches('/');
+    [GRAPH_RESOURCE, GRAPH_APP_ID].iter().chain(own).any(|r| r.trim_end_matches('/').eq_ignore_ascii_case(bare))
+}
+
+const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+/// Microsoft Graph's application id, the other form its audience takes.
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -143,180 +165,83 @@ fn missing(parameter: &str) -> Reply {
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub(crate) fn token(shared: &Shared, req: &Req, tenant: &str) -> Reply {
+    issue(shared, req, tenant).unwrap_or_else(|reply| reply)
+}
+
+/// The form fields of a token request, and the client credentials of HTTP Basic
+/// (client_secret_basic) if it came that way.
+struct TokenForm {
+    fields: Vec<(String, String)>,
+    basic: Option<(String, String)>,
+}
+
+impl TokenForm {
+    fn parse(req: &Req) -> TokenForm {
+        let fields = form_urlencoded::parse(&req.body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let basic = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.split_once(':').map(|(u, p)| (percent_form(u), percent_form(p))));
+        TokenForm { fields, basic }
+    }
+
+    /// A non-empty field.
+    fn field(&self, name: &str) -> Option<String> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+    }
+}
+
+fn issue(shared: &Shared, req: &Req, tenant: &str) -> Result<Reply, Reply> {
     if req.method != "POST" {
-        return entra_error(
+        return Err(entra_error(
             400,
             "invalid_request",
             900561,
             &format!("The endpoint only accepts POST requests. Received a {} request.", req.method),
-        );
+        ));
     }
-    let form: Vec<(String, String)> =
-        form_urlencoded::parse(&req.body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
-    // The secret may also come as HTTP Basic (client_secret_basic).
-    let basic = req
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(u, p)| (percent_form(u), percent_form(p))));
-
+    let form = TokenForm::parse(req);
     let state = shared.state();
     if !tenant_matches(&state, tenant) {
-        return entra_error(
+        return Err(entra_error(
             400,
             "invalid_request",
             90002,
             &format!(
                 "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
             ),
-        );
+        ));
     }
-    let Some(grant_type) = field("grant_type") else { return missing("grant_type") };
+    let grant_type = form.field("grant_type").ok_or_else(|| missing("grant_type"))?;
     if grant_type != "client_credentials" {
-        return entra_error(
+        return Err(entra_error(
             400,
             "unsupported_grant_type",
             70003,
             &format!("The app requested an unsupported grant type '{grant_type}'."),
-        );
+        ));
     }
-    let Some(client_id) = field("client_id").or_else(|| basic.as_ref().map(|(u, _)| u.clone())) else {
-        return missing("client_id");
-    };
-    let now = Instant::now();
-    let principal = state
-        .clients
-        .get(&client_id.to_ascii_lowercase())
-        .and_then(|oid| state.visible(oid, now))
-        .filter(|d| d.client_id.is_some());
-    let Some(principal) = principal else {
-        return entra_error(
-            400,
-            "unauthorized_client",
-            700016,
-            &format!(
-                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
-            ),
-        );
-    };
-    let Some(scope) = field("scope") else { return missing("scope") };
-    let scope = scope.split_whitespace().next().unwrap_or_default().to_string();
-    let Some(resource) = scope.strip_suffix("/.default") else {
-        return entra_error(
-            400,
-            "invalid_scope",
-            1002012,
-            &format!(
-                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
-            ),
-        );
-    };
-    if !KNOWN_RESOURCES.iter().any(|r| r.eq_ignore_ascii_case(resource)) {
-        return entra_error(
-            400,
-            "invalid_resource",
-            500011,
-            &format!(
-                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
-            ),
-        );
-    }
-
-    let secret = field("client_secret").or_else(|| basic.as_ref().map(|(_, p)| p.clone()));
-    let appidacr = if let Some(secret) = secret {
-        let current = OffsetDateTime::now_utc();
-        let matching: Vec<_> = principal.secrets.iter().filter(|(value, _)| *value == secret).collect();
-        if matching.is_empty() {
-            return entra_error(
-                401,
-                "invalid_client",
-                7000215,
-                &format!(
-                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-                ),
-            );
-        }
-        if matching.iter().all(|(_, expiry)| expiry.is_some_and(|e| e <= current)) {
-            return entra_error(
-                401,
-                "invalid_client",
-                7000222,
-                &format!(
-                    "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
-                ),
-            );
-        }
-        "1"
-    } else if let Some(assertion) = field("client_assertion") {
-        if field("client_assertion_type").as_deref() != Some(ASSERTION_TYPE) {
-            return entra_error(
-                400,
-                "invalid_request",
-                90014,
-                &format!("The required field 'client_assertion_type' is missing or is not '{ASSERTION_TYPE}'."),
-            );
-        }
-        let Some(claims) = decode_unverified(&assertion) else {
-            return entra_error(400, "invalid_request", 50027, "JWT token is invalid or malformed.");
-        };
-        let unix = unix_now();
-        let exp = claims["exp"].as_i64().unwrap_or(0);
-        let nbf = claims["nbf"].as_i64().unwrap_or(i64::MIN);
-        if exp <= unix || nbf > unix + 300 {
-            return entra_error(
-                400,
-                "invalid_client",
-                700024,
-                &format!(
-                    "Client assertion is not within its valid time range. Current time: {unix}, assertion valid from {nbf}, expiry time of assertion {exp}."
-                ),
-            );
-        }
-        let issuer = claims["iss"].as_str().unwrap_or_default();
-        let subject = claims["sub"].as_str().unwrap_or_default();
-        let audiences: Vec<String> = match &claims["aud"] {
-            Value::String(a) => vec![a.clone()],
-            Value::Array(list) => list.iter().filter_map(|a| a.as_str().map(str::to_string)).collect(),
-            _ => Vec::new(),
-        };
-        let matched = principal.federated.iter().any(|f| {
-            f.issuer == issuer && f.subject == subject && audiences.iter().any(|a| a.eq_ignore_ascii_case(&f.audience))
-        });
-        if !matched {
-            return entra_error(
-                400,
-                "invalid_request",
-                70021,
-                &format!(
-                    "No matching federated identity record found for presented assertion. Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. Assertion Audience: '{}'. https://docs.microsoft.com/azure/active-directory/develop/workload-identity-federation",
-                    audiences.join(",")
-                ),
-            );
-        }
-        "2"
-    } else {
-        return entra_error(
-            401,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        );
-    };
-
+    let client_id = form
+        .field("client_id")
+        .or_else(|| form.basic.as_ref().map(|(u, _)| u.clone()))
+        .ok_or_else(|| missing("client_id"))?;
+    let principal = client_principal(&state, &client_id, tenant)?;
+    let resource = requested_resource(shared, req, &form, tenant)?;
+    let appidacr = authenticate_client(&form, principal, &client_id)?;
     let lifetime = state.settings.token_lifetime_seconds as i64;
     let claims = access_token_claims(
         &state.tenant_id,
         &principal.object_id,
         &client_id.to_ascii_lowercase(),
-        resource,
+        &resource,
         lifetime,
         appidacr,
     );
     drop(state);
     let access_token = sign(&shared.signing_key, &claims);
-    Reply::json(
+    Ok(Reply::json(
         200,
         &json!({
             "token_type": "Bearer",
@@ -325,7 +250,147 @@ pub(crate) fn token(shared: &Shared, req: &Req, tenant: &str) -> Reply {
             "access_token": access_token,
         }),
     )
-    .with_header("Cache-Control", "no-store, no-cache")
+    .with_header("Cache-Control", "no-store, no-cache"))
+}
+
+/// The application a client id names, if the directory shows it now.
+fn client_principal<'a>(state: &'a State, client_id: &str, tenant: &str) -> Result<&'a DirectoryObject, Reply> {
+    state
+        .clients
+        .get(&client_id.to_ascii_lowercase())
+        .and_then(|oid| state.visible(oid, Instant::now()))
+        .filter(|d| d.client_id.is_some())
+        .ok_or_else(|| {
+            entra_error(
+                400,
+                "unauthorized_client",
+                700016,
+                &format!(
+                    "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+                ),
+            )
+        })
+}
+
+/// The resource of the `<resource>/.default` scope, if the tenant knows it.
+fn requested_resource(shared: &Shared, req: &Req, form: &TokenForm, tenant: &str) -> Result<String, Reply> {
+    let scope = form.field("scope").ok_or_else(|| missing("scope"))?;
+    let scope = scope.split_whitespace().next().unwrap_or_default().to_string();
+    let Some(resource) = scope.strip_suffix("/.default") else {
+        return Err(entra_error(
+            400,
+            "invalid_scope",
+            1002012,
+            &format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        ));
+    };
+    if !is_known_resource(resource, &[&req.base_url, &shared.endpoint]) {
+        return Err(entra_error(
+            400,
+            "invalid_resource",
+            500011,
+            &format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
+        ));
+    }
+    Ok(resource.to_string())
+}
+
+/// Checks the client's secret or federated assertion; returns the token's `appidacr`
+/// (1: secret, 2: assertion).
+fn authenticate_client(form: &TokenForm, principal: &DirectoryObject, client_id: &str) -> Result<&'static str, Reply> {
+    if let Some(secret) = form.field("client_secret").or_else(|| form.basic.as_ref().map(|(_, p)| p.clone())) {
+        return check_secret(principal, &secret, client_id).map(|()| "1");
+    }
+    if let Some(assertion) = form.field("client_assertion") {
+        if form.field("client_assertion_type").as_deref() != Some(ASSERTION_TYPE) {
+            return Err(entra_error(
+                400,
+                "invalid_request",
+                90014,
+                &format!("The required field 'client_assertion_type' is missing or is not '{ASSERTION_TYPE}'."),
+            ));
+        }
+        return check_assertion(principal, &assertion).map(|()| "2");
+    }
+    Err(entra_error(
+        401,
+        "invalid_client",
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    ))
+}
+
+fn check_secret(principal: &DirectoryObject, secret: &str, client_id: &str) -> Result<(), Reply> {
+    let current = OffsetDateTime::now_utc();
+    let matching: Vec<_> = principal.secrets.iter().filter(|(value, _)| value == secret).collect();
+    if matching.is_empty() {
+        return Err(entra_error(
+            401,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
+        ));
+    }
+    if matching.iter().all(|(_, expiry)| expiry.is_some_and(|e| e <= current)) {
+        return Err(entra_error(
+            401,
+            "invalid_client",
+            7000222,
+            &format!(
+                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A federated client assertion: in its time range, and matching one of the principal's
+/// federated credentials on issuer, subject and audience (its signature is not checked).
+fn check_assertion(principal: &DirectoryObject, assertion: &str) -> Result<(), Reply> {
+    let Some(claims) = decode_unverified(assertion) else {
+        return Err(entra_error(400, "invalid_request", 50027, "JWT token is invalid or malformed."));
+    };
+    let unix = unix_now();
+    let exp = claims["exp"].as_i64().unwrap_or(0);
+    let nbf = claims["nbf"].as_i64().unwrap_or(i64::MIN);
+    if exp <= unix || nbf > unix + 300 {
+        return Err(entra_error(
+            400,
+            "invalid_client",
+            700024,
+            &format!(
+                "Client assertion is not within its valid time range. Current time: {unix}, assertion valid from {nbf}, expiry time of assertion {exp}."
+            ),
+        ));
+    }
+    let issuer = claims["iss"].as_str().unwrap_or_default();
+    let subject = claims["sub"].as_str().unwrap_or_default();
+    let audiences: Vec<String> = match &claims["aud"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Array(list) => list.iter().filter_map(|a| a.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    };
+    let matched = principal.federated.iter().any(|f| {
+        f.issuer == issuer && f.subject == subject && audiences.iter().any(|a| a.eq_ignore_ascii_case(&f.audience))
+    });
+    if !matched {
+        return Err(entra_error(
+            400,
+            "invalid_request",
+            70021,
+            &format!(
+                "No matching federated identity record found for presented assertion. Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. Assertion Audience: '{}'. https://docs.microsoft.com/azure/active-directory/develop/workload-identity-federation",
+                audiences.join(",")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn percent_form(text: &str) -> String {

@@ -70,6 +70,8 @@ fn images(pod: &Value) -> Vec<(String, String)> {
 }
 
 fn sync_cluster(shared: &Shared, state: &State, cluster: &ClusterRec, store: &mut Store) {
+    // The deployment and replica-set controllers: Pods for the ReplicaSets, statuses.
+    crate::kube::apps::reconcile(store);
     // The controller manager's part: objects every namespace gets, once their time has come.
     let now_instant = Instant::now();
     let (due, later): (Vec<_>, Vec<_>) =
@@ -293,6 +295,35 @@ fn pull(
 
 fn attempt(shared: &Shared, state: &State, cluster: &ClusterRec, store: &mut Store, pod: &Value) -> Result<(), ()> {
     let containers = images(pod);
+    warn_missing_pull_secrets(store, pod);
+    let failure = pull_images(shared, state, cluster, store, pod, &containers);
+    let mut updated = pod.clone();
+    let started = now();
+    let statuses = container_statuses(pod, failure.as_ref(), &started);
+    let conditions = pod_conditions(&statuses, failure.is_some(), &started);
+    let status = &mut updated["status"];
+    status["phase"] = json!(if failure.is_none() { "Running" } else { "Pending" });
+    status["conditions"] = json!(conditions);
+    status["containerStatuses"] = json!(statuses);
+    status["hostIP"] = json!("10.224.0.4");
+    status["startTime"] = status.get("startTime").cloned().filter(|v| !v.is_null()).unwrap_or(json!(started));
+    if failure.is_none() {
+        status["podIP"] = json!("10.244.0.12");
+        status["podIPs"] = json!([{"ip": "10.244.0.12"}]);
+    }
+    put_pod(store, updated.clone());
+    if failure.is_none() {
+        for (name, _) in &containers {
+            event(store, &updated, "Normal", "Created", &format!("Created container {name}"), Some(name));
+            event(store, &updated, "Normal", "Started", &format!("Started container {name}"), Some(name));
+        }
+        return Ok(());
+    }
+    Err(())
+}
+
+/// The kubelet's warning when a named pull Secret does not exist.
+fn warn_missing_pull_secrets(store: &mut Store, pod: &Value) {
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     let missing: Vec<&str> = pod["spec"]["imagePullSecrets"]
         .as_array()
@@ -308,8 +339,19 @@ fn attempt(shared: &Shared, state: &State, cluster: &ClusterRec, store: &mut Sto
         );
         event(store, pod, "Warning", "FailedToRetrieveImagePullSecret", &message, None);
     }
-    let mut failure: Option<(String, String, String)> = None;
-    for (name, image) in &containers {
+}
+
+/// Pulls each container's image in order, with the kubelet's events; the first failure
+/// (container, image, CRI message) stops it.
+fn pull_images(
+    shared: &Shared,
+    state: &State,
+    cluster: &ClusterRec,
+    store: &mut Store,
+    pod: &Value,
+    containers: &[(String, String)],
+) -> Option<(String, String, String)> {
+    for (name, image) in containers {
         event(store, pod, "Normal", "Pulling", &format!("Pulling image \"{image}\""), Some(name));
         match pull(shared, state, cluster, store, pod, image) {
             Ok(()) => {
@@ -334,21 +376,22 @@ fn attempt(shared: &Shared, state: &State, cluster: &ClusterRec, store: &mut Sto
                     Some(name),
                 );
                 event(store, pod, "Warning", "Failed", "Error: ErrImagePull", Some(name));
-                failure = Some((name.clone(), image.clone(), message));
-                break;
+                return Some((name.clone(), image.clone(), message));
             }
         }
     }
-    let mut updated = pod.clone();
-    let started = now();
-    let statuses: Vec<Value> = pod["spec"]["containers"]
+    None
+}
+
+fn container_statuses(pod: &Value, failure: Option<&(String, String, String)>, started: &str) -> Vec<Value> {
+    pod["spec"]["containers"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|c| {
             let name = c["name"].as_str().unwrap_or_default();
             let image = c["image"].as_str().unwrap_or_default();
-            let state = match &failure {
+            let state = match failure {
                 Some((_, _, message)) => json!({"waiting": {"reason": "ErrImagePull", "message": message}}),
                 None => json!({"running": {"startedAt": started}}),
             };
@@ -362,8 +405,11 @@ fn attempt(shared: &Shared, state: &State, cluster: &ClusterRec, store: &mut Sto
             }
             status
         })
-        .collect();
-    let ready = if failure.is_none() { "True" } else { "False" };
+        .collect()
+}
+
+fn pod_conditions(statuses: &[Value], failed: bool, started: &str) -> Vec<Value> {
+    let ready = if failed { "False" } else { "True" };
     let mut conditions = vec![
         json!({"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": null, "lastTransitionTime": started}),
         json!({"type": "Initialized", "status": "True", "lastProbeTime": null, "lastTransitionTime": started}),
@@ -371,32 +417,14 @@ fn attempt(shared: &Shared, state: &State, cluster: &ClusterRec, store: &mut Sto
         json!({"type": "ContainersReady", "status": ready, "lastProbeTime": null, "lastTransitionTime": started}),
         json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": started}),
     ];
-    if failure.is_some() {
+    if failed {
         let names: Vec<&str> = statuses.iter().filter_map(|s| s["name"].as_str()).collect();
         for c in &mut conditions[2..4] {
             c["reason"] = json!("ContainersNotReady");
             c["message"] = json!(format!("containers with unready status: [{}]", names.join(" ")));
         }
     }
-    let status = &mut updated["status"];
-    status["phase"] = json!(if failure.is_none() { "Running" } else { "Pending" });
-    status["conditions"] = json!(conditions);
-    status["containerStatuses"] = json!(statuses);
-    status["hostIP"] = json!("10.224.0.4");
-    status["startTime"] = status.get("startTime").cloned().filter(|v| !v.is_null()).unwrap_or(json!(started));
-    if failure.is_none() {
-        status["podIP"] = json!("10.244.0.12");
-        status["podIPs"] = json!([{"ip": "10.244.0.12"}]);
-    }
-    put_pod(store, updated.clone());
-    if failure.is_none() {
-        for (name, _) in &containers {
-            event(store, &updated, "Normal", "Created", &format!("Created container {name}"), Some(name));
-            event(store, &updated, "Normal", "Started", &format!("Started container {name}"), Some(name));
-        }
-        return Ok(());
-    }
-    Err(())
+    conditions
 }
 
 /// The kubelet's next sync after a failed pull: ImagePullBackOff and its events.

@@ -17,6 +17,7 @@ mod entra;
 mod error;
 mod faults;
 mod generate;
+mod graph;
 mod handle;
 mod http;
 mod ids;

@@ -11,6 +11,9 @@ pub enum ApiFamily {
     Registries,
     RoleAssignments,
     RoleDefinitions,
+    /// Microsoft.Resources' generic resource list (Resources_List), which az CLI uses to find a
+    /// registry by name.
+    Resources,
 }
 
 impl ApiFamily {
@@ -22,6 +25,7 @@ impl ApiFamily {
             ApiFamily::Registries => "Microsoft.ContainerRegistry/registries",
             ApiFamily::RoleAssignments => "Microsoft.Authorization/roleAssignments",
             ApiFamily::RoleDefinitions => "Microsoft.Authorization/roleDefinitions",
+            ApiFamily::Resources => "Microsoft.Resources/resources",
         }
     }
 
@@ -44,7 +48,7 @@ impl ApiFamily {
                 "2021-01-01",
                 "2022-12-01",
             ],
-            ApiFamily::ResourceGroups => &[
+            ApiFamily::ResourceGroups | ApiFamily::Resources => &[
                 "2019-05-01",
                 "2019-10-01",
                 "2020-06-01",
@@ -78,6 +82,8 @@ impl ApiFamily {
                 "2026-02-01",
                 "2026-03-01",
                 "2026-04-01",
+                // What az CLI 2.91.0's azure-mgmt-containerservice sends.
+                "2026-06-01",
                 "2026-07-01",
                 "2026-08-01",
                 "2026-10-01",
@@ -94,6 +100,8 @@ impl ApiFamily {
                 "2024-11-01-preview",
                 "2025-04-01",
                 "2025-11-01",
+                // What az CLI 2.91.0's `az acr` sends.
+                "2026-09-01-preview",
             ],
             ApiFamily::RoleAssignments => &[
                 "2015-07-01",
@@ -169,6 +177,19 @@ pub enum Target {
         name: String,
         action: Option<ClusterAction>,
     },
+    /// An AKS long-running operation's status (`.../locations/{l}/operations/{id}`).
+    ClusterOperation {
+        id: String,
+    },
+    /// Resources_List: every resource of a subscription or resource group.
+    Resources {
+        subscription: String,
+        resource_group: Option<String>,
+    },
+    /// Microsoft Graph (`/v1.0/...`), the few directory reads az CLI makes.
+    Graph {
+        rest: Vec<String>,
+    },
     Registries {
         subscription: String,
         resource_group: Option<String>,
@@ -242,25 +263,40 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let lower: Vec<String> = s.iter().map(|x| x.to_ascii_lowercase()).collect();
     let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+    front_door(method, &s, &l)
+        .or_else(|| authorization_route(method, &s, &l))
+        .unwrap_or_else(|| resource_route(method, &s, &l))
+}
 
-    // Entra and discovery.
-    match l.as_slice() {
+/// Entra, discovery, metadata, Microsoft Graph and the clusters' Kubernetes APIs.
+fn front_door(method: &str, s: &[&str], l: &[&str]) -> Option<Route> {
+    match l {
         [_, "oauth2", "v2.0", "token"] => {
-            return route("/{tenant}/oauth2/v2.0/token", "Token", None, Target::Token { tenant: s[0].to_string() });
+            return Some(route(
+                "/{tenant}/oauth2/v2.0/token",
+                "Token",
+                None,
+                Target::Token { tenant: s[0].to_string() },
+            ));
         }
         [_, "v2.0", ".well-known", "openid-configuration"] => {
-            return route(
+            return Some(route(
                 "/{tenant}/v2.0/.well-known/openid-configuration",
                 "OpenIdConfiguration",
                 None,
                 Target::OpenId { tenant: s[0].to_string() },
-            );
+            ));
         }
         ["common", "discovery", "instance"] => {
-            return route("/common/discovery/instance", "InstanceDiscovery", None, Target::InstanceDiscovery);
+            return Some(route("/common/discovery/instance", "InstanceDiscovery", None, Target::InstanceDiscovery));
         }
-        [_, "discovery", "v2.0", "keys"] => return route("/{tenant}/discovery/v2.0/keys", "Keys", None, Target::Keys),
-        ["metadata", "endpoints"] => return route("/metadata/endpoints", "Metadata_Endpoints", None, Target::Metadata),
+        [_, "discovery", "v2.0", "keys"] => {
+            return Some(route("/{tenant}/discovery/v2.0/keys", "Keys", None, Target::Keys));
+        }
+        ["metadata", "endpoints"] => {
+            return Some(route("/metadata/endpoints", "Metadata_Endpoints", None, Target::Metadata));
+        }
+        ["v1.0", ..] => return Some(graph_route(method, &s[1..], &l[1..])),
         ["k8s", sub, _, _, ..] => {
             let rest: Vec<&str> = s[4..].to_vec();
             let (template, operation) = crate::kube::routes::ledger_names(method, &rest, false);
@@ -277,12 +313,16 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
             );
             r.subscription = Some(sub.to_string());
             r.cluster = Some(s[3].to_string());
-            return r;
+            return Some(r);
         }
         _ => {}
     }
 
-    // Role assignments and definitions at any scope: find `providers/Microsoft.Authorization/...`.
+    None
+}
+
+/// Role assignments and definitions at any scope: finds `providers/Microsoft.Authorization/...`.
+fn authorization_route(method: &str, s: &[&str], l: &[&str]) -> Option<Route> {
     if let Some(at) = (0..l.len().saturating_sub(2)).rev().find(|&i| {
         l[i] == "providers"
             && l[i + 1] == "microsoft.authorization"
@@ -342,10 +382,14 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
         if let Target::RoleAssignments { scope, .. } | Target::RoleDefinitions { scope, .. } = &r.target {
             r.subscription = crate::ids::subscription_of(scope);
         }
-        return r;
+        return Some(r);
     }
+    None
+}
 
-    let mut r = match l.as_slice() {
+/// Subscriptions, resource groups, generic resources, AKS and ACR.
+fn resource_route(method: &str, s: &[&str], l: &[&str]) -> Route {
+    let mut r = match l {
         ["subscriptions"] => {
             route("/subscriptions", "Subscriptions_List", Some(ApiFamily::Subscriptions), Target::Subscriptions)
         }
@@ -366,6 +410,24 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
             "ResourceGroups_Get",
             Some(ApiFamily::ResourceGroups),
             Target::ResourceGroup { subscription: sub.to_string(), resource_group: s[3].to_string() },
+        ),
+        ["subscriptions", sub, "resources"] => route(
+            "/subscriptions/{subscriptionId}/resources",
+            "Resources_List",
+            Some(ApiFamily::Resources),
+            Target::Resources { subscription: sub.to_string(), resource_group: None },
+        ),
+        ["subscriptions", sub, "resourcegroups", _, "resources"] => route(
+            "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/resources",
+            "Resources_ListByResourceGroup",
+            Some(ApiFamily::Resources),
+            Target::Resources { subscription: sub.to_string(), resource_group: Some(s[3].to_string()) },
+        ),
+        ["subscriptions", _, "providers", "microsoft.containerservice", "locations", _, "operations", _] => route(
+            "/subscriptions/{subscriptionId}/providers/Microsoft.ContainerService/locations/{location}/operations/{operationId}",
+            get(method, "ManagedClusterOperations_Get"),
+            Some(ApiFamily::ManagedClusters),
+            Target::ClusterOperation { id: s[7].to_string() },
         ),
         ["subscriptions", sub, "providers", "microsoft.containerservice", "managedclusters"] => route(
             MC_SUB,
@@ -413,7 +475,7 @@ pub fn classify(method: &str, segments: &[String]) -> Route {
         ),
         _ => route("(unknown)", "Unknown", None, Target::NotFound),
     };
-    if let ["subscriptions", sub, ..] = l.as_slice() {
+    if let ["subscriptions", sub, ..] = l {
         r.subscription = Some(sub.to_string());
     }
     if let Target::Cluster { name, .. } = &r.target {
@@ -431,7 +493,7 @@ fn method_mismatch(method: &str, r: &Route) -> bool {
         | Target::Subscription { .. }
         | Target::ResourceGroups { .. }
         | Target::ResourceGroup { .. } => method != "GET",
-        Target::Clusters { .. } | Target::Registries { .. } => method != "GET",
+        Target::Clusters { .. } | Target::Registries { .. } | Target::Resources { .. } => method != "GET",
         _ => false,
     }
 }
@@ -452,6 +514,9 @@ fn cluster_route(method: &str, sub: &str, rg: &str, original: &[&str], rest: &[&
         ),
         ([_], "GET") => {
             route(MC_ONE, "ManagedClusters_Get", Some(ApiFamily::ManagedClusters), target(original[0], None))
+        }
+        ([_], "PUT") => {
+            route(MC_ONE, "ManagedClusters_CreateOrUpdate", Some(ApiFamily::ManagedClusters), target(original[0], None))
         }
         ([_], _) => route(MC_ONE, "MethodNotAllowed", Some(ApiFamily::ManagedClusters), target(original[0], None)),
         ([_, "listclusterusercredential"], "POST") => route(
@@ -564,6 +629,21 @@ fn registry_route(method: &str, sub: &str, rg: &str, original: &[&str], rest: &[
             },
         ),
     }
+}
+
+/// Microsoft Graph: `servicePrincipals` (filtered list, by id, by `(appId='…')`) and
+/// `directoryObjects/getByIds`. `original` and `lower` are the segments after `v1.0`.
+fn graph_route(method: &str, original: &[&str], lower: &[&str]) -> Route {
+    let (template, operation) = match (lower, method) {
+        (["serviceprincipals"], "GET") => ("/v1.0/servicePrincipals", "ServicePrincipals_List"),
+        ([one], "GET") if one.starts_with("serviceprincipals(") => {
+            ("/v1.0/servicePrincipals(appId='{appId}')", "ServicePrincipals_GetByAppId")
+        }
+        (["serviceprincipals", _], "GET") => ("/v1.0/servicePrincipals/{id}", "ServicePrincipals_Get"),
+        (["directoryobjects", "getbyids"], "POST") => ("/v1.0/directoryObjects/getByIds", "DirectoryObjects_GetByIds"),
+        _ => ("/v1.0/{path}", "Graph_Unknown"),
+    };
+    route(template, operation, None, Target::Graph { rest: original.iter().map(|x| x.to_string()).collect() })
 }
 
 fn post(method: &str, operation: &'static str) -> &'static str {

@@ -22,7 +22,7 @@ use crate::ledger::{DROPPED, Ledger};
 use crate::route::{Route, Target, classify};
 use crate::state::State;
 use crate::throttle::Throttler;
-use crate::{admin, arm, entra, kube, registry};
+use crate::{admin, arm, entra, graph, kube, registry};
 
 /// Everything a request handler may touch.
 pub(crate) struct Shared {
@@ -107,6 +107,38 @@ pub(crate) async fn serve(
 /// Whole answers, or a watch's stream.
 type AnswerBody = Either<Full<Bytes>, kube::watch::WatchBody>;
 
+/// The route of a request: a registry's data plane (found by Host or `/acr/`), else by path.
+fn route_for(shared: &Shared, req: &Req, located: Option<&registry::Located>) -> Route {
+    match located {
+        Some(at) => {
+            let (template, operation) = registry::ledger_names(&req.method, &at.rest);
+            let subscription = shared
+                .state()
+                .registries
+                .values()
+                .find(|r| r.login_server == at.login_server)
+                .map(|r| r.subscription.clone());
+            Route {
+                template,
+                operation,
+                family: None,
+                subscription,
+                cluster: None,
+                registry: Some(at.login_server.clone()),
+                target: Target::RegistryData { login_server: at.login_server.clone() },
+            }
+        }
+        None => {
+            let mut route = classify(&req.method, &req.segments);
+            if matches!(route.target, Target::Kube { .. }) && kube::is_watch(req) {
+                let rest: Vec<&str> = req.segments.iter().skip(4).map(String::as_str).collect();
+                (route.template, route.operation) = kube::routes::ledger_names(&req.method, &rest, true);
+            }
+            route
+        }
+    }
+}
+
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<AnswerBody>, Dropped> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -129,34 +161,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         let state = shared.state();
         registry::locate(&state, host.as_deref(), &req.segments, &req.base_url)
     };
-    let route = match &located {
-        Some(at) => {
-            let (template, operation) = registry::ledger_names(&req.method, &at.rest);
-            let subscription = shared
-                .state()
-                .registries
-                .values()
-                .find(|r| r.login_server == at.login_server)
-                .map(|r| r.subscription.clone());
-            Route {
-                template,
-                operation,
-                family: None,
-                subscription,
-                cluster: None,
-                registry: Some(at.login_server.clone()),
-                target: Target::RegistryData { login_server: at.login_server.clone() },
-            }
-        }
-        None => {
-            let mut route = classify(&req.method, &req.segments);
-            if matches!(route.target, Target::Kube { .. }) && kube::is_watch(&req) {
-                let rest: Vec<&str> = req.segments.iter().skip(4).map(String::as_str).collect();
-                (route.template, route.operation) = kube::routes::ledger_names(&req.method, &rest, true);
-            }
-            route
-        }
-    };
+    let route = route_for(&shared, &req, located.as_ref());
     let delay = shared.faults().latency();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -203,7 +208,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             Target::OpenId { tenant } => entra::openid_configuration(&shared, &req, tenant),
             Target::InstanceDiscovery => entra::instance_discovery(&req),
             Target::Keys => entra::keys(),
-            Target::Metadata => arm::metadata(&shared, &req),
+            Target::Metadata => arm::metadata(&req),
+            Target::Graph { rest } => graph::handle(&shared, &req, rest),
             Target::Kube { .. } if kube::is_watch(&req) => match kube::watch(&shared, &req, &route) {
                 Ok(body) => {
                     record(&shared, &req, &route, 200);

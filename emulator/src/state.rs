@@ -157,6 +157,8 @@ pub(crate) enum Completion {
     Final { status: u16, body: Option<Value> },
     /// Remove a scope map or token whose DELETE was accepted.
     Delete { registry: String, child: Child },
+    /// An AKS cluster update finished: the cluster (by key) is `Succeeded` again.
+    ClusterUpdated { cluster: String },
 }
 
 #[derive(Clone)]
@@ -249,300 +251,313 @@ fn system_scope_maps() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
     ]
 }
 
+fn subscriptions_of(world: &World) -> Vec<SubscriptionRec> {
+    world
+        .subscriptions
+        .iter()
+        .map(|s| SubscriptionRec { id: lc(&s.id), name: s.name.clone(), state: s.state.clone(), tags: s.tags.clone() })
+        .collect()
+}
+
+/// A subscription's id from its id or name, as the world file may give either.
+fn resolve_subscription(subscriptions: &[SubscriptionRec], text: &str) -> String {
+    subscriptions
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(text) || s.name.eq_ignore_ascii_case(text))
+        .map(|s| s.id.clone())
+        .unwrap_or_else(|| lc(text))
+}
+
+fn resource_groups_of(world: &World, subscriptions: &[SubscriptionRec]) -> Vec<ResourceGroupRec> {
+    world
+        .resource_groups
+        .iter()
+        .map(|g| ResourceGroupRec {
+            subscription: resolve_subscription(subscriptions, &g.subscription),
+            name: g.name.clone(),
+            location: g.location.clone(),
+            tags: g.tags.clone(),
+        })
+        .collect()
+}
+
+/// A declared group's name as declared and its location.
+fn group_of(groups: &[ResourceGroupRec], sub: &str, name: &str) -> (String, String) {
+    groups
+        .iter()
+        .find(|g| g.subscription == sub && g.name.eq_ignore_ascii_case(name))
+        .map(|g| (g.name.clone(), g.location.clone()))
+        .unwrap_or_else(|| (name.to_string(), "eastus".to_string()))
+}
+
+/// The kubelet identity: the world's, or one derived from the cluster id; none for clusters
+/// that still use a service principal.
+fn kubelet_of(c: &world::Cluster, key: &str, sub: &str, rg: &str, location: &str) -> Option<IdentityRec> {
+    if c.identity == ClusterIdentity::ServicePrincipal {
+        return None;
+    }
+    Some(match &c.kubelet_identity {
+        Some(k) => IdentityRec {
+            client_id: lc(&k.client_id),
+            object_id: lc(&k.object_id),
+            resource_id: k.resource_id.clone().unwrap_or_else(|| kubelet_resource_id(sub, rg, &c.name, location)),
+        },
+        None => IdentityRec {
+            client_id: derived_guid(&format!("kubelet-client:{key}")),
+            object_id: derived_guid(&format!("kubelet-object:{key}")),
+            resource_id: kubelet_resource_id(sub, rg, &c.name, location),
+        },
+    })
+}
+
+fn control_plane_of(c: &world::Cluster, key: &str, sub: &str, rg: &str) -> Option<IdentityRec> {
+    match c.identity {
+        ClusterIdentity::ServicePrincipal => None,
+        ClusterIdentity::SystemAssigned => Some(IdentityRec {
+            client_id: "msi".into(),
+            object_id: derived_guid(&format!("control-plane:{key}")),
+            resource_id: String::new(),
+        }),
+        ClusterIdentity::UserAssigned => Some(IdentityRec {
+            client_id: derived_guid(&format!("control-plane-client:{key}")),
+            object_id: derived_guid(&format!("control-plane:{key}")),
+            resource_id: format!(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{}-identity",
+                c.name
+            ),
+        }),
+    }
+}
+
+fn cluster_rec(c: &world::Cluster, sub: String, rg: String, rg_location: String) -> ClusterRec {
+    let location = c.location.clone().unwrap_or(rg_location);
+    let id = cluster_id(&sub, &rg, &c.name);
+    let key = lc(&id);
+    let hash = &derived_guid(&format!("fqdn:{key}"))[..8];
+    let dns_prefix = format!("{}-{}-{}", c.name, rg, &sub[..6]).chars().take(54).collect::<String>();
+    ClusterRec {
+        fqdn: format!("{}-{hash}.hcp.{}.azmk8s.io", dns_prefix.to_ascii_lowercase(), location.to_ascii_lowercase()),
+        dns_prefix,
+        kubelet: kubelet_of(c, &key, &sub, &rg, &location),
+        control_plane: control_plane_of(c, &key, &sub, &rg),
+        id,
+        subscription: sub,
+        resource_group: rg,
+        name: c.name.clone(),
+        location,
+        tags: c.tags.clone(),
+        kubernetes_version: c.kubernetes_version.clone(),
+        identity: c.identity,
+        service_principal_client_id: c.service_principal_client_id.as_deref().map(lc),
+        local_accounts: c.local_accounts,
+        aad: c.aad,
+        azure_rbac: c.azure_rbac,
+        sku_tier: c.sku_tier.clone(),
+        power_state: c.power_state.clone(),
+        provisioning_state: c.provisioning_state.clone(),
+        node_count: c.node_count,
+        workload_identity: c.workload_identity,
+        private_cluster: c.private_cluster,
+        kube_denials: c.kube_denials.clone(),
+        etag: derived_guid(&format!("etag:{}", c.name)),
+    }
+}
+
+/// A directory entry for an identity Azure creates (no secrets, no groups).
+fn identity_object(object_id: &str, client_id: Option<String>, name: String, visible_at: Instant) -> DirectoryObject {
+    DirectoryObject {
+        object_id: object_id.to_string(),
+        client_id,
+        name,
+        kind: "ServicePrincipal".into(),
+        secrets: Vec::new(),
+        federated: Vec::new(),
+        groups: Vec::new(),
+        visible_at,
+    }
+}
+
+/// The cluster's kubelet and control-plane identities join the directory.
+fn cluster_identities(c: &world::Cluster, cluster: &ClusterRec, start: Instant) -> Vec<DirectoryObject> {
+    let mut objects = Vec::new();
+    if let Some(k) = &cluster.kubelet {
+        let delay = c.kubelet_identity.as_ref().map(|k| k.visible_after_seconds).unwrap_or(0.0);
+        let visible_at = start + Duration::from_secs_f64(delay);
+        objects.push(identity_object(
+            &k.object_id,
+            Some(k.client_id.clone()),
+            format!("{}-agentpool", c.name),
+            visible_at,
+        ));
+    }
+    if let Some(cp) = &cluster.control_plane {
+        objects.push(identity_object(&cp.object_id, None, c.name.clone(), start));
+    }
+    objects
+}
+
+/// The registry's system scope maps and the world's own.
+fn scope_maps_of(r: &world::Registry, created: &str) -> BTreeMap<String, ScopeMapRec> {
+    let system = system_scope_maps().into_iter().map(|(name, description, actions)| ScopeMapRec {
+        name: name.into(),
+        description: Some(description.into()),
+        actions: actions.into_iter().map(String::from).collect(),
+        system: true,
+        creation_date: created.to_string(),
+        provisioning_state: "Succeeded".into(),
+    });
+    let declared = r.scope_maps.iter().map(|m| ScopeMapRec {
+        name: m.name.clone(),
+        description: m.description.clone(),
+        actions: m.actions.clone(),
+        system: false,
+        creation_date: created.to_string(),
+        provisioning_state: "Succeeded".into(),
+    });
+    system.chain(declared).map(|m| (lc(&m.name), m)).collect()
+}
+
+fn tokens_of(
+    r: &world::Registry,
+    id: &str,
+    scope_maps: &BTreeMap<String, ScopeMapRec>,
+    created: &str,
+) -> BTreeMap<String, TokenRec> {
+    r.tokens
+        .iter()
+        .map(|t| {
+            let map_name =
+                scope_maps.get(&lc(&t.scope_map)).map(|m| m.name.clone()).unwrap_or_else(|| t.scope_map.clone());
+            let token = TokenRec {
+                name: t.name.clone(),
+                scope_map_id: format!("{id}/scopeMaps/{map_name}"),
+                status: t.status.clone(),
+                creation_date: created.to_string(),
+                provisioning_state: "Succeeded".into(),
+                passwords: Vec::new(),
+            };
+            (lc(&t.name), token)
+        })
+        .collect()
+}
+
+fn registry_rec(r: &world::Registry, sub: String, rg: String, rg_location: String, created: &str) -> RegistryRec {
+    let id = registry_id(&sub, &rg, &r.name);
+    let scope_maps = scope_maps_of(r, created);
+    let tokens = tokens_of(r, &id, &scope_maps, created);
+    let passwords = match r.admin_passwords.as_slice() {
+        [a, b] => [a.clone(), b.clone()],
+        _ => [random_password(), random_password()],
+    };
+    RegistryRec {
+        id,
+        subscription: sub,
+        resource_group: rg,
+        name: r.name.clone(),
+        location: r.location.clone().unwrap_or(rg_location),
+        tags: r.tags.clone(),
+        sku: r.sku.clone(),
+        login_server: r.login_server.clone().unwrap_or_else(|| format!("{}.azurecr.io", lc(&r.name))),
+        admin_user_enabled: r.admin_user_enabled,
+        role_assignment_mode: r.role_assignment_mode,
+        aad_as_arm: r.azure_ad_authentication_as_arm,
+        anonymous_pull: r.anonymous_pull,
+        passwords,
+        repositories: r.repositories.clone(),
+        scope_maps,
+        tokens,
+        creation_date: created.to_string(),
+    }
+}
+
+/// Built-in roles plus the world's custom ones.
+fn roles_of(world: &World) -> Vec<RoleDef> {
+    let mut roles = roles::built_ins();
+    roles.extend(world.role_definitions.iter().map(|custom| RoleDef {
+        guid: lc(&custom.id),
+        name: custom.name.clone(),
+        description: custom.description.clone().unwrap_or_default(),
+        built_in: false,
+        actions: custom.actions.clone(),
+        not_actions: custom.not_actions.clone(),
+        data_actions: custom.data_actions.clone(),
+        not_data_actions: custom.not_data_actions.clone(),
+        assignable_scopes: custom.assignable_scopes.clone(),
+    }));
+    roles
+}
+
+/// A world principal's directory entry, its groups resolved by name or id.
+fn principal_object(world: &World, p: &world::Principal, start: Instant) -> DirectoryObject {
+    let groups = p
+        .member_of
+        .iter()
+        .filter_map(|g| {
+            world.principals.iter().find(|q| q.name.eq_ignore_ascii_case(g) || q.object_id.eq_ignore_ascii_case(g))
+        })
+        .map(|q| lc(&q.object_id))
+        .collect();
+    DirectoryObject {
+        object_id: lc(&p.object_id),
+        client_id: p.client_id.as_deref().map(lc),
+        name: p.name.clone(),
+        kind: p.kind.clone(),
+        secrets: p.secrets.iter().map(|s| (s.value().to_string(), s.expires_at().and_then(parse_time))).collect(),
+        federated: p.federated_credentials.clone(),
+        groups,
+        visible_at: start + Duration::from_secs_f64(p.visible_after_seconds.max(0.0)),
+    }
+}
+
+/// The client handed out in the ready line: the `default_client`, else the first principal
+/// with a client id and a secret.
+fn default_client_of(world: &World) -> (String, String) {
+    let default = world
+        .principals
+        .iter()
+        .find(|p| p.default_client)
+        .or_else(|| world.principals.iter().find(|p| !p.secrets.is_empty() && p.client_id.is_some()));
+    default
+        .map(|p| {
+            (
+                p.client_id.clone().unwrap_or_default(),
+                p.secrets.first().map(|s| s.value().to_string()).unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default()
+}
+
 impl State {
     /// Builds the live state; the world must have passed validation.
     pub fn build(world: &World, start: Instant) -> State {
         let created = now_azure();
-        let subscriptions: Vec<SubscriptionRec> = world
-            .subscriptions
-            .iter()
-            .map(|s| SubscriptionRec {
-                id: lc(&s.id),
-                name: s.name.clone(),
-                state: s.state.clone(),
-                tags: s.tags.clone(),
-            })
-            .collect();
-        let resolve_sub = |text: &str| {
-            subscriptions
-                .iter()
-                .find(|s| s.id.eq_ignore_ascii_case(text) || s.name.eq_ignore_ascii_case(text))
-                .map(|s| s.id.clone())
-                .unwrap_or_else(|| lc(text))
-        };
-        let resource_groups: Vec<ResourceGroupRec> = world
-            .resource_groups
-            .iter()
-            .map(|g| ResourceGroupRec {
-                subscription: resolve_sub(&g.subscription),
-                name: g.name.clone(),
-                location: g.location.clone(),
-                tags: g.tags.clone(),
-            })
-            .collect();
-        let group = |sub: &str, name: &str| {
-            resource_groups
-                .iter()
-                .find(|g| g.subscription == sub && g.name.eq_ignore_ascii_case(name))
-                .map(|g| (g.name.clone(), g.location.clone()))
-                .unwrap_or_else(|| (name.to_string(), "eastus".to_string()))
-        };
-
+        let subscriptions = subscriptions_of(world);
+        let resource_groups = resource_groups_of(world, &subscriptions);
         let mut directory = HashMap::new();
         let mut clusters = BTreeMap::new();
         for c in &world.clusters {
-            let sub = resolve_sub(&c.subscription);
-            let (rg, rg_location) = group(&sub, &c.resource_group);
-            let location = c.location.clone().unwrap_or(rg_location);
-            let id = cluster_id(&sub, &rg, &c.name);
-            let key = lc(&id);
-            let kubelet = match c.identity {
-                ClusterIdentity::ServicePrincipal => None,
-                _ => Some(match &c.kubelet_identity {
-                    Some(k) => IdentityRec {
-                        client_id: lc(&k.client_id),
-                        object_id: lc(&k.object_id),
-                        resource_id: k
-                            .resource_id
-                            .clone()
-                            .unwrap_or_else(|| kubelet_resource_id(&sub, &rg, &c.name, &location)),
-                    },
-                    None => IdentityRec {
-                        client_id: derived_guid(&format!("kubelet-client:{key}")),
-                        object_id: derived_guid(&format!("kubelet-object:{key}")),
-                        resource_id: kubelet_resource_id(&sub, &rg, &c.name, &location),
-                    },
-                }),
-            };
-            let control_plane = match c.identity {
-                ClusterIdentity::ServicePrincipal => None,
-                ClusterIdentity::SystemAssigned => Some(IdentityRec {
-                    client_id: "msi".into(),
-                    object_id: derived_guid(&format!("control-plane:{key}")),
-                    resource_id: String::new(),
-                }),
-                ClusterIdentity::UserAssigned => Some(IdentityRec {
-                    client_id: derived_guid(&format!("control-plane-client:{key}")),
-                    object_id: derived_guid(&format!("control-plane:{key}")),
-                    resource_id: format!(
-                        "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{}-identity",
-                        c.name
-                    ),
-                }),
-            };
-            if let Some(k) = &kubelet {
-                let delay = c.kubelet_identity.as_ref().map(|k| k.visible_after_seconds).unwrap_or(0.0);
-                directory.insert(
-                    k.object_id.clone(),
-                    DirectoryObject {
-                        object_id: k.object_id.clone(),
-                        client_id: Some(k.client_id.clone()),
-                        name: format!("{}-agentpool", c.name),
-                        kind: "ServicePrincipal".into(),
-                        secrets: Vec::new(),
-                        federated: Vec::new(),
-                        groups: Vec::new(),
-                        visible_at: start + Duration::from_secs_f64(delay),
-                    },
-                );
+            let sub = resolve_subscription(&subscriptions, &c.subscription);
+            let (rg, rg_location) = group_of(&resource_groups, &sub, &c.resource_group);
+            let cluster = cluster_rec(c, sub, rg, rg_location);
+            for object in cluster_identities(c, &cluster, start) {
+                directory.insert(object.object_id.clone(), object);
             }
-            if let Some(cp) = &control_plane {
-                directory.insert(
-                    cp.object_id.clone(),
-                    DirectoryObject {
-                        object_id: cp.object_id.clone(),
-                        client_id: None,
-                        name: c.name.clone(),
-                        kind: "ServicePrincipal".into(),
-                        secrets: Vec::new(),
-                        federated: Vec::new(),
-                        groups: Vec::new(),
-                        visible_at: start,
-                    },
-                );
-            }
-            let hash = &derived_guid(&format!("fqdn:{key}"))[..8];
-            let dns_prefix = format!("{}-{}-{}", c.name, rg, &sub[..6]).chars().take(54).collect::<String>();
-            clusters.insert(
-                key,
-                ClusterRec {
-                    fqdn: format!(
-                        "{}-{hash}.hcp.{}.azmk8s.io",
-                        dns_prefix.to_ascii_lowercase(),
-                        location.to_ascii_lowercase()
-                    ),
-                    dns_prefix,
-                    id,
-                    subscription: sub,
-                    resource_group: rg,
-                    name: c.name.clone(),
-                    location,
-                    tags: c.tags.clone(),
-                    kubernetes_version: c.kubernetes_version.clone(),
-                    identity: c.identity,
-                    control_plane,
-                    kubelet,
-                    service_principal_client_id: c.service_principal_client_id.as_deref().map(lc),
-                    local_accounts: c.local_accounts,
-                    aad: c.aad,
-                    azure_rbac: c.azure_rbac,
-                    sku_tier: c.sku_tier.clone(),
-                    power_state: c.power_state.clone(),
-                    provisioning_state: c.provisioning_state.clone(),
-                    node_count: c.node_count,
-                    workload_identity: c.workload_identity,
-                    private_cluster: c.private_cluster,
-                    kube_denials: c.kube_denials.clone(),
-                    etag: derived_guid(&format!("etag:{}", c.name)),
-                },
-            );
+            clusters.insert(lc(&cluster.id), cluster);
         }
-
         let mut registries = BTreeMap::new();
         for r in &world.registries {
-            let sub = resolve_sub(&r.subscription);
-            let (rg, rg_location) = group(&sub, &r.resource_group);
-            let id = registry_id(&sub, &rg, &r.name);
-            let mut scope_maps = BTreeMap::new();
-            for (name, description, actions) in system_scope_maps() {
-                scope_maps.insert(
-                    lc(name),
-                    ScopeMapRec {
-                        name: name.into(),
-                        description: Some(description.into()),
-                        actions: actions.into_iter().map(String::from).collect(),
-                        system: true,
-                        creation_date: created.clone(),
-                        provisioning_state: "Succeeded".into(),
-                    },
-                );
-            }
-            for m in &r.scope_maps {
-                scope_maps.insert(
-                    lc(&m.name),
-                    ScopeMapRec {
-                        name: m.name.clone(),
-                        description: m.description.clone(),
-                        actions: m.actions.clone(),
-                        system: false,
-                        creation_date: created.clone(),
-                        provisioning_state: "Succeeded".into(),
-                    },
-                );
-            }
-            let tokens = r
-                .tokens
-                .iter()
-                .map(|t| {
-                    let map_name = scope_maps
-                        .get(&lc(&t.scope_map))
-                        .map(|m| m.name.clone())
-                        .unwrap_or_else(|| t.scope_map.clone());
-                    (
-                        lc(&t.name),
-                        TokenRec {
-                            name: t.name.clone(),
-                            scope_map_id: format!("{id}/scopeMaps/{map_name}"),
-                            status: t.status.clone(),
-                            creation_date: created.clone(),
-                            provisioning_state: "Succeeded".into(),
-                            passwords: Vec::new(),
-                        },
-                    )
-                })
-                .collect();
-            let passwords = match r.admin_passwords.as_slice() {
-                [a, b] => [a.clone(), b.clone()],
-                _ => [random_password(), random_password()],
-            };
-            registries.insert(
-                lc(&id),
-                RegistryRec {
-                    id,
-                    subscription: sub,
-                    resource_group: rg,
-                    name: r.name.clone(),
-                    location: r.location.clone().unwrap_or(rg_location),
-                    tags: r.tags.clone(),
-                    sku: r.sku.clone(),
-                    login_server: r.login_server.clone().unwrap_or_else(|| format!("{}.azurecr.io", lc(&r.name))),
-                    admin_user_enabled: r.admin_user_enabled,
-                    role_assignment_mode: r.role_assignment_mode,
-                    aad_as_arm: r.azure_ad_authentication_as_arm,
-                    anonymous_pull: r.anonymous_pull,
-                    passwords,
-                    repositories: r.repositories.clone(),
-                    scope_maps,
-                    tokens,
-                    creation_date: created.clone(),
-                },
-            );
+            let sub = resolve_subscription(&subscriptions, &r.subscription);
+            let (rg, rg_location) = group_of(&resource_groups, &sub, &r.resource_group);
+            let registry = registry_rec(r, sub, rg, rg_location, &created);
+            registries.insert(lc(&registry.id), registry);
         }
-
-        let mut roles = roles::built_ins();
-        for custom in &world.role_definitions {
-            roles.push(RoleDef {
-                guid: lc(&custom.id),
-                name: custom.name.clone(),
-                description: custom.description.clone().unwrap_or_default(),
-                built_in: false,
-                actions: custom.actions.clone(),
-                not_actions: custom.not_actions.clone(),
-                data_actions: custom.data_actions.clone(),
-                not_data_actions: custom.not_data_actions.clone(),
-                assignable_scopes: custom.assignable_scopes.clone(),
-            });
-        }
-
         let mut clients = HashMap::new();
         for p in &world.principals {
-            let oid = lc(&p.object_id);
             if let Some(client) = &p.client_id {
-                clients.insert(lc(client), oid.clone());
+                clients.insert(lc(client), lc(&p.object_id));
             }
-            let groups = p
-                .member_of
-                .iter()
-                .filter_map(|g| {
-                    world
-                        .principals
-                        .iter()
-                        .find(|q| q.name.eq_ignore_ascii_case(g) || q.object_id.eq_ignore_ascii_case(g))
-                })
-                .map(|q| lc(&q.object_id))
-                .collect();
-            directory.insert(
-                oid.clone(),
-                DirectoryObject {
-                    object_id: oid,
-                    client_id: p.client_id.as_deref().map(lc),
-                    name: p.name.clone(),
-                    kind: p.kind.clone(),
-                    secrets: p
-                        .secrets
-                        .iter()
-                        .map(|s| (s.value().to_string(), s.expires_at().and_then(parse_time)))
-                        .collect(),
-                    federated: p.federated_credentials.clone(),
-                    groups,
-                    visible_at: start + Duration::from_secs_f64(p.visible_after_seconds.max(0.0)),
-                },
-            );
+            directory.insert(lc(&p.object_id), principal_object(world, p, start));
         }
-        let default = world
-            .principals
-            .iter()
-            .find(|p| p.default_client)
-            .or_else(|| world.principals.iter().find(|p| !p.secrets.is_empty() && p.client_id.is_some()));
-        let default_client = default
-            .map(|p| {
-                (
-                    p.client_id.clone().unwrap_or_default(),
-                    p.secrets.first().map(|s| s.value().to_string()).unwrap_or_default(),
-                )
-            })
-            .unwrap_or_default();
-
         let mut state = State {
             tenant_id: lc(&world.tenant.id),
             tenant_domain: world.tenant.domain.clone(),
@@ -553,18 +568,24 @@ impl State {
             registries,
             directory,
             clients,
-            roles,
+            roles: roles_of(world),
             assignments: BTreeMap::new(),
             deleted: HashMap::new(),
             operations: HashMap::new(),
-            default_client,
+            default_client: default_client_of(world),
             kube: HashMap::new(),
         };
+        state.assign_world_roles(world);
+        state
+    }
 
+    /// The world's role assignments (principals' `roles` and `[[role_assignments]]`), as
+    /// long propagated: they count on the data plane at once.
+    fn assign_world_roles(&mut self, world: &World) {
         for p in &world.principals {
             for grant in &p.roles {
-                if let Some(role) = state.role(&grant.role).map(|r| r.guid.clone()) {
-                    state.insert_assignment(
+                if let Some(role) = self.role(&grant.role).map(|r| r.guid.clone()) {
+                    self.insert_assignment(
                         None,
                         &grant.scope,
                         &role,
@@ -585,8 +606,8 @@ impl State {
                 .find(|p| p.name.eq_ignore_ascii_case(&a.principal))
                 .map(|p| p.object_id.clone())
                 .unwrap_or_else(|| a.principal.clone());
-            if let Some(role) = state.role(&a.role).map(|r| r.guid.clone()) {
-                state.insert_assignment(
+            if let Some(role) = self.role(&a.role).map(|r| r.guid.clone()) {
+                self.insert_assignment(
                     a.name.as_deref(),
                     &a.scope,
                     &role,
@@ -599,10 +620,9 @@ impl State {
                 );
             }
         }
-        for a in state.assignments.values_mut() {
+        for a in self.assignments.values_mut() {
             a.created_at = None;
         }
-        state
     }
 
     /// A role definition by GUID, full id, or name (case-insensitive).

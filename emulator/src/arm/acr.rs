@@ -11,7 +11,7 @@ use crate::state::{
     Child, Completion, Operation, PollStyle, RegistryRec, ScopeMapRec, State, TokenPassword, TokenRec, allowed,
     random_password, registry_id, touches, world_mode,
 };
-use crate::world::LroMode;
+use crate::world::{Lro, LroMode};
 
 const NS: &str = "Microsoft.ContainerRegistry/registries";
 
@@ -176,18 +176,9 @@ fn bad_request(message: impl Into<String>) -> Reply {
     arm_error(400, "BadRequest", message)
 }
 
-fn registry(
-    ctx: &Ctx<'_>,
-    state: &mut State,
-    subscription: &str,
-    resource_group: &str,
-    name: &str,
-    part: &RegistryPart,
-) -> Result<Reply, Reply> {
-    let sub = state.subscription(subscription).ok_or_else(|| subscription_not_found(subscription))?.id.clone();
-    let id = registry_id(&sub, resource_group, name);
-    let method = ctx.req.method.as_str();
-    let permission = match (part, method) {
+/// The RBAC action a registry call needs.
+fn permission_for(part: &RegistryPart, method: &str) -> String {
+    match (part, method) {
         (RegistryPart::Itself, "GET") => action("read"),
         (RegistryPart::Itself, _) => action("write"),
         (RegistryPart::ListCredentials, _) => action("listCredentials/action"),
@@ -200,7 +191,109 @@ fn registry(
         (RegistryPart::Tokens(_), "DELETE") => action("tokens/delete"),
         (RegistryPart::Tokens(_), _) => action("tokens/write"),
         (RegistryPart::Operation(_), _) => action("operationStatuses/read"),
+    }
+}
+
+/// Registries_Update: the properties the emulator models.
+fn patch_registry(registry: &mut RegistryRec, body: &Value) -> Result<(), Reply> {
+    if let Some(enabled) = body["properties"]["adminUserEnabled"].as_bool() {
+        registry.admin_user_enabled = enabled;
+    }
+    if let Some(mode) = body["properties"]["roleAssignmentMode"].as_str() {
+        registry.role_assignment_mode = world_mode(mode)
+            .ok_or_else(|| bad_request(format!("The value '{mode}' of roleAssignmentMode is invalid.")))?;
+    }
+    if let Some(anonymous) = body["properties"]["anonymousPullEnabled"].as_bool() {
+        registry.anonymous_pull = anonymous;
+    }
+    if let Some(tags) = body["tags"].as_object() {
+        registry.tags = tags.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
+    }
+    if let Some(sku) = body["sku"]["name"].as_str() {
+        registry.sku = sku.to_string();
+    }
+    Ok(())
+}
+
+/// Registries_GenerateCredentials: new passwords for a token, shown once (202 + Location
+/// in async mode, whose final answer carries them).
+fn generate_credentials(
+    ctx: &Ctx<'_>,
+    state: &mut State,
+    key: &str,
+    name: &str,
+    resource_group: &str,
+    body: &Value,
+) -> Result<Reply, Reply> {
+    let lro = state.settings.lro.clone();
+    let token_id = body["tokenId"].as_str().unwrap_or_default().to_string();
+    let token_key =
+        token_id.to_ascii_lowercase().strip_prefix(&format!("{key}/tokens/")).map(str::to_string).ok_or_else(|| {
+            bad_request(format!("The tokenId '{token_id}' does not refer to a token of registry '{name}'."))
+        })?;
+    let expiry = body["expiry"].as_str().map(str::to_string);
+    let which: Vec<&str> = match body["name"].as_str() {
+        None => vec!["password1", "password2"],
+        Some(n @ ("password1" | "password2")) => vec![n],
+        Some(other) => {
+            return Err(bad_request(format!(
+                "The value '{other}' of parameter 'name' is invalid. Allowed values are 'password1' and 'password2'."
+            )));
+        }
     };
+    let registry = state.registries.get_mut(key).ok_or_else(|| resource_not_found(NS, name, resource_group))?;
+    let token = registry
+        .tokens
+        .get_mut(&token_key)
+        .ok_or_else(|| resource_not_found(&format!("{NS}/tokens"), &token_key, resource_group))?;
+    let now = now_azure();
+    let mut shown = Vec::new();
+    for password_name in which {
+        let password = TokenPassword {
+            name: password_name.into(),
+            value: random_password(),
+            creation_time: now.clone(),
+            expiry: expiry.clone(),
+        };
+        let mut entry = json!({"creationTime": password.creation_time, "name": password.name, "value": password.value});
+        if let Some(expiry) = &password.expiry {
+            entry["expiry"] = json!(expiry);
+        }
+        shown.push(entry);
+        token.passwords.retain(|p| p.name != password.name);
+        token.passwords.push(password);
+    }
+    token.passwords.sort_by(|a, b| a.name.cmp(&b.name));
+    let result = json!({"username": token.name, "passwords": shown});
+    match lro.mode {
+        LroMode::Sync => Ok(Reply::json(200, &result)),
+        LroMode::Async => {
+            let resource_url = format!("{}{}", ctx.req.base_url, state.registries[key].id);
+            let url = start_operation(
+                ctx,
+                state,
+                &resource_url,
+                "registries",
+                PollStyle::Location,
+                Completion::Final { status: 200, body: Some(result) },
+            );
+            Ok(accepted(url, lro.retry_after_seconds))
+        }
+    }
+}
+
+fn registry(
+    ctx: &Ctx<'_>,
+    state: &mut State,
+    subscription: &str,
+    resource_group: &str,
+    name: &str,
+    part: &RegistryPart,
+) -> Result<Reply, Reply> {
+    let sub = state.subscription(subscription).ok_or_else(|| subscription_not_found(subscription))?.id.clone();
+    let id = registry_id(&sub, resource_group, name);
+    let method = ctx.req.method.as_str();
+    let permission = permission_for(part, method);
     ctx.authorize(state, &id, &permission)?;
     if state.resource_group(&sub, resource_group).is_none() {
         return Err(resource_group_not_found(resource_group));
@@ -213,7 +306,6 @@ fn registry(
         .req
         .json_body()
         .map_err(|e| bad_request(format!("The request content was invalid and could not be deserialized: '{e}'.")))?;
-    let lro = state.settings.lro.clone();
     let page_size = state.settings.page_size;
 
     match part {
@@ -221,23 +313,7 @@ fn registry(
             let registry =
                 state.registries.get_mut(&key).ok_or_else(|| resource_not_found(NS, name, resource_group))?;
             if method == "PATCH" {
-                if let Some(enabled) = body["properties"]["adminUserEnabled"].as_bool() {
-                    registry.admin_user_enabled = enabled;
-                }
-                if let Some(mode) = body["properties"]["roleAssignmentMode"].as_str() {
-                    registry.role_assignment_mode = world_mode(mode)
-                        .ok_or_else(|| bad_request(format!("The value '{mode}' of roleAssignmentMode is invalid.")))?;
-                }
-                if let Some(anonymous) = body["properties"]["anonymousPullEnabled"].as_bool() {
-                    registry.anonymous_pull = anonymous;
-                }
-                if let Some(tags) = body["tags"].as_object() {
-                    registry.tags =
-                        tags.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect();
-                }
-                if let Some(sku) = body["sku"]["name"].as_str() {
-                    registry.sku = sku.to_string();
-                }
+                patch_registry(registry, &body)?;
             }
             Ok(Reply::json(200, &registry_json(registry, ctx.version)))
         }
@@ -266,64 +342,7 @@ fn registry(
             }
             Ok(Reply::json(200, &credentials_json(registry)))
         }
-        RegistryPart::GenerateCredentials => {
-            let token_id = body["tokenId"].as_str().unwrap_or_default().to_string();
-            let token_key =
-                token_id.to_ascii_lowercase().strip_prefix(&format!("{key}/tokens/")).map(str::to_string).ok_or_else(
-                    || bad_request(format!("The tokenId '{token_id}' does not refer to a token of registry '{name}'.")),
-                )?;
-            let expiry = body["expiry"].as_str().map(str::to_string);
-            let which: Vec<&str> = match body["name"].as_str() {
-                None => vec!["password1", "password2"],
-                Some(n @ ("password1" | "password2")) => vec![n],
-                Some(other) => {
-                    return Err(bad_request(format!(
-                        "The value '{other}' of parameter 'name' is invalid. Allowed values are 'password1' and 'password2'."
-                    )));
-                }
-            };
-            let registry =
-                state.registries.get_mut(&key).ok_or_else(|| resource_not_found(NS, name, resource_group))?;
-            let token = registry
-                .tokens
-                .get_mut(&token_key)
-                .ok_or_else(|| resource_not_found(&format!("{NS}/tokens"), &token_key, resource_group))?;
-            let now = now_azure();
-            let mut shown = Vec::new();
-            for password_name in which {
-                let password = TokenPassword {
-                    name: password_name.into(),
-                    value: random_password(),
-                    creation_time: now.clone(),
-                    expiry: expiry.clone(),
-                };
-                let mut entry =
-                    json!({"creationTime": password.creation_time, "name": password.name, "value": password.value});
-                if let Some(expiry) = &password.expiry {
-                    entry["expiry"] = json!(expiry);
-                }
-                shown.push(entry);
-                token.passwords.retain(|p| p.name != password.name);
-                token.passwords.push(password);
-            }
-            token.passwords.sort_by(|a, b| a.name.cmp(&b.name));
-            let result = json!({"username": token.name, "passwords": shown});
-            match lro.mode {
-                LroMode::Sync => Ok(Reply::json(200, &result)),
-                LroMode::Async => {
-                    let resource_url = format!("{}{}", ctx.req.base_url, state.registries[&key].id);
-                    let url = start_operation(
-                        ctx,
-                        state,
-                        &resource_url,
-                        "registries",
-                        PollStyle::Location,
-                        Completion::Final { status: 200, body: Some(result) },
-                    );
-                    Ok(accepted(url, lro.retry_after_seconds))
-                }
-            }
-        }
+        RegistryPart::GenerateCredentials => generate_credentials(ctx, state, &key, name, resource_group, &body),
         RegistryPart::ScopeMaps(None) => {
             let registry = &state.registries[&key];
             let items = registry.scope_maps.values().map(|m| scope_map_json(registry, m)).collect();
@@ -444,31 +463,45 @@ fn scope_map(
                 .with_header("Azure-AsyncOperation", url)
                 .with_header("Retry-After", lro.retry_after_seconds.to_string()))
         }
-        "DELETE" => {
-            if existing_system {
-                return Err(bad_request(format!(
-                    "The scope map '{map_name}' is system defined and cannot be deleted."
-                )));
-            }
-            let Some(map) = registry.scope_maps.get_mut(&map_key) else { return Ok(Reply::empty(204)) };
-            if lro.mode == LroMode::Sync {
-                registry.scope_maps.remove(&map_key);
-                return Ok(Reply::empty(200));
-            }
-            map.provisioning_state = "Deleting".into();
-            let resource_url = format!("{}{}/scopeMaps/{}", ctx.req.base_url, registry.id, map.name);
-            let url = start_operation(
-                ctx,
-                state,
-                &resource_url,
-                "scopemaps",
-                PollStyle::Location,
-                Completion::Delete { registry: key.to_string(), child: Child::ScopeMap(map_key) },
-            );
-            Ok(accepted(url, lro.retry_after_seconds))
+        "DELETE" if existing_system => {
+            Err(bad_request(format!("The scope map '{map_name}' is system defined and cannot be deleted.")))
         }
+        "DELETE" => delete_scope_map(ctx, state, key, &map_key, &lro),
         _ => Err(arm_error(405, "HttpMethodNotAllowed", "The HTTP method is not supported.")),
     }
+}
+
+/// A token PUT's `status`, if given: `enabled` or `disabled`.
+fn token_status(properties: &Value) -> Result<Option<String>, Reply> {
+    let status = properties["status"].as_str().map(str::to_string);
+    if let Some(s) = &status
+        && s != "enabled"
+        && s != "disabled"
+    {
+        return Err(bad_request(format!(
+            "The token status '{s}' is invalid. Allowed values are 'enabled' and 'disabled'."
+        )));
+    }
+    Ok(status)
+}
+
+/// The passwords a token PUT asks for, each with a fresh value.
+fn requested_passwords(properties: &Value) -> Vec<TokenPassword> {
+    properties["credentials"]["passwords"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|p| {
+                    p["name"].as_str().map(|n| TokenPassword {
+                        name: n.to_string(),
+                        value: random_password(),
+                        creation_time: now_azure(),
+                        expiry: p["expiry"].as_str().map(str::to_string),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn token(
@@ -512,30 +545,8 @@ fn token(
                     )));
                 }
             }
-            let status = properties["status"].as_str().map(str::to_string);
-            if let Some(s) = &status
-                && s != "enabled"
-                && s != "disabled"
-            {
-                return Err(bad_request(format!(
-                    "The token status '{s}' is invalid. Allowed values are 'enabled' and 'disabled'."
-                )));
-            }
-            let requested_passwords: Vec<TokenPassword> = properties["credentials"]["passwords"]
-                .as_array()
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|p| {
-                            p["name"].as_str().map(|n| TokenPassword {
-                                name: n.to_string(),
-                                value: random_password(),
-                                creation_time: now_azure(),
-                                expiry: p["expiry"].as_str().map(str::to_string),
-                            })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let status = token_status(properties)?;
+            let requested_passwords = requested_passwords(properties);
             if let Some(token) = registry.tokens.get_mut(&token_key) {
                 if let Some(id) = scope_map_id {
                     token.scope_map_id = id;
@@ -583,26 +594,51 @@ fn token(
                 .with_header("Azure-AsyncOperation", url)
                 .with_header("Retry-After", lro.retry_after_seconds.to_string()))
         }
-        "DELETE" => {
-            let Some(token) = registry.tokens.get_mut(&token_key) else { return Ok(Reply::empty(204)) };
-            if lro.mode == LroMode::Sync {
-                registry.tokens.remove(&token_key);
-                return Ok(Reply::empty(200));
-            }
-            token.provisioning_state = "Deleting".into();
-            let resource_url = format!("{}{}/tokens/{}", ctx.req.base_url, registry.id, token.name);
-            let url = start_operation(
-                ctx,
-                state,
-                &resource_url,
-                "tokens",
-                PollStyle::Location,
-                Completion::Delete { registry: key.to_string(), child: Child::Token(token_key) },
-            );
-            Ok(accepted(url, lro.retry_after_seconds))
-        }
+        "DELETE" => delete_token(ctx, state, key, &token_key, &lro),
         _ => Err(arm_error(405, "HttpMethodNotAllowed", "The HTTP method is not supported.")),
     }
+}
+
+/// ScopeMaps_Delete: 204 when absent; 200 at once (sync) or 202 + Location.
+fn delete_scope_map(ctx: &Ctx<'_>, state: &mut State, key: &str, map_key: &str, lro: &Lro) -> Result<Reply, Reply> {
+    let registry = state.registries.get_mut(key).ok_or_else(|| resource_not_found(NS, map_key, ""))?;
+    let Some(map) = registry.scope_maps.get_mut(map_key) else { return Ok(Reply::empty(204)) };
+    if lro.mode == LroMode::Sync {
+        registry.scope_maps.remove(map_key);
+        return Ok(Reply::empty(200));
+    }
+    map.provisioning_state = "Deleting".into();
+    let resource_url = format!("{}{}/scopeMaps/{}", ctx.req.base_url, registry.id, map.name);
+    let url = start_operation(
+        ctx,
+        state,
+        &resource_url,
+        "scopemaps",
+        PollStyle::Location,
+        Completion::Delete { registry: key.to_string(), child: Child::ScopeMap(map_key.to_string()) },
+    );
+    Ok(accepted(url, lro.retry_after_seconds))
+}
+
+/// Tokens_Delete: 204 when absent; 200 at once (sync) or 202 + Location.
+fn delete_token(ctx: &Ctx<'_>, state: &mut State, key: &str, token_key: &str, lro: &Lro) -> Result<Reply, Reply> {
+    let registry = state.registries.get_mut(key).ok_or_else(|| resource_not_found(NS, token_key, ""))?;
+    let Some(token) = registry.tokens.get_mut(token_key) else { return Ok(Reply::empty(204)) };
+    if lro.mode == LroMode::Sync {
+        registry.tokens.remove(token_key);
+        return Ok(Reply::empty(200));
+    }
+    token.provisioning_state = "Deleting".into();
+    let resource_url = format!("{}{}/tokens/{}", ctx.req.base_url, registry.id, token.name);
+    let url = start_operation(
+        ctx,
+        state,
+        &resource_url,
+        "tokens",
+        PollStyle::Location,
+        Completion::Delete { registry: key.to_string(), child: Child::Token(token_key.to_string()) },
+    );
+    Ok(accepted(url, lro.retry_after_seconds))
 }
 
 fn finish(state: &mut State, completion: &Completion) {
@@ -635,7 +671,7 @@ fn finish(state: &mut State, completion: &Completion) {
                 }
             }
         }
-        Completion::Final { .. } => {}
+        Completion::Final { .. } | Completion::ClusterUpdated { .. } => {}
     }
 }
 

@@ -8,14 +8,63 @@ use ring::hmac;
 use serde_json::{Value, json};
 
 use super::{Ctx, resource_group_not_found, resource_not_found, subscription_not_found};
-use crate::http::{Reply, flat_error, page};
+use crate::http::{Reply, flat_error, now_azure, page};
 use crate::ids::derived_guid;
 use crate::route::{ClusterAction, Target};
 use crate::server::Shared;
-use crate::state::{ClusterRec, State, allowed, cluster_id, touches};
-use crate::world::ClusterIdentity;
+use crate::state::{ClusterRec, Completion, Operation, PollStyle, State, allowed, cluster_id, touches};
+use crate::world::{ClusterIdentity, LroMode};
 
 const READ: &str = "Microsoft.ContainerService/managedClusters/read";
+
+/// The one node pool every emulated cluster has.
+fn agent_pool_json(c: &ClusterRec) -> Value {
+    json!({
+        "name": "nodepool1",
+        "count": c.node_count,
+        "vmSize": "Standard_D4ds_v5",
+        "osDiskSizeGB": 128,
+        "osDiskType": "Ephemeral",
+        "kubeletDiskType": "OS",
+        "maxPods": 110,
+        "type": "VirtualMachineScaleSets",
+        "availabilityZones": ["1", "2", "3"],
+        "enableAutoScaling": false,
+        "provisioningState": c.provisioning_state,
+        "powerState": {"code": c.power_state},
+        "orchestratorVersion": c.kubernetes_version,
+        "currentOrchestratorVersion": c.kubernetes_version,
+        "mode": "System",
+        "osType": "Linux",
+        "osSKU": "Ubuntu",
+        "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202510.03.0",
+        "upgradeSettings": {"maxSurge": "10%"},
+        "enableFIPS": false,
+        "eTag": derived_guid(&format!("pool-etag:{}", c.id)),
+    })
+}
+
+fn network_profile_json(c: &ClusterRec) -> Value {
+    json!({
+        "networkPlugin": "azure",
+        "networkPluginMode": "overlay",
+        "networkPolicy": "none",
+        "loadBalancerSku": "standard",
+        "loadBalancerProfile": {
+            "managedOutboundIPs": {"count": 1},
+            "effectiveOutboundIPs": [{"id": format!("/subscriptions/{}/resourceGroups/MC_{}_{}_{}/providers/Microsoft.Network/publicIPAddresses/{}", c.subscription, c.resource_group, c.name, c.location, derived_guid(&format!("pip:{}", c.id)))}],
+            "allocatedOutboundPorts": 0,
+            "idleTimeoutInMinutes": 30,
+        },
+        "podCidr": "10.244.0.0/16",
+        "serviceCidr": "10.0.0.0/16",
+        "dnsServiceIP": "10.0.0.10",
+        "outboundType": "loadBalancer",
+        "podCidrs": ["10.244.0.0/16"],
+        "serviceCidrs": ["10.0.0.0/16"],
+        "ipFamilies": ["IPv4"],
+    })
+}
 
 pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
     // Live AKS answers with a lowercase `resourcegroups` in its ids; clients must compare ids
@@ -32,29 +81,7 @@ pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
         "dnsPrefix": c.dns_prefix,
         "fqdn": c.fqdn,
         "azurePortalFQDN": c.fqdn.replacen(".hcp.", ".portal.hcp.", 1),
-        "agentPoolProfiles": [{
-            "name": "nodepool1",
-            "count": c.node_count,
-            "vmSize": "Standard_D4ds_v5",
-            "osDiskSizeGB": 128,
-            "osDiskType": "Ephemeral",
-            "kubeletDiskType": "OS",
-            "maxPods": 110,
-            "type": "VirtualMachineScaleSets",
-            "availabilityZones": ["1", "2", "3"],
-            "enableAutoScaling": false,
-            "provisioningState": c.provisioning_state,
-            "powerState": {"code": c.power_state},
-            "orchestratorVersion": c.kubernetes_version,
-            "currentOrchestratorVersion": c.kubernetes_version,
-            "mode": "System",
-            "osType": "Linux",
-            "osSKU": "Ubuntu",
-            "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202510.03.0",
-            "upgradeSettings": {"maxSurge": "10%"},
-            "enableFIPS": false,
-            "eTag": derived_guid(&format!("pool-etag:{}", c.id)),
-        }],
+        "agentPoolProfiles": [agent_pool_json(c)],
         "linuxProfile": {
             "adminUsername": "azureuser",
             "ssh": {"publicKeys": [{"keyData": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0emulator azureuser"}]},
@@ -66,25 +93,7 @@ pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
         "nodeResourceGroup": format!("MC_{}_{}_{}", c.resource_group, c.name, c.location),
         "enableRBAC": true,
         "supportPlan": "KubernetesOfficial",
-        "networkProfile": {
-            "networkPlugin": "azure",
-            "networkPluginMode": "overlay",
-            "networkPolicy": "none",
-            "loadBalancerSku": "standard",
-            "loadBalancerProfile": {
-                "managedOutboundIPs": {"count": 1},
-                "effectiveOutboundIPs": [{"id": format!("/subscriptions/{}/resourceGroups/MC_{}_{}_{}/providers/Microsoft.Network/publicIPAddresses/{}", c.subscription, c.resource_group, c.name, c.location, derived_guid(&format!("pip:{}", c.id)))}],
-                "allocatedOutboundPorts": 0,
-                "idleTimeoutInMinutes": 30,
-            },
-            "podCidr": "10.244.0.0/16",
-            "serviceCidr": "10.0.0.0/16",
-            "dnsServiceIP": "10.0.0.10",
-            "outboundType": "loadBalancer",
-            "podCidrs": ["10.244.0.0/16"],
-            "serviceCidrs": ["10.0.0.0/16"],
-            "ipFamilies": ["IPv4"],
-        },
+        "networkProfile": network_profile_json(c),
         "maxAgentPools": 100,
         "disableLocalAccounts": !c.local_accounts,
         "securityProfile": {},
@@ -182,9 +191,13 @@ pub(crate) fn kubeconfig(shared: &Shared, state: &State, c: &ClusterRec, admin: 
 }
 
 pub(super) fn handle(ctx: &Ctx<'_>, target: &Target) -> Reply {
-    let state = ctx.shared.state();
+    let mut state = ctx.shared.state();
     let result = match target {
         Target::Clusters { subscription, resource_group } => list(ctx, &state, subscription, resource_group.as_deref()),
+        Target::Cluster { subscription, resource_group, name, action: None } if ctx.req.method == "PUT" => {
+            update(ctx, &mut state, subscription, resource_group, name)
+        }
+        Target::ClusterOperation { id } => Ok(poll(&mut state, id)),
         Target::Cluster { subscription, resource_group, name, action } => {
             one(ctx, &state, subscription, resource_group, name, action.as_ref())
         }
@@ -276,4 +289,108 @@ fn one(
             credential("clusterAdmin", true)
         }
     }
+}
+
+const CLUSTER_TYPE: &str = "Microsoft.ContainerService/managedClusters";
+const WRITE: &str = "Microsoft.ContainerService/managedClusters/write";
+
+/// `PUT managedClusters/{name}` on an existing cluster, as az CLI sends after `--attach-acr` /
+/// `--detach-acr`: the body it read, read-only fields included (ignored, as AKS does). A
+/// long-running operation: 200 with the cluster `Updating` and `Azure-AsyncOperation`, which
+/// reports `InProgress` for the world's `lro.polls` polls, then `Succeeded` and the cluster is
+/// `Succeeded` again with a new eTag. Nothing the emulator models changes: what a client could
+/// change this way (node pools, versions, profiles) is not emulated.
+fn update(
+    ctx: &Ctx<'_>,
+    state: &mut State,
+    subscription: &str,
+    resource_group: &str,
+    name: &str,
+) -> Result<Reply, Reply> {
+    let sub = state.subscription(subscription).ok_or_else(|| subscription_not_found(subscription))?;
+    let sub_id = sub.id.clone();
+    let id = cluster_id(&sub_id, resource_group, name);
+    ctx.authorize(state, &id, WRITE)?;
+    if state.resource_group(&sub_id, resource_group).is_none() {
+        return Err(resource_group_not_found(resource_group));
+    }
+    let body = match ctx.req.json_body() {
+        Ok(Value::Object(map)) => map,
+        Ok(_) | Err(_) => {
+            return Err(crate::http::arm_error(
+                400,
+                "InvalidRequestContent",
+                "The request content was invalid and could not be deserialized.",
+            ));
+        }
+    };
+    let key = id.to_ascii_lowercase();
+    let Some(cluster) = state.clusters.get_mut(&key) else {
+        // Creating clusters is not emulated; AKS would start a create here.
+        return Err(resource_not_found(CLUSTER_TYPE, name, resource_group));
+    };
+    if !body.get("location").and_then(Value::as_str).is_none_or(|l| l.eq_ignore_ascii_case(&cluster.location)) {
+        return Err(flat_error(400, "BadRequest", "Changing property 'location' is not allowed."));
+    }
+    if cluster.provisioning_state != "Succeeded" {
+        return Err(flat_error(
+            409,
+            "OperationNotAllowed",
+            format!(
+                "Operation is not allowed because there's an in progress update managed cluster operation on managed cluster {name}."
+            ),
+        ));
+    }
+    if let Some(tags) = body.get("tags").and_then(Value::as_object) {
+        cluster.tags = tags.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect();
+    }
+    cluster.etag = uuid::Uuid::new_v4().to_string();
+    let lro = state.settings.lro.clone();
+    if lro.mode == LroMode::Sync || lro.polls == 0 {
+        return Ok(Reply::json(200, &cluster_json(state, &state.clusters[&key])));
+    }
+    let cluster = state.clusters.get_mut(&key).ok_or_else(|| resource_not_found(CLUSTER_TYPE, name, resource_group))?;
+    cluster.provisioning_state = "Updating".into();
+    let location = cluster.location.clone();
+    let operation = uuid::Uuid::new_v4().to_string();
+    let (polls, retry_after) = (lro.polls, lro.retry_after_seconds);
+    state.operations.insert(
+        operation.clone(),
+        Operation {
+            style: PollStyle::AsyncOperation,
+            polls_left: polls,
+            started: now_azure(),
+            completion: Completion::ClusterUpdated { cluster: key.clone() },
+        },
+    );
+    let url = format!(
+        "{}/subscriptions/{sub_id}/providers/Microsoft.ContainerService/locations/{location}/operations/{operation}?api-version={}",
+        ctx.req.base_url, ctx.version
+    );
+    let cluster = &state.clusters[&key];
+    Ok(Reply::json(200, &cluster_json(state, cluster))
+        .with_header("Azure-AsyncOperation", url)
+        .with_header("Retry-After", retry_after.to_string()))
+}
+
+/// `GET .../locations/{l}/operations/{id}`: AKS's operation status, `{name, status, startTime}`,
+/// then `Succeeded` with `endTime` (and the cluster back to `Succeeded`).
+fn poll(state: &mut State, id: &str) -> Reply {
+    let retry_after = state.settings.lro.retry_after_seconds.to_string();
+    let Some(op) = state.operations.get_mut(&id.to_ascii_lowercase()) else {
+        return crate::http::arm_error(404, "NotFound", format!("Operation {id} not found."));
+    };
+    let started = op.started.clone();
+    if op.polls_left > 0 {
+        op.polls_left -= 1;
+        return Reply::json(200, &json!({"name": id, "status": "InProgress", "startTime": started}))
+            .with_header("Retry-After", retry_after);
+    }
+    if let Completion::ClusterUpdated { cluster } = &op.completion {
+        let key = cluster.clone();
+        if let Some(c) = state.clusters.get_mut(&key) {
+            c.provisioning_state = "Succeeded".into();
+        }
+    }
+    Reply::json(200, &json!({"name": id, "status": "Succeeded", "startTime": started, "endTime": now_azure()}))
 }

@@ -4,6 +4,7 @@
 
 mod acr;
 mod aks;
+mod generic;
 
 pub(crate) use aks::{kubeconfig, static_token};
 mod rbac;
@@ -89,7 +90,12 @@ pub(crate) fn handle(shared: &Shared, req: &Req, route: &Route) -> Reply {
         | Target::Subscription { .. }
         | Target::ResourceGroups { .. }
         | Target::ResourceGroup { .. } => resources::handle(&ctx, &route.target),
-        Target::Clusters { .. } | Target::Cluster { .. } => aks::handle(&ctx, &route.target),
+        Target::Clusters { .. } | Target::Cluster { .. } | Target::ClusterOperation { .. } => {
+            aks::handle(&ctx, &route.target)
+        }
+        Target::Resources { subscription, resource_group } => {
+            generic::list(&ctx, subscription, resource_group.as_deref())
+        }
         Target::Registries { .. } | Target::Registry { .. } => acr::handle(&ctx, &route.target),
         Target::RoleAssignments { scope, name } => rbac::assignments(&ctx, scope, name.as_deref()),
         Target::RoleDefinitions { scope, id } => rbac::definitions(&ctx, scope, id.as_deref()),
@@ -273,26 +279,56 @@ fn authenticate(shared: &Shared, req: &Req) -> Result<Caller, Reply> {
     Ok(Caller { object_id, client_id: claims["appid"].as_str().unwrap_or_default().to_string() })
 }
 
-/// `GET /metadata/endpoints`: the cloud metadata document Azure tools read to learn endpoints,
-/// pointing at the emulator itself.
-pub(crate) fn metadata(shared: &Shared, req: &Req) -> Reply {
+/// `GET /metadata/endpoints`: the cloud metadata document Azure tools read to learn endpoints
+/// (`az cloud register --endpoint-resource-manager`), with the key names ARM uses today.
+/// Login, ARM and Microsoft Graph point at the emulator itself; services it does not emulate
+/// keep the public cloud's values.
+pub(crate) fn metadata(req: &Req) -> Reply {
     let base = &req.base_url;
-    let _ = shared;
     Reply::json(
         200,
         &json!({
-            "galleryEndpoint": format!("{base}/"),
-            "graphEndpoint": "https://graph.windows.net/",
-            "portalEndpoint": format!("{base}/"),
+            "portal": format!("{base}/"),
             "authentication": {
                 "loginEndpoint": format!("{base}/"),
                 "audiences": ["https://management.core.windows.net/", "https://management.azure.com/"],
                 "tenant": "common",
                 "identityProvider": "AAD",
             },
+            "media": "https://rest.media.azure.net",
+            // Azure AD Graph (retired); nothing here serves it.
+            "graphAudience": "https://graph.windows.net/",
+            "graph": "https://graph.windows.net/",
             "name": "AzureCloud",
+            "suffixes": {
+                "azureDataLakeStoreFileSystem": "azuredatalakestore.net",
+                "acrLoginServer": "azurecr.io",
+                "sqlServerHostname": "database.windows.net",
+                "azureDataLakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net",
+                "keyVaultDns": "vault.azure.net",
+                "storage": "core.windows.net",
+                "azureFrontDoorEndpointSuffix": "azurefd.net",
+                "storageSyncEndpointSuffix": "afs.azure.net",
+                "mhsmDns": "managedhsm.azure.net",
+                "mysqlServerEndpoint": "mysql.database.azure.com",
+                "postgresqlServerEndpoint": "postgres.database.azure.com",
+                "mariadbServerEndpoint": "mariadb.database.azure.com",
+                "synapseAnalytics": "dev.azuresynapse.net",
+                "attestationEndpoint": "attest.azure.net",
+            },
+            "batch": "https://batch.core.windows.net/",
             "resourceManager": format!("{base}/"),
-            "suffixes": {"acrLoginServer": "azurecr.io"},
+            "vmImageAliasDoc": "https://raw.githubusercontent.com/Azure/azure-rest-api-specs/main/arm-compute/quickstart-templates/aliases.json",
+            "activeDirectoryDataLake": "https://datalake.azure.net/",
+            "sqlManagement": "https://management.core.windows.net:8443/",
+            "microsoftGraphResourceId": format!("{base}/"),
+            "appInsightsResourceId": "https://api.applicationinsights.io",
+            "appInsightsTelemetryChannelResourceId": "https://dc.applicationinsights.azure.com/v2/track",
+            "attestationResourceId": "https://attest.azure.net",
+            "synapseAnalyticsResourceId": "https://dev.azuresynapse.net",
+            "logAnalyticsResourceId": "https://api.loganalytics.io",
+            "ossrdbmsResourceId": "https://ossrdbms-aad.database.windows.net",
+            "gallery": format!("{base}/"),
         }),
     )
 }

@@ -165,11 +165,17 @@ fn get(ctx: &Ctx<'_>, state: &State, scope: &str, name: &str) -> Result<Reply, R
     found.map(|a| Reply::json(200, &state.assignment_json(a))).ok_or_else(|| not_found(name))
 }
 
-fn put(ctx: &Ctx<'_>, state: &mut State, scope: &str, name: &str) -> Result<Reply, Reply> {
-    if !is_guid(name) {
-        return Err(invalid_name(name));
-    }
-    let name = name.to_ascii_lowercase();
+/// What a role-assignment PUT asks for, checked against the role definitions.
+struct Requested {
+    role_guid: String,
+    principal_id: String,
+    principal_type: Option<String>,
+    description: Option<String>,
+    condition: Option<String>,
+    condition_version: Option<String>,
+}
+
+fn requested(ctx: &Ctx<'_>, state: &State) -> Result<Requested, Reply> {
     let body = ctx.req.json_body().map_err(|e| {
         arm_error(
             400,
@@ -178,22 +184,19 @@ fn put(ctx: &Ctx<'_>, state: &mut State, scope: &str, name: &str) -> Result<Repl
         )
     })?;
     let properties = &body["properties"];
-    let Some(role_definition_id) = properties["roleDefinitionId"].as_str() else {
-        return Err(arm_error(
-            400,
-            "InvalidRequestContent",
-            "The request content is missing the required property 'properties.roleDefinitionId'.",
-        ));
+    let required = |field: &str| {
+        properties[field].as_str().map(str::to_string).ok_or_else(|| {
+            arm_error(
+                400,
+                "InvalidRequestContent",
+                format!("The request content is missing the required property 'properties.{field}'."),
+            )
+        })
     };
-    let Some(principal_id) = properties["principalId"].as_str() else {
-        return Err(arm_error(
-            400,
-            "InvalidRequestContent",
-            "The request content is missing the required property 'properties.principalId'.",
-        ));
-    };
+    let role_definition_id = required("roleDefinitionId")?;
+    let principal_id = required("principalId")?;
     let role_guid =
-        trailing_guid(role_definition_id).filter(|g| state.roles.iter().any(|r| r.guid == *g)).ok_or_else(|| {
+        trailing_guid(&role_definition_id).filter(|g| state.roles.iter().any(|r| r.guid == *g)).ok_or_else(|| {
             arm_error(
                 400,
                 "RoleDefinitionDoesNotExist",
@@ -203,92 +206,129 @@ fn put(ctx: &Ctx<'_>, state: &mut State, scope: &str, name: &str) -> Result<Repl
                 ),
             )
         })?;
-    if !is_guid(principal_id) {
+    if !is_guid(&principal_id) {
         return Err(arm_error(400, "InvalidPrincipalId", "A valid principal ID must be provided for role assignment."));
     }
-    let principal_id = principal_id.to_ascii_lowercase();
-    let principal_type = properties["principalType"].as_str().map(str::to_string);
-    let description = properties["description"].as_str().map(str::to_string);
-    let condition = properties["condition"].as_str().map(str::to_string);
-    let condition_version = properties["conditionVersion"].as_str().map(str::to_string);
-    if let Some(version) = &condition_version
-        && version != "2.0"
-    {
+    let text = |field: &str| properties[field].as_str().map(str::to_string);
+    let condition_version = text("conditionVersion");
+    if condition_version.as_deref().is_some_and(|v| v != "2.0") {
         return Err(arm_error(
             400,
             "InvalidConditionVersion",
             "Currently the only accepted value for conditionVersion is '2.0'.",
         ));
     }
+    Ok(Requested {
+        role_guid,
+        principal_id: principal_id.to_ascii_lowercase(),
+        principal_type: text("principalType"),
+        description: text("description"),
+        condition: text("condition"),
+        condition_version,
+    })
+}
 
+fn update_not_permitted() -> Reply {
+    arm_error(
+        400,
+        "RoleAssignmentUpdateNotPermitted",
+        "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+    )
+}
+
+fn put(ctx: &Ctx<'_>, state: &mut State, scope: &str, name: &str) -> Result<Reply, Reply> {
+    if !is_guid(name) {
+        return Err(invalid_name(name));
+    }
+    let name = name.to_ascii_lowercase();
+    let wanted = requested(ctx, state)?;
     ctx.authorize(state, scope, "Microsoft.Authorization/roleAssignments/write")?;
-
+    if state.assignments.contains_key(&name) {
+        return update(ctx, state, scope, &name, wanted);
+    }
     let key = scope_key(scope);
     let now = Instant::now();
-    if let Some(existing) = state.assignments.get_mut(&name) {
-        if scope_key(&existing.scope) != key || existing.principal_id != principal_id || existing.role_guid != role_guid
-        {
-            return Err(arm_error(
-                400,
-                "RoleAssignmentUpdateNotPermitted",
-                "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
-            ));
-        }
-        let condition_version = condition_version.or_else(|| condition.as_ref().map(|_| "2.0".to_string()));
-        if existing.description != description
-            || existing.condition != condition
-            || existing.condition_version != condition_version
-        {
-            existing.description = description;
-            existing.condition = condition;
-            existing.condition_version = condition_version;
-            existing.updated_on = now_azure();
-            existing.updated_by = Some(ctx.caller.object_id.clone());
-        }
-        let existing = existing.clone();
-        return Ok(Reply::json(200, &state.assignment_json(&existing)));
-    }
     let block = Duration::from_secs(state.settings.deleted_name_reuse_block_seconds);
     if let Some((when, old_scope, old_principal, old_role)) = state.deleted.get(&name)
         && now.duration_since(*when) < block
-        && (*old_scope != key || *old_principal != principal_id || *old_role != role_guid)
+        && (*old_scope != key || *old_principal != wanted.principal_id || *old_role != wanted.role_guid)
     {
-        return Err(arm_error(
+        return Err(update_not_permitted());
+    }
+    let directory_kind = principal_kind(state, &wanted, now)?;
+    check_room(state, scope, &wanted)?;
+    let created = state.insert_assignment(
+        Some(&name),
+        scope,
+        &wanted.role_guid,
+        &wanted.principal_id,
+        wanted.principal_type.as_deref().or(directory_kind.as_deref()),
+        wanted.description,
+        wanted.condition,
+        wanted.condition_version,
+        Some(ctx.caller.object_id.clone()),
+    );
+    state.deleted.remove(&name);
+    Ok(Reply::json(201, &state.assignment_json(&created)))
+}
+
+/// A PUT on an existing name: 200, changing only description and condition.
+fn update(ctx: &Ctx<'_>, state: &mut State, scope: &str, name: &str, wanted: Requested) -> Result<Reply, Reply> {
+    let key = scope_key(scope);
+    let Some(existing) = state.assignments.get_mut(name) else { return Err(not_found(name)) };
+    if scope_key(&existing.scope) != key
+        || existing.principal_id != wanted.principal_id
+        || existing.role_guid != wanted.role_guid
+    {
+        return Err(update_not_permitted());
+    }
+    let condition_version = wanted.condition_version.or_else(|| wanted.condition.as_ref().map(|_| "2.0".to_string()));
+    if existing.description != wanted.description
+        || existing.condition != wanted.condition
+        || existing.condition_version != condition_version
+    {
+        existing.description = wanted.description;
+        existing.condition = wanted.condition;
+        existing.condition_version = condition_version;
+        existing.updated_on = now_azure();
+        existing.updated_by = Some(ctx.caller.object_id.clone());
+    }
+    let existing = existing.clone();
+    Ok(Reply::json(200, &state.assignment_json(&existing)))
+}
+
+/// The principal's kind as the directory shows it now; without a `principalType` the
+/// principal must be visible, and a given type must match.
+fn principal_kind(state: &State, wanted: &Requested, now: Instant) -> Result<Option<String>, Reply> {
+    let directory_entry = state.visible(&wanted.principal_id, now).map(|d| d.kind.clone());
+    match (&wanted.principal_type, &directory_entry) {
+        (None, None) => Err(arm_error(
             400,
-            "RoleAssignmentUpdateNotPermitted",
-            "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
-        ));
+            "PrincipalNotFound",
+            format!(
+                "Principal {} does not exist in the directory {}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
+                hex32(&wanted.principal_id),
+                state.tenant_id
+            ),
+        )),
+        (Some(given), Some(actual)) if !given.eq_ignore_ascii_case(actual) => Err(arm_error(
+            400,
+            "UnmatchedPrincipalType",
+            format!(
+                "The PrincipalId '{}' has type '{actual}' , which is different from specified PrincipalType '{given}'.",
+                hex32(&wanted.principal_id)
+            ),
+        )),
+        _ => Ok(directory_entry),
     }
-    let directory_entry = state.visible(&principal_id, now).map(|d| d.kind.clone());
-    match (&principal_type, &directory_entry) {
-        (None, None) => {
-            return Err(arm_error(
-                400,
-                "PrincipalNotFound",
-                format!(
-                    "Principal {} does not exist in the directory {}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
-                    hex32(&principal_id),
-                    state.tenant_id
-                ),
-            ));
-        }
-        (Some(given), Some(actual)) if !given.eq_ignore_ascii_case(actual) => {
-            return Err(arm_error(
-                400,
-                "UnmatchedPrincipalType",
-                format!(
-                    "The PrincipalId '{}' has type '{actual}' , which is different from specified PrincipalType '{given}'.",
-                    hex32(&principal_id)
-                ),
-            ));
-        }
-        _ => {}
-    }
-    if let Some(conflict) = state
-        .assignments
-        .values()
-        .find(|a| scope_key(&a.scope) == key && a.principal_id == principal_id && a.role_guid == role_guid)
-    {
+}
+
+/// 409 when the same grant exists under another name; 400 when the subscription is full.
+fn check_room(state: &State, scope: &str, wanted: &Requested) -> Result<(), Reply> {
+    let key = scope_key(scope);
+    if let Some(conflict) = state.assignments.values().find(|a| {
+        scope_key(&a.scope) == key && a.principal_id == wanted.principal_id && a.role_guid == wanted.role_guid
+    }) {
         return Err(arm_error(
             409,
             "RoleAssignmentExists",
@@ -310,19 +350,7 @@ fn put(ctx: &Ctx<'_>, state: &mut State, scope: &str, name: &str) -> Result<Repl
             ));
         }
     }
-    let created = state.insert_assignment(
-        Some(&name),
-        scope,
-        &role_guid,
-        &principal_id,
-        principal_type.as_deref().or(directory_entry.as_deref()),
-        description,
-        condition,
-        condition_version,
-        Some(ctx.caller.object_id.clone()),
-    );
-    state.deleted.remove(&name);
-    Ok(Reply::json(201, &state.assignment_json(&created)))
+    Ok(())
 }
 
 fn delete(ctx: &Ctx<'_>, state: &mut State, scope: &str, name: &str) -> Result<Reply, Reply> {

@@ -36,7 +36,10 @@ pub(crate) fn field_set(kind: &str, object: &Value) -> FieldSet {
     let mut set = FieldSet::new();
     let Value::Object(top) = object else { return set };
     for (k, v) in top {
-        if k == "apiVersion" || k == "kind" || (k == "status" && kind == "Pod") {
+        // The status of kinds with a status subresource is reset on writes to the main
+        // resource, so no writer there owns it.
+        let has_status = matches!(kind, "Pod" | "Namespace" | "Deployment" | "ReplicaSet");
+        if k == "apiVersion" || k == "kind" || (k == "status" && has_status) {
             continue;
         }
         let mut path = vec![format!("f:{k}")];
@@ -250,6 +253,13 @@ pub(crate) fn print_manager(entry: &Entry) -> String {
 /// `new` (all of `new` on create), other managers lose those and every removed field.
 pub(crate) fn record_update(kind: &str, old: Option<&Value>, new: &mut Value, manager: &str, time: &str) {
     let mut list = old.map(entries).unwrap_or_default();
+    // The apiserver's field manager does not start tracking on an update of an object that
+    // has no managedFields (skipNonAppliedManager): only a create or an apply starts it. So
+    // the controller-made `default` ServiceAccount stays without managedFields when patched.
+    if old.is_some() && list.is_empty() {
+        store_entries(new, &list);
+        return;
+    }
     let new_set = field_set(kind, new);
     let old_set = old.map(|o| field_set(kind, o)).unwrap_or_default();
     let changed: FieldSet = new_set

@@ -13,10 +13,14 @@
 //!   kubectl tables.
 
 mod apply;
+pub(crate) mod apps;
 mod discovery;
+mod explain;
 mod fields;
 mod gojson;
+mod lifecycle;
 mod objects;
+mod omitempty;
 mod patch;
 mod pods;
 mod proto;
@@ -153,7 +157,7 @@ fn serve(shared: &Shared, req: &Req, route: &Route, watching: bool) -> Result<An
     let reply = match parse(&rest) {
         KubePath::Discovery(which) => {
             let address = req.base_url.trim_start_matches("https://").to_string();
-            discovery::answer(&which, &version, &address)
+            discovery::answer(&which, &version, &address, req.header("accept").unwrap_or_default())
         }
         KubePath::Unknown => no_such_path().reply(),
         KubePath::Resource { res, namespace, name, subresource } => {

@@ -7,7 +7,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::apply::apply;
+use super::apps;
 use super::fields::record_update;
+use super::lifecycle;
+use super::omitempty::drop_empty;
 use super::pods;
 use super::resources::{NAMESPACES, ResourceType};
 use super::select::Selector;
@@ -71,7 +74,7 @@ pub(crate) fn serve(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure
 /// The object as clients read it: with `kind` and `apiVersion`.
 fn full(res: &ResourceType, mut object: Value) -> Value {
     object["kind"] = json!(res.kind);
-    object["apiVersion"] = json!("v1");
+    object["apiVersion"] = json!(res.api_version());
     object
 }
 
@@ -133,7 +136,7 @@ fn list(store: &Store, call: &Call<'_>) -> Result<Reply, Failure> {
     }
     Ok(Reply::json(
         200,
-        &json!({"kind": format!("{}List", call.res.kind), "apiVersion": "v1", "metadata": metadata, "items": page}),
+        &json!({"kind": format!("{}List", call.res.kind), "apiVersion": call.res.api_version(), "metadata": metadata, "items": page}),
     ))
 }
 
@@ -163,9 +166,16 @@ fn body(call: &Call<'_>, yaml: bool) -> Result<Value, Failure> {
     Ok(value)
 }
 
-fn namespace_must_exist(store: &Store, call: &Call<'_>) -> Result<(), Failure> {
-    if call.res.namespaced && store.get(NAMESPACES, "", call.namespace).is_none() {
+/// A create needs its namespace, and one that is not being deleted (NamespaceLifecycle).
+fn namespace_must_exist(store: &Store, call: &Call<'_>, name: &str) -> Result<(), Failure> {
+    if !call.res.namespaced {
+        return Ok(());
+    }
+    if store.get(NAMESPACES, "", call.namespace).is_none() {
         return Err(status::not_found("namespaces", call.namespace));
+    }
+    if lifecycle::is_terminating(store, call.namespace) {
+        return Err(status::namespace_terminating(call.res.plural, name, call.namespace));
     }
     Ok(())
 }
@@ -195,6 +205,15 @@ fn random_suffix() -> String {
     (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
+/// What decoding does to a body before the field manager sees it: a Secret's `stringData`
+/// folded into `data` and its default `type`.
+fn server_defaults(kind: &str, object: &mut Value) -> Result<(), Failure> {
+    if kind == "Secret" {
+        super::validate::normalize_secret(object)?;
+    }
+    Ok(())
+}
+
 /// Stores a new object after admission: server metadata, defaults, controllers' side effects.
 fn insert(store: &mut Store, call: &Call<'_>, mut object: Value, dry_run: bool) -> Result<Value, Failure> {
     let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
@@ -208,6 +227,8 @@ fn insert(store: &mut Store, call: &Call<'_>, mut object: Value, dry_run: bool) 
     if call.res.kind == "Namespace" {
         object = namespace_defaults(object);
     }
+    apps::defaults(call.res.kind, &mut object);
+    drop_empty(call.res.kind, &mut object);
     stamp_new(&mut object);
     if let Some(meta) = object["metadata"].as_object_mut() {
         meta.remove("resourceVersion");
@@ -231,16 +252,20 @@ fn insert(store: &mut Store, call: &Call<'_>, mut object: Value, dry_run: bool) 
 fn create(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     let mut object = body(call, false)?;
     let warnings = validate_fields(call, &mut object)?;
+    drop_empty(call.res.kind, &mut object);
     check_namespace(call, &mut object)?;
     if object["metadata"]["name"].as_str().is_none_or(str::is_empty)
         && let Some(prefix) = object["metadata"]["generateName"].as_str().filter(|p| !p.is_empty())
     {
         object["metadata"]["name"] = json!(format!("{prefix}{}", random_suffix()));
     }
-    namespace_must_exist(store, call)?;
+    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    namespace_must_exist(store, call, &name)?;
     if let Some(meta) = object["metadata"].as_object_mut() {
         meta.remove("managedFields");
     }
+    // Decoding applies the defaults before the field manager runs, so the writer owns them.
+    server_defaults(call.res.kind, &mut object)?;
     record_update(call.res.kind, None, &mut object, &call.manager(), &now());
     let stored = insert(store, call, object, call.dry_run())?;
     Ok(with_warnings(answer(call, 201, stored), &warnings))
@@ -273,6 +298,7 @@ fn replace(
         new["metadata"][kept] = old["metadata"][kept].clone();
     }
     if let Some(manager) = manager {
+        server_defaults(call.res.kind, &mut new)?;
         new["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
         record_update(call.res.kind, Some(old), &mut new, manager, &now());
     }
@@ -283,11 +309,14 @@ fn replace(
         new["status"] = status;
     } else if call.res.kind == "Pod" || call.res.kind == "Namespace" {
         new["status"] = old["status"].clone();
+    } else {
+        apps::on_update(call.res.kind, old, &mut new);
     }
     admit(call.res, Some(old), &mut new)?;
     if call.res.kind == "Namespace" {
         new["spec"] = old["spec"].clone();
     }
+    drop_empty(call.res.kind, &mut new);
     let mut new = full(call.res, new);
     if let Some(meta) = new["metadata"].as_object_mut()
         && meta.get("managedFields").is_some_and(Value::is_null)
@@ -297,12 +326,18 @@ fn replace(
     if call.dry_run() {
         return Ok(new);
     }
-    Ok(store.put(call.res, call.namespace, name, new))
+    let stored = store.put(call.res, call.namespace, name, new);
+    if stored["metadata"]["deletionTimestamp"].is_string() {
+        // A finalizer may have been removed from an object being deleted.
+        lifecycle::settle(store);
+    }
+    Ok(stored)
 }
 
 fn update(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     let mut new = body(call, false)?;
     let warnings = validate_fields(call, &mut new)?;
+    drop_empty(call.res.kind, &mut new);
     let old = store
         .get(call.res, call.namespace, call.name)
         .cloned()
@@ -338,15 +373,19 @@ fn patch(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
         }
         "application/json-patch+json" => super::patch::json_patch(&base, &document).map_err(|e| match e {
             super::patch::PatchError::Decode(m) => bad_request(m),
-            super::patch::PatchError::Apply(m) => {
+            // The apiserver wraps every apply error (a failed `test` among them) in a generic
+            // 422 that names neither the patch nor the op (`NewGenericServerResponse`): clients
+            // can only treat it as "the live object changed".
+            super::patch::PatchError::Apply(_) => {
                 Failure::new(422, "Invalid", "the server rejected our request due to an error in our request")
-                    .with_details(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": m}]}))
+                    .with_details(json!({}))
             }
         })?,
         _ => return Err(status::unsupported_media_type()),
     };
     let mut patched = patched;
     let warnings = validate_fields(call, &mut patched)?;
+    drop_empty(call.res.kind, &mut patched);
     let stored = replace(store, call, &old, patched, Some(&call.manager()))?;
     Ok(with_warnings(answer(call, 200, stored), &warnings))
 }
@@ -378,7 +417,7 @@ fn server_side_apply(store: &mut Store, call: &Call<'_>, old: Option<Value>) -> 
     let time = now();
     match old {
         None => {
-            namespace_must_exist(store, call)?;
+            namespace_must_exist(store, call, call.name)?;
             let created = apply(call.res.kind, None, &config, &manager, force, &time)?;
             let stored = insert(store, call, created, call.dry_run())?;
             Ok(answer(call, 201, stored))
@@ -426,26 +465,25 @@ fn preconditions(call: &Call<'_>, object: &Value) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Removes one object. Secrets, ServiceAccounts, ConfigMaps and Events answer a success
-/// Status; Pods and Namespaces (graceful on a real cluster) answer the object.
-fn remove_one(store: &mut Store, call: &Call<'_>, name: &str, dry_run: bool) -> Result<Value, Failure> {
+/// Deletes one object (see `lifecycle`): returns it as answered and whether it is gone
+/// (false while finalizers or a terminating namespace's content keep it).
+fn remove_one(store: &mut Store, call: &Call<'_>, name: &str, dry_run: bool) -> Result<(Value, bool), Failure> {
     let object =
         store.get(call.res, call.namespace, name).cloned().ok_or_else(|| status::not_found(call.res.plural, name))?;
-    if !dry_run {
-        store.remove(call.res, call.namespace, name);
-        if call.res.kind == "Namespace" {
-            store.purge_namespace(name);
-        }
+    if dry_run {
+        return Ok((object, true));
     }
-    Ok(object)
+    lifecycle::delete(store, call.res, call.namespace, name).ok_or_else(|| status::not_found(call.res.plural, name))
 }
 
 fn delete(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
     if let Some(object) = store.get(call.res, call.namespace, call.name) {
         preconditions(call, object)?;
     }
-    let object = remove_one(store, call, call.name, call.dry_run())?;
+    let (object, gone) = remove_one(store, call, call.name, call.dry_run())?;
     match call.res.kind {
+        // Kept while finalizers run: the answer is the object, marked for deletion.
+        _ if !gone => Ok(Reply::json(200, &full(call.res, object))),
         "Pod" => {
             let mut object = full(call.res, object);
             object["metadata"]["deletionTimestamp"] = json!(now());
@@ -455,7 +493,9 @@ fn delete(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failure> {
         "Namespace" => {
             let mut object = full(call.res, object);
             object["status"]["phase"] = json!("Terminating");
-            object["metadata"]["deletionTimestamp"] = json!(now());
+            if !object["metadata"]["deletionTimestamp"].is_string() {
+                object["metadata"]["deletionTimestamp"] = json!(now());
+            }
             Ok(Reply::json(200, &object))
         }
         _ => Ok(Reply::json(
@@ -482,6 +522,6 @@ fn delete_collection(store: &mut Store, call: &Call<'_>) -> Result<Reply, Failur
     }
     Ok(Reply::json(
         200,
-        &json!({"kind": format!("{}List", call.res.kind), "apiVersion": "v1", "metadata": {"resourceVersion": store.revision.to_string()}, "items": victims}),
+        &json!({"kind": format!("{}List", call.res.kind), "apiVersion": call.res.api_version(), "metadata": {"resourceVersion": store.revision.to_string()}, "items": victims}),
     ))
 }

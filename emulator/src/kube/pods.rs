@@ -8,7 +8,7 @@ use super::resources::SERVICE_ACCOUNTS;
 use super::status::Failure;
 use super::store::Store;
 
-fn image_pull_policy(image: &str) -> &'static str {
+pub(crate) fn image_pull_policy(image: &str) -> &'static str {
     let last = image.rsplit('/').next().unwrap_or(image);
     if image.contains('@') {
         "IfNotPresent"

@@ -1,6 +1,6 @@
 //! Reads the Kubernetes protobuf wire format kubectl uses for typed writes
 //! (`Content-Type: application/vnd.kubernetes.protobuf`): the `k8s\0` magic, the
-//! `runtime.Unknown` envelope, and the core/v1 messages served here, turned into the JSON
+//! `runtime.Unknown` envelope, and the core/v1 and apps/v1 messages served here, turned into the JSON
 //! the rest of the server works with. Answers are always JSON, which kubectl also accepts.
 //! Fields outside the schemas below are skipped (the types' generated.proto numbers).
 
@@ -129,6 +129,31 @@ const POD_SPEC: &[F] = &[
     F(30, "enableServiceLinks", T::Bool, false),
 ];
 const POD: &[F] = &[F(1, "metadata", T::Msg(META), false), F(2, "spec", T::Msg(POD_SPEC), false)];
+// apps/v1 (k8s.io/api/apps/v1/generated.proto); `kubectl create deployment` sends these.
+const SELECTOR_REQUIREMENT: &[F] =
+    &[F(1, "key", T::Str, false), F(2, "operator", T::Str, false), F(3, "values", T::Str, true)];
+const LABEL_SELECTOR: &[F] =
+    &[F(1, "matchLabels", T::MapStr, false), F(2, "matchExpressions", T::Msg(SELECTOR_REQUIREMENT), true)];
+const POD_TEMPLATE: &[F] = &[F(1, "metadata", T::Msg(META), false), F(2, "spec", T::Msg(POD_SPEC), false)];
+const STRATEGY: &[F] = &[F(1, "type", T::Str, false)];
+const DEPLOYMENT_SPEC: &[F] = &[
+    F(1, "replicas", T::Int, false),
+    F(2, "selector", T::Msg(LABEL_SELECTOR), false),
+    F(3, "template", T::Msg(POD_TEMPLATE), false),
+    F(4, "strategy", T::Msg(STRATEGY), false),
+    F(5, "minReadySeconds", T::Int, false),
+    F(6, "revisionHistoryLimit", T::Int, false),
+    F(7, "paused", T::Bool, false),
+    F(9, "progressDeadlineSeconds", T::Int, false),
+];
+const DEPLOYMENT: &[F] = &[F(1, "metadata", T::Msg(META), false), F(2, "spec", T::Msg(DEPLOYMENT_SPEC), false)];
+const REPLICA_SET_SPEC: &[F] = &[
+    F(1, "replicas", T::Int, false),
+    F(2, "selector", T::Msg(LABEL_SELECTOR), false),
+    F(3, "template", T::Msg(POD_TEMPLATE), false),
+    F(4, "minReadySeconds", T::Int, false),
+];
+const REPLICA_SET: &[F] = &[F(1, "metadata", T::Msg(META), false), F(2, "spec", T::Msg(REPLICA_SET_SPEC), false)];
 
 fn schema(kind: &str) -> Option<&'static [F]> {
     Some(match kind {
@@ -137,6 +162,8 @@ fn schema(kind: &str) -> Option<&'static [F]> {
         "ServiceAccount" => SERVICE_ACCOUNT,
         "ConfigMap" => CONFIG_MAP,
         "Pod" => POD,
+        "Deployment" => DEPLOYMENT,
+        "ReplicaSet" => REPLICA_SET,
         _ => return None,
     })
 }
@@ -237,6 +264,11 @@ fn decode(bytes: &[u8], fields: &[F]) -> Option<Value> {
                 continue;
             }
         };
+        // gogo protobuf writes every non-pointer field, zero values included; Go's JSON
+        // leaves those out (`omitempty`), and so does the object the server keeps.
+        if !repeated && omitted_zero(name, &value) {
+            continue;
+        }
         if repeated {
             if let Value::Array(list) = out.entry(name).or_insert_with(|| json!([])) {
                 list.push(value);
@@ -248,6 +280,20 @@ fn decode(bytes: &[u8], fields: &[F]) -> Option<Value> {
     Some(Value::Object(out))
 }
 
+/// Non-pointer fields whose zero value Go's JSON omits (pointer fields are only on the wire
+/// when set, so their zero values stay).
+const NON_POINTER_ZEROS: &[&str] =
+    &["hostPort", "generation", "minReadySeconds", "stdin", "stdinOnce", "tty", "hostNetwork", "readOnly", "paused"];
+
+fn omitted_zero(name: &str, value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_i64() == Some(0) && NON_POINTER_ZEROS.contains(&name),
+        Value::Bool(b) => !b && NON_POINTER_ZEROS.contains(&name),
+        _ => false,
+    }
+}
+
 /// The JSON form of a protobuf-encoded object of `kind`, or an error for the 400 answer.
 pub(crate) fn to_json(kind: &str, body: &[u8]) -> Result<Value, String> {
     let envelope =
@@ -257,7 +303,7 @@ pub(crate) fn to_json(kind: &str, body: &[u8]) -> Result<Value, String> {
     let fields =
         schema(kind).ok_or_else(|| format!("protobuf is not supported for {kind} by the emulated API server"))?;
     let mut object = decode(&raw, fields).ok_or("unable to decode the protobuf object")?;
-    object["apiVersion"] = json!("v1");
+    object["apiVersion"] = json!(if matches!(kind, "Deployment" | "ReplicaSet") { "apps/v1" } else { "v1" });
     object["kind"] = json!(kind);
     Ok(object)
 }

@@ -1,8 +1,10 @@
-//! The resource types the emulated API server serves (core/v1 only): names, kinds, scope,
+//! The resource types the emulated API server serves (core/v1 and apps/v1): names, kinds, scope,
 //! verbs and the field selectors each accepts, as discovery and the real server report them.
 
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct ResourceType {
+    /// The API group: empty for core/v1, `apps` for apps/v1.
+    pub group: &'static str,
     pub plural: &'static str,
     pub singular: &'static str,
     pub kind: &'static str,
@@ -19,6 +21,7 @@ const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "lis
 
 pub(crate) const RESOURCES: &[ResourceType] = &[
     ResourceType {
+        group: "",
         plural: "namespaces",
         singular: "namespace",
         kind: "Namespace",
@@ -29,6 +32,7 @@ pub(crate) const RESOURCES: &[ResourceType] = &[
         operation: "Namespace",
     },
     ResourceType {
+        group: "",
         plural: "secrets",
         singular: "secret",
         kind: "Secret",
@@ -39,6 +43,7 @@ pub(crate) const RESOURCES: &[ResourceType] = &[
         operation: "Secret",
     },
     ResourceType {
+        group: "",
         plural: "serviceaccounts",
         singular: "serviceaccount",
         kind: "ServiceAccount",
@@ -49,6 +54,7 @@ pub(crate) const RESOURCES: &[ResourceType] = &[
         operation: "ServiceAccount",
     },
     ResourceType {
+        group: "",
         plural: "pods",
         singular: "pod",
         kind: "Pod",
@@ -68,6 +74,7 @@ pub(crate) const RESOURCES: &[ResourceType] = &[
         operation: "Pod",
     },
     ResourceType {
+        group: "",
         plural: "configmaps",
         singular: "configmap",
         kind: "ConfigMap",
@@ -78,6 +85,7 @@ pub(crate) const RESOURCES: &[ResourceType] = &[
         operation: "ConfigMap",
     },
     ResourceType {
+        group: "",
         plural: "events",
         singular: "event",
         kind: "Event",
@@ -99,7 +107,46 @@ pub(crate) const RESOURCES: &[ResourceType] = &[
         ],
         operation: "Event",
     },
+    ResourceType {
+        group: "apps",
+        plural: "deployments",
+        singular: "deployment",
+        kind: "Deployment",
+        namespaced: true,
+        short_names: &["deploy"],
+        verbs: ALL_VERBS,
+        field_labels: &[],
+        operation: "Deployment",
+    },
+    ResourceType {
+        group: "apps",
+        plural: "replicasets",
+        singular: "replicaset",
+        kind: "ReplicaSet",
+        namespaced: true,
+        short_names: &["rs"],
+        verbs: ALL_VERBS,
+        field_labels: &[],
+        operation: "ReplicaSet",
+    },
 ];
+
+impl ResourceType {
+    /// `v1` or `apps/v1`, as objects carry it.
+    pub fn api_version(&self) -> &'static str {
+        if self.group.is_empty() { "v1" } else { "apps/v1" }
+    }
+
+    /// The OpenAPI operation-id group part: `CoreV1` or `AppsV1`.
+    pub fn operation_group(&self) -> &'static str {
+        if self.group.is_empty() { "CoreV1" } else { "AppsV1" }
+    }
+
+    /// The path prefix: `/api/v1` or `/apis/apps/v1`.
+    pub fn path_prefix(&self) -> &'static str {
+        if self.group.is_empty() { "/api/v1" } else { "/apis/apps/v1" }
+    }
+}
 
 pub(crate) fn by_plural(plural: &str) -> Option<&'static ResourceType> {
     RESOURCES.iter().find(|r| r.plural == plural)
@@ -111,3 +158,5 @@ pub(crate) const SERVICE_ACCOUNTS: &ResourceType = &RESOURCES[2];
 pub(crate) const PODS: &ResourceType = &RESOURCES[3];
 pub(crate) const CONFIG_MAPS: &ResourceType = &RESOURCES[4];
 pub(crate) const EVENTS: &ResourceType = &RESOURCES[5];
+pub(crate) const DEPLOYMENTS: &ResourceType = &RESOURCES[6];
+pub(crate) const REPLICA_SETS: &ResourceType = &RESOURCES[7];

@@ -14,6 +14,10 @@ pub(crate) enum Discovery {
     Apis,
     OpenApiV3Root,
     OpenApiV3,
+    OpenApiV3Apps,
+    AppsGroup,
+    AppsV1,
+    OpenApiV2,
     OpenApi,
 }
 
@@ -31,8 +35,28 @@ pub(crate) enum KubePath {
 }
 
 pub(crate) fn parse(rest: &[&str]) -> KubePath {
+    match rest {
+        ["version"] => KubePath::Discovery(Discovery::Version),
+        ["api"] => KubePath::Discovery(Discovery::Api),
+        ["api", "v1"] => KubePath::Discovery(Discovery::ApiV1),
+        ["apis"] => KubePath::Discovery(Discovery::Apis),
+        ["apis", "apps"] => KubePath::Discovery(Discovery::AppsGroup),
+        ["apis", "apps", "v1"] => KubePath::Discovery(Discovery::AppsV1),
+        ["openapi", "v3"] => KubePath::Discovery(Discovery::OpenApiV3Root),
+        ["openapi", "v3", "api", "v1"] => KubePath::Discovery(Discovery::OpenApiV3),
+        ["openapi", "v3", "apis", "apps", "v1"] => KubePath::Discovery(Discovery::OpenApiV3Apps),
+        ["openapi", "v2"] => KubePath::Discovery(Discovery::OpenApiV2),
+        ["openapi", ..] => KubePath::Discovery(Discovery::OpenApi),
+        ["api", "v1", rest @ ..] => resource_path("", rest),
+        ["apis", "apps", "v1", rest @ ..] => resource_path("apps", rest),
+        _ => KubePath::Unknown,
+    }
+}
+
+/// A resource path below `/api/v1` (group "") or `/apis/apps/v1`.
+fn resource_path(group: &str, rest: &[&str]) -> KubePath {
     let resource = |plural: &str, namespace: &str, name: &str, sub: Option<&str>| match by_plural(plural) {
-        Some(res) if res.namespaced || namespace.is_empty() => KubePath::Resource {
+        Some(res) if res.group == group && (res.namespaced || namespace.is_empty()) => KubePath::Resource {
             res,
             namespace: namespace.to_string(),
             name: name.to_string(),
@@ -41,21 +65,12 @@ pub(crate) fn parse(rest: &[&str]) -> KubePath {
         _ => KubePath::Unknown,
     };
     match rest {
-        ["version"] => KubePath::Discovery(Discovery::Version),
-        ["api"] => KubePath::Discovery(Discovery::Api),
-        ["api", "v1"] => KubePath::Discovery(Discovery::ApiV1),
-        ["apis"] => KubePath::Discovery(Discovery::Apis),
-        ["openapi", "v3"] => KubePath::Discovery(Discovery::OpenApiV3Root),
-        ["openapi", "v3", "api", "v1"] => KubePath::Discovery(Discovery::OpenApiV3),
-        ["openapi", ..] => KubePath::Discovery(Discovery::OpenApi),
-        ["api", "v1", plural] => resource(plural, "", "", None),
-        ["api", "v1", "namespaces", ns, plural] if by_plural(plural).is_some_and(|r| r.namespaced) => {
-            resource(plural, ns, "", None)
-        }
-        ["api", "v1", "namespaces", name, sub @ ("status" | "finalize")] => resource("namespaces", "", name, Some(sub)),
-        ["api", "v1", plural, name] => resource(plural, "", name, None),
-        ["api", "v1", "namespaces", ns, plural, name] => resource(plural, ns, name, None),
-        ["api", "v1", "namespaces", ns, plural, name, sub] => resource(plural, ns, name, Some(sub)),
+        [plural] => resource(plural, "", "", None),
+        ["namespaces", ns, plural] if by_plural(plural).is_some_and(|r| r.namespaced) => resource(plural, ns, "", None),
+        ["namespaces", name, sub @ ("status" | "finalize")] => resource("namespaces", "", name, Some(sub)),
+        [plural, name] => resource(plural, "", name, None),
+        ["namespaces", ns, plural, name] => resource(plural, ns, name, None),
+        ["namespaces", ns, plural, name, sub] => resource(plural, ns, name, Some(sub)),
         _ => KubePath::Unknown,
     }
 }
@@ -102,13 +117,17 @@ pub(crate) fn ledger_names(method: &str, rest: &[&str], watch: bool) -> (&'stati
             Discovery::Apis => (intern(format!("{PREFIX}/apis")), "getAPIVersions"),
             Discovery::OpenApiV3Root => (intern(format!("{PREFIX}/openapi/v3")), "getOpenAPIV3"),
             Discovery::OpenApiV3 => (intern(format!("{PREFIX}/openapi/v3/api/v1")), "getOpenAPIV3CoreV1"),
+            Discovery::OpenApiV2 => (intern(format!("{PREFIX}/openapi/v2")), "getOpenAPIV2"),
+            Discovery::OpenApiV3Apps => (intern(format!("{PREFIX}/openapi/v3/apis/apps/v1")), "getOpenAPIV3AppsV1"),
+            Discovery::AppsGroup => (intern(format!("{PREFIX}/apis/apps")), "getAppsAPIGroup"),
+            Discovery::AppsV1 => (intern(format!("{PREFIX}/apis/apps/v1")), "getAppsV1APIResources"),
             Discovery::OpenApi => (intern(format!("{PREFIX}/openapi/{{path}}")), "getOpenAPI"),
         },
         KubePath::Unknown => (intern(format!("{PREFIX}/{{path}}")), "Kubernetes"),
         KubePath::Resource { res, namespace, name, subresource } => {
             let namespaced = !namespace.is_empty();
             let mut template = String::from(PREFIX);
-            template.push_str("/api/v1");
+            template.push_str(res.path_prefix());
             if namespaced {
                 template.push_str("/namespaces/{namespace}");
             }
@@ -137,7 +156,7 @@ pub(crate) fn ledger_names(method: &str, rest: &[&str], watch: bool) -> (&'stati
                     c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
                 })
                 .unwrap_or_default();
-            (intern(template), intern(format!("{action}CoreV1{scope}{}{sub}{all}", res.operation)))
+            (intern(template), intern(format!("{action}{}{scope}{}{sub}{all}", res.operation_group(), res.operation)))
         }
     }
 }
@@ -154,6 +173,18 @@ mod tests {
         );
         assert_eq!(ledger_names("GET", &["api", "v1", "secrets"], false).1, "listCoreV1SecretForAllNamespaces");
         assert_eq!(ledger_names("POST", &["api", "v1", "namespaces"], false).1, "createCoreV1Namespace");
+        let (template, operation) =
+            ledger_names("POST", &["apis", "apps", "v1", "namespaces", "a", "deployments"], false);
+        assert_eq!(operation, "createAppsV1NamespacedDeployment");
+        assert_eq!(
+            template,
+            "/k8s/{subscriptionId}/{resourceGroupName}/{clusterName}/apis/apps/v1/namespaces/{namespace}/deployments"
+        );
+        assert_eq!(
+            parse(&["api", "v1", "namespaces", "a", "deployments"]),
+            KubePath::Unknown,
+            "apps kinds are not core"
+        );
         assert_eq!(ledger_names("GET", &["api", "v1", "namespaces", "a", "pods"], true).1, "watchCoreV1NamespacedPod");
         assert_eq!(
             ledger_names("PUT", &["api", "v1", "namespaces", "a", "pods", "p", "status"], false).1,

@@ -30,7 +30,7 @@ fn top_level(kind: &str) -> &'static [&'static str] {
         "Secret" => &["data", "stringData", "type", "immutable"],
         "ServiceAccount" => &["secrets", "imagePullSecrets", "automountServiceAccountToken"],
         "ConfigMap" => &["data", "binaryData", "immutable"],
-        "Namespace" | "Pod" => &["spec", "status"],
+        "Namespace" | "Pod" | "Deployment" | "ReplicaSet" => &["spec", "status"],
         "Event" => &[
             "involvedObject",
             "reason",

@@ -54,6 +54,24 @@ pub(crate) fn not_found(resource: &str, name: &str) -> Failure {
     Failure::new(404, "NotFound", format!("{resource} \"{name}\" not found")).with_details(named(resource, name))
 }
 
+/// A create in a namespace being deleted (the NamespaceLifecycle admission plugin).
+pub(crate) fn namespace_terminating(resource: &str, name: &str, namespace: &str) -> Failure {
+    let mut details = named(resource, name);
+    details["causes"] = json!([{
+        "reason": "NamespaceTerminating",
+        "message": format!("namespace {namespace} is being terminated"),
+        "field": "metadata.namespace",
+    }]);
+    Failure::new(
+        403,
+        "Forbidden",
+        format!(
+            "{resource} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated"
+        ),
+    )
+    .with_details(details)
+}
+
 /// The answer for a path no resource lives at.
 pub(crate) fn no_such_path() -> Failure {
     Failure::new(404, "NotFound", "the server could not find the requested resource").with_details(json!({}))

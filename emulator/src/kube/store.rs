@@ -111,21 +111,21 @@ impl Store {
         Some(removed)
     }
 
-    /// Removes everything in a namespace (what the namespace controller does before the
-    /// namespace itself goes).
-    pub fn purge_namespace(&mut self, namespace: &str) {
-        let doomed: Vec<Key> = self.objects.keys().filter(|(_, ns, _)| ns == namespace).cloned().collect();
-        for (plural, ns, name) in doomed {
-            if let Some(res) = super::resources::by_plural(plural) {
-                self.remove(res, &ns, &name);
-            }
-        }
+    /// Every object's (resource, namespace, name), in key order.
+    pub fn keys(&self) -> Vec<(&'static ResourceType, String, String)> {
+        self.objects
+            .keys()
+            .filter_map(|(plural, ns, name)| {
+                super::resources::by_plural(plural).map(|res| (res, ns.clone(), name.clone()))
+            })
+            .collect()
     }
 
     fn record(&mut self, plural: &'static str, namespace: &str, kind: &'static str, object: &Value, object_kind: &str) {
         let mut object = object.clone();
         object["kind"] = json!(object_kind);
-        object["apiVersion"] = json!("v1");
+        let api_version = super::resources::by_plural(plural).map(ResourceType::api_version).unwrap_or("v1");
+        object["apiVersion"] = json!(api_version);
         let change =
             Arc::new(Change { revision: self.revision, plural, namespace: namespace.to_string(), kind, object });
         if self.history.len() == HISTORY {

@@ -33,6 +33,22 @@ fn columns(res: &ResourceType) -> Vec<(&'static str, &'static str)> {
             ("Age", "string"),
         ],
         "ConfigMap" => vec![("Name", "string"), ("Data", "string"), ("Age", "string")],
+        "Deployment" => vec![
+            ("Name", "string"),
+            ("Ready", "string"),
+            ("Up-to-date", "string"),
+            ("Available", "string"),
+            ("Age", "string"),
+        ],
+        "ReplicaSet" => {
+            vec![
+                ("Name", "string"),
+                ("Desired", "integer"),
+                ("Current", "integer"),
+                ("Ready", "integer"),
+                ("Age", "string"),
+            ]
+        }
         "Event" => vec![
             ("Last Seen", "string"),
             ("Type", "string"),
@@ -70,6 +86,27 @@ fn cells(res: &ResourceType, o: &Value) -> Vec<Value> {
             vec![name, json!(format!("{ready}/{total}")), json!(pod_status(o)), json!(0), json!(age(o))]
         }
         "ConfigMap" => vec![name, json!(count(&o["data"]) + count(&o["binaryData"])), json!(age(o))],
+        "Deployment" => {
+            let number = |field: &str| o["status"][field].as_u64().unwrap_or(0);
+            let ready = format!("{}/{}", number("readyReplicas"), o["spec"]["replicas"].as_u64().unwrap_or(0));
+            vec![
+                name,
+                json!(ready),
+                json!(number("updatedReplicas")),
+                json!(number("availableReplicas")),
+                json!(age(o)),
+            ]
+        }
+        "ReplicaSet" => {
+            let number = |value: &Value| json!(value.as_u64().unwrap_or(0));
+            vec![
+                name,
+                number(&o["spec"]["replicas"]),
+                number(&o["status"]["replicas"]),
+                number(&o["status"]["readyReplicas"]),
+                json!(age(o)),
+            ]
+        }
         "Event" => vec![
             json!(age(o)),
             o["type"].clone(),

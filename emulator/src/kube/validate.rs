@@ -71,7 +71,7 @@ fn base64_error(text: &str) -> Option<String> {
 
 /// Folds `stringData` into `data` (it wins on the same key) and defaults `type`, as the
 /// Secret strategy does before validation; bad base64 fails decoding (400).
-fn normalize_secret(object: &mut Value) -> Result<(), Failure> {
+pub(crate) fn normalize_secret(object: &mut Value) -> Result<(), Failure> {
     if let Some(data) = object.get("data").and_then(Value::as_object) {
         for value in data.values() {
             let text = value.as_str().unwrap_or_default();

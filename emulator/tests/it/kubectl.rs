@@ -1,41 +1,36 @@
 //! The real kubectl against an emulated cluster, through the kubeconfig that
 //! listClusterUserCredential returns (server URL with a path prefix, CA data, static token).
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::kube_support::*;
 use crate::support::*;
+use crate::tools::{self, TempDir};
 
-fn kubectl_present() -> bool {
-    Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success())
+/// The kubectl to test with: `ACRLINK_KUBECTL` or `kubectl` on PATH; a missing kubectl fails
+/// the test unless `ACRLINK_SKIP_KUBECTL=1`.
+fn kubectl_binary() -> Option<PathBuf> {
+    tools::require("kubectl", "ACRLINK_KUBECTL", "kubectl", "ACRLINK_SKIP_KUBECTL", &["version", "--client"])
 }
 
 struct Kubectl {
-    config: std::path::PathBuf,
+    program: PathBuf,
+    config: PathBuf,
     _dir: TempDir,
 }
 
-/// A directory removed on drop (no tempfile crate in the tree).
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 impl Kubectl {
-    fn new(kubeconfig: &str) -> Kubectl {
-        let dir = std::env::temp_dir().join(format!("acrlink-kubectl-{}", uuid_like()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = dir.join("kubeconfig");
+    fn new(program: PathBuf, kubeconfig: &str) -> Kubectl {
+        let dir = TempDir::new("acrlink-kubectl");
+        let config = dir.0.join("kubeconfig");
         std::fs::write(&config, kubeconfig).expect("write kubeconfig");
-        Kubectl { config, _dir: TempDir(dir) }
+        Kubectl { program, config, _dir: dir }
     }
 
     /// Runs kubectl off the async runtime; returns (exit ok, stdout, stderr).
     async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let mut command = Command::new("kubectl");
+        let mut command = Command::new(&self.program);
         command
             .arg("--kubeconfig")
             .arg(&self.config)
@@ -60,21 +55,28 @@ impl Kubectl {
     }
 }
 
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{}-{nanos}", std::process::id())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_kubectl_drives_an_emulated_cluster() {
-    if !kubectl_present() {
-        eprintln!("SKIPPED: kubectl is not installed on this machine");
-        return;
-    }
+    let Some(program) = kubectl_binary() else { return };
     let env = start().await;
-    let kubectl = Kubectl::new(&kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", false).await);
+    let kubectl = Kubectl::new(program, &kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", false).await);
 
+    secrets_and_service_accounts(&kubectl).await;
+    apply_client_and_server_side(&kubectl).await;
+    create_from_file_and_diff(&kubectl).await;
+    explain_secret(&kubectl).await;
+    create_secret_generic_records_managed_fields(&kubectl).await;
+    pod_runs_with_pull_secrets(&kubectl).await;
+
+    let ledger = env.emulator.ledger();
+    assert!(ledger.count("PATCH", "patchCoreV1NamespacedServiceAccount") >= 2, "{ledger:?}");
+    assert!(ledger.count_cluster("aks-prod-1") > 10);
+    assert!(ledger.count("GET", "watchCoreV1NamespacedPod") >= 1, "kubectl wait watched: {ledger:?}");
+}
+
+/// docker-registry Secrets, the default ServiceAccount's pull secrets, Secret type
+/// immutability, tables, NotFound and delete.
+async fn secrets_and_service_accounts(kubectl: &Kubectl) {
     assert_eq!(kubectl.ok(&["create", "namespace", "team-a"]).await, "namespace/team-a created");
     let out = kubectl
         .ok(&[
@@ -133,7 +135,10 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     assert_eq!(kubectl.ok(&["-n", "team-a", "delete", "secret", "regcred"]).await, r#"secret "regcred" deleted"#);
     let (ok, _, _) = kubectl.run(&["-n", "team-a", "get", "secret", "regcred"]).await;
     assert!(!ok, "deleted");
+}
 
+/// Server-side apply with its conflicts and client-side apply's three-way patch.
+async fn apply_client_and_server_side(kubectl: &Kubectl) {
     // Server-side apply through kubectl, then a pod that gets the account's pull secrets.
     let dir = kubectl.config.with_file_name("m.yaml");
     std::fs::write(&dir, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ssa-secret\n  namespace: team-a\nstringData:\n  username: alice\ntype: Opaque\n").expect("write manifest");
@@ -170,6 +175,65 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     let forced =
         kubectl.ok(&["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", &path]).await;
     assert_eq!(forced, "secret/ssa-secret serverside-applied");
+}
+
+/// `create -f` and `diff` (both read the OpenAPI documents first: v2 on kubectl 1.28, v3
+/// on 1.32+).
+async fn create_from_file_and_diff(kubectl: &Kubectl) {
+    let file = kubectl.config.with_file_name("created.yaml");
+    let path = file.display().to_string();
+    let manifest =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-file\n  namespace: team-a\ndata:\n  a: \"1\"\n";
+    std::fs::write(&file, manifest).expect("write manifest");
+    assert_eq!(kubectl.ok(&["create", "-f", &path]).await, "configmap/from-file created");
+    let (same, out, err) = kubectl.run(&["diff", "-f", &path]).await;
+    assert!(same, "no difference: {out} {err}");
+    std::fs::write(&file, manifest.replace("\"1\"", "\"2\"")).expect("write manifest");
+    let (same, out, _) = kubectl.run(&["diff", "-f", &path]).await;
+    assert!(!same, "diff exits 1 on a difference");
+    assert!(out.contains("-  a: \"1\"") && out.contains("+  a: \"2\""), "{out}");
+}
+
+/// `kubectl create secret generic`: managedFields as the real server records them, one
+/// `kubectl-create` Update entry owning the data keys and the type.
+async fn create_secret_generic_records_managed_fields(kubectl: &Kubectl) {
+    let out = kubectl.ok(&["-n", "team-a", "create", "secret", "generic", "plain", "--from-literal=a=b"]).await;
+    assert_eq!(out, "secret/plain created");
+    let managed = kubectl
+        .ok(&[
+            "-n",
+            "team-a",
+            "get",
+            "secret",
+            "plain",
+            "-o",
+            "jsonpath={.metadata.managedFields}",
+            "--show-managed-fields",
+        ])
+        .await;
+    let managed: serde_json::Value = serde_json::from_str(&managed).expect("managedFields JSON");
+    assert_eq!(managed.as_array().map(Vec::len), Some(1), "{managed}");
+    assert_eq!(managed[0]["manager"], "kubectl-create");
+    assert_eq!(managed[0]["operation"], "Update");
+    // The defaulted type is the writer's too: defaults apply before the field manager runs.
+    assert_eq!(managed[0]["fieldsV1"], serde_json::json!({"f:data": {".": {}, "f:a": {}}, "f:type": {}}));
+}
+
+/// `kubectl explain secret` reads the Secret's schema from the OpenAPI v3 document.
+async fn explain_secret(kubectl: &Kubectl) {
+    let explained = kubectl.ok(&["explain", "secret"]).await;
+    assert!(explained.starts_with("KIND:       Secret\nVERSION:    v1\n"), "{explained}");
+    for field in
+        ["data\t<map[string]string>", "immutable\t<boolean>", "metadata\t<ObjectMeta>", "stringData", "type\t<string>"]
+    {
+        assert!(explained.lines().any(|l| l.trim_start().starts_with(field)), "{field} in {explained}");
+    }
+    let nested = kubectl.ok(&["explain", "secret.metadata.labels"]).await;
+    assert!(nested.contains("labels"), "{nested}");
+}
+
+/// `kubectl run`: the Pod gets the account's pull secrets and the kubelet runs it.
+async fn pod_runs_with_pull_secrets(kubectl: &Kubectl) {
     let out =
         kubectl.ok(&["-n", "team-a", "run", "web", "--image=docker.io/library/nginx:1.27", "--restart=Never"]).await;
     assert_eq!(out, "pod/web created");
@@ -186,9 +250,42 @@ async fn real_kubectl_drives_an_emulated_cluster() {
     let listed = kubectl.ok(&["-n", "team-a", "get", "pods"]).await;
     assert!(listed.contains("web") && listed.contains("1/1") && listed.contains("Running"), "{listed}");
     assert_eq!(kubectl.ok(&["delete", "namespace", "team-a"]).await, r#"namespace "team-a" deleted"#);
+}
 
-    let ledger = env.emulator.ledger();
-    assert!(ledger.count("PATCH", "patchCoreV1NamespacedServiceAccount") >= 2, "{ledger:?}");
-    assert!(ledger.count_cluster("aks-prod-1") > 10);
-    assert!(ledger.count("GET", "watchCoreV1NamespacedPod") >= 1, "kubectl wait watched: {ledger:?}");
+/// The guide's pull test: `kubectl create deploy` with an image of an emulated registry. The
+/// deployment and replica-set controllers make the Pod, the kubelet pulls it through the
+/// cluster's kubelet identity (AcrPull on acrprod), and `rollout status` sees it roll out;
+/// an image that does not exist leaves its Pod in ErrImagePull / ImagePullBackOff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_deploy_pulls_through_the_kubelet_identity() {
+    let Some(program) = kubectl_binary() else { return };
+    let env = start().await;
+    let kubectl = Kubectl::new(program, &kubeconfig(&env, PROD, "rg-aks", "aks-prod-1", false).await);
+    let out = kubectl.ok(&["create", "deployment", "web", "--image=acrprod.azurecr.io/team-a/app:1.0"]).await;
+    assert_eq!(out, "deployment.apps/web created");
+    let rolled = kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=30s"]).await;
+    assert!(rolled.ends_with("deployment \"web\" successfully rolled out"), "{rolled}");
+    let pods = kubectl.ok(&["get", "pods", "-l", "app=web"]).await;
+    assert!(pods.contains("web-") && pods.contains("1/1") && pods.contains("Running"), "{pods}");
+    let ready =
+        kubectl.ok(&["get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}/{.status.replicas}"]).await;
+    assert_eq!(ready, "1/1");
+
+    kubectl.ok(&["create", "deployment", "broken", "--image=acrprod.azurecr.io/team-a/missing:1"]).await;
+    let (ok, _, err) = kubectl.run(&["rollout", "status", "deployment/broken", "--timeout=4s"]).await;
+    assert!(!ok && err.contains("timed out"), "{err}");
+    let waited = kubectl
+        .ok(&[
+            "wait",
+            "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ImagePullBackOff",
+            "pod",
+            "-l",
+            "app=broken",
+            "--timeout=20s",
+        ])
+        .await;
+    assert!(waited.ends_with("condition met"), "{waited}");
+    let pods = kubectl.ok(&["get", "pods", "-l", "app=broken"]).await;
+    assert!(pods.contains("ImagePullBackOff") || pods.contains("ErrImagePull"), "{pods}");
+    assert_eq!(kubectl.ok(&["delete", "deployment", "broken"]).await, "deployment.apps \"broken\" deleted");
 }
