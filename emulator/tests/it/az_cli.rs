@@ -11,10 +11,30 @@ use serde_json::Value;
 use crate::support::*;
 use crate::tools::{self, TempDir};
 
-/// `ACRLINK_AZ_CLI` (CI: the pinned azure-cli's venv) or `az` on PATH; a missing az fails the
-/// test unless `ACRLINK_SKIP_AZ_CLI=1`.
+/// `ACRLINK_AZ_CLI` (CI: the pinned azure-cli's venv); without it, the pinned version installed
+/// once into `target/az-venv` by `.ci/install-az-cli` (from PyPI), so `cargo test` alone runs
+/// these on a fresh machine. A missing az fails the test unless `ACRLINK_SKIP_AZ_CLI=1`.
 fn az_binary() -> Option<PathBuf> {
+    static INSTALLED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if std::env::var_os("ACRLINK_AZ_CLI").is_none() && std::env::var("ACRLINK_SKIP_AZ_CLI").is_err() {
+        let installed = INSTALLED.get_or_init(install_pinned_az);
+        if let Some(path) = installed {
+            return tools::require_at("az CLI", path, "ACRLINK_SKIP_AZ_CLI", &["version", "--output", "none"]);
+        }
+    }
     tools::require("az CLI", "ACRLINK_AZ_CLI", "az", "ACRLINK_SKIP_AZ_CLI", &["version", "--output", "none"])
+}
+
+/// Runs `.ci/install-az-cli` (it reuses a venv that already holds the pinned version).
+fn install_pinned_az() -> Option<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new("bash")
+        .arg(root.join(".ci/install-az-cli"))
+        .arg(root.join("target/az-venv"))
+        .output()
+        .ok()?;
+    let path = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (output.status.success() && !path.is_empty()).then_some(path)
 }
 
 /// One az configuration directory signed in to one emulator.

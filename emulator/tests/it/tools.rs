@@ -23,6 +23,14 @@ impl Drop for TempDir {
     }
 }
 
+/// The client at `path`, which must run (else the test fails, saying how to fix it).
+pub fn require_at(what: &str, path: &str, skip_var: &str, version_args: &[&str]) -> Option<PathBuf> {
+    let program = PathBuf::from(path);
+    let runs = Command::new(&program).args(version_args).output().is_ok_and(|o| o.status.success());
+    assert!(runs, "{what} at {path} does not run; set {skip_var}=1 to skip these tests on purpose");
+    Some(program)
+}
+
 /// The client to run: the path in `path_var` if set, else `default` on PATH. `None` only when
 /// `skip_var=1` is set; a client that cannot run otherwise fails the test, saying how to fix it.
 pub fn require(what: &str, path_var: &str, default: &str, skip_var: &str, version_args: &[&str]) -> Option<PathBuf> {
