@@ -871,3 +871,42 @@ fn text_report_golden() {
     }
     assert!(run.stderr.is_empty(), "{run}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scale: validation time grows linearly with the file. Each test times a file of N units and
+// one of 4N (the fastest of three runs, the least disturbed by other work on the machine):
+// linear work gives about 4x, quadratic work 16x. The bound of 6x leaves room for noise on a
+// shared machine without letting a quadratic cost through. Release-independent: it is the
+// ratio that is asserted, not a time.
+
+fn validate_seconds(text: &str, file: &str) -> f64 {
+    (0..3)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            let (_, diagnostics) = acrlink::config::validate_text(text, Path::new(file));
+            std::hint::black_box(diagnostics);
+            started.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn assert_scales_linearly(what: &str, file: &str, n: usize, make: impl Fn(usize) -> String) {
+    // Warm up (the schema is built once per process).
+    validate_seconds(&make(1), file);
+    let small = validate_seconds(&make(n), file);
+    let large = validate_seconds(&make(4 * n), file);
+    assert!(
+        large < 6.0 * small,
+        "{what}: validating 4x the input took {:.1}x the time ({small:.3} s for {n}, {large:.3} s for {})",
+        large / small,
+        4 * n
+    );
+}
+
+#[test]
+fn one_long_line_validates_in_linear_time() {
+    // `x = [1,1,...]` on one line: every element's column is counted on that line.
+    assert_scales_linearly("an array on one line", "acrlink.toml", 20_000, |n| {
+        format!("version = 1\nx = [{}1]\n", "1,".repeat(n))
+    });
+}
