@@ -2,29 +2,41 @@
 //! references that resolve to nothing, contradictions between bindings, fields that do not
 //! apply to a binding's method, inline secrets. Builds the validated `model::Config`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use super::diagnostic::{Diagnostic, FieldPath, did_you_mean};
+use super::diagnostic::{Diagnostic, FieldPath, Segment, did_you_mean};
 use super::model::*;
 use super::names;
 use super::raw::{self, PartialConfig, RawBinding};
-use super::source::{Node, Position};
+use super::reach::{ClusterIndex, Exhausted};
+use super::source::{Entry, Node, NodeValue, Position};
 
 /// Finds the position of a field path in the parsed tree, falling back to the nearest parent
 /// that exists (a defaulted field points at its table).
 pub fn locate(root: &Node, path: &FieldPath, at_key: bool) -> Position {
+    locate_with(root, path, at_key, |node, key| node.get(key))
+}
+
+/// `locate`, looking keys up with `get` (the checker's indexed lookup).
+fn locate_with<'n>(
+    root: &'n Node,
+    path: &FieldPath,
+    at_key: bool,
+    get: impl Fn(&'n Node, &str) -> Option<&'n Entry>,
+) -> Position {
     use super::diagnostic::Segment;
     let mut node = root;
     let mut position = root.position;
     let last = path.0.len().saturating_sub(1);
     for (i, segment) in path.0.iter().enumerate() {
         match segment {
-            Segment::Key(key) => match node.get(key) {
+            Segment::Key(key) => match get(node, key) {
                 Some(entry) => {
                     position = if at_key && i == last { entry.key_position } else { entry.value.position };
                     // Tables in TOML have no single value span worth pointing at; use the key.
-                    if matches!(entry.value.value, super::source::NodeValue::Table(_)) {
+                    if matches!(entry.value.value, NodeValue::Table(_)) {
                         position = entry.key_position;
                     }
                     node = &entry.value;
@@ -43,22 +55,64 @@ pub fn locate(root: &Node, path: &FieldPath, at_key: bool) -> Position {
     position
 }
 
+/// Finds table entries by key in constant time. `Node::get` scans its table, and the checker
+/// looks up every registry, cluster and binding by path: with thousands of entries that scan
+/// made validation quadratic (32,000 registries took 3.9 s, 82 % of it comparing keys). Small
+/// tables are still scanned; a large one gets a hash map the first time it is searched.
+#[derive(Default)]
+struct KeyIndex<'n> {
+    /// Keyed by the table node's address: the tree is borrowed, so it cannot move meanwhile.
+    tables: RefCell<HashMap<*const Node, HashMap<&'n str, &'n Entry>>>,
+}
+
+/// Tables up to this many entries are scanned: building a map would cost more than it saves.
+const SCANNED_TABLE_ENTRIES: usize = 16;
+
+impl<'n> KeyIndex<'n> {
+    fn get(&self, node: &'n Node, key: &str) -> Option<&'n Entry> {
+        let NodeValue::Table(entries) = &node.value else { return None };
+        if entries.len() <= SCANNED_TABLE_ENTRIES {
+            return entries.iter().find(|e| e.key == key);
+        }
+        let mut tables = self.tables.borrow_mut();
+        let table = tables.entry(std::ptr::from_ref(node)).or_insert_with(|| {
+            let mut map = HashMap::with_capacity(entries.len());
+            for entry in entries {
+                // The first of two equal keys wins, as with `Node::get`.
+                map.entry(entry.key.as_str()).or_insert(entry);
+            }
+            map
+        });
+        table.get(key).copied()
+    }
+}
+
 struct Checker<'a> {
     root: &'a Node,
+    keys: KeyIndex<'a>,
     diagnostics: Vec<Diagnostic>,
     /// `azure.subscription_id` is written but unusable (already reported): entries that rely
     /// on it are not reported again as having no subscription.
     default_subscription_broken: bool,
+    too_costly_reported: bool,
+    suggestion_comparisons: u64,
 }
 
+/// Misspelt names compared with known ones for "did you mean" hints, per file.
+const MAX_SUGGESTION_COMPARISONS: u64 = 1_000_000;
+
 impl Checker<'_> {
+    fn locate(&self, path: &FieldPath, at_key: bool) -> Position {
+        locate_with(self.root, path, at_key, |node, key| self.keys.get(node, key))
+    }
+
     /// Whether the file writes this field (even with a value the structure check rejected).
     fn written(&self, path: &FieldPath) -> bool {
         use super::diagnostic::Segment;
         let mut node = self.root;
         for segment in &path.0 {
             let next = match segment {
-                Segment::Key(key) => node.get(key).map(|e| &e.value),
+                Segment::Key(key) => self.keys.get(node, key).map(|e| &e.value),
                 Segment::Index(index) => node.index(*index),
             };
             match next {
@@ -77,27 +131,54 @@ impl Checker<'_> {
         at: &FieldPath,
         message: impl Into<String>,
     ) -> &mut Diagnostic {
-        let position = locate(self.root, at, true);
+        let position = self.locate(at, true);
         self.diagnostics.push(Diagnostic::error(code, path, position, message));
         self.diagnostics.last_mut().expect("just pushed")
     }
 
     fn error(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
-        let position = locate(self.root, &path, false);
+        let position = self.locate(&path, false);
         self.diagnostics.push(Diagnostic::error(code, path, position, message));
         self.diagnostics.last_mut().expect("just pushed")
     }
 
     fn error_at_key(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
-        let position = locate(self.root, &path, true);
+        let position = self.locate(&path, true);
         self.diagnostics.push(Diagnostic::error(code, path, position, message));
         self.diagnostics.last_mut().expect("just pushed")
     }
 
     fn warning(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
-        let position = locate(self.root, &path, false);
+        let position = self.locate(&path, false);
         self.diagnostics.push(Diagnostic::warning(code, path, position, message));
         self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    /// The comparison budget ran out at `item`: one error for the file, after which selectors
+    /// are no longer matched (and so not reported as matching nothing).
+    fn too_costly(&mut self, item: FieldPath, entries: usize) {
+        if std::mem::replace(&mut self.too_costly_reported, true) {
+            return;
+        }
+        self.error(
+            "too-costly",
+            item,
+            format!(
+                "matching this file's selectors against its {entries} entries takes more than {} comparisons",
+                super::reach::MAX_COMPARISONS
+            ),
+        );
+        self.hint("name clusters and registries, or reuse the same selectors: each distinct glob or label selector is compared with every entry once");
+    }
+
+    /// `did_you_mean` over the keys of `candidates`, while the suggestion budget lasts: with
+    /// thousands of misspelt names against thousands of keys, suggestions would cost minutes.
+    fn did_you_mean<'k, V>(&mut self, word: &str, candidates: &'k BTreeMap<String, V>) -> Option<&'k str> {
+        self.suggestion_comparisons = self.suggestion_comparisons.saturating_add(candidates.len() as u64);
+        if self.suggestion_comparisons > MAX_SUGGESTION_COMPARISONS {
+            return None;
+        }
+        did_you_mean(word, candidates.keys().map(String::as_str))
     }
 
     fn hint(&mut self, hint: impl Into<String>) {
@@ -156,7 +237,14 @@ pub fn check(
 ) -> (Option<Config>, Vec<Diagnostic>) {
     let top = FieldPath::root();
     let azure_raw = raw.azure.clone().unwrap_or_default();
-    let mut c = Checker { root, diagnostics: Vec::new(), default_subscription_broken: false };
+    let mut c = Checker {
+        root,
+        keys: KeyIndex::default(),
+        diagnostics: Vec::new(),
+        default_subscription_broken: false,
+        too_costly_reported: false,
+        suggestion_comparisons: 0,
+    };
     let azure_is_table = root.get("azure").is_none_or(|e| matches!(e.value.value, super::source::NodeValue::Table(_)));
     c.default_subscription_broken =
         (!azure_is_table || c.written(&top.key("azure").key("subscription_id"))) && azure_raw.subscription_id.is_none();
@@ -192,25 +280,31 @@ pub fn check(
     let under = |first: &str| {
         structural.iter().any(|d| matches!(d.path.0.first(), Some(super::diagnostic::Segment::Key(k)) if k == first))
     };
+    let index = ClusterIndex::new(&clusters);
     let defined = Defined {
         raw,
         registries: &registries,
-        clusters: &clusters,
+        clusters: &index,
         sets: &cluster_sets,
         clusters_incomplete: under("clusters") || under("cluster_sets"),
         registries_incomplete: under("registries"),
     };
+    // Bindings the structure check rejected part of, found once rather than per binding.
+    let broken: BTreeSet<usize> = structural
+        .iter()
+        .filter_map(|d| match d.path.0.as_slice() {
+            [Segment::Key(k), Segment::Index(i), ..] if k == "bindings" => Some(*i),
+            _ => None,
+        })
+        .collect();
     let bindings: Vec<Option<Binding>> = raw
         .bindings
         .iter()
         .enumerate()
-        .map(|(i, b)| {
-            let broken = structural.iter().any(|d| d.path.0.starts_with(&FieldPath::root().key("bindings").index(i).0));
-            b.as_ref().and_then(|b| check_binding(&mut c, &defined, i, b, broken))
-        })
+        .map(|(i, b)| b.as_ref().and_then(|b| check_binding(&mut c, &defined, i, b, broken.contains(&i))))
         .collect();
     check_binding_names(&mut c, raw);
-    check_overlaps(&mut c, &bindings, &clusters);
+    check_overlaps(&mut c, &bindings, &index);
     let bindings: Option<Vec<Binding>> = bindings.into_iter().collect();
 
     let has_errors = c.diagnostics.iter().any(|d| d.severity == super::diagnostic::Severity::Error);
@@ -433,7 +527,7 @@ fn check_cluster_sets(c: &mut Checker<'_>, raw: &PartialConfig, default_subscrip
 struct Defined<'a> {
     raw: &'a PartialConfig,
     registries: &'a BTreeMap<String, Registry>,
-    clusters: &'a BTreeMap<String, Cluster>,
+    clusters: &'a ClusterIndex<'a>,
     sets: &'a [ClusterSet],
     /// Some cluster or cluster set could not be read: a selector that matches nothing may
     /// match it, so that is not reported.
@@ -442,14 +536,143 @@ struct Defined<'a> {
 }
 
 /// Whether a selector can match any cluster the file defines or could discover.
-fn selector_can_match(selector: &ClusterSelector, clusters: &BTreeMap<String, Cluster>, sets: &[ClusterSet]) -> bool {
-    let static_match = clusters.values().any(|cl| selector.matches(&cl.key, &cl.labels));
+fn selector_can_match(
+    selector: &ClusterSelector,
+    clusters: &ClusterIndex<'_>,
+    sets: &[ClusterSet],
+) -> Result<bool, Exhausted> {
     let discovered_match = match selector {
         ClusterSelector::All | ClusterSelector::Glob { .. } => !sets.is_empty(),
         ClusterSelector::Name(_) => false,
         ClusterSelector::Labels(labels) => sets.iter().any(|s| labels.matches(&s.labels)),
     };
-    static_match || discovered_match
+    Ok(discovered_match || !clusters.resolve(selector)?.is_empty())
+}
+
+/// Parses the binding's cluster selectors; a selector that can match no cluster is an error.
+fn check_cluster_selectors(
+    c: &mut Checker<'_>,
+    defined: &Defined<'_>,
+    path: &FieldPath,
+    binding: &RawBinding,
+) -> Vec<ClusterSelector> {
+    let raw = defined.raw;
+    let mut selectors = Vec::new();
+    for (i, text) in binding.clusters.iter().enumerate() {
+        let item = path.key("clusters").index(i);
+        let parsed = match defined.clusters.parse(text) {
+            Ok(parsed) => parsed,
+            Err(Exhausted) => {
+                c.too_costly(item, defined.clusters.len());
+                continue;
+            }
+        };
+        match parsed {
+            Err(why) => {
+                c.error("invalid-selector", item, format!("invalid cluster selector {text:?}: {why}"));
+                c.hint("a selector is a cluster key, a glob (\"tiu-*\"), labels (\"env=prod,wave!=canary\") or \"*\"");
+            }
+            Ok(selector) => {
+                let can_match = match &selector {
+                    // A cluster whose own entry is broken is still defined; its error is reported there.
+                    ClusterSelector::Name(n) => Ok(raw.clusters.contains_key(n)),
+                    _ if defined.clusters_incomplete => Ok(true),
+                    _ => selector_can_match(&selector, defined.clusters, defined.sets),
+                };
+                match can_match {
+                    Ok(true) => {}
+                    Ok(false) => undefined_cluster(c, raw, item, &selector),
+                    Err(Exhausted) => c.too_costly(item, defined.clusters.len()),
+                }
+                selectors.push(selector);
+            }
+        }
+    }
+    selectors
+}
+
+fn undefined_cluster(c: &mut Checker<'_>, raw: &PartialConfig, item: FieldPath, selector: &ClusterSelector) {
+    let what = match selector {
+        ClusterSelector::Name(n) => format!("cluster `{n}` is not defined"),
+        other => {
+            format!("selector {:?} matches no cluster defined in [clusters] or [[cluster_sets]]", other.to_string())
+        }
+    };
+    c.error("undefined-cluster", item, what);
+    let hint = match selector {
+        ClusterSelector::Name(n) => match c.did_you_mean(n, &raw.clusters) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => "define it under [clusters.NAME], or use a label selector such as \"env=prod\"".into(),
+        },
+        _ => "check the labels of [clusters.*] and [[cluster_sets]]".into(),
+    };
+    c.hint(hint);
+}
+
+/// Resolves the binding's registry names and globs to registry keys, sorted, each once.
+fn check_registry_references(
+    c: &mut Checker<'_>,
+    defined: &Defined<'_>,
+    path: &FieldPath,
+    binding: &RawBinding,
+) -> Vec<String> {
+    let raw = defined.raw;
+    let mut registry_keys = Vec::new();
+    for (i, text) in binding.registries.iter().enumerate() {
+        let item = path.key("registries").index(i);
+        if text.contains(['*', '?', '[']) {
+            registry_keys.extend(registry_glob(c, defined, item, text));
+        } else if raw.registries.contains_key(text) {
+            if defined.registries.contains_key(text) {
+                registry_keys.push(text.clone());
+            }
+        } else {
+            c.error("undefined-registry", item, format!("registry `{text}` is not defined"));
+            let hint = match c.did_you_mean(text, &raw.registries) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "define it under [registries.NAME]".into(),
+            };
+            c.hint(hint);
+        }
+    }
+    registry_keys.sort();
+    registry_keys.dedup();
+    registry_keys
+}
+
+/// The registry keys a glob matches; one that matches none is an error.
+fn registry_glob(c: &mut Checker<'_>, defined: &Defined<'_>, item: FieldPath, text: &str) -> Vec<String> {
+    let raw = defined.raw;
+    let matcher = match defined.clusters.registry_glob(text, raw.registries.len()) {
+        Err(Exhausted) => {
+            c.too_costly(item, raw.registries.len());
+            return Vec::new();
+        }
+        Ok(Err(e)) => {
+            c.error("invalid-selector", item, format!("invalid registry glob {text:?}: {}", e.kind()));
+            return Vec::new();
+        }
+        Ok(Ok(matcher)) => matcher,
+    };
+    let matched: Vec<String> = defined.registries.keys().filter(|k| matcher.is_match(k.as_str())).cloned().collect();
+    let matches_broken = raw.registries.keys().any(|k| matcher.is_match(k.as_str()));
+    if matched.is_empty() && !matches_broken && !defined.registries_incomplete {
+        c.error("undefined-registry", item, format!("registry glob {text:?} matches no registry in [registries]"));
+        c.hint(if raw.registries.is_empty() {
+            "define registries under [registries.NAME]".to_string()
+        } else {
+            format!("the registries are: {}", listed(raw.registries.keys().map(String::as_str)))
+        });
+    }
+    matched
+}
+
+/// Names for a hint: all of them when few, else the first ones and how many more.
+fn listed<'k>(names: impl ExactSizeIterator<Item = &'k str>) -> String {
+    const SHOWN: usize = 20;
+    let total = names.len();
+    let shown: Vec<&str> = names.take(SHOWN).collect();
+    if total > SHOWN { format!("{}, ... and {} more", shown.join(", "), total - SHOWN) } else { shown.join(", ") }
 }
 
 /// `broken`: the structure check already rejected part of this binding. Its other fields are
@@ -462,94 +685,12 @@ fn check_binding(
     binding: &RawBinding,
     broken: bool,
 ) -> Option<Binding> {
-    let raw = defined.raw;
     let path = FieldPath::root().key("bindings").index(index);
     let name = binding.name.clone().unwrap_or_else(|| format!("bindings[{index}]"));
     let errors_before = c.diagnostics.len();
 
-    let mut selectors = Vec::new();
-    for (i, text) in binding.clusters.iter().enumerate() {
-        let item = path.key("clusters").index(i);
-        match ClusterSelector::parse(text) {
-            Err(why) => {
-                c.error("invalid-selector", item, format!("invalid cluster selector {text:?}: {why}"));
-                c.hint("a selector is a cluster key, a glob (\"tiu-*\"), labels (\"env=prod,wave!=canary\") or \"*\"");
-            }
-            Ok(selector) => {
-                let can_match = match &selector {
-                    // A cluster whose own entry is broken is still defined; its error is reported there.
-                    ClusterSelector::Name(n) => raw.clusters.contains_key(n),
-                    _ => defined.clusters_incomplete || selector_can_match(&selector, defined.clusters, defined.sets),
-                };
-                if !can_match {
-                    let what = match &selector {
-                        ClusterSelector::Name(n) => format!("cluster `{n}` is not defined"),
-                        other => format!(
-                            "selector {:?} matches no cluster defined in [clusters] or [[cluster_sets]]",
-                            other.to_string()
-                        ),
-                    };
-                    c.error("undefined-cluster", item, what);
-                    let hint = match &selector {
-                        ClusterSelector::Name(n) => match did_you_mean(n, raw.clusters.keys().map(String::as_str)) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => {
-                                "define it under [clusters.NAME], or use a label selector such as \"env=prod\"".into()
-                            }
-                        },
-                        _ => "check the labels of [clusters.*] and [[cluster_sets]]".into(),
-                    };
-                    c.hint(hint);
-                }
-                selectors.push(selector);
-            }
-        }
-    }
-
-    let mut registry_keys = Vec::new();
-    for (i, text) in binding.registries.iter().enumerate() {
-        let item = path.key("registries").index(i);
-        if text.contains(['*', '?', '[']) {
-            match globset::Glob::new(text) {
-                Ok(glob) => {
-                    let matcher = glob.compile_matcher();
-                    let matched: Vec<String> =
-                        defined.registries.keys().filter(|k| matcher.is_match(k.as_str())).cloned().collect();
-                    let matches_broken = raw.registries.keys().any(|k| matcher.is_match(k.as_str()));
-                    if matched.is_empty() && !matches_broken && !defined.registries_incomplete {
-                        c.error(
-                            "undefined-registry",
-                            item,
-                            format!("registry glob {text:?} matches no registry in [registries]"),
-                        );
-                        let keys: Vec<&str> = raw.registries.keys().map(String::as_str).collect();
-                        c.hint(if keys.is_empty() {
-                            "define registries under [registries.NAME]".to_string()
-                        } else {
-                            format!("the registries are: {}", keys.join(", "))
-                        });
-                    }
-                    registry_keys.extend(matched);
-                }
-                Err(e) => {
-                    c.error("invalid-selector", item, format!("invalid registry glob {text:?}: {}", e.kind()));
-                }
-            }
-        } else if raw.registries.contains_key(text) {
-            if defined.registries.contains_key(text) {
-                registry_keys.push(text.clone());
-            }
-        } else {
-            c.error("undefined-registry", item, format!("registry `{text}` is not defined"));
-            let hint = match did_you_mean(text, raw.registries.keys().map(String::as_str)) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => "define it under [registries.NAME]".into(),
-            };
-            c.hint(hint);
-        }
-    }
-    registry_keys.sort();
-    registry_keys.dedup();
+    let selectors = check_cluster_selectors(c, defined, &path, binding);
+    let registry_keys = check_registry_references(c, defined, &path, binding);
 
     let repositories = binding.repositories.clone().unwrap_or_default();
     for (i, pattern) in repositories.iter().enumerate() {
@@ -924,17 +1065,19 @@ fn check_binding_names(c: &mut Checker<'_>, raw: &PartialConfig) {
 
 /// Duplicate and contradicting bindings, decided on the clusters the file names (discovered
 /// clusters are checked again at plan time). Only bindings without errors take part.
-fn check_overlaps(c: &mut Checker<'_>, bindings: &[Option<Binding>], clusters: &BTreeMap<String, Cluster>) {
+fn check_overlaps(c: &mut Checker<'_>, bindings: &[Option<Binding>], clusters: &ClusterIndex<'_>) {
     let bindings_path = FieldPath::root().key("bindings");
+    // Bindings by what they grant, so that a repeat is found by lookup, not by comparing
+    // every pair of bindings. Two bindings are the same when their selectors print the same
+    // (as `ClusterSelector`'s equality says) and the rest is equal, which the derived `Debug`
+    // text of those plain values shows exactly.
+    let mut first_with: HashMap<String, usize> = HashMap::new();
     for (i, binding) in bindings.iter().enumerate() {
         let Some(binding) = binding else { continue };
-        let same = |earlier: &Binding| {
-            earlier.clusters == binding.clusters
-                && earlier.registries == binding.registries
-                && earlier.repositories == binding.repositories
-                && earlier.method == binding.method
-        };
-        if let Some(first) = bindings[..i].iter().position(|earlier| earlier.as_ref().is_some_and(same)) {
+        let selectors: Vec<String> = binding.clusters.iter().map(ToString::to_string).collect();
+        let grant = format!("{selectors:?} {:?} {:?} {:?}", binding.registries, binding.repositories, binding.method);
+        let first = *first_with.entry(grant).or_insert(i);
+        if first != i {
             c.error("duplicate-binding", bindings_path.index(i), format!("bindings[{i}] repeats bindings[{first}]"));
             c.hint("remove one of them");
         }
@@ -949,8 +1092,11 @@ fn check_overlaps(c: &mut Checker<'_>, bindings: &[Option<Binding>], clusters: &
     let mut reported = BTreeSet::new();
     for (i, binding) in bindings.iter().enumerate() {
         let Some(binding) = binding else { continue };
-        let members = clusters.values().filter(|cl| binding.clusters.iter().any(|s| s.matches(&cl.key, &cl.labels)));
-        for cluster in members {
+        let Ok(members) = clusters.members(&binding.clusters) else {
+            c.too_costly(bindings_path.index(i).key("clusters"), clusters.len());
+            return;
+        };
+        for cluster in members.iter().map(|&n| clusters.cluster(n)) {
             for registry in &binding.registries {
                 match &binding.method {
                     Method::ManagedIdentity => {

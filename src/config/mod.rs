@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod model;
 pub mod names;
 pub mod raw;
+pub mod reach;
 pub mod selector;
 pub mod source;
 pub mod structure;

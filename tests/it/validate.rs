@@ -910,3 +910,38 @@ fn one_long_line_validates_in_linear_time() {
         format!("version = 1\nx = [{}1]\n", "1,".repeat(n))
     });
 }
+
+/// A fleet file: `clusters` clusters (labelled by environment and wave), one binding naming
+/// each cluster, and `registries` registries the bindings share.
+pub fn fleet_file(clusters: usize, registries: usize) -> String {
+    let mut text = String::from("version = 1\n[azure]\nsubscription_id = \"1d6c45e0-bd9f-4771-bb67-36616452f239\"\n");
+    for r in 0..registries {
+        text.push_str(&format!("[registries.fleetacr{r:05}]\nresource_group = \"rg-acr\"\n"));
+    }
+    for i in 0..clusters {
+        let env = ["dev", "test", "prod"][i % 3];
+        text.push_str(&format!(
+            "[clusters.aks-{i:06}]\nresource_group = \"rg-{}\"\nlabels = {{ env = \"{env}\", wave = \"{}\" }}\n",
+            i % 50,
+            i % 7
+        ));
+    }
+    for i in 0..clusters {
+        let registry = i % registries.max(1);
+        text.push_str(&format!(
+            "[[bindings]]\nclusters = [\"aks-{i:06}\"]\nregistries = [\"fleetacr{registry:05}\"]\n"
+        ));
+    }
+    text.push_str("[[bindings]]\nclusters = [\"env=prod\"]\nregistries = [\"fleetacr*\"]\nmethod = \"pull-secret\"\n");
+    text.push_str("namespaces = [\"apps\"]\ncredential = \"admin\"\n");
+    text
+}
+
+#[test]
+fn a_large_fleet_validates_in_linear_time() {
+    // Every cluster, registry and binding is looked up by its path in the parsed file.
+    let valid = fleet_file(50, 4);
+    let (config, diagnostics) = acrlink::config::validate_text(&valid, Path::new("acrlink.toml"));
+    assert!(config.is_some(), "the fleet file is valid: {diagnostics:#?}");
+    assert_scales_linearly("a fleet of clusters", "acrlink.toml", 1_500, |n| fleet_file(n, n / 10));
+}
