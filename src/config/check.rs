@@ -304,7 +304,9 @@ pub fn check(
         .map(|(i, b)| b.as_ref().and_then(|b| check_binding(&mut c, &defined, i, b, broken.contains(&i))))
         .collect();
     check_binding_names(&mut c, raw);
-    check_overlaps(&mut c, &bindings, &index);
+    if check_fan_out(&mut c, &bindings, &registries, &index) {
+        check_overlaps(&mut c, &bindings, &index);
+    }
     let bindings: Option<Vec<Binding>> = bindings.into_iter().collect();
 
     let has_errors = c.diagnostics.iter().any(|d| d.severity == super::diagnostic::Severity::Error);
@@ -1063,6 +1065,129 @@ fn check_binding_names(c: &mut Checker<'_>, raw: &PartialConfig) {
     }
 }
 
+/// Azure's limit on role assignments in one subscription.
+pub const ROLE_ASSIGNMENTS_PER_SUBSCRIPTION: u64 = 5_000;
+/// Tokens one registry can hold with the largest SKU (Premium; Basic holds 100, Standard 500).
+pub const TOKENS_PER_REGISTRY: u64 = 50_000;
+/// (cluster, registry) pairs one file may select: what the contradiction check, plan and
+/// apply can list in memory and time (a pair costs about a hundred bytes in each).
+pub const MAX_PAIRS: u64 = 1_000_000;
+/// How far past an Azure limit a count becomes an error rather than a warning: a file that
+/// needs ten times what Azure can hold is a mistake, not a fleet near its limits.
+const HARD_LIMIT_FACTOR: u64 = 10;
+
+/// A count of Azure objects the bindings need, with the binding that adds most to it.
+#[derive(Default)]
+struct Tally {
+    total: u64,
+    largest: Option<(usize, u64)>,
+}
+
+impl Tally {
+    fn add(&mut self, binding: usize, count: u64) {
+        self.total = self.total.saturating_add(count);
+        if self.largest.is_none_or(|(_, most)| count > most) {
+            self.largest = Some((binding, count));
+        }
+    }
+}
+
+/// Counts what the bindings ask of Azure from how many clusters each selects, before any
+/// (cluster, registry) pair is listed: role assignments per subscription of the registries,
+/// registry tokens per registry, and pairs in all. Warns past Azure's limits and rejects the
+/// file far past them. Returns whether the pairs may be listed (no count is far past).
+fn check_fan_out(
+    c: &mut Checker<'_>,
+    bindings: &[Option<Binding>],
+    registries: &BTreeMap<String, Registry>,
+    clusters: &ClusterIndex<'_>,
+) -> bool {
+    let mut assignments: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut tokens: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut pairs = Tally::default();
+    for (i, binding) in bindings.iter().enumerate() {
+        let Some(binding) = binding else { continue };
+        let members = match clusters.members(&binding.clusters) {
+            Ok(members) => members.len() as u64,
+            Err(Exhausted) => {
+                c.too_costly(FieldPath::root().key("bindings").index(i).key("clusters"), clusters.len());
+                return false;
+            }
+        };
+        pairs.add(i, members.saturating_mul(binding.registries.len() as u64));
+        for registry in &binding.registries {
+            match &binding.method {
+                Method::ManagedIdentity => {
+                    let Some(registry) = registries.get(registry) else { continue };
+                    assignments.entry(registry.subscription_id.as_str()).or_default().add(i, members);
+                }
+                Method::PullSecret(ps) if ps.credential == CredentialSource::RegistryToken => {
+                    tokens.entry(registry.as_str()).or_default().add(i, members);
+                }
+                Method::PullSecret(_) => {}
+            }
+        }
+    }
+    let mut within = true;
+    for (subscription, tally) in &assignments {
+        within &= past_limit(c, tally, ROLE_ASSIGNMENTS_PER_SUBSCRIPTION, "too-many-role-assignments", |n| {
+            (
+                format!(
+                    "the managed-identity bindings grant up to {n} role assignments on registries in subscription {subscription}: Azure allows {ROLE_ASSIGNMENTS_PER_SUBSCRIPTION} per subscription"
+                ),
+                "narrow the bindings' clusters or registries, or spread the registries over more subscriptions (every role assignment in a subscription counts)",
+            )
+        });
+    }
+    for (registry, tally) in &tokens {
+        within &= past_limit(c, tally, TOKENS_PER_REGISTRY, "too-many-tokens", |n| {
+            (
+                format!(
+                    "the registry-token bindings create {n} tokens on registry `{registry}`: a registry holds at most {TOKENS_PER_REGISTRY} (Premium; Basic 100, Standard 500)"
+                ),
+                "narrow the bindings' clusters, or use credential = \"service-principal\" for large fleets",
+            )
+        });
+    }
+    if pairs.total > MAX_PAIRS
+        && let Some((binding, count)) = pairs.largest
+    {
+        c.error(
+            "too-many-pairs",
+            FieldPath::root().key("bindings").index(binding),
+            format!(
+                "the bindings select {} (cluster, registry) pairs, {count} of them in bindings[{binding}]; acrlink handles at most {MAX_PAIRS} per file",
+                pairs.total
+            ),
+        );
+        c.hint("narrow the bindings' clusters or registries, or split the fleet into files with different `owner`s");
+        within = false;
+    }
+    within
+}
+
+/// A warning when `tally` is past `limit`, an error when far past; false when far past.
+fn past_limit(
+    c: &mut Checker<'_>,
+    tally: &Tally,
+    limit: u64,
+    code: &'static str,
+    describe: impl Fn(u64) -> (String, &'static str),
+) -> bool {
+    let Some((binding, count)) = tally.largest.filter(|_| tally.total > limit) else { return true };
+    let (message, hint) = describe(tally.total);
+    let message = format!("{message}; bindings[{binding}] alone selects {count}");
+    let path = FieldPath::root().key("bindings").index(binding);
+    let far = tally.total > limit.saturating_mul(HARD_LIMIT_FACTOR);
+    if far {
+        c.error(code, path, message);
+    } else {
+        c.warning(code, path, message);
+    }
+    c.hint(hint);
+    !far
+}
+
 /// Duplicate and contradicting bindings, decided on the clusters the file names (discovered
 /// clusters are checked again at plan time). Only bindings without errors take part.
 fn check_overlaps(c: &mut Checker<'_>, bindings: &[Option<Binding>], clusters: &ClusterIndex<'_>) {
@@ -1092,10 +1217,8 @@ fn check_overlaps(c: &mut Checker<'_>, bindings: &[Option<Binding>], clusters: &
     let mut reported = BTreeSet::new();
     for (i, binding) in bindings.iter().enumerate() {
         let Some(binding) = binding else { continue };
-        let Ok(members) = clusters.members(&binding.clusters) else {
-            c.too_costly(bindings_path.index(i).key("clusters"), clusters.len());
-            return;
-        };
+        // The fan-out check ran out of budget on no binding, or this would not run.
+        let Ok(members) = clusters.members(&binding.clusters) else { return };
         for cluster in members.iter().map(|&n| clusters.cluster(n)) {
             for registry in &binding.registries {
                 match &binding.method {
