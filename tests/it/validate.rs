@@ -1018,3 +1018,15 @@ fn a_huge_fan_out_is_rejected_without_listing_its_pairs() {
     // Parsing alone takes about a second in a debug build; listing the pairs took far longer.
     assert!(elapsed.as_secs() < 20, "{elapsed:?}");
 }
+
+#[test]
+fn a_file_in_the_other_format_says_so() {
+    for (file, hint) in [
+        ("yaml-in-toml-file.toml", "hint: this looks like YAML; rename to yaml-in-toml-file.yaml"),
+        ("toml-in-yaml-file.yaml", "hint: this looks like TOML; rename to toml-in-yaml-file.toml"),
+    ] {
+        let run = acrlink(validate_args(&repo_root().join("tests/invalid").join(file), &[]));
+        run.assert_no_panic().assert_exit(1);
+        assert!(run.stdout.contains(hint), "{file}\n{run}");
+    }
+}
