@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use super::diagnostic::{Diagnostic, FieldPath, Segment, did_you_mean};
+use super::diagnostic::{Collector, Diagnostic, FieldPath, Segment, did_you_mean};
 use super::model::*;
 use super::names;
 use super::raw::{self, PartialConfig, RawBinding};
@@ -90,7 +90,7 @@ impl<'n> KeyIndex<'n> {
 struct Checker<'a> {
     root: &'a Node,
     keys: KeyIndex<'a>,
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: Collector,
     /// `azure.subscription_id` is written but unusable (already reported): entries that rely
     /// on it are not reported again as having no subscription.
     default_subscription_broken: bool,
@@ -124,34 +124,24 @@ impl Checker<'_> {
     }
 
     /// An error about `path`, placed at the key of another field (the one that requires it).
-    fn error_located(
-        &mut self,
-        code: &'static str,
-        path: FieldPath,
-        at: &FieldPath,
-        message: impl Into<String>,
-    ) -> &mut Diagnostic {
+    fn error_located(&mut self, code: &'static str, path: FieldPath, at: &FieldPath, message: impl Into<String>) {
         let position = self.locate(at, true);
         self.diagnostics.push(Diagnostic::error(code, path, position, message));
-        self.diagnostics.last_mut().expect("just pushed")
     }
 
-    fn error(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
+    fn error(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) {
         let position = self.locate(&path, false);
         self.diagnostics.push(Diagnostic::error(code, path, position, message));
-        self.diagnostics.last_mut().expect("just pushed")
     }
 
-    fn error_at_key(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
+    fn error_at_key(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) {
         let position = self.locate(&path, true);
         self.diagnostics.push(Diagnostic::error(code, path, position, message));
-        self.diagnostics.last_mut().expect("just pushed")
     }
 
-    fn warning(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
+    fn warning(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) {
         let position = self.locate(&path, false);
         self.diagnostics.push(Diagnostic::warning(code, path, position, message));
-        self.diagnostics.last_mut().expect("just pushed")
     }
 
     /// The comparison budget ran out at `item`: one error for the file, after which selectors
@@ -182,9 +172,7 @@ impl Checker<'_> {
     }
 
     fn hint(&mut self, hint: impl Into<String>) {
-        if let Some(last) = self.diagnostics.last_mut() {
-            last.hint = Some(hint.into());
-        }
+        self.diagnostics.hint(hint.into());
     }
 
     fn guid(&mut self, path: FieldPath, value: &str, what: &str) {
@@ -240,7 +228,7 @@ pub fn check(
     let mut c = Checker {
         root,
         keys: KeyIndex::default(),
-        diagnostics: Vec::new(),
+        diagnostics: Collector::default(),
         default_subscription_broken: false,
         too_costly_reported: false,
         suggestion_comparisons: 0,
@@ -309,7 +297,7 @@ pub fn check(
     }
     let bindings: Option<Vec<Binding>> = bindings.into_iter().collect();
 
-    let has_errors = c.diagnostics.iter().any(|d| d.severity == super::diagnostic::Severity::Error);
+    let has_errors = c.diagnostics.errors() > 0;
     let config = match (has_errors, bindings) {
         (false, Some(bindings)) => Some(Config {
             path: path.to_path_buf(),
@@ -323,7 +311,7 @@ pub fn check(
         }),
         _ => None,
     };
-    (config, c.diagnostics)
+    (config, c.diagnostics.into_vec())
 }
 
 fn check_registries(
@@ -689,7 +677,7 @@ fn check_binding(
 ) -> Option<Binding> {
     let path = FieldPath::root().key("bindings").index(index);
     let name = binding.name.clone().unwrap_or_else(|| format!("bindings[{index}]"));
-    let errors_before = c.diagnostics.len();
+    let errors_before = c.diagnostics.errors();
 
     let selectors = check_cluster_selectors(c, defined, &path, binding);
     let registry_keys = check_registry_references(c, defined, &path, binding);
@@ -731,8 +719,7 @@ fn check_binding(
         raw::Method::PullSecret => check_pull_secret(c, &path, binding).map(Method::PullSecret)?,
     };
 
-    let has_new_errors =
-        c.diagnostics[errors_before..].iter().any(|d| d.severity == super::diagnostic::Severity::Error);
+    let has_new_errors = c.diagnostics.errors() > errors_before;
     if has_new_errors || broken {
         return None;
     }

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::diagnostic::{Diagnostic, FieldPath, did_you_mean};
+use super::diagnostic::{Collector, Diagnostic, FieldPath, did_you_mean};
 use super::source::{Node, NodeValue, Position};
 
 /// Field names that look like a secret written into the file; they get a dedicated error.
@@ -14,14 +14,14 @@ pub(crate) const INLINE_SECRET_FIELDS: &[&str] =
 
 pub struct StructureCheck<'s> {
     root: &'s Value,
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: Collector,
 }
 
 impl<'s> StructureCheck<'s> {
     pub fn run(schema: &'s Value, node: &Node) -> (Option<Value>, Vec<Diagnostic>) {
-        let mut check = StructureCheck { root: schema, diagnostics: Vec::new() };
+        let mut check = StructureCheck { root: schema, diagnostics: Collector::default() };
         let pruned = check.value(schema, node, &FieldPath::root(), node.position);
-        (pruned, check.diagnostics)
+        (pruned, check.diagnostics.into_vec())
     }
 
     fn resolve(&self, schema: &'s Value) -> &'s Value {
@@ -158,12 +158,12 @@ impl<'s> StructureCheck<'s> {
     ) -> Option<Value> {
         let mut attempts = Vec::new();
         for alternative in alternatives {
-            let mut trial = StructureCheck { root: self.root, diagnostics: Vec::new() };
+            let mut trial = StructureCheck { root: self.root, diagnostics: Collector::default() };
             let pruned = trial.value(alternative, node, path, anchor);
-            if trial.diagnostics.is_empty() {
+            if trial.diagnostics.kept().is_empty() {
                 return pruned;
             }
-            attempts.push((self.resolve(alternative), trial.diagnostics));
+            attempts.push((self.resolve(alternative), trial.diagnostics.into_vec()));
         }
         let constants: Vec<&Value> = attempts
             .iter()

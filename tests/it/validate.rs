@@ -1030,3 +1030,23 @@ fn a_file_in_the_other_format_says_so() {
         assert!(run.stdout.contains(hint), "{file}\n{run}");
     }
 }
+
+#[test]
+fn a_flood_of_problems_is_listed_up_to_a_limit_and_counted() {
+    // 5,000 misspelt cluster names: each is an error, but a hostile file could hold millions.
+    let names: Vec<String> = (0..5_000).map(|i| format!("\"nope{i}\"")).collect();
+    let text = format!(
+        "version = 1\n[azure]\nsubscription_id = \"1d6c45e0-bd9f-4771-bb67-36616452f239\"\n\
+         [registries.floodacr]\nresource_group = \"rg\"\n[[bindings]]\nregistries = [\"floodacr\"]\nclusters = [{}]\n",
+        names.join(",")
+    );
+    let (config, diagnostics) = acrlink::config::validate_text(&text, Path::new("acrlink.toml"));
+    assert!(config.is_none());
+    assert_eq!(diagnostics.len(), acrlink::config::diagnostic::MAX_DIAGNOSTICS + 1);
+    let summary = diagnostics.iter().find(|d| d.code == "too-many-problems").expect("a summary");
+    assert_eq!(summary.severity, Severity::Error);
+    assert!(summary.message.starts_with("4000 more problems are not listed (4000 errors, 0 warnings)"), "{summary:#?}");
+    // Every kept problem has its own hint, none moved to another.
+    let undefined = diagnostics.iter().filter(|d| d.code == "undefined-cluster");
+    assert!(undefined.clone().all(|d| d.hint.is_some()) && undefined.count() == 1_000);
+}
