@@ -20,11 +20,14 @@ pub struct Exhausted;
 /// Cluster numbers: positions in the file's clusters sorted by key.
 pub type Members = Rc<[u32]>;
 
+/// For one label key: the clusters that have it, and those with each of its values.
+type LabelPostings<'a> = (Vec<u32>, HashMap<&'a str, Vec<u32>>);
+
 pub struct ClusterIndex<'a> {
     clusters: Vec<&'a Cluster>,
     by_key: HashMap<&'a str, u32>,
     /// Label key → (clusters with that key, clusters by value).
-    by_label: HashMap<&'a str, (Vec<u32>, HashMap<&'a str, Vec<u32>>)>,
+    by_label: HashMap<&'a str, LabelPostings<'a>>,
     all: Members,
     /// Members of each glob or label selector met so far, by its text: bindings often repeat one.
     cache: RefCell<HashMap<String, Members>>,
@@ -40,7 +43,7 @@ impl<'a> ClusterIndex<'a> {
     pub fn new(clusters: &'a BTreeMap<String, Cluster>) -> Self {
         let clusters: Vec<&Cluster> = clusters.values().collect();
         let mut by_key = HashMap::with_capacity(clusters.len());
-        let mut by_label: HashMap<&str, (Vec<u32>, HashMap<&str, Vec<u32>>)> = HashMap::new();
+        let mut by_label: HashMap<&str, LabelPostings<'_>> = HashMap::new();
         for (i, cluster) in (0u32..).zip(&clusters) {
             by_key.insert(cluster.key.as_str(), i);
             for (key, value) in &cluster.labels {
