@@ -236,31 +236,9 @@ pub fn check(
     let azure_is_table = root.get("azure").is_none_or(|e| matches!(e.value.value, super::source::NodeValue::Table(_)));
     c.default_subscription_broken =
         (!azure_is_table || c.written(&top.key("azure").key("subscription_id"))) && azure_raw.subscription_id.is_none();
-    if let Some(version) = raw.version.filter(|v| *v != 1) {
-        c.error(
-            "unsupported-version",
-            top.key("version"),
-            format!("unsupported version {version}: this acrlink reads version 1"),
-        );
-        c.hint("set version = 1, or upgrade acrlink");
-    }
-    if let Some(owner) = &raw.owner {
-        let valid = owner.len() <= 30
-            && owner.starts_with(|c: char| c.is_ascii_lowercase())
-            && owner.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !valid {
-            c.error("invalid-owner", top.key("owner"), format!("invalid owner {owner:?}"));
-            c.hint("1-30 lowercase letters, digits and '-', starting with a letter (it goes into Kubernetes labels and ACR names)");
-        }
-    }
-    let azure = top.key("azure");
-    if let Some(tenant) = &azure_raw.tenant_id {
-        c.guid(azure.key("tenant_id"), tenant, "tenant_id");
-    }
+    check_version_and_owner(&mut c, raw);
     let default_subscription = azure_raw.subscription_id.as_deref();
-    if let Some(subscription) = default_subscription {
-        c.guid(azure.key("subscription_id"), subscription, "subscription_id");
-    }
+    check_azure(&mut c, &azure_raw);
 
     let registries = check_registries(&mut c, raw, default_subscription);
     let clusters = check_clusters(&mut c, raw, default_subscription);
@@ -312,6 +290,38 @@ pub fn check(
         _ => None,
     };
     (config, c.diagnostics.into_vec())
+}
+
+fn check_version_and_owner(c: &mut Checker<'_>, raw: &PartialConfig) {
+    let top = FieldPath::root();
+    if let Some(version) = raw.version.filter(|v| *v != 1) {
+        c.error(
+            "unsupported-version",
+            top.key("version"),
+            format!("unsupported version {version}: this acrlink reads version 1"),
+        );
+        c.hint("set version = 1, or upgrade acrlink");
+    }
+    if let Some(owner) = &raw.owner {
+        let valid = owner.len() <= 30
+            && owner.starts_with(|c: char| c.is_ascii_lowercase())
+            && owner.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            c.error("invalid-owner", top.key("owner"), format!("invalid owner {owner:?}"));
+            c.hint("1-30 lowercase letters, digits and '-', starting with a letter (it goes into Kubernetes labels and ACR names)");
+        }
+    }
+}
+
+/// The tenant and default subscription are GUIDs.
+fn check_azure(c: &mut Checker<'_>, azure_raw: &raw::RawAzure) {
+    let azure = FieldPath::root().key("azure");
+    if let Some(tenant) = &azure_raw.tenant_id {
+        c.guid(azure.key("tenant_id"), tenant, "tenant_id");
+    }
+    if let Some(subscription) = &azure_raw.subscription_id {
+        c.guid(azure.key("subscription_id"), subscription, "subscription_id");
+    }
 }
 
 fn check_registries(
@@ -727,155 +737,214 @@ fn check_binding(
 }
 
 fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> Option<PullSecret> {
-    // A field the structure check rejected: written, but unreadable.
-    let rejected = |c: &Checker<'_>, field: &str, parsed: bool| !parsed && c.written(&path.key(field));
-    let credential_known = !rejected(c, "credential", binding.credential.is_some());
+    let credential_known = !rejected(c, path, "credential", binding.credential.is_some());
     let credential_kind = binding.credential.unwrap_or(Credential::RegistryToken);
-    let credential_name = match credential_kind {
-        Credential::Admin => "admin",
-        Credential::RegistryToken => "registry-token",
-        Credential::ServicePrincipal => "service-principal",
-    };
-    let not_for_credential = |c: &mut Checker<'_>, field: &str, wanted: &str| {
-        c.error_at_key(
-            "field-not-for-credential",
-            path.key(field),
-            format!("`{field}` applies only to credential = \"{wanted}\", not \"{credential_name}\""),
-        );
-        c.hint(format!("remove it, or set credential = \"{wanted}\""));
-    };
-    // Where a missing field is asked for: the `credential` key, else the binding.
-    let credential_at = path.key("credential");
-
     let credential = match credential_kind {
         Credential::Admin => CredentialSource::Admin,
         Credential::RegistryToken => CredentialSource::RegistryToken,
-        Credential::ServicePrincipal => {
-            let client_id = match &binding.client_id {
-                Some(id) => {
-                    c.guid(path.key("client_id"), id, "client_id");
-                    id.clone()
-                }
-                None if rejected(c, "client_id", false) => String::new(),
-                None => {
-                    c.error_located(
-                        "missing-field",
-                        path.key("client_id"),
-                        &credential_at,
-                        "credential = \"service-principal\" needs `client_id`",
-                    );
-                    c.hint("add client_id = \"<application (client) id>\"");
-                    String::new()
-                }
-            };
-            let secret = match (&binding.client_secret_env, &binding.client_secret_file) {
-                (Some(var), None) => {
-                    if let Err(why) = names::env_var(var) {
-                        c.error(
-                            "invalid-name",
-                            path.key("client_secret_env"),
-                            format!("invalid environment variable name {var:?}"),
-                        );
-                        c.hint(why);
-                    }
-                    SecretReference::Environment(var.clone())
-                }
-                (None, Some(file)) => {
-                    if file.trim().is_empty() {
-                        c.error("empty-value", path.key("client_secret_file"), "client_secret_file must not be empty");
-                    }
-                    SecretReference::File(file.into())
-                }
-                (Some(_), Some(_)) => {
-                    c.error_at_key(
-                        "conflicting-fields",
-                        path.key("client_secret_file"),
-                        "give either client_secret_env or client_secret_file, not both",
-                    );
-                    c.hint("keep the one the secret is really read from");
-                    SecretReference::Environment(String::new())
-                }
-                (None, None) if rejected(c, "client_secret_env", false) || rejected(c, "client_secret_file", false) => {
-                    SecretReference::Environment(String::new())
-                }
-                (None, None) => {
-                    c.error_located(
-                        "missing-field",
-                        path.key("client_secret_env"),
-                        &credential_at,
-                        "credential = \"service-principal\" needs client_secret_env or client_secret_file",
-                    );
-                    c.hint("the secret itself never goes in this file: client_secret_env = \"ACR_SP_SECRET\"");
-                    SecretReference::Environment(String::new())
-                }
-            };
-            CredentialSource::ServicePrincipal { client_id, secret }
-        }
+        Credential::ServicePrincipal => CredentialSource::ServicePrincipal {
+            client_id: service_principal_client_id(c, path, binding),
+            secret: service_principal_secret(c, path, binding),
+        },
     };
-    if credential_known && credential_kind != Credential::ServicePrincipal {
+    if credential_known {
+        fields_not_for_credential(c, path, binding, credential_kind);
+    }
+    let (token_ttl_seconds, rotate_before_seconds) =
+        token_lifetime(c, path, binding, credential_known && credential_kind == Credential::RegistryToken);
+    let namespaces_rejected = rejected(c, path, "namespaces", binding.namespaces.is_some())
+        || rejected(c, path, "namespace_selector", binding.namespace_selector.is_some());
+    let namespaces = pull_secret_namespaces(c, path, binding, namespaces_rejected);
+    excluded_namespaces(c, path, binding, &namespaces, namespaces_rejected);
+    if binding.create_namespaces == Some(true) && !namespaces_rejected && !matches!(namespaces, Namespaces::Listed(_)) {
+        c.error_at_key(
+            "conflicting-fields",
+            path.key("create_namespaces"),
+            "create_namespaces needs namespaces listed by name",
+        );
+        c.hint("list the namespaces to create, or remove create_namespaces");
+    }
+    let secret_name = secret_name(c, path, binding);
+    let service_accounts = service_accounts(c, path, binding);
+    Some(PullSecret {
+        credential,
+        namespaces,
+        secret_name,
+        service_accounts,
+        token_ttl_seconds,
+        rotate_before_seconds,
+        adopt: binding.adopt.unwrap_or(false),
+        create_namespaces: binding.create_namespaces.unwrap_or(false),
+    })
+}
+
+/// A field the structure check rejected: written, but unreadable.
+fn rejected(c: &Checker<'_>, path: &FieldPath, field: &str, parsed: bool) -> bool {
+    !parsed && c.written(&path.key(field))
+}
+
+fn credential_name(kind: Credential) -> &'static str {
+    match kind {
+        Credential::Admin => "admin",
+        Credential::RegistryToken => "registry-token",
+        Credential::ServicePrincipal => "service-principal",
+    }
+}
+
+/// `client_id` of a service-principal credential; a missing one is asked for at `credential`.
+fn service_principal_client_id(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> String {
+    match &binding.client_id {
+        Some(id) => {
+            c.guid(path.key("client_id"), id, "client_id");
+            id.clone()
+        }
+        None if rejected(c, path, "client_id", false) => String::new(),
+        None => {
+            c.error_located(
+                "missing-field",
+                path.key("client_id"),
+                &path.key("credential"),
+                "credential = \"service-principal\" needs `client_id`",
+            );
+            c.hint("add client_id = \"<application (client) id>\"");
+            String::new()
+        }
+    }
+}
+
+/// Where a service principal's secret is read: exactly one of client_secret_env and _file.
+fn service_principal_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> SecretReference {
+    match (&binding.client_secret_env, &binding.client_secret_file) {
+        (Some(var), None) => {
+            if let Err(why) = names::env_var(var) {
+                c.error(
+                    "invalid-name",
+                    path.key("client_secret_env"),
+                    format!("invalid environment variable name {var:?}"),
+                );
+                c.hint(why);
+            }
+            SecretReference::Environment(var.clone())
+        }
+        (None, Some(file)) => {
+            if file.trim().is_empty() {
+                c.error("empty-value", path.key("client_secret_file"), "client_secret_file must not be empty");
+            }
+            SecretReference::File(file.into())
+        }
+        (Some(_), Some(_)) => {
+            c.error_at_key(
+                "conflicting-fields",
+                path.key("client_secret_file"),
+                "give either client_secret_env or client_secret_file, not both",
+            );
+            c.hint("keep the one the secret is really read from");
+            SecretReference::Environment(String::new())
+        }
+        (None, None)
+            if rejected(c, path, "client_secret_env", false) || rejected(c, path, "client_secret_file", false) =>
+        {
+            SecretReference::Environment(String::new())
+        }
+        (None, None) => {
+            c.error_located(
+                "missing-field",
+                path.key("client_secret_env"),
+                &path.key("credential"),
+                "credential = \"service-principal\" needs client_secret_env or client_secret_file",
+            );
+            c.hint("the secret itself never goes in this file: client_secret_env = \"ACR_SP_SECRET\"");
+            SecretReference::Environment(String::new())
+        }
+    }
+}
+
+/// Fields written for a credential the binding does not use (the credential is known).
+fn fields_not_for_credential(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding, kind: Credential) {
+    let name = credential_name(kind);
+    let not_for = |c: &mut Checker<'_>, field: &str, wanted: &str| {
+        c.error_at_key(
+            "field-not-for-credential",
+            path.key(field),
+            format!("`{field}` applies only to credential = \"{wanted}\", not \"{name}\""),
+        );
+        c.hint(format!("remove it, or set credential = \"{wanted}\""));
+    };
+    if kind != Credential::ServicePrincipal {
         for (field, present) in [
             ("client_id", binding.client_id.is_some()),
             ("client_secret_env", binding.client_secret_env.is_some()),
             ("client_secret_file", binding.client_secret_file.is_some()),
         ] {
             if present {
-                not_for_credential(c, field, "service-principal");
+                not_for(c, field, "service-principal");
             }
         }
     }
-    if credential_known && credential_kind != Credential::RegistryToken {
+    if kind != Credential::RegistryToken {
         for (field, present) in
             [("token_ttl", binding.token_ttl.is_some()), ("rotate_before", binding.rotate_before.is_some())]
         {
             if present {
-                not_for_credential(c, field, "registry-token");
+                not_for(c, field, "registry-token");
             }
         }
         if binding.repositories.is_some() {
             c.error_at_key(
                 "field-not-for-credential",
                 path.key("repositories"),
-                format!(
-                    "credential \"{credential_name}\" cannot be limited to repositories; it reads the whole registry"
-                ),
+                format!("credential \"{name}\" cannot be limited to repositories; it reads the whole registry"),
             );
             c.hint("use credential = \"registry-token\" to scope a pull secret to repositories");
         }
     }
+}
 
+/// `token_ttl` and `rotate_before` in seconds (defaults when unreadable). `is_token`: the
+/// credential is known to be a registry token, the only one that expires, so the only one
+/// whose rotation must come before its expiry.
+fn token_lifetime(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding, is_token: bool) -> (u64, u64) {
     let token_ttl = duration(c, path, "token_ttl", binding.token_ttl.as_deref(), DEFAULT_TOKEN_TTL_SECONDS);
     let rotate_before =
         duration(c, path, "rotate_before", binding.rotate_before.as_deref(), DEFAULT_ROTATE_BEFORE_SECONDS);
-    // Only a registry token expires; compare only durations that could be read.
-    if credential_known
-        && credential_kind == Credential::RegistryToken
+    // Compare only durations that could be read.
+    if is_token
         && let (Some(ttl), Some(rotate)) = (token_ttl, rotate_before)
         && rotate >= ttl
-        && !rejected(c, "token_ttl", binding.token_ttl.is_some())
-        && !rejected(c, "rotate_before", binding.rotate_before.is_some())
+        && !rejected(c, path, "token_ttl", binding.token_ttl.is_some())
+        && !rejected(c, path, "rotate_before", binding.rotate_before.is_some())
     {
-        let shown = |text: Option<&str>, default: &str| match text {
-            Some(t) => format!("{t:?}"),
-            None => format!("{default:?} (the default)"),
-        };
-        let field = if binding.rotate_before.is_some() { "rotate_before" } else { "token_ttl" };
-        c.error(
-            "invalid-duration",
-            path.key(field),
-            format!(
-                "rotate_before {} must be shorter than token_ttl {}, or every run would rotate",
-                shown(binding.rotate_before.as_deref(), "30d"),
-                shown(binding.token_ttl.as_deref(), "90d"),
-            ),
-        );
-        c.hint("for example token_ttl = \"90d\" with rotate_before = \"30d\"");
+        rotation_after_expiry(c, path, binding);
     }
-    let token_ttl_seconds = token_ttl.unwrap_or(DEFAULT_TOKEN_TTL_SECONDS);
-    let rotate_before_seconds = rotate_before.unwrap_or(DEFAULT_ROTATE_BEFORE_SECONDS);
+    (token_ttl.unwrap_or(DEFAULT_TOKEN_TTL_SECONDS), rotate_before.unwrap_or(DEFAULT_ROTATE_BEFORE_SECONDS))
+}
 
-    let namespaces_rejected = rejected(c, "namespaces", binding.namespaces.is_some())
-        || rejected(c, "namespace_selector", binding.namespace_selector.is_some());
-    let namespaces = match (&binding.namespaces, &binding.namespace_selector) {
+fn rotation_after_expiry(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) {
+    let shown = |text: Option<&str>, default: &str| match text {
+        Some(t) => format!("{t:?}"),
+        None => format!("{default:?} (the default)"),
+    };
+    let field = if binding.rotate_before.is_some() { "rotate_before" } else { "token_ttl" };
+    c.error(
+        "invalid-duration",
+        path.key(field),
+        format!(
+            "rotate_before {} must be shorter than token_ttl {}, or every run would rotate",
+            shown(binding.rotate_before.as_deref(), "30d"),
+            shown(binding.token_ttl.as_deref(), "90d"),
+        ),
+    );
+    c.hint("for example token_ttl = \"90d\" with rotate_before = \"30d\"");
+}
+
+/// The namespaces a pull secret goes to: listed, all ("*") or by selector, exactly one way.
+fn pull_secret_namespaces(
+    c: &mut Checker<'_>,
+    path: &FieldPath,
+    binding: &RawBinding,
+    namespaces_rejected: bool,
+) -> Namespaces {
+    match (&binding.namespaces, &binding.namespace_selector) {
         (Some(_), Some(_)) => {
             c.error_at_key(
                 "conflicting-fields",
@@ -908,76 +977,77 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
                 Namespaces::Listed(Vec::new())
             }
         },
-        (Some(list), None) => {
-            if list.is_empty() {
-                c.error("empty-list", path.key("namespaces"), "`namespaces` is empty");
-                c.hint("list namespaces, or use [\"*\"] for all of them");
-            }
-            let mut seen = BTreeSet::new();
-            for (i, ns) in list.iter().enumerate() {
-                if ns != "*"
-                    && let Err(why) = names::dns1123_label(ns)
-                {
-                    c.error("invalid-name", path.key("namespaces").index(i), format!("invalid namespace name {ns:?}"));
-                    c.hint(why);
-                }
-                if !seen.insert(ns) {
-                    c.warning(
-                        "duplicate-entry",
-                        path.key("namespaces").index(i),
-                        format!("namespace {ns:?} is listed twice"),
-                    );
-                }
-            }
-            if list.iter().any(|n| n == "*") {
-                if list.len() > 1 {
-                    c.error(
-                        "conflicting-fields",
-                        path.key("namespaces"),
-                        "\"*\" already means every namespace; list no others beside it",
-                    );
-                    c.hint("to leave some out, use exclude_namespaces");
-                }
-                Namespaces::All { exclude: binding.exclude_namespaces.clone().unwrap_or_default() }
-            } else {
-                Namespaces::Listed(list.clone())
-            }
+        (Some(list), None) => listed_namespaces(c, path, binding, list),
+    }
+}
+
+/// `namespaces = [...]`: valid names, each once, and "*" alone.
+fn listed_namespaces(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding, list: &[String]) -> Namespaces {
+    if list.is_empty() {
+        c.error("empty-list", path.key("namespaces"), "`namespaces` is empty");
+        c.hint("list namespaces, or use [\"*\"] for all of them");
+    }
+    let mut seen = BTreeSet::new();
+    for (i, ns) in list.iter().enumerate() {
+        if ns != "*"
+            && let Err(why) = names::dns1123_label(ns)
+        {
+            c.error("invalid-name", path.key("namespaces").index(i), format!("invalid namespace name {ns:?}"));
+            c.hint(why);
         }
-    };
-    if let Some(excluded) = &binding.exclude_namespaces {
-        if !namespaces_rejected && !matches!(namespaces, Namespaces::All { .. }) {
-            c.error_at_key(
-                "conflicting-fields",
-                path.key("exclude_namespaces"),
-                "exclude_namespaces applies only with namespaces = [\"*\"]",
-            );
-            c.hint("use namespaces = [\"*\"] with it, or remove it");
-        }
-        for (i, ns) in excluded.iter().enumerate() {
-            if let Err(why) = names::dns1123_label(ns) {
-                c.error(
-                    "invalid-name",
-                    path.key("exclude_namespaces").index(i),
-                    format!("invalid namespace name {ns:?}"),
-                );
-                c.hint(why);
-            }
+        if !seen.insert(ns) {
+            c.warning("duplicate-entry", path.key("namespaces").index(i), format!("namespace {ns:?} is listed twice"));
         }
     }
-    if binding.create_namespaces == Some(true) && !namespaces_rejected && !matches!(namespaces, Namespaces::Listed(_)) {
+    if !list.iter().any(|n| n == "*") {
+        return Namespaces::Listed(list.to_vec());
+    }
+    if list.len() > 1 {
+        c.error(
+            "conflicting-fields",
+            path.key("namespaces"),
+            "\"*\" already means every namespace; list no others beside it",
+        );
+        c.hint("to leave some out, use exclude_namespaces");
+    }
+    Namespaces::All { exclude: binding.exclude_namespaces.clone().unwrap_or_default() }
+}
+
+/// `exclude_namespaces`: valid names, and only beside namespaces = ["*"].
+fn excluded_namespaces(
+    c: &mut Checker<'_>,
+    path: &FieldPath,
+    binding: &RawBinding,
+    namespaces: &Namespaces,
+    namespaces_rejected: bool,
+) {
+    let Some(excluded) = &binding.exclude_namespaces else { return };
+    if !namespaces_rejected && !matches!(namespaces, Namespaces::All { .. }) {
         c.error_at_key(
             "conflicting-fields",
-            path.key("create_namespaces"),
-            "create_namespaces needs namespaces listed by name",
+            path.key("exclude_namespaces"),
+            "exclude_namespaces applies only with namespaces = [\"*\"]",
         );
-        c.hint("list the namespaces to create, or remove create_namespaces");
+        c.hint("use namespaces = [\"*\"] with it, or remove it");
     }
+    for (i, ns) in excluded.iter().enumerate() {
+        if let Err(why) = names::dns1123_label(ns) {
+            c.error("invalid-name", path.key("exclude_namespaces").index(i), format!("invalid namespace name {ns:?}"));
+            c.hint(why);
+        }
+    }
+}
 
+fn secret_name(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> String {
     let secret_name = binding.secret_name.clone().unwrap_or_else(|| DEFAULT_SECRET_NAME.to_string());
     if let Err(why) = names::dns1123_subdomain(&secret_name) {
         c.error("invalid-name", path.key("secret_name"), format!("invalid Secret name {secret_name:?}"));
         c.hint(why);
     }
+    secret_name
+}
+
+fn service_accounts(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> Vec<String> {
     let service_accounts = binding.service_accounts.clone().unwrap_or_default();
     for (i, sa) in service_accounts.iter().enumerate() {
         if let Err(why) = names::dns1123_subdomain(sa) {
@@ -989,17 +1059,7 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
             c.hint(why);
         }
     }
-
-    Some(PullSecret {
-        credential,
-        namespaces,
-        secret_name,
-        service_accounts,
-        token_ttl_seconds,
-        rotate_before_seconds,
-        adopt: binding.adopt.unwrap_or(false),
-        create_namespaces: binding.create_namespaces.unwrap_or(false),
-    })
+    service_accounts
 }
 
 /// The duration in seconds: `default` when not written, None when unreadable (reported).
