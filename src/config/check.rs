@@ -559,17 +559,18 @@ fn check_cluster_selectors(
     let raw = defined.raw;
     let mut selectors = Vec::new();
     for (i, text) in binding.clusters.iter().enumerate() {
-        let item = path.key("clusters").index(i);
+        // Built only for a diagnostic: most selectors have none, and a fleet has thousands.
+        let item = || path.key("clusters").index(i);
         let parsed = match defined.clusters.parse(text) {
             Ok(parsed) => parsed,
             Err(Exhausted) => {
-                c.too_costly(item, defined.clusters.len());
+                c.too_costly(item(), defined.clusters.len());
                 continue;
             }
         };
         match parsed {
             Err(why) => {
-                c.error("invalid-selector", item, format!("invalid cluster selector {text:?}: {why}"));
+                c.error("invalid-selector", item(), format!("invalid cluster selector {text:?}: {why}"));
                 c.hint("a selector is a cluster key, a glob (\"tiu-*\"), labels (\"env=prod,wave!=canary\") or \"*\"");
             }
             Ok(selector) => {
@@ -581,8 +582,8 @@ fn check_cluster_selectors(
                 };
                 match can_match {
                     Ok(true) => {}
-                    Ok(false) => undefined_cluster(c, raw, item, &selector),
-                    Err(Exhausted) => c.too_costly(item, defined.clusters.len()),
+                    Ok(false) => undefined_cluster(c, raw, item(), &selector),
+                    Err(Exhausted) => c.too_costly(item(), defined.clusters.len()),
                 }
                 selectors.push(selector);
             }
@@ -619,15 +620,15 @@ fn check_registry_references(
     let raw = defined.raw;
     let mut registry_keys = Vec::new();
     for (i, text) in binding.registries.iter().enumerate() {
-        let item = path.key("registries").index(i);
+        let item = || path.key("registries").index(i);
         if text.contains(['*', '?', '[']) {
-            registry_keys.extend(registry_glob(c, defined, item, text));
+            registry_keys.extend(registry_glob(c, defined, item(), text));
         } else if raw.registries.contains_key(text) {
             if defined.registries.contains_key(text) {
                 registry_keys.push(text.clone());
             }
         } else {
-            c.error("undefined-registry", item, format!("registry `{text}` is not defined"));
+            c.error("undefined-registry", item(), format!("registry `{text}` is not defined"));
             let hint = match c.did_you_mean(text, &raw.registries) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => "define it under [registries.NAME]".into(),

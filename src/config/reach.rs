@@ -31,7 +31,7 @@ pub struct ClusterIndex<'a> {
     all: Members,
     /// Members of each glob or label selector met so far, by its text: bindings often repeat one.
     cache: RefCell<HashMap<String, Members>>,
-    /// Selectors parsed so far, by their text: compiling a glob costs far more than a lookup.
+    /// Globs parsed so far, by their text: compiling a glob costs far more than a lookup.
     parsed: RefCell<HashMap<String, Result<ClusterSelector, String>>>,
     comparisons: Cell<u64>,
 }
@@ -84,14 +84,16 @@ impl<'a> ClusterIndex<'a> {
         self.clusters.is_empty()
     }
 
-    /// `ClusterSelector::parse`, once per distinct text; a new glob is charged to the budget.
+    /// `ClusterSelector::parse`, once per distinct glob (the costly kind to parse), each new
+    /// glob charged to the budget.
     pub fn parse(&self, text: &str) -> Result<Result<ClusterSelector, String>, Exhausted> {
+        if !text.contains(['*', '?', '[']) {
+            return Ok(ClusterSelector::parse(text));
+        }
         if let Some(parsed) = self.parsed.borrow().get(text) {
             return Ok(parsed.clone());
         }
-        if text.contains(['*', '?', '[']) {
-            self.charge(GLOB_COMPILE_COST)?;
-        }
+        self.charge(GLOB_COMPILE_COST)?;
         let parsed = ClusterSelector::parse(text);
         self.parsed.borrow_mut().insert(text.to_string(), parsed.clone());
         Ok(parsed)
