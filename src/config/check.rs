@@ -150,14 +150,16 @@ impl Checker<'_> {
         if std::mem::replace(&mut self.too_costly_reported, true) {
             return;
         }
-        self.error(
+        let position = self.locate(&item, false);
+        self.diagnostics.push_always(Diagnostic::error(
             "too-costly",
             item,
+            position,
             format!(
                 "matching this file's selectors against its {entries} entries takes more than {} comparisons",
                 super::reach::MAX_COMPARISONS
             ),
-        );
+        ));
         self.hint("name clusters and registries, or reuse the same selectors: each distinct glob or label selector is compared with every entry once");
     }
 

@@ -143,6 +143,14 @@ impl Collector {
         }
     }
 
+    /// Keeps `diagnostic` past the limit too: for a problem that stops a check (at most one
+    /// per file), which a flood of earlier ones must not hide.
+    pub fn push_always(&mut self, diagnostic: Diagnostic) {
+        self.errors += usize::from(diagnostic.severity == Severity::Error);
+        self.last_kept = true;
+        self.kept.push(diagnostic);
+    }
+
     pub fn extend(&mut self, diagnostics: impl IntoIterator<Item = Diagnostic>) {
         for diagnostic in diagnostics {
             self.push(diagnostic);

@@ -1050,3 +1050,24 @@ fn a_flood_of_problems_is_listed_up_to_a_limit_and_counted() {
     let undefined = diagnostics.iter().filter(|d| d.code == "undefined-cluster");
     assert!(undefined.clone().all(|d| d.hint.is_some()) && undefined.count() == 1_000);
 }
+
+#[test]
+fn distinct_globs_past_the_comparison_budget_get_one_too_costly_error() {
+    // Every distinct glob is compiled and compared with every cluster: a hostile file of
+    // globs would run for minutes. Past the budget, one error says so and matching stops,
+    // listed even after the thousand errors of the globs before it.
+    let globs: Vec<String> = (0..12_000).map(|i| format!("\"x-{i}*\"")).collect();
+    let clusters: String = (0..600).map(|i| format!("aks-{i} = {{ resource_group = \"rg\" }}\n")).collect();
+    let text = format!(
+        "version = 1\n[azure]\nsubscription_id = \"1d6c45e0-bd9f-4771-bb67-36616452f239\"\n\
+         [registries.globacr]\nresource_group = \"rg\"\n\
+         [[bindings]]\nregistries = [\"globacr\"]\nclusters = [{}]\n[clusters]\n{clusters}",
+        globs.join(",")
+    );
+    let (config, diagnostics) = acrlink::config::validate_text(&text, Path::new("acrlink.toml"));
+    assert!(config.is_none());
+    let costly: Vec<_> = diagnostics.iter().filter(|d| d.code == "too-costly").collect();
+    assert_eq!(costly.len(), 1, "{costly:#?}");
+    assert_eq!((costly[0].line, costly[0].path.0.len()), (8, 4), "at the selector: {:#?}", costly[0]);
+    assert!(costly[0].hint.as_deref().is_some_and(|h| h.contains("selectors")), "{:#?}", costly[0]);
+}
