@@ -2,29 +2,41 @@
 //! references that resolve to nothing, contradictions between bindings, fields that do not
 //! apply to a binding's method, inline secrets. Builds the validated `model::Config`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use super::diagnostic::{Diagnostic, FieldPath, did_you_mean};
+use super::diagnostic::{Collector, Diagnostic, FieldPath, Segment, did_you_mean};
 use super::model::*;
 use super::names;
 use super::raw::{self, PartialConfig, RawBinding};
-use super::source::{Node, Position};
+use super::reach::{ClusterIndex, Exhausted};
+use super::source::{Entry, Node, NodeValue, Position};
 
 /// Finds the position of a field path in the parsed tree, falling back to the nearest parent
 /// that exists (a defaulted field points at its table).
 pub fn locate(root: &Node, path: &FieldPath, at_key: bool) -> Position {
+    locate_with(root, path, at_key, |node, key| node.get(key))
+}
+
+/// `locate`, looking keys up with `get` (the checker's indexed lookup).
+fn locate_with<'n>(
+    root: &'n Node,
+    path: &FieldPath,
+    at_key: bool,
+    get: impl Fn(&'n Node, &str) -> Option<&'n Entry>,
+) -> Position {
     use super::diagnostic::Segment;
     let mut node = root;
     let mut position = root.position;
     let last = path.0.len().saturating_sub(1);
     for (i, segment) in path.0.iter().enumerate() {
         match segment {
-            Segment::Key(key) => match node.get(key) {
+            Segment::Key(key) => match get(node, key) {
                 Some(entry) => {
                     position = if at_key && i == last { entry.key_position } else { entry.value.position };
                     // Tables in TOML have no single value span worth pointing at; use the key.
-                    if matches!(entry.value.value, super::source::NodeValue::Table(_)) {
+                    if matches!(entry.value.value, NodeValue::Table(_)) {
                         position = entry.key_position;
                     }
                     node = &entry.value;
@@ -43,22 +55,64 @@ pub fn locate(root: &Node, path: &FieldPath, at_key: bool) -> Position {
     position
 }
 
+/// Finds table entries by key in constant time. `Node::get` scans its table, and the checker
+/// looks up every registry, cluster and binding by path: with thousands of entries that scan
+/// made validation quadratic (32,000 registries took 3.9 s, 82 % of it comparing keys). Small
+/// tables are still scanned; a large one gets a hash map the first time it is searched.
+#[derive(Default)]
+struct KeyIndex<'n> {
+    /// Keyed by the table node's address: the tree is borrowed, so it cannot move meanwhile.
+    tables: RefCell<HashMap<*const Node, HashMap<&'n str, &'n Entry>>>,
+}
+
+/// Tables up to this many entries are scanned: building a map would cost more than it saves.
+const SCANNED_TABLE_ENTRIES: usize = 16;
+
+impl<'n> KeyIndex<'n> {
+    fn get(&self, node: &'n Node, key: &str) -> Option<&'n Entry> {
+        let NodeValue::Table(entries) = &node.value else { return None };
+        if entries.len() <= SCANNED_TABLE_ENTRIES {
+            return entries.iter().find(|e| e.key == key);
+        }
+        let mut tables = self.tables.borrow_mut();
+        let table = tables.entry(std::ptr::from_ref(node)).or_insert_with(|| {
+            let mut map = HashMap::with_capacity(entries.len());
+            for entry in entries {
+                // The first of two equal keys wins, as with `Node::get`.
+                map.entry(entry.key.as_str()).or_insert(entry);
+            }
+            map
+        });
+        table.get(key).copied()
+    }
+}
+
 struct Checker<'a> {
     root: &'a Node,
-    diagnostics: Vec<Diagnostic>,
+    keys: KeyIndex<'a>,
+    diagnostics: Collector,
     /// `azure.subscription_id` is written but unusable (already reported): entries that rely
     /// on it are not reported again as having no subscription.
     default_subscription_broken: bool,
+    too_costly_reported: bool,
+    suggestion_comparisons: u64,
 }
 
+/// Misspelt names compared with known ones for "did you mean" hints, per file.
+const MAX_SUGGESTION_COMPARISONS: u64 = 1_000_000;
+
 impl Checker<'_> {
+    fn locate(&self, path: &FieldPath, at_key: bool) -> Position {
+        locate_with(self.root, path, at_key, |node, key| self.keys.get(node, key))
+    }
+
     /// Whether the file writes this field (even with a value the structure check rejected).
     fn written(&self, path: &FieldPath) -> bool {
         use super::diagnostic::Segment;
         let mut node = self.root;
         for segment in &path.0 {
             let next = match segment {
-                Segment::Key(key) => node.get(key).map(|e| &e.value),
+                Segment::Key(key) => self.keys.get(node, key).map(|e| &e.value),
                 Segment::Index(index) => node.index(*index),
             };
             match next {
@@ -70,40 +124,57 @@ impl Checker<'_> {
     }
 
     /// An error about `path`, placed at the key of another field (the one that requires it).
-    fn error_located(
-        &mut self,
-        code: &'static str,
-        path: FieldPath,
-        at: &FieldPath,
-        message: impl Into<String>,
-    ) -> &mut Diagnostic {
-        let position = locate(self.root, at, true);
+    fn error_located(&mut self, code: &'static str, path: FieldPath, at: &FieldPath, message: impl Into<String>) {
+        let position = self.locate(at, true);
         self.diagnostics.push(Diagnostic::error(code, path, position, message));
-        self.diagnostics.last_mut().expect("just pushed")
     }
 
-    fn error(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
-        let position = locate(self.root, &path, false);
+    fn error(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) {
+        let position = self.locate(&path, false);
         self.diagnostics.push(Diagnostic::error(code, path, position, message));
-        self.diagnostics.last_mut().expect("just pushed")
     }
 
-    fn error_at_key(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
-        let position = locate(self.root, &path, true);
+    fn error_at_key(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) {
+        let position = self.locate(&path, true);
         self.diagnostics.push(Diagnostic::error(code, path, position, message));
-        self.diagnostics.last_mut().expect("just pushed")
     }
 
-    fn warning(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) -> &mut Diagnostic {
-        let position = locate(self.root, &path, false);
+    fn warning(&mut self, code: &'static str, path: FieldPath, message: impl Into<String>) {
+        let position = self.locate(&path, false);
         self.diagnostics.push(Diagnostic::warning(code, path, position, message));
-        self.diagnostics.last_mut().expect("just pushed")
+    }
+
+    /// The comparison budget ran out at `item`: one error for the file, after which selectors
+    /// are no longer matched (and so not reported as matching nothing).
+    fn too_costly(&mut self, item: FieldPath, entries: usize) {
+        if std::mem::replace(&mut self.too_costly_reported, true) {
+            return;
+        }
+        let position = self.locate(&item, false);
+        self.diagnostics.push_always(Diagnostic::error(
+            "too-costly",
+            item,
+            position,
+            format!(
+                "matching this file's selectors against its {entries} entries takes more than {} comparisons",
+                super::reach::MAX_COMPARISONS
+            ),
+        ));
+        self.hint("name clusters and registries, or reuse the same selectors: each distinct glob or label selector is compared with every entry once");
+    }
+
+    /// `did_you_mean` over the keys of `candidates`, while the suggestion budget lasts: with
+    /// thousands of misspelt names against thousands of keys, suggestions would cost minutes.
+    fn did_you_mean<'k, V>(&mut self, word: &str, candidates: &'k BTreeMap<String, V>) -> Option<&'k str> {
+        self.suggestion_comparisons = self.suggestion_comparisons.saturating_add(candidates.len() as u64);
+        if self.suggestion_comparisons > MAX_SUGGESTION_COMPARISONS {
+            return None;
+        }
+        did_you_mean(word, candidates.keys().map(String::as_str))
     }
 
     fn hint(&mut self, hint: impl Into<String>) {
-        if let Some(last) = self.diagnostics.last_mut() {
-            last.hint = Some(hint.into());
-        }
+        self.diagnostics.hint(hint.into());
     }
 
     fn guid(&mut self, path: FieldPath, value: &str, what: &str) {
@@ -156,10 +227,75 @@ pub fn check(
 ) -> (Option<Config>, Vec<Diagnostic>) {
     let top = FieldPath::root();
     let azure_raw = raw.azure.clone().unwrap_or_default();
-    let mut c = Checker { root, diagnostics: Vec::new(), default_subscription_broken: false };
+    let mut c = Checker {
+        root,
+        keys: KeyIndex::default(),
+        diagnostics: Collector::default(),
+        default_subscription_broken: false,
+        too_costly_reported: false,
+        suggestion_comparisons: 0,
+    };
     let azure_is_table = root.get("azure").is_none_or(|e| matches!(e.value.value, super::source::NodeValue::Table(_)));
     c.default_subscription_broken =
         (!azure_is_table || c.written(&top.key("azure").key("subscription_id"))) && azure_raw.subscription_id.is_none();
+    check_version_and_owner(&mut c, raw);
+    let default_subscription = azure_raw.subscription_id.as_deref();
+    check_azure(&mut c, &azure_raw);
+
+    let registries = check_registries(&mut c, raw, default_subscription);
+    let clusters = check_clusters(&mut c, raw, default_subscription);
+    let cluster_sets = check_cluster_sets(&mut c, raw, default_subscription);
+    let under = |first: &str| {
+        structural.iter().any(|d| matches!(d.path.0.first(), Some(super::diagnostic::Segment::Key(k)) if k == first))
+    };
+    let index = ClusterIndex::new(&clusters);
+    let defined = Defined {
+        raw,
+        registries: &registries,
+        clusters: &index,
+        sets: &cluster_sets,
+        clusters_incomplete: under("clusters") || under("cluster_sets"),
+        registries_incomplete: under("registries"),
+    };
+    // Bindings the structure check rejected part of, found once rather than per binding.
+    let broken: BTreeSet<usize> = structural
+        .iter()
+        .filter_map(|d| match d.path.0.as_slice() {
+            [Segment::Key(k), Segment::Index(i), ..] if k == "bindings" => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let bindings: Vec<Option<Binding>> = raw
+        .bindings
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b.as_ref().and_then(|b| check_binding(&mut c, &defined, i, b, broken.contains(&i))))
+        .collect();
+    check_binding_names(&mut c, raw);
+    if check_fan_out(&mut c, &bindings, &registries, &index) {
+        check_overlaps(&mut c, &bindings, &index);
+    }
+    let bindings: Option<Vec<Binding>> = bindings.into_iter().collect();
+
+    let has_errors = c.diagnostics.errors() > 0;
+    let config = match (has_errors, bindings) {
+        (false, Some(bindings)) => Some(Config {
+            path: path.to_path_buf(),
+            owner: raw.owner.as_deref().map(Owner::named).unwrap_or_default(),
+            cloud: azure_raw.cloud,
+            tenant_id: azure_raw.tenant_id.clone(),
+            registries,
+            clusters,
+            cluster_sets,
+            bindings,
+        }),
+        _ => None,
+    };
+    (config, c.diagnostics.into_vec())
+}
+
+fn check_version_and_owner(c: &mut Checker<'_>, raw: &PartialConfig) {
+    let top = FieldPath::root();
     if let Some(version) = raw.version.filter(|v| *v != 1) {
         c.error(
             "unsupported-version",
@@ -177,57 +313,17 @@ pub fn check(
             c.hint("1-30 lowercase letters, digits and '-', starting with a letter (it goes into Kubernetes labels and ACR names)");
         }
     }
-    let azure = top.key("azure");
+}
+
+/// The tenant and default subscription are GUIDs.
+fn check_azure(c: &mut Checker<'_>, azure_raw: &raw::RawAzure) {
+    let azure = FieldPath::root().key("azure");
     if let Some(tenant) = &azure_raw.tenant_id {
         c.guid(azure.key("tenant_id"), tenant, "tenant_id");
     }
-    let default_subscription = azure_raw.subscription_id.as_deref();
-    if let Some(subscription) = default_subscription {
+    if let Some(subscription) = &azure_raw.subscription_id {
         c.guid(azure.key("subscription_id"), subscription, "subscription_id");
     }
-
-    let registries = check_registries(&mut c, raw, default_subscription);
-    let clusters = check_clusters(&mut c, raw, default_subscription);
-    let cluster_sets = check_cluster_sets(&mut c, raw, default_subscription);
-    let under = |first: &str| {
-        structural.iter().any(|d| matches!(d.path.0.first(), Some(super::diagnostic::Segment::Key(k)) if k == first))
-    };
-    let defined = Defined {
-        raw,
-        registries: &registries,
-        clusters: &clusters,
-        sets: &cluster_sets,
-        clusters_incomplete: under("clusters") || under("cluster_sets"),
-        registries_incomplete: under("registries"),
-    };
-    let bindings: Vec<Option<Binding>> = raw
-        .bindings
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let broken = structural.iter().any(|d| d.path.0.starts_with(&FieldPath::root().key("bindings").index(i).0));
-            b.as_ref().and_then(|b| check_binding(&mut c, &defined, i, b, broken))
-        })
-        .collect();
-    check_binding_names(&mut c, raw);
-    check_overlaps(&mut c, &bindings, &clusters);
-    let bindings: Option<Vec<Binding>> = bindings.into_iter().collect();
-
-    let has_errors = c.diagnostics.iter().any(|d| d.severity == super::diagnostic::Severity::Error);
-    let config = match (has_errors, bindings) {
-        (false, Some(bindings)) => Some(Config {
-            path: path.to_path_buf(),
-            owner: raw.owner.as_deref().map(Owner::named).unwrap_or_default(),
-            cloud: azure_raw.cloud,
-            tenant_id: azure_raw.tenant_id.clone(),
-            registries,
-            clusters,
-            cluster_sets,
-            bindings,
-        }),
-        _ => None,
-    };
-    (config, c.diagnostics)
 }
 
 fn check_registries(
@@ -433,7 +529,7 @@ fn check_cluster_sets(c: &mut Checker<'_>, raw: &PartialConfig, default_subscrip
 struct Defined<'a> {
     raw: &'a PartialConfig,
     registries: &'a BTreeMap<String, Registry>,
-    clusters: &'a BTreeMap<String, Cluster>,
+    clusters: &'a ClusterIndex<'a>,
     sets: &'a [ClusterSet],
     /// Some cluster or cluster set could not be read: a selector that matches nothing may
     /// match it, so that is not reported.
@@ -442,14 +538,144 @@ struct Defined<'a> {
 }
 
 /// Whether a selector can match any cluster the file defines or could discover.
-fn selector_can_match(selector: &ClusterSelector, clusters: &BTreeMap<String, Cluster>, sets: &[ClusterSet]) -> bool {
-    let static_match = clusters.values().any(|cl| selector.matches(&cl.key, &cl.labels));
+fn selector_can_match(
+    selector: &ClusterSelector,
+    clusters: &ClusterIndex<'_>,
+    sets: &[ClusterSet],
+) -> Result<bool, Exhausted> {
     let discovered_match = match selector {
         ClusterSelector::All | ClusterSelector::Glob { .. } => !sets.is_empty(),
         ClusterSelector::Name(_) => false,
         ClusterSelector::Labels(labels) => sets.iter().any(|s| labels.matches(&s.labels)),
     };
-    static_match || discovered_match
+    Ok(discovered_match || !clusters.resolve(selector)?.is_empty())
+}
+
+/// Parses the binding's cluster selectors; a selector that can match no cluster is an error.
+fn check_cluster_selectors(
+    c: &mut Checker<'_>,
+    defined: &Defined<'_>,
+    path: &FieldPath,
+    binding: &RawBinding,
+) -> Vec<ClusterSelector> {
+    let raw = defined.raw;
+    let mut selectors = Vec::new();
+    for (i, text) in binding.clusters.iter().enumerate() {
+        // Built only for a diagnostic: most selectors have none, and a fleet has thousands.
+        let item = || path.key("clusters").index(i);
+        let parsed = match defined.clusters.parse(text) {
+            Ok(parsed) => parsed,
+            Err(Exhausted) => {
+                c.too_costly(item(), defined.clusters.len());
+                continue;
+            }
+        };
+        match parsed {
+            Err(why) => {
+                c.error("invalid-selector", item(), format!("invalid cluster selector {text:?}: {why}"));
+                c.hint("a selector is a cluster key, a glob (\"tiu-*\"), labels (\"env=prod,wave!=canary\") or \"*\"");
+            }
+            Ok(selector) => {
+                let can_match = match &selector {
+                    // A cluster whose own entry is broken is still defined; its error is reported there.
+                    ClusterSelector::Name(n) => Ok(raw.clusters.contains_key(n)),
+                    _ if defined.clusters_incomplete => Ok(true),
+                    _ => selector_can_match(&selector, defined.clusters, defined.sets),
+                };
+                match can_match {
+                    Ok(true) => {}
+                    Ok(false) => undefined_cluster(c, raw, item(), &selector),
+                    Err(Exhausted) => c.too_costly(item(), defined.clusters.len()),
+                }
+                selectors.push(selector);
+            }
+        }
+    }
+    selectors
+}
+
+fn undefined_cluster(c: &mut Checker<'_>, raw: &PartialConfig, item: FieldPath, selector: &ClusterSelector) {
+    let what = match selector {
+        ClusterSelector::Name(n) => format!("cluster `{n}` is not defined"),
+        other => {
+            format!("selector {:?} matches no cluster defined in [clusters] or [[cluster_sets]]", other.to_string())
+        }
+    };
+    c.error("undefined-cluster", item, what);
+    let hint = match selector {
+        ClusterSelector::Name(n) => match c.did_you_mean(n, &raw.clusters) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => "define it under [clusters.NAME], or use a label selector such as \"env=prod\"".into(),
+        },
+        _ => "check the labels of [clusters.*] and [[cluster_sets]]".into(),
+    };
+    c.hint(hint);
+}
+
+/// Resolves the binding's registry names and globs to registry keys, sorted, each once.
+fn check_registry_references(
+    c: &mut Checker<'_>,
+    defined: &Defined<'_>,
+    path: &FieldPath,
+    binding: &RawBinding,
+) -> Vec<String> {
+    let raw = defined.raw;
+    let mut registry_keys = Vec::new();
+    for (i, text) in binding.registries.iter().enumerate() {
+        let item = || path.key("registries").index(i);
+        if text.contains(['*', '?', '[']) {
+            registry_keys.extend(registry_glob(c, defined, item(), text));
+        } else if raw.registries.contains_key(text) {
+            if defined.registries.contains_key(text) {
+                registry_keys.push(text.clone());
+            }
+        } else {
+            c.error("undefined-registry", item(), format!("registry `{text}` is not defined"));
+            let hint = match c.did_you_mean(text, &raw.registries) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "define it under [registries.NAME]".into(),
+            };
+            c.hint(hint);
+        }
+    }
+    registry_keys.sort();
+    registry_keys.dedup();
+    registry_keys
+}
+
+/// The registry keys a glob matches; one that matches none is an error.
+fn registry_glob(c: &mut Checker<'_>, defined: &Defined<'_>, item: FieldPath, text: &str) -> Vec<String> {
+    let raw = defined.raw;
+    let matcher = match defined.clusters.registry_glob(text, raw.registries.len()) {
+        Err(Exhausted) => {
+            c.too_costly(item, raw.registries.len());
+            return Vec::new();
+        }
+        Ok(Err(e)) => {
+            c.error("invalid-selector", item, format!("invalid registry glob {text:?}: {}", e.kind()));
+            return Vec::new();
+        }
+        Ok(Ok(matcher)) => matcher,
+    };
+    let matched: Vec<String> = defined.registries.keys().filter(|k| matcher.is_match(k.as_str())).cloned().collect();
+    let matches_broken = raw.registries.keys().any(|k| matcher.is_match(k.as_str()));
+    if matched.is_empty() && !matches_broken && !defined.registries_incomplete {
+        c.error("undefined-registry", item, format!("registry glob {text:?} matches no registry in [registries]"));
+        c.hint(if raw.registries.is_empty() {
+            "define registries under [registries.NAME]".to_string()
+        } else {
+            format!("the registries are: {}", listed(raw.registries.keys().map(String::as_str)))
+        });
+    }
+    matched
+}
+
+/// Names for a hint: all of them when few, else the first ones and how many more.
+fn listed<'k>(names: impl ExactSizeIterator<Item = &'k str>) -> String {
+    const SHOWN: usize = 20;
+    let total = names.len();
+    let shown: Vec<&str> = names.take(SHOWN).collect();
+    if total > SHOWN { format!("{}, ... and {} more", shown.join(", "), total - SHOWN) } else { shown.join(", ") }
 }
 
 /// `broken`: the structure check already rejected part of this binding. Its other fields are
@@ -462,94 +688,12 @@ fn check_binding(
     binding: &RawBinding,
     broken: bool,
 ) -> Option<Binding> {
-    let raw = defined.raw;
     let path = FieldPath::root().key("bindings").index(index);
     let name = binding.name.clone().unwrap_or_else(|| format!("bindings[{index}]"));
-    let errors_before = c.diagnostics.len();
+    let errors_before = c.diagnostics.errors();
 
-    let mut selectors = Vec::new();
-    for (i, text) in binding.clusters.iter().enumerate() {
-        let item = path.key("clusters").index(i);
-        match ClusterSelector::parse(text) {
-            Err(why) => {
-                c.error("invalid-selector", item, format!("invalid cluster selector {text:?}: {why}"));
-                c.hint("a selector is a cluster key, a glob (\"tiu-*\"), labels (\"env=prod,wave!=canary\") or \"*\"");
-            }
-            Ok(selector) => {
-                let can_match = match &selector {
-                    // A cluster whose own entry is broken is still defined; its error is reported there.
-                    ClusterSelector::Name(n) => raw.clusters.contains_key(n),
-                    _ => defined.clusters_incomplete || selector_can_match(&selector, defined.clusters, defined.sets),
-                };
-                if !can_match {
-                    let what = match &selector {
-                        ClusterSelector::Name(n) => format!("cluster `{n}` is not defined"),
-                        other => format!(
-                            "selector {:?} matches no cluster defined in [clusters] or [[cluster_sets]]",
-                            other.to_string()
-                        ),
-                    };
-                    c.error("undefined-cluster", item, what);
-                    let hint = match &selector {
-                        ClusterSelector::Name(n) => match did_you_mean(n, raw.clusters.keys().map(String::as_str)) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => {
-                                "define it under [clusters.NAME], or use a label selector such as \"env=prod\"".into()
-                            }
-                        },
-                        _ => "check the labels of [clusters.*] and [[cluster_sets]]".into(),
-                    };
-                    c.hint(hint);
-                }
-                selectors.push(selector);
-            }
-        }
-    }
-
-    let mut registry_keys = Vec::new();
-    for (i, text) in binding.registries.iter().enumerate() {
-        let item = path.key("registries").index(i);
-        if text.contains(['*', '?', '[']) {
-            match globset::Glob::new(text) {
-                Ok(glob) => {
-                    let matcher = glob.compile_matcher();
-                    let matched: Vec<String> =
-                        defined.registries.keys().filter(|k| matcher.is_match(k.as_str())).cloned().collect();
-                    let matches_broken = raw.registries.keys().any(|k| matcher.is_match(k.as_str()));
-                    if matched.is_empty() && !matches_broken && !defined.registries_incomplete {
-                        c.error(
-                            "undefined-registry",
-                            item,
-                            format!("registry glob {text:?} matches no registry in [registries]"),
-                        );
-                        let keys: Vec<&str> = raw.registries.keys().map(String::as_str).collect();
-                        c.hint(if keys.is_empty() {
-                            "define registries under [registries.NAME]".to_string()
-                        } else {
-                            format!("the registries are: {}", keys.join(", "))
-                        });
-                    }
-                    registry_keys.extend(matched);
-                }
-                Err(e) => {
-                    c.error("invalid-selector", item, format!("invalid registry glob {text:?}: {}", e.kind()));
-                }
-            }
-        } else if raw.registries.contains_key(text) {
-            if defined.registries.contains_key(text) {
-                registry_keys.push(text.clone());
-            }
-        } else {
-            c.error("undefined-registry", item, format!("registry `{text}` is not defined"));
-            let hint = match did_you_mean(text, raw.registries.keys().map(String::as_str)) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => "define it under [registries.NAME]".into(),
-            };
-            c.hint(hint);
-        }
-    }
-    registry_keys.sort();
-    registry_keys.dedup();
+    let selectors = check_cluster_selectors(c, defined, &path, binding);
+    let registry_keys = check_registry_references(c, defined, &path, binding);
 
     let repositories = binding.repositories.clone().unwrap_or_default();
     for (i, pattern) in repositories.iter().enumerate() {
@@ -588,8 +732,7 @@ fn check_binding(
         raw::Method::PullSecret => check_pull_secret(c, &path, binding).map(Method::PullSecret)?,
     };
 
-    let has_new_errors =
-        c.diagnostics[errors_before..].iter().any(|d| d.severity == super::diagnostic::Severity::Error);
+    let has_new_errors = c.diagnostics.errors() > errors_before;
     if has_new_errors || broken {
         return None;
     }
@@ -597,155 +740,214 @@ fn check_binding(
 }
 
 fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> Option<PullSecret> {
-    // A field the structure check rejected: written, but unreadable.
-    let rejected = |c: &Checker<'_>, field: &str, parsed: bool| !parsed && c.written(&path.key(field));
-    let credential_known = !rejected(c, "credential", binding.credential.is_some());
+    let credential_known = !rejected(c, path, "credential", binding.credential.is_some());
     let credential_kind = binding.credential.unwrap_or(Credential::RegistryToken);
-    let credential_name = match credential_kind {
-        Credential::Admin => "admin",
-        Credential::RegistryToken => "registry-token",
-        Credential::ServicePrincipal => "service-principal",
-    };
-    let not_for_credential = |c: &mut Checker<'_>, field: &str, wanted: &str| {
-        c.error_at_key(
-            "field-not-for-credential",
-            path.key(field),
-            format!("`{field}` applies only to credential = \"{wanted}\", not \"{credential_name}\""),
-        );
-        c.hint(format!("remove it, or set credential = \"{wanted}\""));
-    };
-    // Where a missing field is asked for: the `credential` key, else the binding.
-    let credential_at = path.key("credential");
-
     let credential = match credential_kind {
         Credential::Admin => CredentialSource::Admin,
         Credential::RegistryToken => CredentialSource::RegistryToken,
-        Credential::ServicePrincipal => {
-            let client_id = match &binding.client_id {
-                Some(id) => {
-                    c.guid(path.key("client_id"), id, "client_id");
-                    id.clone()
-                }
-                None if rejected(c, "client_id", false) => String::new(),
-                None => {
-                    c.error_located(
-                        "missing-field",
-                        path.key("client_id"),
-                        &credential_at,
-                        "credential = \"service-principal\" needs `client_id`",
-                    );
-                    c.hint("add client_id = \"<application (client) id>\"");
-                    String::new()
-                }
-            };
-            let secret = match (&binding.client_secret_env, &binding.client_secret_file) {
-                (Some(var), None) => {
-                    if let Err(why) = names::env_var(var) {
-                        c.error(
-                            "invalid-name",
-                            path.key("client_secret_env"),
-                            format!("invalid environment variable name {var:?}"),
-                        );
-                        c.hint(why);
-                    }
-                    SecretReference::Environment(var.clone())
-                }
-                (None, Some(file)) => {
-                    if file.trim().is_empty() {
-                        c.error("empty-value", path.key("client_secret_file"), "client_secret_file must not be empty");
-                    }
-                    SecretReference::File(file.into())
-                }
-                (Some(_), Some(_)) => {
-                    c.error_at_key(
-                        "conflicting-fields",
-                        path.key("client_secret_file"),
-                        "give either client_secret_env or client_secret_file, not both",
-                    );
-                    c.hint("keep the one the secret is really read from");
-                    SecretReference::Environment(String::new())
-                }
-                (None, None) if rejected(c, "client_secret_env", false) || rejected(c, "client_secret_file", false) => {
-                    SecretReference::Environment(String::new())
-                }
-                (None, None) => {
-                    c.error_located(
-                        "missing-field",
-                        path.key("client_secret_env"),
-                        &credential_at,
-                        "credential = \"service-principal\" needs client_secret_env or client_secret_file",
-                    );
-                    c.hint("the secret itself never goes in this file: client_secret_env = \"ACR_SP_SECRET\"");
-                    SecretReference::Environment(String::new())
-                }
-            };
-            CredentialSource::ServicePrincipal { client_id, secret }
-        }
+        Credential::ServicePrincipal => CredentialSource::ServicePrincipal {
+            client_id: service_principal_client_id(c, path, binding),
+            secret: service_principal_secret(c, path, binding),
+        },
     };
-    if credential_known && credential_kind != Credential::ServicePrincipal {
+    if credential_known {
+        fields_not_for_credential(c, path, binding, credential_kind);
+    }
+    let (token_ttl_seconds, rotate_before_seconds) =
+        token_lifetime(c, path, binding, credential_known && credential_kind == Credential::RegistryToken);
+    let namespaces_rejected = rejected(c, path, "namespaces", binding.namespaces.is_some())
+        || rejected(c, path, "namespace_selector", binding.namespace_selector.is_some());
+    let namespaces = pull_secret_namespaces(c, path, binding, namespaces_rejected);
+    excluded_namespaces(c, path, binding, &namespaces, namespaces_rejected);
+    if binding.create_namespaces == Some(true) && !namespaces_rejected && !matches!(namespaces, Namespaces::Listed(_)) {
+        c.error_at_key(
+            "conflicting-fields",
+            path.key("create_namespaces"),
+            "create_namespaces needs namespaces listed by name",
+        );
+        c.hint("list the namespaces to create, or remove create_namespaces");
+    }
+    let secret_name = secret_name(c, path, binding);
+    let service_accounts = service_accounts(c, path, binding);
+    Some(PullSecret {
+        credential,
+        namespaces,
+        secret_name,
+        service_accounts,
+        token_ttl_seconds,
+        rotate_before_seconds,
+        adopt: binding.adopt.unwrap_or(false),
+        create_namespaces: binding.create_namespaces.unwrap_or(false),
+    })
+}
+
+/// A field the structure check rejected: written, but unreadable.
+fn rejected(c: &Checker<'_>, path: &FieldPath, field: &str, parsed: bool) -> bool {
+    !parsed && c.written(&path.key(field))
+}
+
+fn credential_name(kind: Credential) -> &'static str {
+    match kind {
+        Credential::Admin => "admin",
+        Credential::RegistryToken => "registry-token",
+        Credential::ServicePrincipal => "service-principal",
+    }
+}
+
+/// `client_id` of a service-principal credential; a missing one is asked for at `credential`.
+fn service_principal_client_id(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> String {
+    match &binding.client_id {
+        Some(id) => {
+            c.guid(path.key("client_id"), id, "client_id");
+            id.clone()
+        }
+        None if rejected(c, path, "client_id", false) => String::new(),
+        None => {
+            c.error_located(
+                "missing-field",
+                path.key("client_id"),
+                &path.key("credential"),
+                "credential = \"service-principal\" needs `client_id`",
+            );
+            c.hint("add client_id = \"<application (client) id>\"");
+            String::new()
+        }
+    }
+}
+
+/// Where a service principal's secret is read: exactly one of client_secret_env and _file.
+fn service_principal_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> SecretReference {
+    match (&binding.client_secret_env, &binding.client_secret_file) {
+        (Some(var), None) => {
+            if let Err(why) = names::env_var(var) {
+                c.error(
+                    "invalid-name",
+                    path.key("client_secret_env"),
+                    format!("invalid environment variable name {var:?}"),
+                );
+                c.hint(why);
+            }
+            SecretReference::Environment(var.clone())
+        }
+        (None, Some(file)) => {
+            if file.trim().is_empty() {
+                c.error("empty-value", path.key("client_secret_file"), "client_secret_file must not be empty");
+            }
+            SecretReference::File(file.into())
+        }
+        (Some(_), Some(_)) => {
+            c.error_at_key(
+                "conflicting-fields",
+                path.key("client_secret_file"),
+                "give either client_secret_env or client_secret_file, not both",
+            );
+            c.hint("keep the one the secret is really read from");
+            SecretReference::Environment(String::new())
+        }
+        (None, None)
+            if rejected(c, path, "client_secret_env", false) || rejected(c, path, "client_secret_file", false) =>
+        {
+            SecretReference::Environment(String::new())
+        }
+        (None, None) => {
+            c.error_located(
+                "missing-field",
+                path.key("client_secret_env"),
+                &path.key("credential"),
+                "credential = \"service-principal\" needs client_secret_env or client_secret_file",
+            );
+            c.hint("the secret itself never goes in this file: client_secret_env = \"ACR_SP_SECRET\"");
+            SecretReference::Environment(String::new())
+        }
+    }
+}
+
+/// Fields written for a credential the binding does not use (the credential is known).
+fn fields_not_for_credential(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding, kind: Credential) {
+    let name = credential_name(kind);
+    let not_for = |c: &mut Checker<'_>, field: &str, wanted: &str| {
+        c.error_at_key(
+            "field-not-for-credential",
+            path.key(field),
+            format!("`{field}` applies only to credential = \"{wanted}\", not \"{name}\""),
+        );
+        c.hint(format!("remove it, or set credential = \"{wanted}\""));
+    };
+    if kind != Credential::ServicePrincipal {
         for (field, present) in [
             ("client_id", binding.client_id.is_some()),
             ("client_secret_env", binding.client_secret_env.is_some()),
             ("client_secret_file", binding.client_secret_file.is_some()),
         ] {
             if present {
-                not_for_credential(c, field, "service-principal");
+                not_for(c, field, "service-principal");
             }
         }
     }
-    if credential_known && credential_kind != Credential::RegistryToken {
+    if kind != Credential::RegistryToken {
         for (field, present) in
             [("token_ttl", binding.token_ttl.is_some()), ("rotate_before", binding.rotate_before.is_some())]
         {
             if present {
-                not_for_credential(c, field, "registry-token");
+                not_for(c, field, "registry-token");
             }
         }
         if binding.repositories.is_some() {
             c.error_at_key(
                 "field-not-for-credential",
                 path.key("repositories"),
-                format!(
-                    "credential \"{credential_name}\" cannot be limited to repositories; it reads the whole registry"
-                ),
+                format!("credential \"{name}\" cannot be limited to repositories; it reads the whole registry"),
             );
             c.hint("use credential = \"registry-token\" to scope a pull secret to repositories");
         }
     }
+}
 
+/// `token_ttl` and `rotate_before` in seconds (defaults when unreadable). `is_token`: the
+/// credential is known to be a registry token, the only one that expires, so the only one
+/// whose rotation must come before its expiry.
+fn token_lifetime(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding, is_token: bool) -> (u64, u64) {
     let token_ttl = duration(c, path, "token_ttl", binding.token_ttl.as_deref(), DEFAULT_TOKEN_TTL_SECONDS);
     let rotate_before =
         duration(c, path, "rotate_before", binding.rotate_before.as_deref(), DEFAULT_ROTATE_BEFORE_SECONDS);
-    // Only a registry token expires; compare only durations that could be read.
-    if credential_known
-        && credential_kind == Credential::RegistryToken
+    // Compare only durations that could be read.
+    if is_token
         && let (Some(ttl), Some(rotate)) = (token_ttl, rotate_before)
         && rotate >= ttl
-        && !rejected(c, "token_ttl", binding.token_ttl.is_some())
-        && !rejected(c, "rotate_before", binding.rotate_before.is_some())
+        && !rejected(c, path, "token_ttl", binding.token_ttl.is_some())
+        && !rejected(c, path, "rotate_before", binding.rotate_before.is_some())
     {
-        let shown = |text: Option<&str>, default: &str| match text {
-            Some(t) => format!("{t:?}"),
-            None => format!("{default:?} (the default)"),
-        };
-        let field = if binding.rotate_before.is_some() { "rotate_before" } else { "token_ttl" };
-        c.error(
-            "invalid-duration",
-            path.key(field),
-            format!(
-                "rotate_before {} must be shorter than token_ttl {}, or every run would rotate",
-                shown(binding.rotate_before.as_deref(), "30d"),
-                shown(binding.token_ttl.as_deref(), "90d"),
-            ),
-        );
-        c.hint("for example token_ttl = \"90d\" with rotate_before = \"30d\"");
+        rotation_after_expiry(c, path, binding);
     }
-    let token_ttl_seconds = token_ttl.unwrap_or(DEFAULT_TOKEN_TTL_SECONDS);
-    let rotate_before_seconds = rotate_before.unwrap_or(DEFAULT_ROTATE_BEFORE_SECONDS);
+    (token_ttl.unwrap_or(DEFAULT_TOKEN_TTL_SECONDS), rotate_before.unwrap_or(DEFAULT_ROTATE_BEFORE_SECONDS))
+}
 
-    let namespaces_rejected = rejected(c, "namespaces", binding.namespaces.is_some())
-        || rejected(c, "namespace_selector", binding.namespace_selector.is_some());
-    let namespaces = match (&binding.namespaces, &binding.namespace_selector) {
+fn rotation_after_expiry(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) {
+    let shown = |text: Option<&str>, default: &str| match text {
+        Some(t) => format!("{t:?}"),
+        None => format!("{default:?} (the default)"),
+    };
+    let field = if binding.rotate_before.is_some() { "rotate_before" } else { "token_ttl" };
+    c.error(
+        "invalid-duration",
+        path.key(field),
+        format!(
+            "rotate_before {} must be shorter than token_ttl {}, or every run would rotate",
+            shown(binding.rotate_before.as_deref(), "30d"),
+            shown(binding.token_ttl.as_deref(), "90d"),
+        ),
+    );
+    c.hint("for example token_ttl = \"90d\" with rotate_before = \"30d\"");
+}
+
+/// The namespaces a pull secret goes to: listed, all ("*") or by selector, exactly one way.
+fn pull_secret_namespaces(
+    c: &mut Checker<'_>,
+    path: &FieldPath,
+    binding: &RawBinding,
+    namespaces_rejected: bool,
+) -> Namespaces {
+    match (&binding.namespaces, &binding.namespace_selector) {
         (Some(_), Some(_)) => {
             c.error_at_key(
                 "conflicting-fields",
@@ -778,76 +980,77 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
                 Namespaces::Listed(Vec::new())
             }
         },
-        (Some(list), None) => {
-            if list.is_empty() {
-                c.error("empty-list", path.key("namespaces"), "`namespaces` is empty");
-                c.hint("list namespaces, or use [\"*\"] for all of them");
-            }
-            let mut seen = BTreeSet::new();
-            for (i, ns) in list.iter().enumerate() {
-                if ns != "*"
-                    && let Err(why) = names::dns1123_label(ns)
-                {
-                    c.error("invalid-name", path.key("namespaces").index(i), format!("invalid namespace name {ns:?}"));
-                    c.hint(why);
-                }
-                if !seen.insert(ns) {
-                    c.warning(
-                        "duplicate-entry",
-                        path.key("namespaces").index(i),
-                        format!("namespace {ns:?} is listed twice"),
-                    );
-                }
-            }
-            if list.iter().any(|n| n == "*") {
-                if list.len() > 1 {
-                    c.error(
-                        "conflicting-fields",
-                        path.key("namespaces"),
-                        "\"*\" already means every namespace; list no others beside it",
-                    );
-                    c.hint("to leave some out, use exclude_namespaces");
-                }
-                Namespaces::All { exclude: binding.exclude_namespaces.clone().unwrap_or_default() }
-            } else {
-                Namespaces::Listed(list.clone())
-            }
+        (Some(list), None) => listed_namespaces(c, path, binding, list),
+    }
+}
+
+/// `namespaces = [...]`: valid names, each once, and "*" alone.
+fn listed_namespaces(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding, list: &[String]) -> Namespaces {
+    if list.is_empty() {
+        c.error("empty-list", path.key("namespaces"), "`namespaces` is empty");
+        c.hint("list namespaces, or use [\"*\"] for all of them");
+    }
+    let mut seen = BTreeSet::new();
+    for (i, ns) in list.iter().enumerate() {
+        if ns != "*"
+            && let Err(why) = names::dns1123_label(ns)
+        {
+            c.error("invalid-name", path.key("namespaces").index(i), format!("invalid namespace name {ns:?}"));
+            c.hint(why);
         }
-    };
-    if let Some(excluded) = &binding.exclude_namespaces {
-        if !namespaces_rejected && !matches!(namespaces, Namespaces::All { .. }) {
-            c.error_at_key(
-                "conflicting-fields",
-                path.key("exclude_namespaces"),
-                "exclude_namespaces applies only with namespaces = [\"*\"]",
-            );
-            c.hint("use namespaces = [\"*\"] with it, or remove it");
-        }
-        for (i, ns) in excluded.iter().enumerate() {
-            if let Err(why) = names::dns1123_label(ns) {
-                c.error(
-                    "invalid-name",
-                    path.key("exclude_namespaces").index(i),
-                    format!("invalid namespace name {ns:?}"),
-                );
-                c.hint(why);
-            }
+        if !seen.insert(ns) {
+            c.warning("duplicate-entry", path.key("namespaces").index(i), format!("namespace {ns:?} is listed twice"));
         }
     }
-    if binding.create_namespaces == Some(true) && !namespaces_rejected && !matches!(namespaces, Namespaces::Listed(_)) {
+    if !list.iter().any(|n| n == "*") {
+        return Namespaces::Listed(list.to_vec());
+    }
+    if list.len() > 1 {
+        c.error(
+            "conflicting-fields",
+            path.key("namespaces"),
+            "\"*\" already means every namespace; list no others beside it",
+        );
+        c.hint("to leave some out, use exclude_namespaces");
+    }
+    Namespaces::All { exclude: binding.exclude_namespaces.clone().unwrap_or_default() }
+}
+
+/// `exclude_namespaces`: valid names, and only beside namespaces = ["*"].
+fn excluded_namespaces(
+    c: &mut Checker<'_>,
+    path: &FieldPath,
+    binding: &RawBinding,
+    namespaces: &Namespaces,
+    namespaces_rejected: bool,
+) {
+    let Some(excluded) = &binding.exclude_namespaces else { return };
+    if !namespaces_rejected && !matches!(namespaces, Namespaces::All { .. }) {
         c.error_at_key(
             "conflicting-fields",
-            path.key("create_namespaces"),
-            "create_namespaces needs namespaces listed by name",
+            path.key("exclude_namespaces"),
+            "exclude_namespaces applies only with namespaces = [\"*\"]",
         );
-        c.hint("list the namespaces to create, or remove create_namespaces");
+        c.hint("use namespaces = [\"*\"] with it, or remove it");
     }
+    for (i, ns) in excluded.iter().enumerate() {
+        if let Err(why) = names::dns1123_label(ns) {
+            c.error("invalid-name", path.key("exclude_namespaces").index(i), format!("invalid namespace name {ns:?}"));
+            c.hint(why);
+        }
+    }
+}
 
+fn secret_name(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> String {
     let secret_name = binding.secret_name.clone().unwrap_or_else(|| DEFAULT_SECRET_NAME.to_string());
     if let Err(why) = names::dns1123_subdomain(&secret_name) {
         c.error("invalid-name", path.key("secret_name"), format!("invalid Secret name {secret_name:?}"));
         c.hint(why);
     }
+    secret_name
+}
+
+fn service_accounts(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding) -> Vec<String> {
     let service_accounts = binding.service_accounts.clone().unwrap_or_default();
     for (i, sa) in service_accounts.iter().enumerate() {
         if let Err(why) = names::dns1123_subdomain(sa) {
@@ -859,17 +1062,7 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
             c.hint(why);
         }
     }
-
-    Some(PullSecret {
-        credential,
-        namespaces,
-        secret_name,
-        service_accounts,
-        token_ttl_seconds,
-        rotate_before_seconds,
-        adopt: binding.adopt.unwrap_or(false),
-        create_namespaces: binding.create_namespaces.unwrap_or(false),
-    })
+    service_accounts
 }
 
 /// The duration in seconds: `default` when not written, None when unreadable (reported).
@@ -922,19 +1115,144 @@ fn check_binding_names(c: &mut Checker<'_>, raw: &PartialConfig) {
     }
 }
 
-/// Duplicate and contradicting bindings, decided on the clusters the file names (discovered
-/// clusters are checked again at plan time). Only bindings without errors take part.
-fn check_overlaps(c: &mut Checker<'_>, bindings: &[Option<Binding>], clusters: &BTreeMap<String, Cluster>) {
-    let bindings_path = FieldPath::root().key("bindings");
+/// Azure's limit on role assignments in one subscription.
+pub const ROLE_ASSIGNMENTS_PER_SUBSCRIPTION: u64 = 5_000;
+/// Tokens one registry can hold with the largest SKU (Premium; Basic holds 100, Standard 500).
+pub const TOKENS_PER_REGISTRY: u64 = 50_000;
+/// (cluster, registry) pairs one file may select: what the contradiction check, plan and
+/// apply can list in memory and time (a pair costs about a hundred bytes in each).
+pub const MAX_PAIRS: u64 = 1_000_000;
+/// How far past an Azure limit a count becomes an error rather than a warning: a file that
+/// needs ten times what Azure can hold is a mistake, not a fleet near its limits.
+const HARD_LIMIT_FACTOR: u64 = 10;
+
+/// A count of Azure objects the bindings need, with the binding that adds most to it.
+#[derive(Default)]
+struct Tally {
+    total: u64,
+    largest: Option<(usize, u64)>,
+}
+
+impl Tally {
+    fn add(&mut self, binding: usize, count: u64) {
+        self.total = self.total.saturating_add(count);
+        if self.largest.is_none_or(|(_, most)| count > most) {
+            self.largest = Some((binding, count));
+        }
+    }
+}
+
+/// Counts what the bindings ask of Azure from how many clusters each selects, before any
+/// (cluster, registry) pair is listed: role assignments per subscription of the registries,
+/// registry tokens per registry, and pairs in all. Warns past Azure's limits and rejects the
+/// file far past them. Returns whether the pairs may be listed (no count is far past).
+fn check_fan_out(
+    c: &mut Checker<'_>,
+    bindings: &[Option<Binding>],
+    registries: &BTreeMap<String, Registry>,
+    clusters: &ClusterIndex<'_>,
+) -> bool {
+    let mut assignments: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut tokens: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut pairs = Tally::default();
     for (i, binding) in bindings.iter().enumerate() {
         let Some(binding) = binding else { continue };
-        let same = |earlier: &Binding| {
-            earlier.clusters == binding.clusters
-                && earlier.registries == binding.registries
-                && earlier.repositories == binding.repositories
-                && earlier.method == binding.method
+        let members = match clusters.members(&binding.clusters) {
+            Ok(members) => members.len() as u64,
+            Err(Exhausted) => {
+                c.too_costly(FieldPath::root().key("bindings").index(i).key("clusters"), clusters.len());
+                return false;
+            }
         };
-        if let Some(first) = bindings[..i].iter().position(|earlier| earlier.as_ref().is_some_and(same)) {
+        pairs.add(i, members.saturating_mul(binding.registries.len() as u64));
+        for registry in &binding.registries {
+            match &binding.method {
+                Method::ManagedIdentity => {
+                    let Some(registry) = registries.get(registry) else { continue };
+                    assignments.entry(registry.subscription_id.as_str()).or_default().add(i, members);
+                }
+                Method::PullSecret(ps) if ps.credential == CredentialSource::RegistryToken => {
+                    tokens.entry(registry.as_str()).or_default().add(i, members);
+                }
+                Method::PullSecret(_) => {}
+            }
+        }
+    }
+    let mut within = true;
+    for (subscription, tally) in &assignments {
+        within &= past_limit(c, tally, ROLE_ASSIGNMENTS_PER_SUBSCRIPTION, "too-many-role-assignments", |n| {
+            (
+                format!(
+                    "the managed-identity bindings grant up to {n} role assignments on registries in subscription {subscription}: Azure allows {ROLE_ASSIGNMENTS_PER_SUBSCRIPTION} per subscription"
+                ),
+                "narrow the bindings' clusters or registries, or spread the registries over more subscriptions (every role assignment in a subscription counts)",
+            )
+        });
+    }
+    for (registry, tally) in &tokens {
+        within &= past_limit(c, tally, TOKENS_PER_REGISTRY, "too-many-tokens", |n| {
+            (
+                format!(
+                    "the registry-token bindings create {n} tokens on registry `{registry}`: a registry holds at most {TOKENS_PER_REGISTRY} (Premium; Basic 100, Standard 500)"
+                ),
+                "narrow the bindings' clusters, or use credential = \"service-principal\" for large fleets",
+            )
+        });
+    }
+    if pairs.total > MAX_PAIRS
+        && let Some((binding, count)) = pairs.largest
+    {
+        c.error(
+            "too-many-pairs",
+            FieldPath::root().key("bindings").index(binding),
+            format!(
+                "the bindings select {} (cluster, registry) pairs, {count} of them in bindings[{binding}]; acrlink handles at most {MAX_PAIRS} per file",
+                pairs.total
+            ),
+        );
+        c.hint("narrow the bindings' clusters or registries, or split the fleet into files with different `owner`s");
+        within = false;
+    }
+    within
+}
+
+/// A warning when `tally` is past `limit`, an error when far past; false when far past.
+fn past_limit(
+    c: &mut Checker<'_>,
+    tally: &Tally,
+    limit: u64,
+    code: &'static str,
+    describe: impl Fn(u64) -> (String, &'static str),
+) -> bool {
+    let Some((binding, count)) = tally.largest.filter(|_| tally.total > limit) else { return true };
+    let (message, hint) = describe(tally.total);
+    let message = format!("{message}; bindings[{binding}] alone selects {count}");
+    let path = FieldPath::root().key("bindings").index(binding);
+    let far = tally.total > limit.saturating_mul(HARD_LIMIT_FACTOR);
+    if far {
+        c.error(code, path, message);
+    } else {
+        c.warning(code, path, message);
+    }
+    c.hint(hint);
+    !far
+}
+
+/// Duplicate and contradicting bindings, decided on the clusters the file names (discovered
+/// clusters are checked again at plan time). Only bindings without errors take part.
+fn check_overlaps(c: &mut Checker<'_>, bindings: &[Option<Binding>], clusters: &ClusterIndex<'_>) {
+    let bindings_path = FieldPath::root().key("bindings");
+    // Bindings by what they grant, so that a repeat is found by lookup, not by comparing
+    // every pair of bindings. Two bindings are the same when their selectors print the same
+    // (as `ClusterSelector`'s equality says) and the rest is equal, which the derived `Debug`
+    // text of those plain values shows exactly.
+    let mut first_with: HashMap<String, usize> = HashMap::new();
+    for (i, binding) in bindings.iter().enumerate() {
+        let Some(binding) = binding else { continue };
+        let selectors: Vec<String> = binding.clusters.iter().map(ToString::to_string).collect();
+        let grant = format!("{selectors:?} {:?} {:?} {:?}", binding.registries, binding.repositories, binding.method);
+        let first = *first_with.entry(grant).or_insert(i);
+        if first != i {
             c.error("duplicate-binding", bindings_path.index(i), format!("bindings[{i}] repeats bindings[{first}]"));
             c.hint("remove one of them");
         }
@@ -949,8 +1267,9 @@ fn check_overlaps(c: &mut Checker<'_>, bindings: &[Option<Binding>], clusters: &
     let mut reported = BTreeSet::new();
     for (i, binding) in bindings.iter().enumerate() {
         let Some(binding) = binding else { continue };
-        let members = clusters.values().filter(|cl| binding.clusters.iter().any(|s| s.matches(&cl.key, &cl.labels)));
-        for cluster in members {
+        // The fan-out check ran out of budget on no binding, or this would not run.
+        let Ok(members) = clusters.members(&binding.clusters) else { return };
+        for cluster in members.iter().map(|&n| clusters.cluster(n)) {
             for registry in &binding.registries {
                 match &binding.method {
                     Method::ManagedIdentity => {

@@ -108,6 +108,93 @@ impl Diagnostic {
     }
 }
 
+/// Problems kept per check: past this many they are counted, not kept. A hostile file could
+/// otherwise hold millions in memory (a misspelt name costs a few hundred bytes), and nobody
+/// reads past the first screens of them.
+pub const MAX_DIAGNOSTICS: usize = 1_000;
+
+/// Diagnostics of one check, up to `MAX_DIAGNOSTICS`, with a count of all errors.
+#[derive(Debug, Default)]
+pub struct Collector {
+    kept: Vec<Diagnostic>,
+    errors: usize,
+    dropped_errors: usize,
+    dropped_warnings: usize,
+    /// Where the first problem not kept is: the summary points there.
+    first_dropped: Option<(usize, usize)>,
+    /// Whether the last problem pushed was kept, so that its hint goes with it.
+    last_kept: bool,
+}
+
+impl Collector {
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        let error = diagnostic.severity == Severity::Error;
+        self.errors += usize::from(error);
+        self.last_kept = self.kept.len() < MAX_DIAGNOSTICS;
+        if self.last_kept {
+            self.kept.push(diagnostic);
+            return;
+        }
+        self.first_dropped.get_or_insert((diagnostic.line, diagnostic.column));
+        if error {
+            self.dropped_errors += 1;
+        } else {
+            self.dropped_warnings += 1;
+        }
+    }
+
+    /// Keeps `diagnostic` past the limit too: for a problem that stops a check (at most one
+    /// per file), which a flood of earlier ones must not hide.
+    pub fn push_always(&mut self, diagnostic: Diagnostic) {
+        self.errors += usize::from(diagnostic.severity == Severity::Error);
+        self.last_kept = true;
+        self.kept.push(diagnostic);
+    }
+
+    pub fn extend(&mut self, diagnostics: impl IntoIterator<Item = Diagnostic>) {
+        for diagnostic in diagnostics {
+            self.push(diagnostic);
+        }
+    }
+
+    /// Sets the hint of the problem pushed last, unless it was not kept.
+    pub fn hint(&mut self, hint: String) {
+        if self.last_kept
+            && let Some(last) = self.kept.last_mut()
+        {
+            last.hint = Some(hint);
+        }
+    }
+
+    /// Errors pushed so far, kept or not.
+    pub fn errors(&self) -> usize {
+        self.errors
+    }
+
+    pub fn kept(&self) -> &[Diagnostic] {
+        &self.kept
+    }
+
+    /// The problems kept, then one that counts those that were not.
+    pub fn into_vec(mut self) -> Vec<Diagnostic> {
+        let dropped = self.dropped_errors + self.dropped_warnings;
+        if let Some((line, column)) = self.first_dropped {
+            let position = super::source::Position { line, column, length: 0 };
+            let message = format!(
+                "{dropped} more problems are not listed ({} errors, {} warnings): only the first {MAX_DIAGNOSTICS} are",
+                self.dropped_errors, self.dropped_warnings
+            );
+            let mut summary = Diagnostic::error("too-many-problems", FieldPath::root(), position, message)
+                .with_hint("fix the problems listed, then validate again");
+            if self.dropped_errors == 0 {
+                summary.severity = Severity::Warning;
+            }
+            self.kept.push(summary);
+        }
+        self.kept
+    }
+}
+
 /// The closest of `candidates` to a misspelt `word`, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates

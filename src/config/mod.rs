@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod model;
 pub mod names;
 pub mod raw;
+pub mod reach;
 pub mod selector;
 pub mod source;
 pub mod structure;
@@ -62,11 +63,17 @@ pub fn validate_text(text: &str, path: &Path) -> (Option<Config>, Vec<Diagnostic
                 syntax.position,
                 format!("invalid {format}: {}", syntax.message),
             );
-            diagnostic.hint = syntax.hint;
+            diagnostic.hint = other_format_hint(text, path).or(syntax.hint);
             return (None, vec![diagnostic]);
         }
     };
     let (pruned, mut diagnostics) = structure::StructureCheck::run(schema(), &root);
+    // TOML text in a .yaml file is often one long YAML string: the document is not a table.
+    if let Some(not_a_table) = diagnostics.iter_mut().find(|d| d.code == "wrong-type" && d.path.0.is_empty())
+        && let Some(hint) = other_format_hint(text, path)
+    {
+        not_a_table.hint = Some(hint);
+    }
     let pruned = pruned.unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
     let config = match Some(serde_json::from_value::<raw::PartialConfig>(pruned)) {
         Some(Ok(raw)) => {
@@ -90,6 +97,22 @@ pub fn validate_text(text: &str, path: &Path) -> (Option<Config>, Vec<Diagnostic
     diagnostics.dedup();
     let config = if diagnostics.iter().any(|d| d.severity == Severity::Error) { None } else { config };
     (config, diagnostics)
+}
+
+/// For a file that does not parse in the format its extension names: a hint to rename it when
+/// it parses in the other one (YAML saved as acrlink.toml, or TOML as acrlink.yaml). Only a
+/// non-empty table counts: almost any text is a valid YAML scalar.
+fn other_format_hint(text: &str, path: &Path) -> Option<String> {
+    let (other, name, extension) = match Format::from_path(path) {
+        Format::Toml => (Format::Yaml, "YAML", "yaml"),
+        Format::Yaml => (Format::Toml, "TOML", "toml"),
+    };
+    let parsed = source::parse(text, other).ok()?;
+    if !matches!(&parsed.value, source::NodeValue::Table(entries) if !entries.is_empty()) {
+        return None;
+    }
+    let stem = path.file_stem().and_then(|s| s.to_str()).filter(|s| !s.is_empty()).unwrap_or("acrlink");
+    Some(format!("this looks like {name}; rename to {stem}.{extension}"))
 }
 
 /// Reads and validates the file at `path`.
@@ -160,6 +183,22 @@ registries = ["axcoeyjacr"]
         assert!(kinds.contains(&"invalid-name"), "{found:?}");
         assert!(kinds.contains(&"undefined-registry"), "{found:?}");
         assert!(kinds.contains(&"field-not-for-method"), "{found:?}");
+    }
+
+    #[test]
+    fn a_file_in_the_other_format_gets_a_rename_hint() {
+        let yaml = "version: 1\nazure:\n  subscription_id: 1d6c45e0-bd9f-4771-bb67-36616452f239\n";
+        let (_, found) = validate_text(yaml, Path::new("fleet/acrlink.toml"));
+        assert_eq!(found[0].hint.as_deref(), Some("this looks like YAML; rename to acrlink.yaml"), "{found:?}");
+        let toml = "version = 1\n[azure]\nsubscription_id = \"1d6c45e0-bd9f-4771-bb67-36616452f239\"\n";
+        let (_, found) = validate_text(toml, Path::new("prod.yml"));
+        assert_eq!(found[0].hint.as_deref(), Some("this looks like TOML; rename to prod.toml"), "{found:?}");
+        // TOML that YAML reads as one long string.
+        let (_, found) = validate_text("version = 1\n[azure]\ncloud = \"AzureCloud\"\n", Path::new("a.yaml"));
+        assert_eq!(found[0].hint.as_deref(), Some("this looks like TOML; rename to a.toml"), "{found:?}");
+        // Broken in both formats (a YAML scalar is not a file): no rename hint.
+        let (_, found) = validate_text("version = [1\n", Path::new("acrlink.toml"));
+        assert!(found[0].hint.as_deref().is_none_or(|h| !h.contains("rename")), "{found:?}");
     }
 
     #[test]

@@ -85,27 +85,61 @@ pub fn parse(text: &str, format: Format) -> Result<Node, SyntaxError> {
 }
 
 /// Turns byte offsets into line/column (columns count characters, as editors do).
+///
+/// Built once per file, so a lookup costs a binary search plus at most one block of bytes:
+/// counting characters from the line's start instead made a file with one long line (a
+/// 1,000,000-element array) quadratic.
 pub struct LineIndex<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
+    /// Characters before the start of each `BLOCK`-byte block of the text.
+    chars_before_block: Vec<usize>,
 }
+
+/// Bytes per character-count checkpoint: small enough that a lookup scans little, large
+/// enough that the checkpoints cost a small fraction of the text's size.
+const BLOCK: usize = 64;
 
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, line_starts }
+        let mut chars_before_block = Vec::with_capacity(text.len() / BLOCK + 1);
+        let mut chars = 0;
+        for block in text.as_bytes().chunks(BLOCK) {
+            chars_before_block.push(chars);
+            chars += count_chars(block);
+        }
+        chars_before_block.push(chars);
+        LineIndex { text, line_starts, chars_before_block }
+    }
+
+    /// Characters in `text[..offset]`; `offset` is at most the text's length.
+    fn chars_before(&self, offset: usize) -> usize {
+        let block = offset / BLOCK;
+        self.chars_before_block[block] + count_chars(&self.text.as_bytes()[block * BLOCK..offset])
+    }
+
+    /// Characters in `text[start..end]`, or None when either end is not a character boundary.
+    fn chars_between(&self, start: usize, end: usize) -> Option<usize> {
+        let boundaries = self.text.is_char_boundary(start) && self.text.is_char_boundary(end);
+        boundaries.then(|| self.chars_before(end) - self.chars_before(start))
     }
 
     pub fn position(&self, span: std::ops::Range<usize>) -> Position {
         let start = span.start.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= start);
         let line_start = self.line_starts[line - 1];
-        let column = self.text.get(line_start..start).map_or(start - line_start, |s| s.chars().count()) + 1;
+        let column = self.chars_between(line_start, start).unwrap_or(start - line_start) + 1;
         let end = span.end.clamp(start, self.text.len());
-        let length = self.text.get(start..end).map_or(0, |s| s.chars().count());
+        let length = self.chars_between(start, end).unwrap_or(0);
         Position { line, column, length }
     }
+}
+
+/// Characters in a run of UTF-8 bytes: every byte that does not continue a character starts one.
+fn count_chars(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| (b & 0xC0) != 0x80).count()
 }
 
 fn parse_toml(text: &str) -> Result<Node, SyntaxError> {
@@ -471,6 +505,23 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_index_counts_characters_across_blocks() {
+        // Multi-byte characters straddle the index's blocks; every boundary must agree with
+        // counting characters from the line's start.
+        let text = format!("a\n{}\nx{}y\n", "é€😀b".repeat(40), "ü".repeat(100));
+        let index = LineIndex::new(&text);
+        for (offset, _) in text.char_indices().chain([(text.len(), ' ')]) {
+            let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+            let want_line = text[..offset].matches('\n').count() + 1;
+            let want_column = text[line_start..offset].chars().count() + 1;
+            let want_length = text[offset..].chars().take(3).map(char::len_utf8).sum::<usize>();
+            let position = index.position(offset..offset + want_length);
+            assert_eq!((position.line, position.column), (want_line, want_column), "offset {offset}");
+            assert_eq!(position.length, text[offset..offset + want_length].chars().count(), "offset {offset}");
+        }
+    }
 
     #[test]
     fn toml_positions_are_one_based_lines_and_character_columns() {

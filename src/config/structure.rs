@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::diagnostic::{Diagnostic, FieldPath, did_you_mean};
+use super::diagnostic::{Collector, Diagnostic, FieldPath, did_you_mean};
 use super::source::{Node, NodeValue, Position};
 
 /// Field names that look like a secret written into the file; they get a dedicated error.
@@ -14,14 +14,14 @@ pub(crate) const INLINE_SECRET_FIELDS: &[&str] =
 
 pub struct StructureCheck<'s> {
     root: &'s Value,
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: Collector,
 }
 
 impl<'s> StructureCheck<'s> {
     pub fn run(schema: &'s Value, node: &Node) -> (Option<Value>, Vec<Diagnostic>) {
-        let mut check = StructureCheck { root: schema, diagnostics: Vec::new() };
+        let mut check = StructureCheck { root: schema, diagnostics: Collector::default() };
         let pruned = check.value(schema, node, &FieldPath::root(), node.position);
-        (pruned, check.diagnostics)
+        (pruned, check.diagnostics.into_vec())
     }
 
     fn resolve(&self, schema: &'s Value) -> &'s Value {
@@ -74,41 +74,7 @@ impl<'s> StructureCheck<'s> {
         }
         match &node.value {
             NodeValue::Table(_) => self.table(schema, node, path, anchor),
-            NodeValue::Array(items) => {
-                if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
-                    && (items.len() as u64) < min
-                {
-                    self.diagnostics.push(
-                        Diagnostic::error(
-                            "empty-list",
-                            path.clone(),
-                            node.position,
-                            format!("`{path}` must not be empty"),
-                        )
-                        .with_hint("list at least one entry, or remove the binding"),
-                    );
-                    return None;
-                }
-                let item_schema = schema.get("items");
-                // An invalid table element becomes null rather than vanishing, so indices (and
-                // the paths of later diagnostics) stay those of the file. A list of scalars with
-                // an invalid element is dropped whole: a partial list would mean something else.
-                let tables =
-                    item_schema.is_some_and(|s| self.resolve(s).get("type").and_then(Value::as_str) == Some("object"));
-                let mut complete = true;
-                let kept = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| match item_schema {
-                        Some(s) => self.value(s, item, &path.index(i), item.position).unwrap_or_else(|| {
-                            complete = false;
-                            Value::Null
-                        }),
-                        None => item.to_json(),
-                    })
-                    .collect();
-                if complete || tables { Some(Value::Array(kept)) } else { None }
-            }
+            NodeValue::Array(items) => self.array(schema, items, node, path),
             NodeValue::BigInteger(text) => {
                 self.diagnostics.push(Diagnostic::error(
                     "out-of-range",
@@ -118,35 +84,69 @@ impl<'s> StructureCheck<'s> {
                 ));
                 None
             }
-            NodeValue::Integer(n) => {
-                // schemars states the Rust integer type as a format; its bounds are implied.
-                let (format_min, format_max) = match schema.get("format").and_then(Value::as_str) {
-                    Some("uint8") => (Some(0), Some(i64::from(u8::MAX))),
-                    Some("uint16") => (Some(0), Some(i64::from(u16::MAX))),
-                    Some("uint32") => (Some(0), Some(i64::from(u32::MAX))),
-                    Some("uint64" | "uint") => (Some(0), None),
-                    Some("int8") => (Some(i64::from(i8::MIN)), Some(i64::from(i8::MAX))),
-                    Some("int16") => (Some(i64::from(i16::MIN)), Some(i64::from(i16::MAX))),
-                    Some("int32") => (Some(i64::from(i32::MIN)), Some(i64::from(i32::MAX))),
-                    _ => (None, None),
-                };
-                let min = schema.get("minimum").and_then(Value::as_i64).into_iter().chain(format_min).max();
-                let max = schema.get("maximum").and_then(Value::as_i64).into_iter().chain(format_max).min();
-                let below = min.filter(|min| n < min);
-                let above = max.filter(|max| n > max);
-                if let Some(bound) = below.map(|b| format!("at least {b}")).or(above.map(|b| format!("at most {b}"))) {
-                    self.diagnostics.push(Diagnostic::error(
-                        "out-of-range",
-                        path.clone(),
-                        node.position,
-                        format!("`{path}` must be {bound}, found {n}"),
-                    ));
-                    return None;
-                }
-                Some(node.to_json())
-            }
+            NodeValue::Integer(n) => self.integer(schema, *n, node, path),
             _ => Some(node.to_json()),
         }
+    }
+
+    /// An array: long enough, and every element valid against the item schema.
+    fn array(&mut self, schema: &'s Value, items: &[Node], node: &Node, path: &FieldPath) -> Option<Value> {
+        if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+            && (items.len() as u64) < min
+        {
+            self.diagnostics.push(
+                Diagnostic::error("empty-list", path.clone(), node.position, format!("`{path}` must not be empty"))
+                    .with_hint("list at least one entry, or remove the binding"),
+            );
+            return None;
+        }
+        let item_schema = schema.get("items");
+        // An invalid table element becomes null rather than vanishing, so indices (and
+        // the paths of later diagnostics) stay those of the file. A list of scalars with
+        // an invalid element is dropped whole: a partial list would mean something else.
+        let tables = item_schema.is_some_and(|s| self.resolve(s).get("type").and_then(Value::as_str) == Some("object"));
+        let mut complete = true;
+        let kept = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item_schema {
+                Some(s) => self.value(s, item, &path.index(i), item.position).unwrap_or_else(|| {
+                    complete = false;
+                    Value::Null
+                }),
+                None => item.to_json(),
+            })
+            .collect();
+        if complete || tables { Some(Value::Array(kept)) } else { None }
+    }
+
+    /// An integer within the bounds the schema states, or implies by its format.
+    fn integer(&mut self, schema: &'s Value, n: i64, node: &Node, path: &FieldPath) -> Option<Value> {
+        // schemars states the Rust integer type as a format; its bounds are implied.
+        let (format_min, format_max) = match schema.get("format").and_then(Value::as_str) {
+            Some("uint8") => (Some(0), Some(i64::from(u8::MAX))),
+            Some("uint16") => (Some(0), Some(i64::from(u16::MAX))),
+            Some("uint32") => (Some(0), Some(i64::from(u32::MAX))),
+            Some("uint64" | "uint") => (Some(0), None),
+            Some("int8") => (Some(i64::from(i8::MIN)), Some(i64::from(i8::MAX))),
+            Some("int16") => (Some(i64::from(i16::MIN)), Some(i64::from(i16::MAX))),
+            Some("int32") => (Some(i64::from(i32::MIN)), Some(i64::from(i32::MAX))),
+            _ => (None, None),
+        };
+        let min = schema.get("minimum").and_then(Value::as_i64).into_iter().chain(format_min).max();
+        let max = schema.get("maximum").and_then(Value::as_i64).into_iter().chain(format_max).min();
+        let below = min.filter(|min| n < *min);
+        let above = max.filter(|max| n > *max);
+        if let Some(bound) = below.map(|b| format!("at least {b}")).or(above.map(|b| format!("at most {b}"))) {
+            self.diagnostics.push(Diagnostic::error(
+                "out-of-range",
+                path.clone(),
+                node.position,
+                format!("`{path}` must be {bound}, found {n}"),
+            ));
+            return None;
+        }
+        Some(node.to_json())
     }
 
     fn alternatives(
@@ -158,12 +158,12 @@ impl<'s> StructureCheck<'s> {
     ) -> Option<Value> {
         let mut attempts = Vec::new();
         for alternative in alternatives {
-            let mut trial = StructureCheck { root: self.root, diagnostics: Vec::new() };
+            let mut trial = StructureCheck { root: self.root, diagnostics: Collector::default() };
             let pruned = trial.value(alternative, node, path, anchor);
-            if trial.diagnostics.is_empty() {
+            if trial.diagnostics.kept().is_empty() {
                 return pruned;
             }
-            attempts.push((self.resolve(alternative), trial.diagnostics));
+            attempts.push((self.resolve(alternative), trial.diagnostics.into_vec()));
         }
         let constants: Vec<&Value> = attempts
             .iter()

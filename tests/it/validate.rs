@@ -871,3 +871,203 @@ fn text_report_golden() {
     }
     assert!(run.stderr.is_empty(), "{run}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scale: validation time grows linearly with the file. Each test times a file of N units and
+// one of 4N (the fastest of three runs, the least disturbed by other work on the machine):
+// linear work gives about 4x, quadratic work 16x. The bound of 6x leaves room for noise on a
+// shared machine without letting a quadratic cost through. Release-independent: it is the
+// ratio that is asserted, not a time.
+
+fn validate_seconds(text: &str, file: &str) -> f64 {
+    (0..3)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            let (_, diagnostics) = acrlink::config::validate_text(text, Path::new(file));
+            std::hint::black_box(diagnostics);
+            started.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn assert_scales_linearly(what: &str, file: &str, n: usize, make: impl Fn(usize) -> String) {
+    // Warm up (the schema is built once per process).
+    validate_seconds(&make(1), file);
+    let small = validate_seconds(&make(n), file);
+    let large = validate_seconds(&make(4 * n), file);
+    assert!(
+        large < 6.0 * small,
+        "{what}: validating 4x the input took {:.1}x the time ({small:.3} s for {n}, {large:.3} s for {})",
+        large / small,
+        4 * n
+    );
+}
+
+#[test]
+fn one_long_line_validates_in_linear_time() {
+    // `x = [1,1,...]` on one line: every element's column is counted on that line.
+    assert_scales_linearly("an array on one line", "acrlink.toml", 20_000, |n| {
+        format!("version = 1\nx = [{}1]\n", "1,".repeat(n))
+    });
+}
+
+/// A fleet file: `clusters` clusters (labelled by environment and wave), one binding naming
+/// each cluster, and `registries` registries the bindings share.
+pub fn fleet_file(clusters: usize, registries: usize) -> String {
+    let mut text = String::from("version = 1\n[azure]\nsubscription_id = \"1d6c45e0-bd9f-4771-bb67-36616452f239\"\n");
+    for r in 0..registries {
+        text.push_str(&format!("[registries.fleetacr{r:05}]\nresource_group = \"rg-acr\"\n"));
+    }
+    for i in 0..clusters {
+        let env = ["dev", "test", "prod"][i % 3];
+        text.push_str(&format!(
+            "[clusters.aks-{i:06}]\nresource_group = \"rg-{}\"\nlabels = {{ env = \"{env}\", wave = \"{}\" }}\n",
+            i % 50,
+            i % 7
+        ));
+    }
+    for i in 0..clusters {
+        let registry = i % registries.max(1);
+        text.push_str(&format!(
+            "[[bindings]]\nclusters = [\"aks-{i:06}\"]\nregistries = [\"fleetacr{registry:05}\"]\n"
+        ));
+    }
+    text.push_str("[[bindings]]\nclusters = [\"env=prod\"]\nregistries = [\"fleetacr*\"]\nmethod = \"pull-secret\"\n");
+    text.push_str("namespaces = [\"apps\"]\ncredential = \"admin\"\n");
+    text
+}
+
+#[test]
+fn a_large_fleet_validates_in_linear_time() {
+    // Every cluster, registry and binding is looked up by its path in the parsed file.
+    let valid = fleet_file(50, 4);
+    let (config, diagnostics) = acrlink::config::validate_text(&valid, Path::new("acrlink.toml"));
+    assert!(config.is_some(), "the fleet file is valid: {diagnostics:#?}");
+    assert_scales_linearly("a fleet of clusters", "acrlink.toml", 1_500, |n| fleet_file(n, n / 10));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fan-out: what the bindings would ask of Azure is counted from the selectors before any
+// (cluster, registry) pair is listed.
+
+/// `clusters` clusters and `registries` registries in one subscription, bound all to all by
+/// managed identity from line `BINDING_LINE`.
+fn all_to_all(clusters: usize, registries: usize) -> String {
+    let mut text = String::from(
+        "version = 1\n[azure]\nsubscription_id = \"1d6c45e0-bd9f-4771-bb67-36616452f239\"\n\n[[bindings]]\nclusters = [\"*\"]\nregistries = [\"*\"]\n",
+    );
+    for r in 0..registries {
+        text.push_str(&format!("[registries.fanacr{r:05}]\nresource_group = \"rg\"\n"));
+    }
+    for i in 0..clusters {
+        text.push_str(&format!("[clusters.aks-{i:05}]\nresource_group = \"rg\"\n"));
+    }
+    text
+}
+const BINDING_LINE: u64 = 5;
+
+#[test]
+fn fan_out_past_the_role_assignment_limit_is_a_warning() {
+    let sandbox = Sandbox::new();
+    // 100 × 60 = 6,000 role assignments in one subscription: past Azure's 5,000.
+    let file = sandbox.write("acrlink.toml", all_to_all(100, 60));
+    let run = sandbox.run(validate_args(&file, &["--format", "json"]));
+    run.assert_no_panic().assert_exit(0);
+    let report = run.json();
+    let warnings: Vec<&serde_json::Value> = report["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["code"] == "too-many-role-assignments")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{run}");
+    let warning = warnings[0];
+    assert_eq!(
+        (warning["severity"].as_str(), warning["line"].as_u64()),
+        (Some("warning"), Some(BINDING_LINE)),
+        "{run}"
+    );
+    assert_eq!(warning["path"], "bindings[0]");
+    assert!(warning["message"].as_str().is_some_and(|m| m.contains("6000") && m.contains("5000")), "{run}");
+    assert!(warning["hint"].as_str().is_some_and(|h| !h.is_empty()), "{run}");
+}
+
+#[test]
+fn fan_out_far_past_azure_limits_is_an_error() {
+    let sandbox = Sandbox::new();
+    // 600 × 100 = 60,000 role assignments: more than ten times what a subscription holds.
+    let file = sandbox.write("acrlink.toml", all_to_all(600, 100));
+    let run = sandbox.run(validate_args(&file, &[]));
+    run.assert_no_panic().assert_exit(1);
+    assert!(run.stdout.contains("error[too-many-role-assignments]"), "{run}");
+    assert!(run.stdout.contains(&format!("acrlink.toml:{BINDING_LINE}:1")), "{run}");
+    assert!(run.stdout.contains("hint:"), "{run}");
+}
+
+#[test]
+fn a_huge_fan_out_is_rejected_without_listing_its_pairs() {
+    // 4,000 clusters × 2,000 registries, 8,000,000 pairs: listing them took 768 MB and 6 s
+    // in a release build. Counted from the selectors, it is rejected at once.
+    let text = all_to_all(4_000, 2_000);
+    let started = std::time::Instant::now();
+    let (config, diagnostics) = acrlink::config::validate_text(&text, Path::new("acrlink.toml"));
+    let elapsed = started.elapsed();
+    assert!(config.is_none());
+    let codes: Vec<&str> = diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.code).collect();
+    assert_eq!(codes, ["too-many-pairs", "too-many-role-assignments"], "{diagnostics:#?}");
+    // Parsing alone takes about a second in a debug build; listing the pairs took far longer.
+    assert!(elapsed.as_secs() < 20, "{elapsed:?}");
+}
+
+#[test]
+fn a_file_in_the_other_format_says_so() {
+    for (file, hint) in [
+        ("yaml-in-toml-file.toml", "hint: this looks like YAML; rename to yaml-in-toml-file.yaml"),
+        ("toml-in-yaml-file.yaml", "hint: this looks like TOML; rename to toml-in-yaml-file.toml"),
+    ] {
+        let run = acrlink(validate_args(&repo_root().join("tests/invalid").join(file), &[]));
+        run.assert_no_panic().assert_exit(1);
+        assert!(run.stdout.contains(hint), "{file}\n{run}");
+    }
+}
+
+#[test]
+fn a_flood_of_problems_is_listed_up_to_a_limit_and_counted() {
+    // 5,000 misspelt cluster names: each is an error, but a hostile file could hold millions.
+    let names: Vec<String> = (0..5_000).map(|i| format!("\"nope{i}\"")).collect();
+    let text = format!(
+        "version = 1\n[azure]\nsubscription_id = \"1d6c45e0-bd9f-4771-bb67-36616452f239\"\n\
+         [registries.floodacr]\nresource_group = \"rg\"\n[[bindings]]\nregistries = [\"floodacr\"]\nclusters = [{}]\n",
+        names.join(",")
+    );
+    let (config, diagnostics) = acrlink::config::validate_text(&text, Path::new("acrlink.toml"));
+    assert!(config.is_none());
+    assert_eq!(diagnostics.len(), acrlink::config::diagnostic::MAX_DIAGNOSTICS + 1);
+    let summary = diagnostics.iter().find(|d| d.code == "too-many-problems").expect("a summary");
+    assert_eq!(summary.severity, Severity::Error);
+    assert!(summary.message.starts_with("4000 more problems are not listed (4000 errors, 0 warnings)"), "{summary:#?}");
+    // Every kept problem has its own hint, none moved to another.
+    let undefined = diagnostics.iter().filter(|d| d.code == "undefined-cluster");
+    assert!(undefined.clone().all(|d| d.hint.is_some()) && undefined.count() == 1_000);
+}
+
+#[test]
+fn distinct_globs_past_the_comparison_budget_get_one_too_costly_error() {
+    // Every distinct glob is compiled and compared with every cluster: a hostile file of
+    // globs would run for minutes. Past the budget, one error says so and matching stops,
+    // listed even after the thousand errors of the globs before it.
+    let globs: Vec<String> = (0..12_000).map(|i| format!("\"x-{i}*\"")).collect();
+    let clusters: String = (0..600).map(|i| format!("aks-{i} = {{ resource_group = \"rg\" }}\n")).collect();
+    let text = format!(
+        "version = 1\n[azure]\nsubscription_id = \"1d6c45e0-bd9f-4771-bb67-36616452f239\"\n\
+         [registries.globacr]\nresource_group = \"rg\"\n\
+         [[bindings]]\nregistries = [\"globacr\"]\nclusters = [{}]\n[clusters]\n{clusters}",
+        globs.join(",")
+    );
+    let (config, diagnostics) = acrlink::config::validate_text(&text, Path::new("acrlink.toml"));
+    assert!(config.is_none());
+    let costly: Vec<_> = diagnostics.iter().filter(|d| d.code == "too-costly").collect();
+    assert_eq!(costly.len(), 1, "{costly:#?}");
+    assert_eq!((costly[0].line, costly[0].path.0.len()), (8, 4), "at the selector: {:#?}", costly[0]);
+    assert!(costly[0].hint.as_deref().is_some_and(|h| h.contains("selectors")), "{:#?}", costly[0]);
+}
