@@ -28,11 +28,8 @@ fn az_binary() -> Option<PathBuf> {
 /// Runs `.ci/install-az-cli` (it reuses a venv that already holds the pinned version).
 fn install_pinned_az() -> Option<String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = Command::new("bash")
-        .arg(root.join(".ci/install-az-cli"))
-        .arg(root.join("target/az-venv"))
-        .output()
-        .ok()?;
+    let output =
+        Command::new("bash").arg(root.join(".ci/install-az-cli")).arg(root.join("target/az-venv")).output().ok()?;
     let path = String::from_utf8_lossy(&output.stdout).trim().to_string();
     (output.status.success() && !path.is_empty()).then_some(path)
 }
