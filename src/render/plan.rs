@@ -31,7 +31,7 @@ fn lifetime(seconds: u64) -> String {
     let units = [(86_400, "day"), (3_600, "hour"), (60, "minute"), (1, "second")];
     let (count, unit) = units
         .iter()
-        .find(|(size, _)| seconds >= *size && seconds % size == 0)
+        .find(|(size, _)| seconds >= *size && seconds.is_multiple_of(*size))
         .map_or((seconds, "second"), |(size, unit)| (seconds / size, *unit));
     if count == 1 { format!("1 {unit}") } else { format!("{count} {unit}s") }
 }
