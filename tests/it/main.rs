@@ -1,6 +1,7 @@
 //! The one integration-test binary: runs the real `acrlink` executable (see `support`), one
 //! module per area.
 
+mod az;
 mod boundary;
 mod engine;
 mod pullsecret;
