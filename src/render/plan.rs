@@ -176,8 +176,10 @@ pub fn markdown(plan: &Plan) -> String {
             );
         }
         out.push('\n');
-    } else {
+    } else if plan.errors.is_empty() {
         let _ = writeln!(out, "No changes: the live fleet matches `{}`.\n", plan.config_path);
+    } else {
+        let _ = writeln!(out, "Not planned: {} error(s) below must be fixed first.\n", plan.errors.len());
     }
     if !plan.unchanged.is_empty() {
         let _ = writeln!(out, "<details><summary>{} already in place</summary>\n", plan.unchanged.len());
@@ -186,16 +188,25 @@ pub fn markdown(plan: &Plan) -> String {
         }
         out.push_str("\n</details>\n\n");
     }
-    for (title, items) in [("Warnings", &plan.warnings), ("Errors", &plan.errors)] {
-        if !items.is_empty() {
-            let _ = writeln!(out, "**{title}**\n");
-            for item in items {
-                let _ = writeln!(out, "- `{}`: {}", item.subject, cell(&item.message));
-            }
-            out.push('\n');
-        }
-    }
+    markdown_findings(&mut out, plan);
     out
+}
+
+/// Errors first (they block), then warnings, each with its hint.
+fn markdown_findings(out: &mut String, plan: &Plan) {
+    for (title, items) in [("Errors", &plan.errors), ("Warnings", &plan.warnings)] {
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "**{title}**\n");
+        for item in items {
+            let _ = writeln!(out, "- `{}`: {}", item.subject, cell(&item.message));
+            if let Some(hint) = &item.hint {
+                let _ = writeln!(out, "  - hint: {}", cell(hint));
+            }
+        }
+        out.push('\n');
+    }
 }
 
 fn cell(text: &str) -> String {
@@ -258,19 +269,23 @@ pub fn drift_json(plan: &Plan) -> String {
 
 pub fn drift_markdown(plan: &Plan) -> String {
     let mut out = String::from("### acrlink drift\n\n");
-    if plan.changes.is_empty() {
-        out.push_str("No drift.\n");
-        return out;
+    if plan.changes.is_empty() && plan.errors.is_empty() {
+        out.push_str("No drift.\n\n");
+    } else if plan.changes.is_empty() {
+        let _ = writeln!(out, "Drift could not be checked: {} error(s) below.\n", plan.errors.len());
+    } else {
+        out.push_str("| Kind | Resource | What |\n|---|---|---|\n");
+        for change in &plan.changes {
+            let kind = match change.action {
+                Action::Create => "missing",
+                Action::Update | Action::Replace => "changed",
+                Action::Delete => "extra",
+            };
+            let _ = writeln!(out, "| {kind} | `{}` | {} |", change.address, cell(&describe(change)));
+        }
+        out.push('\n');
     }
-    out.push_str("| Kind | Resource | What |\n|---|---|---|\n");
-    for change in &plan.changes {
-        let kind = match change.action {
-            Action::Create => "missing",
-            Action::Update | Action::Replace => "changed",
-            Action::Delete => "extra",
-        };
-        let _ = writeln!(out, "| {kind} | `{}` | {} |", change.address, cell(&describe(change)));
-    }
+    markdown_findings(&mut out, plan);
     out
 }
 
@@ -331,6 +346,36 @@ pub fn apply_json(report: &ApplyReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failed_plan() -> Plan {
+        Plan {
+            format_version: crate::plan::PLAN_FORMAT_VERSION,
+            acrlink_version: String::new(),
+            config_path: "acrlink.toml".into(),
+            config_digest: String::new(),
+            owner: "default".into(),
+            summary: Plan::summarize(&[]),
+            changes: Vec::new(),
+            unchanged: Vec::new(),
+            warnings: vec![Finding { subject: "w".into(), message: "worth knowing".into(), hint: Some("look".into()) }],
+            errors: vec![Finding {
+                subject: "clusters.aks9".into(),
+                message: "AKS cluster aks9 was not found".into(),
+                hint: Some("check name, resource_group and subscription_id".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn markdown_carries_every_error_warning_and_hint_and_never_says_all_is_well_beside_them() {
+        let plan = failed_plan();
+        for (format, text) in [("plan", markdown(&plan)), ("drift", drift_markdown(&plan))] {
+            for expected in ["AKS cluster aks9 was not found", "check name, resource_group", "worth knowing", "look"] {
+                assert!(text.contains(expected), "{format} lacks {expected:?}:\n{text}");
+            }
+            assert!(!text.contains("No changes") && !text.contains("No drift"), "{format}:\n{text}");
+        }
+    }
 
     #[test]
     fn token_lifetimes_shorter_than_a_day_are_not_shown_as_zero_days() {
