@@ -148,9 +148,20 @@ fn configure_output(cli: &Cli) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(cli.color != ColorWhen::Never && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(log_colour(cli.color))
         .without_time()
         .try_init();
+}
+
+/// Colour in log lines: asked for, or `auto` on a terminal without NO_COLOR (CI logs and
+/// files get plain text).
+fn log_colour(color: ColorWhen) -> bool {
+    use std::io::IsTerminal;
+    match color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
 }
 
 fn run(cli: Cli) -> Exit {

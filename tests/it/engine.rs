@@ -457,3 +457,13 @@ fn a_saved_plan_is_refused_when_the_file_changed_since_it_was_made() {
     assert!(refused.stderr.contains("nothing was changed"), "{refused}");
     assert!(!azure.arm_requests().contains_key("RoleAssignments_Create"), "nothing was written");
 }
+
+#[test]
+fn logs_are_not_coloured_on_a_stderr_that_is_no_terminal() {
+    let azure = Azure::demo();
+    let sandbox = azure.sandbox();
+    let output = sandbox.run(["-vv", "plan"]);
+    assert_clean(output.assert_exit(0));
+    assert!(output.stderr.contains("requests"), "the -vv log lines are there: {output}");
+    assert!(!output.stderr.contains('\u{1b}'), "no escape codes with --color auto off a terminal: {output:?}");
+}
