@@ -138,7 +138,9 @@ fn configure_output(cli: &Cli) {
     };
     choice.write_global();
     let level = match cli.verbose {
-        0 => "warn",
+        // acrlink's own warnings only: libraries' log lines (kube's connection errors) would
+        // repeat, less clearly, what acrlink reports once; -vvv and ACRLINK_LOG show them.
+        0 => "acrlink=warn",
         1 => "acrlink=info",
         2 => "acrlink=debug",
         _ => "acrlink=trace,info",

@@ -834,3 +834,26 @@ fn a_saved_plan_whose_client_secret_source_was_altered_is_refused_and_reads_noth
     assert!(fleet.secret(&dev1, "default", "partner-pull").is_none(), "nothing was written");
     assert!(!refused.stdout.contains(private) && !refused.stderr.contains(private));
 }
+
+/// A kubeconfig whose only context points at a port nothing listens on.
+const DEAD_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: dead\n  context: {cluster: dead, user: u}\ncurrent-context: dead\nusers:\n- name: u\n  user: {token: abc}\n";
+
+fn dead_cluster_sandbox(fleet: &Fleet) -> Sandbox {
+    let config = format!(
+        "version = 1\n[azure]\nsubscription_id = \"{SUB}\"\n[registries.vendorimages]\nresource_group = \"platform-rg\"\n\
+         [clusters.aks-dev-01]\nresource_group = \"dev-rg\"\nkube_context = \"dead\"\n[[bindings]]\nclusters = [\"aks-dev-01\"]\n\
+         registries = [\"vendorimages\"]\nmethod = \"pull-secret\"\ncredential = \"admin\"\nnamespaces = [\"default\"]\n"
+    );
+    let sandbox = fleet.sandbox_with(&config).env("ACRLINK_RETRY_BUDGET_SECONDS", "1");
+    let kubeconfig = sandbox.write("kubeconfig", DEAD_KUBECONFIG);
+    sandbox.env("KUBECONFIG", kubeconfig.to_str().unwrap())
+}
+
+#[test]
+fn an_unreachable_api_server_is_one_error_that_names_it_and_no_library_log_lines() {
+    let fleet = demo_fleet();
+    let plan = dead_cluster_sandbox(&fleet).run(["plan"]);
+    assert_clean(plan.assert_exit(1));
+    assert!(!plan.stderr.contains("kube_client"), "no library log lines without -v:\n{plan}");
+    assert!(plan.stdout.contains("cannot read cluster aks-dev-01"), "{plan}");
+}
