@@ -606,6 +606,7 @@ fn entra_integrated_clusters_and_local_kube_contexts_are_reached_too() {
     let plan = broken.run(["plan"]);
     assert_clean(plan.assert_exit(1));
     assert!(plan.stdout.contains("cannot read cluster aks-dev-01"), "{plan}");
+    assert!(plan.stdout.contains("https://127.0.0.1:1"), "the error names the server it could not reach:\n{plan}");
 }
 
 #[test]
@@ -856,4 +857,5 @@ fn an_unreachable_api_server_is_one_error_that_names_it_and_no_library_log_lines
     assert_clean(plan.assert_exit(1));
     assert!(!plan.stderr.contains("kube_client"), "no library log lines without -v:\n{plan}");
     assert!(plan.stdout.contains("cannot read cluster aks-dev-01"), "{plan}");
+    assert!(plan.stdout.contains("https://127.0.0.1:1"), "the error names the server it could not reach:\n{plan}");
 }

@@ -34,7 +34,8 @@ const FIELD_MANAGER: &str = "acrlink";
 pub struct KubeClients {
     azure: Arc<AzureClient>,
     credential: Arc<dyn TokenCredential>,
-    clients: Mutex<HashMap<String, Arc<OnceCell<kube::Client>>>>,
+    /// One client per cluster, with the API server it talks to (named in errors).
+    clients: Mutex<HashMap<String, Arc<OnceCell<(kube::Client, String)>>>>,
     retry: RetryPolicy,
     pub requests: std::sync::atomic::AtomicU64,
 }
@@ -50,7 +51,7 @@ impl KubeClients {
         }
     }
 
-    async fn client(&self, cluster: &ClusterTarget) -> Result<kube::Client, KubeError> {
+    async fn client(&self, cluster: &ClusterTarget) -> Result<(kube::Client, String), KubeError> {
         let cell = {
             let mut clients = self.clients.lock().await;
             clients.entry(cluster.id.to_ascii_lowercase()).or_default().clone()
@@ -58,7 +59,7 @@ impl KubeClients {
         cell.get_or_try_init(|| self.connect(cluster)).await.cloned()
     }
 
-    async fn connect(&self, cluster: &ClusterTarget) -> Result<kube::Client, KubeError> {
+    async fn connect(&self, cluster: &ClusterTarget) -> Result<(kube::Client, String), KubeError> {
         let connect_error = |message: String| KubeError::Connect { cluster: cluster.key.clone(), message };
         let (kubeconfig, options) = match &cluster.kube_context {
             Some(context) => {
@@ -79,7 +80,10 @@ impl KubeClients {
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .map_err(|e| connect_error(format!("unusable kubeconfig: {e}")))?;
-        kube::Client::try_from(config).map_err(|e| connect_error(format!("cannot build a client: {e}")))
+        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+        let client =
+            kube::Client::try_from(config).map_err(|e| connect_error(format!("cannot build a client: {e}")))?;
+        Ok((client, server))
     }
 
     /// Parses an AKS kubeconfig; users that would run an exec plugin (kubelogin) get an Entra
@@ -103,7 +107,7 @@ impl KubeClients {
         F: Fn(kube::Client) -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let client = self.client(cluster).await?;
+        let (client, server) = self.client(cluster).await?;
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -123,7 +127,12 @@ impl KubeClients {
                     tracing::info!(cluster = %cluster.key, what, wait_ms = wait.as_millis() as u64, "Kubernetes asked to retry");
                     tokio::time::sleep(wait).await;
                 }
-                None => return Err(map_error(error, &cluster.key)),
+                None => {
+                    return Err(match map_error(error, &cluster.key) {
+                        KubeError::Transport(message) => KubeError::Transport(format!("{server}: {message}")),
+                        other => other,
+                    });
+                }
             }
         }
     }
