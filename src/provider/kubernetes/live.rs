@@ -31,11 +31,14 @@ use crate::sensitive::Sensitive;
 pub const AKS_SERVER_APP_SCOPE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 const FIELD_MANAGER: &str = "acrlink";
 
+/// A cluster's client and the API server it talks to (named in errors).
+type Connected = (kube::Client, String);
+
 pub struct KubeClients {
     azure: Arc<AzureClient>,
     credential: Arc<dyn TokenCredential>,
-    /// One client per cluster, with the API server it talks to (named in errors).
-    clients: Mutex<HashMap<String, Arc<OnceCell<(kube::Client, String)>>>>,
+    /// One client per cluster, made on first use.
+    clients: Mutex<HashMap<String, Arc<OnceCell<Connected>>>>,
     retry: RetryPolicy,
     pub requests: std::sync::atomic::AtomicU64,
 }
@@ -51,7 +54,7 @@ impl KubeClients {
         }
     }
 
-    async fn client(&self, cluster: &ClusterTarget) -> Result<(kube::Client, String), KubeError> {
+    async fn client(&self, cluster: &ClusterTarget) -> Result<Connected, KubeError> {
         let cell = {
             let mut clients = self.clients.lock().await;
             clients.entry(cluster.id.to_ascii_lowercase()).or_default().clone()
@@ -59,7 +62,7 @@ impl KubeClients {
         cell.get_or_try_init(|| self.connect(cluster)).await.cloned()
     }
 
-    async fn connect(&self, cluster: &ClusterTarget) -> Result<(kube::Client, String), KubeError> {
+    async fn connect(&self, cluster: &ClusterTarget) -> Result<Connected, KubeError> {
         let connect_error = |message: String| KubeError::Connect { cluster: cluster.key.clone(), message };
         let (kubeconfig, options) = match &cluster.kube_context {
             Some(context) => {
