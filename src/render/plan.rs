@@ -97,6 +97,10 @@ fn describe(change: &Change) -> String {
 }
 
 pub fn summary_line(plan: &Plan) -> String {
+    // Without live state there is no plan to count: "0 to add" would read as "nothing to do".
+    if plan.changes.is_empty() && !plan.errors.is_empty() {
+        return format!("No plan: {} error(s) must be fixed first.", plan.errors.len());
+    }
     format!(
         "Plan: {} to add, {} to change, {} to destroy.",
         plan.summary.add, plan.summary.change, plan.summary.destroy
@@ -178,8 +182,6 @@ pub fn markdown(plan: &Plan) -> String {
         out.push('\n');
     } else if plan.errors.is_empty() {
         let _ = writeln!(out, "No changes: the live fleet matches `{}`.\n", plan.config_path);
-    } else {
-        let _ = writeln!(out, "Not planned: {} error(s) below must be fixed first.\n", plan.errors.len());
     }
     if !plan.unchanged.is_empty() {
         let _ = writeln!(out, "<details><summary>{} already in place</summary>\n", plan.unchanged.len());
@@ -363,6 +365,15 @@ mod tests {
                 message: "AKS cluster aks9 was not found".into(),
                 hint: Some("check name, resource_group and subscription_id".into()),
             }],
+        }
+    }
+
+    #[test]
+    fn a_plan_that_could_not_read_live_state_prints_no_plan_summary() {
+        let plan = failed_plan();
+        for text in [anstream::adapter::strip_str(&text(&plan)).to_string(), markdown(&plan)] {
+            assert!(!text.contains("Plan: 0 to add"), "{text}");
+            assert!(text.contains("1 error"), "{text}");
         }
     }
 
