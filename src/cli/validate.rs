@@ -8,6 +8,9 @@ use acrlink::render::diagnostics;
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
+    /// The file to check (the same as -c FILE)
+    #[arg(value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
     /// Report format: text for people, json for scripts (versioned)
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
@@ -20,6 +23,7 @@ pub enum ReportFormat {
 }
 
 pub fn run(path: &Path, args: &ValidateArgs) -> Exit {
+    let path = args.file.as_deref().unwrap_or(path);
     let (config, report) = match config::load(path) {
         Ok(loaded) => loaded,
         Err(err) => {

@@ -1071,3 +1071,14 @@ fn distinct_globs_past_the_comparison_budget_get_one_too_costly_error() {
     assert_eq!((costly[0].line, costly[0].path.0.len()), (8, 4), "at the selector: {:#?}", costly[0]);
     assert!(costly[0].hint.as_deref().is_some_and(|h| h.contains("selectors")), "{:#?}", costly[0]);
 }
+
+#[test]
+fn validate_takes_the_file_as_an_argument_as_well_as_with_c() {
+    let sandbox = Sandbox::new();
+    sandbox.write("fleet.toml", std::fs::read_to_string(repo_root().join("examples/demo/acrlink.toml")).unwrap());
+    sandbox.run(["validate", "fleet.toml"]).assert_exit(0).assert_no_panic();
+    sandbox.run(["-c", "fleet.toml", "validate"]).assert_exit(0).assert_no_panic();
+    let missing = sandbox.run(["validate", "nowhere.toml"]);
+    missing.assert_exit(1).assert_no_panic();
+    assert!(missing.stderr.contains("nowhere.toml"), "{missing}");
+}
