@@ -209,11 +209,22 @@ fn status(message: &str) {
 
 pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
-        let run = Session::open(config_path, &args.azure)?.plan();
+        // Found out before live state is read, not after.
+        let mut out_file = match &args.out {
+            Some(out) => Some(open_for_plan(out)?),
+            None => None,
+        };
+        let session = Session::open(config_path, &args.azure).inspect_err(|_| {
+            // No plan was made: leave no empty plan file behind.
+            if let Some(out) = &args.out {
+                let _ = std::fs::remove_file(out);
+            }
+        })?;
+        let run = session.plan();
         anstream::print!("{}", render_plan(&run.plan, args.format));
-        if let Some(out) = &args.out {
+        if let (Some(out), Some(file)) = (&args.out, out_file.as_mut()) {
             let text = render::plan::json(&run.plan);
-            std::fs::write(out, text).map_err(|e| {
+            std::io::Write::write_all(file, text.as_bytes()).map_err(|e| {
                 report_error(&format!("cannot write the plan to {}: {e}", out.display()), None);
                 Exit::Error
             })?;
@@ -257,6 +268,17 @@ pub fn graph(config_path: &Path, args: &GraphArgs) -> Exit {
         Ok(if run.plan.errors.is_empty() { Exit::Ok } else { Exit::Error })
     })();
     result.unwrap_or_else(|exit| exit)
+}
+
+/// The file `plan --out` writes, opened (and emptied) before anything is read from Azure.
+fn open_for_plan(path: &Path) -> Result<std::fs::File, Exit> {
+    std::fs::File::create(path).map_err(|e| {
+        report_error(
+            &format!("cannot write the plan to {}: {e}", path.display()),
+            Some("choose a path in a directory that exists and can be written"),
+        );
+        Exit::Error
+    })
 }
 
 fn read_saved_plan(path: &Path) -> Result<Plan, Exit> {

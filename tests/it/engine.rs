@@ -467,3 +467,14 @@ fn logs_are_not_coloured_on_a_stderr_that_is_no_terminal() {
     assert!(output.stderr.contains("requests"), "the -vv log lines are there: {output}");
     assert!(!output.stderr.contains('\u{1b}'), "no escape codes with --color auto off a terminal: {output:?}");
 }
+
+#[test]
+fn plan_out_to_a_path_that_cannot_be_written_fails_before_reading_live_state() {
+    let azure = Azure::demo();
+    let sandbox = azure.sandbox();
+    azure.emulator().reset_ledger();
+    let output = sandbox.run(["plan", "--out", "no/such/dir/plan.json"]);
+    assert_clean(output.assert_exit(1));
+    assert!(output.stderr.contains("no/such/dir/plan.json"), "{output}");
+    assert!(azure.arm_requests().is_empty(), "nothing was read: {:?}", azure.arm_requests());
+}
