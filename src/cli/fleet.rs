@@ -330,8 +330,11 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
             return Err(Exit::Error);
         }
         if !plan.has_changes() {
-            if args.format == OutputFormat::Json {
-                anstream::print!("{}", render::plan::apply_json(&apply::ApplyReport { outcomes: Vec::new() }));
+            let nothing = apply::ApplyReport { outcomes: Vec::new() };
+            match args.format {
+                OutputFormat::Json => anstream::print!("{}", render::plan::apply_json(&nothing)),
+                OutputFormat::Markdown => anstream::print!("{}", render::plan::apply_markdown(&nothing)),
+                OutputFormat::Text => {}
             }
             return Ok(Exit::Ok);
         }
@@ -340,7 +343,8 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
         let report = execute(&plan, &connection, &config, args);
         match args.format {
             OutputFormat::Json => anstream::print!("{}", render::plan::apply_json(&report)),
-            _ => anstream::print!("{}", render::plan::apply_text(&report)),
+            OutputFormat::Markdown => anstream::print!("{}", render::plan::apply_markdown(&report)),
+            OutputFormat::Text => anstream::print!("{}", render::plan::apply_text(&report)),
         }
         Ok(if report.failed() > 0 || report.skipped() > 0 { Exit::Error } else { Exit::Ok })
     })();

@@ -309,15 +309,10 @@ pub fn outcome_line(outcome: &crate::apply::Outcome) -> String {
     line
 }
 
-/// The report on stdout: every change already streamed to stderr as it landed, so only what
-/// needs attention is repeated here, then the summary.
-pub fn apply_text(report: &ApplyReport) -> String {
-    let mut out = String::new();
-    for outcome in report.outcomes.iter().filter(|o| matches!(o.status, Status::Failed | Status::Skipped)) {
-        let _ = writeln!(out, "{}", outcome_line(outcome));
-    }
+/// "Apply complete: N added, …; N failed, N skipped."
+fn apply_summary(report: &ApplyReport) -> String {
     let count = |status: Status| report.outcomes.iter().filter(|o| o.status == status).count();
-    let line = format!(
+    format!(
         "Apply complete: {} added, {} changed, {} destroyed, {} adopted; {} failed, {} skipped.",
         count(Status::Created) + count(Status::Replaced),
         count(Status::Updated),
@@ -325,12 +320,45 @@ pub fn apply_text(report: &ApplyReport) -> String {
         count(Status::Adopted),
         report.failed(),
         report.skipped()
-    );
+    )
+}
+
+/// The report on stdout: every change already streamed to stderr as it landed, so only what
+/// needs attention is repeated here, then the summary.
+pub fn apply_text(report: &ApplyReport) -> String {
+    let mut out = String::new();
+    for outcome in report.outcomes.iter().filter(|o| matches!(o.status, Status::Failed | Status::Skipped)) {
+        let _ = writeln!(out, "{}", outcome_line(outcome));
+    }
+    let line = apply_summary(report);
     let line = if report.failed() > 0 { style::error(&line) } else { style::success(&line) };
     if !out.is_empty() {
         out.push('\n');
     }
     let _ = writeln!(out, "{line}");
+    out
+}
+
+/// The report for a pull request or a job summary: the totals, then every outcome.
+pub fn apply_markdown(report: &ApplyReport) -> String {
+    let mut out = String::from("### acrlink apply\n\n");
+    let _ = writeln!(out, "**{}**\n", apply_summary(report));
+    if report.outcomes.is_empty() {
+        return out;
+    }
+    out.push_str("| | Resource | Outcome |\n|---|---|---|\n");
+    for outcome in &report.outcomes {
+        let mark = match outcome.status {
+            Status::Failed => "✗",
+            Status::Skipped => "-",
+            _ => "✓",
+        };
+        let mut what = cell(&outcome.message);
+        if let Some(hint) = &outcome.hint {
+            what.push_str(&format!(" (hint: {})", cell(hint)));
+        }
+        let _ = writeln!(out, "| {mark} | `{}` | {what} |", outcome.address);
+    }
     out
 }
 
@@ -366,6 +394,31 @@ mod tests {
                 hint: Some("check name, resource_group and subscription_id".into()),
             }],
         }
+    }
+
+    #[test]
+    fn apply_reports_in_markdown_list_every_outcome_with_its_hint() {
+        use crate::apply::{Outcome, Status};
+        let outcome = |address: &str, status, hint: Option<&str>| Outcome {
+            address: address.parse().unwrap(),
+            action: crate::plan::Action::Create,
+            status,
+            message: format!("{status:?}"),
+            hint: hint.map(str::to_string),
+        };
+        let report = ApplyReport {
+            outcomes: vec![
+                outcome("secret[a/b/c]", Status::Created, None),
+                outcome("secret[a/b/d]", Status::Failed, Some("grant the rights")),
+                outcome("service_account[a/b/default]", Status::Skipped, None),
+            ],
+        };
+        let text = apply_markdown(&report);
+        assert!(text.starts_with("### acrlink apply"), "{text}");
+        for expected in ["`secret[a/b/c]`", "`secret[a/b/d]`", "grant the rights", "1 failed, 1 skipped"] {
+            assert!(text.contains(expected), "{expected}:\n{text}");
+        }
+        assert!(!text.contains('\u{1b}'), "{text}");
     }
 
     #[test]
