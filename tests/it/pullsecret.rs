@@ -510,6 +510,7 @@ fn no_secret_reaches_any_output_of_any_command() {
         vec!["-vvv", "drift", "--format", "json"],
         vec!["-vvv", "drift", "--format", "markdown"],
         vec!["-vvv", "apply", "--auto-approve", "--format", "json"],
+        vec!["-vvv", "apply", "--auto-approve", "--format", "markdown"],
     ] {
         let output = sandbox.run(&args);
         assert_clean(&output);
@@ -521,9 +522,12 @@ fn no_secret_reaches_any_output_of_any_command() {
     let stricter = with_sp
         .replace("token_ttl = \"90d\"\nrotate_before = \"30d\"", "token_ttl = \"100d\"\nrotate_before = \"95d\"");
     let sandbox = fleet.sandbox_with(&stricter).env("PARTNER_SECRET", SP_CANARY);
-    for args in
-        [vec!["-vvv", "drift"], vec!["-vvv", "apply", "--auto-approve"], vec!["-vvv", "drift", "--format", "json"]]
-    {
+    for args in [
+        vec!["-vvv", "drift"],
+        vec!["-vvv", "apply", "--auto-approve", "--format", "markdown"],
+        vec!["-vvv", "drift", "--format", "json"],
+        vec!["-vvv", "drift", "--format", "markdown"],
+    ] {
         let output = sandbox.run(&args);
         assert_clean(&output);
         everything.push(format!("{output}"));
