@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
+    /// A cap on attempts; by default none: the time budget decides, so a storm of 429s that
+    /// the budget could carry never fails a change (ACRLINK_RETRY_MAX_ATTEMPTS sets one).
     pub max_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
@@ -16,7 +18,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 8,
+            max_attempts: u32::MAX,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(30),
             budget: Duration::from_secs(300),
@@ -90,7 +92,18 @@ mod tests {
         assert!(wait >= Duration::from_secs(2));
         assert_eq!(policy.delay(1, Failure::Throttled { retry_after: Some(Duration::from_secs(9)) }, now), None);
         assert_eq!(policy.delay(1, Failure::Permanent, now), None);
-        assert_eq!(policy.delay(8, Failure::Transient, now), None);
+        let counted = RetryPolicy { max_attempts: 8, ..policy.clone() };
+        assert_eq!(counted.delay(8, Failure::Transient, now), None, "a cap set by ACRLINK_RETRY_MAX_ATTEMPTS holds");
+    }
+
+    #[test]
+    fn throttling_is_ridden_out_for_as_long_as_the_budget_lasts_whatever_the_attempt_count() {
+        let policy = RetryPolicy { budget: Duration::from_secs(300), ..RetryPolicy::default() };
+        let now = Instant::now();
+        let throttled = Failure::Throttled { retry_after: Some(Duration::from_secs(1)) };
+        for attempt in [8, 9, 50, 200] {
+            assert!(policy.delay(attempt, throttled, now).is_some(), "attempt {attempt} is within the budget");
+        }
     }
 
     #[test]
