@@ -10,8 +10,9 @@ pub struct Settings {
     /// Retries of throttled, failed or dropped requests (ACRLINK_RETRY_BUDGET_SECONDS,
     /// ACRLINK_RETRY_MAX_ATTEMPTS).
     pub retry: RetryPolicy,
-    /// ARM requests per second and subscription (ACRLINK_ARM_REQUESTS_PER_SECOND).
-    pub arm_requests_per_second: f64,
+    /// ARM requests per second and subscription (ACRLINK_ARM_REQUESTS_PER_SECOND); None paces
+    /// by ARM's own buckets (reads 250 + 25/s, writes and deletes 200 + 10/s).
+    pub arm_requests_per_second: Option<f64>,
     /// How long apply keeps retrying PrincipalNotFound (ACRLINK_PRINCIPAL_WAIT_SECONDS).
     pub principal_wait: Duration,
     /// Where ARM is reached instead of the cloud's endpoint (ACRLINK_ARM_ENDPOINT): the
@@ -25,7 +26,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             retry: RetryPolicy::default(),
-            arm_requests_per_second: 20.0,
+            arm_requests_per_second: None,
             principal_wait: Duration::from_secs(300),
             arm_endpoint: None,
             max_response_bytes: 32 * 1024 * 1024,
@@ -51,7 +52,7 @@ impl Settings {
         }
         let rate = variable("ACRLINK_ARM_REQUESTS_PER_SECOND").and_then(|v| v.trim().parse::<f64>().ok());
         if let Some(rate) = rate.filter(|r| r.is_finite() && *r >= 0.0) {
-            settings.arm_requests_per_second = rate;
+            settings.arm_requests_per_second = Some(rate);
         }
         if let Some(wait) = variable("ACRLINK_PRINCIPAL_WAIT_SECONDS").as_deref().and_then(seconds) {
             settings.principal_wait = wait;
@@ -80,12 +81,12 @@ mod tests {
         });
         assert_eq!(settings.retry.budget, Duration::from_millis(1500));
         assert_eq!(settings.retry.max_attempts, 3);
-        assert_eq!(settings.arm_requests_per_second, 1000.0);
+        assert_eq!(settings.arm_requests_per_second, Some(1000.0));
         assert_eq!(settings.principal_wait, Duration::from_secs(300), "inf keeps the default");
         assert_eq!(settings.arm_endpoint.as_deref(), Some("https://127.0.0.1:8443"));
         let nonsense = Settings::from_variables(|_| Some("-1".into()));
         assert_eq!(nonsense.retry.budget, Settings::default().retry.budget);
-        assert_eq!(nonsense.arm_requests_per_second, 20.0);
+        assert_eq!(nonsense.arm_requests_per_second, None);
         assert!(nonsense.arm_endpoint.is_some(), "an endpoint is taken as given");
     }
 }

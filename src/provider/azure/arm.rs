@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use azure_core::credentials::TokenCredential;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use tokio::sync::Mutex;
 
 use super::wire::Page;
 use crate::provider::AzureError;
@@ -24,32 +23,71 @@ pub struct RequestStats {
     pub throttled: AtomicU64,
 }
 
-/// A token bucket per subscription, refilled continuously.
-#[derive(Debug)]
-struct RateLimiter {
+/// A token bucket: `burst` requests at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+/// Paces requests per subscription and class the way ARM meters them, so a large apply spends
+/// ARM's burst and then follows its refill instead of earning 429s.
+struct RateLimiter {
+    read: Bucket,
+    write: Bucket,
+    delete: Bucket,
+    /// Tokens left and when they were counted, by "subscription/class"; held only for the
+    /// arithmetic, never across an await.
+    buckets: std::sync::Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 impl RateLimiter {
-    async fn acquire(&self, key: &str) {
-        if self.per_second <= 0.0 {
-            return;
-        }
-        let wait = {
-            let mut buckets = self.buckets.lock().await;
-            let now = Instant::now();
-            let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
-            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
-            *last = now;
-            *tokens -= 1.0;
-            if *tokens >= 0.0 {
-                Duration::ZERO
-            } else {
-                Duration::try_from_secs_f64(-*tokens / self.per_second).unwrap_or(Duration::from_secs(60))
+    /// ARM's documented buckets per subscription and principal (reads 250 + 25/s, writes and
+    /// deletes 200 + 10/s each); `per_second` (ACRLINK_ARM_REQUESTS_PER_SECOND) replaces them
+    /// all with that rate and a burst of five seconds of it; 0 turns pacing off.
+    fn new(per_second: Option<f64>) -> RateLimiter {
+        let (read, write, delete) = match per_second {
+            Some(rate) => {
+                let bucket = Bucket { per_second: rate, burst: (rate * 5.0).max(1.0) };
+                (bucket, bucket, bucket)
             }
+            None => (
+                Bucket { per_second: 25.0, burst: 250.0 },
+                Bucket { per_second: 10.0, burst: 200.0 },
+                Bucket { per_second: 10.0, burst: 200.0 },
+            ),
         };
+        RateLimiter { read, write, delete, buckets: std::sync::Mutex::new(HashMap::new()) }
+    }
+
+    fn bucket(&self, key: &str) -> Bucket {
+        match key.rsplit('/').next() {
+            Some("read") => self.read,
+            Some("delete") => self.delete,
+            _ => self.write,
+        }
+    }
+
+    /// Takes one token from `key`'s bucket at `now`; how long to wait before sending.
+    fn reserve(&self, key: &str, now: Instant) -> Duration {
+        let bucket = self.bucket(key);
+        if bucket.per_second <= 0.0 {
+            return Duration::ZERO;
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((bucket.burst, now));
+        *tokens = (*tokens + now.saturating_duration_since(*last).as_secs_f64() * bucket.per_second).min(bucket.burst);
+        *last = now;
+        *tokens -= 1.0;
+        if *tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::try_from_secs_f64(-*tokens / bucket.per_second).unwrap_or(Duration::from_secs(60))
+        }
+    }
+
+    async fn acquire(&self, key: &str) {
+        let wait = self.reserve(key, Instant::now());
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -59,8 +97,9 @@ impl RateLimiter {
 impl RateLimiter {
     /// A 429 means the server's bucket is empty whatever ours says: stop spending the burst so
     /// the other workers on this bucket slow down too instead of each earning its own 429.
-    async fn drain(&self, key: &str) {
-        if let Some((tokens, _)) = self.buckets.lock().await.get_mut(key) {
+    fn drain(&self, key: &str) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((tokens, _)) = buckets.get_mut(key) {
             *tokens = tokens.min(0.0);
         }
     }
@@ -140,7 +179,6 @@ impl ArmClient {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| AzureError::Transport(e.to_string()))?;
-        let per_second = settings.arm_requests_per_second;
         Ok(ArmClient {
             http,
             endpoint: endpoint.trim_end_matches('/').to_string(),
@@ -148,11 +186,7 @@ impl ArmClient {
             scope: scope.to_string(),
             retry: settings.retry.clone(),
             max_response_bytes: settings.max_response_bytes,
-            limiter: RateLimiter {
-                per_second,
-                burst: (per_second * 5.0).max(1.0),
-                buckets: Mutex::new(HashMap::new()),
-            },
+            limiter: RateLimiter::new(settings.arm_requests_per_second),
             stats: Arc::new(RequestStats::default()),
         })
     }
@@ -240,7 +274,7 @@ impl ArmClient {
                     }
                     let answer = Answer { status, headers, body };
                     if matches!(failure, Failure::Throttled { .. }) {
-                        self.limiter.drain(&limit_key).await;
+                        self.limiter.drain(&limit_key);
                     }
                     match self.retry.delay(attempt, failure, started) {
                         Some(wait) => {
@@ -499,6 +533,22 @@ mod tests {
     }
 
     #[test]
+    fn pacing_follows_azures_buckets_per_class_reads_250_plus_25_writes_and_deletes_200_plus_10() {
+        let limiter = RateLimiter::new(None);
+        let now = Instant::now();
+        for (class, burst, refill) in [("read", 250, 25.0), ("write", 200, 10.0), ("delete", 200, 10.0)] {
+            let key = format!("s1/{class}");
+            for n in 0..burst {
+                assert_eq!(limiter.reserve(&key, now), Duration::ZERO, "{class} #{n} is in the burst");
+            }
+            let wait = limiter.reserve(&key, now).as_secs_f64();
+            assert!((wait - 1.0 / refill).abs() < 1e-6, "{class}: the next waits one refill ({wait})");
+        }
+        let fast = RateLimiter::new(Some(1000.0));
+        assert_eq!(fast.reserve("s1/write", now), Duration::ZERO, "an explicit rate applies to every class");
+    }
+
+    #[test]
     fn requests_never_leave_the_endpoint() {
         let arm = "https://management.azure.com";
         assert!(same_origin(arm, "https://management.azure.com/subscriptions/x?api-version=1"));
@@ -521,11 +571,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_throttle_drains_the_burst() {
-        let limiter = RateLimiter { per_second: 1000.0, burst: 5.0, buckets: Mutex::new(HashMap::new()) };
+        let limiter = RateLimiter::new(Some(1.0));
         limiter.acquire("k").await;
-        limiter.drain("k").await;
+        limiter.drain("k");
         let started = Instant::now();
         limiter.acquire("k").await;
-        assert!(started.elapsed() >= Duration::from_micros(500), "had to wait for a refill");
+        assert!(started.elapsed() >= Duration::from_millis(900), "had to wait for a refill");
     }
 }
