@@ -610,7 +610,6 @@ fn entra_integrated_clusters_and_local_kube_contexts_are_reached_too() {
     let plan = broken.run(["plan"]);
     assert_clean(plan.assert_exit(1));
     assert!(plan.stdout.contains("cannot read cluster aks-dev-01"), "{plan}");
-    assert!(plan.stdout.contains("https://127.0.0.1:1"), "the error names the server it could not reach:\n{plan}");
 }
 
 #[test]
