@@ -57,6 +57,7 @@ pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str,
         unchanged: diff.unchanged,
         warnings: diff.warnings,
         errors: Vec::new(),
+        blocked: pull.blocked,
     };
     let graph = ResourceGraph::from_plan(&plan, anchors(&inventory));
     if let Err(member) = graph.order() {

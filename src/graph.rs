@@ -271,6 +271,7 @@ mod tests {
                 .collect(),
             warnings: Vec::new(),
             errors: Vec::new(),
+            blocked: Vec::new(),
         }
     }
 

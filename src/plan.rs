@@ -186,6 +186,10 @@ pub struct Plan {
     pub warnings: Vec<Finding>,
     /// Blocking: apply refuses a plan with errors.
     pub errors: Vec<Finding>,
+    /// Bindings acrlink cannot satisfy as things stand (a Secret of the binding's name that
+    /// acrlink did not make): apply does everything else, and plan, drift and apply all say so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<Finding>,
 }
 
 fn default_owner() -> String {

@@ -230,7 +230,8 @@ pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
             })?;
             status(&format!("Saved the plan to {}; apply it with `acrlink apply {}`.", out.display(), out.display()));
         }
-        Ok(if !run.plan.errors.is_empty() {
+        // A binding acrlink cannot satisfy fails the plan: a pipeline must not pass with it.
+        Ok(if !run.plan.errors.is_empty() || !run.plan.blocked.is_empty() {
             Exit::Error
         } else if args.detailed_exitcode && run.plan.has_changes() {
             Exit::Changes
@@ -252,7 +253,7 @@ pub fn drift(config_path: &Path, args: &DriftArgs) -> Exit {
         anstream::print!("{text}");
         Ok(if !run.plan.errors.is_empty() {
             Exit::Error
-        } else if run.plan.has_changes() {
+        } else if run.plan.has_changes() || !run.plan.blocked.is_empty() {
             Exit::Changes
         } else {
             Exit::Ok
@@ -336,7 +337,7 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
                 OutputFormat::Markdown => anstream::print!("{}", render::plan::apply_markdown(&nothing)),
                 OutputFormat::Text => {}
             }
-            return Ok(Exit::Ok);
+            return Ok(unmet(&plan).unwrap_or(Exit::Ok));
         }
         // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
         confirm(args.auto_approve || args.plan_file.is_some())?;
@@ -346,9 +347,22 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
             OutputFormat::Markdown => anstream::print!("{}", render::plan::apply_markdown(&report)),
             OutputFormat::Text => anstream::print!("{}", render::plan::apply_text(&report)),
         }
-        Ok(if report.failed() > 0 || report.skipped() > 0 { Exit::Error } else { Exit::Ok })
+        let unmet = unmet(&plan);
+        Ok(if report.failed() > 0 || report.skipped() > 0 { Exit::Error } else { unmet.unwrap_or(Exit::Ok) })
     })();
     result.unwrap_or_else(|exit| exit)
+}
+
+/// After an apply: bindings it could not satisfy make it fail, said once more at the end.
+fn unmet(plan: &Plan) -> Option<Exit> {
+    if plan.blocked.is_empty() {
+        return None;
+    }
+    report_error(
+        &format!("{} binding target(s) could not be met; everything else was applied", plan.blocked.len()),
+        Some("see the blocked Secrets above: set adopt = true on the binding, or choose another secret_name"),
+    );
+    Some(Exit::Error)
 }
 
 /// A saved plan and a connection for it, once it is known to come from the file acrlink is

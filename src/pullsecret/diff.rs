@@ -39,6 +39,8 @@ pub struct Diff {
     pub changes: Vec<Change>,
     pub unchanged: Vec<Unchanged>,
     pub warnings: Vec<Finding>,
+    /// Bindings that cannot be met: a Secret of their name that acrlink does not own.
+    pub blocked: Vec<Finding>,
 }
 
 /// Made by acrlink for this owner.
@@ -538,7 +540,7 @@ fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: 
             Reason::SecretNeeded { registries: secret.entries.values().map(|e| e.registry.clone()).collect() },
         ),
         Some(live) if !is_managed(live, inputs.owner) && !secret.adopt => {
-            out.warnings.push(Finding {
+            out.blocked.push(Finding {
                 subject: address.to_string(),
                 message: format!(
                     "a Secret named {} already exists in {}/{} and was not made by acrlink; it is left alone",
@@ -552,7 +554,7 @@ fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: 
             (Action::Replace, Reason::SecretTypeWrong { live_type: live.type_.clone() })
         }
         Some(live) if live.immutable && !is_managed(live, inputs.owner) => {
-            out.warnings.push(Finding {
+            out.blocked.push(Finding {
                 subject: address.to_string(),
                 message: format!(
                     "the Secret {} in {}/{} is immutable and was not made by acrlink; it is left alone",

@@ -28,6 +28,7 @@ pub struct PullSecretPlan {
     pub unchanged: Vec<Unchanged>,
     pub warnings: Vec<Finding>,
     pub problems: Vec<Finding>,
+    pub blocked: Vec<Finding>,
 }
 
 pub fn has_bindings(config: &Config) -> bool {
@@ -113,6 +114,7 @@ pub async fn plan<A: Azure, K: Kubernetes>(
     result.changes = diff.changes;
     result.unchanged = diff.unchanged;
     result.warnings.extend(diff.warnings);
+    result.blocked = diff.blocked;
     result
 }
 
@@ -542,7 +544,7 @@ secret_name = "acr-pull"
         assert!(!first.changes.iter().any(|c| c.address == "secret[aks2/default/acr-pull]"));
         assert!(
             first
-                .warnings
+                .blocked
                 .iter()
                 .any(|w| w.subject == "secret[aks2/default/acr-pull]" && w.message.contains("not made by acrlink"))
         );

@@ -96,6 +96,9 @@ fn describe(change: &Change) -> String {
     }
 }
 
+/// How plan output heads bindings acrlink cannot satisfy: errors, though apply does the rest.
+const BLOCKED_ERRORS: &str = "Errors: bindings acrlink cannot satisfy (apply does everything else):";
+
 pub fn summary_line(plan: &Plan) -> String {
     // Without live state there is no plan to count: "0 to add" would read as "nothing to do".
     if plan.changes.is_empty() && !plan.errors.is_empty() {
@@ -124,7 +127,7 @@ fn findings(out: &mut String, title: &str, items: &[Finding], error: bool) {
 
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
-    if plan.changes.is_empty() && plan.errors.is_empty() {
+    if plan.changes.is_empty() && plan.errors.is_empty() && plan.blocked.is_empty() {
         let _ = writeln!(out, "{} The live fleet matches {}.", style::success("No changes."), plan.config_path);
     } else if !plan.changes.is_empty() {
         let _ = writeln!(out, "acrlink will perform the following actions:\n");
@@ -156,6 +159,7 @@ pub fn text(plan: &Plan) -> String {
     }
     findings(&mut out, "Warnings:", &plan.warnings, false);
     findings(&mut out, "Errors (apply refuses this plan until they are fixed):", &plan.errors, true);
+    findings(&mut out, BLOCKED_ERRORS, &plan.blocked, true);
     let _ = writeln!(out, "{}", style::bold(&summary_line(plan)));
     out
 }
@@ -180,7 +184,7 @@ pub fn markdown(plan: &Plan) -> String {
             );
         }
         out.push('\n');
-    } else if plan.errors.is_empty() {
+    } else if plan.errors.is_empty() && plan.blocked.is_empty() {
         let _ = writeln!(out, "No changes: the live fleet matches `{}`.\n", plan.config_path);
     }
     if !plan.unchanged.is_empty() {
@@ -194,9 +198,10 @@ pub fn markdown(plan: &Plan) -> String {
     out
 }
 
-/// Errors first (they block), then warnings, each with its hint.
+/// Errors first (they block), then unmet bindings, then warnings, each with its hint.
 fn markdown_findings(out: &mut String, plan: &Plan) {
-    for (title, items) in [("Errors", &plan.errors), ("Warnings", &plan.warnings)] {
+    let blocked = "Blocked: bindings acrlink cannot satisfy";
+    for (title, items) in [("Errors", &plan.errors), (blocked, &plan.blocked), ("Warnings", &plan.warnings)] {
         if items.is_empty() {
             continue;
         }
@@ -218,7 +223,8 @@ fn cell(text: &str) -> String {
 /// Drift: what changed outside acrlink, phrased as missing / changed / extra.
 pub fn drift_text(plan: &Plan) -> String {
     let mut out = String::new();
-    if plan.changes.is_empty() && plan.errors.is_empty() {
+    findings(&mut out, "Blocked: bindings acrlink cannot satisfy:", &plan.blocked, true);
+    if plan.changes.is_empty() && plan.errors.is_empty() && plan.blocked.is_empty() {
         let _ = writeln!(out, "{} The live fleet matches {}.", style::success("No drift."), plan.config_path);
     } else if !plan.changes.is_empty() {
         let _ = writeln!(out, "{} live state differs from {}:\n", style::warning("Drift detected:"), plan.config_path);
@@ -251,6 +257,8 @@ struct DriftJson<'a> {
     missing: Vec<&'a Change>,
     changed: Vec<&'a Change>,
     extra: Vec<&'a Change>,
+    /// Bindings acrlink cannot satisfy: drift too, though no change repairs them.
+    blocked: &'a [Finding],
     warnings: &'a [Finding],
     errors: &'a [Finding],
 }
@@ -259,10 +267,11 @@ pub fn drift_json(plan: &Plan) -> String {
     let pick = |action| plan.changes.iter().filter(|c| c.action == action).collect();
     let document = DriftJson {
         format_version: 1,
-        drift: plan.has_changes(),
+        drift: plan.has_changes() || !plan.blocked.is_empty(),
         missing: pick(Action::Create),
         changed: plan.changes.iter().filter(|c| matches!(c.action, Action::Update | Action::Replace)).collect(),
         extra: pick(Action::Delete),
+        blocked: &plan.blocked,
         warnings: &plan.warnings,
         errors: &plan.errors,
     };
@@ -271,11 +280,11 @@ pub fn drift_json(plan: &Plan) -> String {
 
 pub fn drift_markdown(plan: &Plan) -> String {
     let mut out = String::from("### acrlink drift\n\n");
-    if plan.changes.is_empty() && plan.errors.is_empty() {
+    if plan.changes.is_empty() && plan.errors.is_empty() && plan.blocked.is_empty() {
         out.push_str("No drift.\n\n");
-    } else if plan.changes.is_empty() {
+    } else if plan.changes.is_empty() && !plan.errors.is_empty() {
         let _ = writeln!(out, "Drift could not be checked: {} error(s) below.\n", plan.errors.len());
-    } else {
+    } else if !plan.changes.is_empty() {
         out.push_str("| Kind | Resource | What |\n|---|---|---|\n");
         for change in &plan.changes {
             let kind = match change.action {
@@ -393,6 +402,7 @@ mod tests {
                 message: "AKS cluster aks9 was not found".into(),
                 hint: Some("check name, resource_group and subscription_id".into()),
             }],
+            blocked: Vec::new(),
         }
     }
 

@@ -378,7 +378,7 @@ fn a_foreign_secret_is_refused_unless_adopted_and_a_wrong_typed_one_is_replaced(
 
     let sandbox = fleet.sandbox_with(&demo_config());
     let plan = sandbox.run(["plan"]);
-    assert_clean(plan.assert_exit(0));
+    assert_clean(plan.assert_exit(1));
     assert!(plan.stdout.contains("-/+ secret[aks-dev-02/default/vendor-pull]"), "{plan}");
     assert!(
         plan.stdout
@@ -387,7 +387,8 @@ fn a_foreign_secret_is_refused_unless_adopted_and_a_wrong_typed_one_is_replaced(
     );
     assert!(!plan.stdout.contains("+ secret[aks-dev-01/default/vendor-pull]"), "{plan}");
 
-    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    // Everything else is applied; the unmet binding still fails the run.
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(1));
     let foreign = fleet.secret(&dev1, "default", "vendor-pull").unwrap();
     assert_eq!(foreign.type_.as_deref(), Some("Opaque"), "left alone");
     assert_eq!(
@@ -861,4 +862,40 @@ fn an_unreachable_api_server_is_one_error_that_names_it_and_no_library_log_lines
     assert!(!plan.stderr.contains("kube_client"), "no library log lines without -v:\n{plan}");
     assert!(plan.stdout.contains("cannot read cluster aks-dev-01"), "{plan}");
     assert!(plan.stdout.contains("https://127.0.0.1:1"), "the error names the server it could not reach:\n{plan}");
+}
+
+#[test]
+fn a_binding_blocked_by_a_foreign_secret_is_drift_and_a_plan_error_never_all_clear() {
+    let fleet = demo_fleet();
+    let dev1 = fleet.kube("dev-rg", "aks-dev-01");
+    // `kubectl create secret docker-registry vendor-pull` by hand, before acrlink's first apply.
+    let by_hand = Secret {
+        metadata: kube::api::ObjectMeta { name: Some("vendor-pull".into()), ..Default::default() },
+        type_: Some("kubernetes.io/dockerconfigjson".into()),
+        string_data: Some([(".dockerconfigjson".to_string(), r#"{"auths":{}}"#.to_string())].into()),
+        ..Default::default()
+    };
+    fleet
+        .runtime
+        .block_on(Api::<Secret>::namespaced(dev1.clone(), "default").create(&PostParams::default(), &by_hand))
+        .unwrap();
+    let sandbox = fleet.sandbox_with(&demo_config());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(1));
+    let blocked = "secret[aks-dev-01/default/vendor-pull]";
+
+    let drift = sandbox.run(["drift"]);
+    assert_clean(drift.assert_exit(2));
+    assert!(drift.stdout.contains("Blocked"), "listed as blocked: {drift}");
+    assert!(drift.stdout.contains(blocked) && drift.stdout.contains("adopt = true"), "{drift}");
+    assert!(!drift.stdout.contains("No drift"), "{drift}");
+    let json = sandbox.run(["drift", "--format", "json"]);
+    assert_clean(json.assert_exit(2));
+    assert_eq!(json.json()["blocked"][0]["subject"], blocked, "{json}");
+
+    let plan = sandbox.run(["plan"]);
+    assert_clean(plan.assert_exit(1));
+    assert!(plan.stdout.contains("Errors") && plan.stdout.contains(blocked), "{plan}");
+    let markdown = sandbox.run(["plan", "--format", "markdown"]);
+    assert_clean(markdown.assert_exit(1));
+    assert!(markdown.stdout.contains(blocked) && !markdown.stdout.contains("No changes"), "{markdown}");
 }
