@@ -539,30 +539,13 @@ fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: 
             Action::Create,
             Reason::SecretNeeded { registries: secret.entries.values().map(|e| e.registry.clone()).collect() },
         ),
-        Some(live) if !is_managed(live, inputs.owner) && !secret.adopt => {
-            out.blocked.push(Finding {
-                subject: address.to_string(),
-                message: format!(
-                    "a Secret named {} already exists in {}/{} and was not made by acrlink; it is left alone",
-                    secret.name, secret.cluster.key, secret.namespace
-                ),
-                hint: Some("choose another secret_name, or set adopt = true on the binding to take it over".into()),
-            });
+        // Someone else's Secret: taken over only with adopt = true, and never an immutable one.
+        Some(live) if !is_managed(live, inputs.owner) && (!secret.adopt || live.immutable) => {
+            out.blocked.push(foreign_secret(&address, secret, live.immutable));
             return;
         }
         Some(live) if live.type_ != DOCKER_CONFIG_JSON_TYPE => {
             (Action::Replace, Reason::SecretTypeWrong { live_type: live.type_.clone() })
-        }
-        Some(live) if live.immutable && !is_managed(live, inputs.owner) => {
-            out.blocked.push(Finding {
-                subject: address.to_string(),
-                message: format!(
-                    "the Secret {} in {}/{} is immutable and was not made by acrlink; it is left alone",
-                    secret.name, secret.cluster.key, secret.namespace
-                ),
-                hint: Some("choose another secret_name, or delete it so acrlink can make its own".into()),
-            });
-            return;
         }
         Some(live) if !is_managed(live, inputs.owner) => (Action::Update, Reason::SecretAdopted),
         // The API refuses any change to an immutable Secret's data: delete, then create.
@@ -587,6 +570,26 @@ fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: 
             sensitive_change: sensitive_change && action == Action::Update,
         },
     });
+}
+
+/// A binding blocked by a Secret of its name that acrlink did not make.
+fn foreign_secret(address: &Address, secret: &DesiredSecret, immutable: bool) -> Finding {
+    let (what, hint) = if immutable {
+        (
+            "is immutable and was not made by acrlink",
+            "choose another secret_name, or delete it so acrlink can make its own",
+        )
+    } else {
+        ("was not made by acrlink", "choose another secret_name, or set adopt = true on the binding to take it over")
+    };
+    Finding {
+        subject: address.to_string(),
+        message: format!(
+            "a Secret named {} already exists in {}/{} and {what}; it is left alone",
+            secret.name, secret.cluster.key, secret.namespace
+        ),
+        hint: Some(hint.into()),
+    }
 }
 
 /// acrlink's Secrets nobody wants, in the clusters that were read.
