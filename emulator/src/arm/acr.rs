@@ -9,7 +9,7 @@ use crate::http::{Reply, arm_error, now_azure, page};
 use crate::route::{RegistryPart, Target};
 use crate::state::{
     Child, Completion, Operation, PollStyle, RegistryRec, ScopeMapRec, State, TokenPassword, TokenRec, allowed,
-    random_password, registry_id, touches, world_mode,
+    random_password, registry_id, world_mode,
 };
 use crate::world::{Lro, LroMode};
 
@@ -136,20 +136,7 @@ pub(super) fn handle(ctx: &Ctx<'_>, target: &Target) -> Reply {
 }
 
 fn list(ctx: &Ctx<'_>, state: &State, subscription: &str, resource_group: Option<&str>) -> Result<Reply, Reply> {
-    let sub = state.subscription(subscription).ok_or_else(|| subscription_not_found(subscription))?;
-    let grants = state.grants_of(&ctx.caller.object_id);
-    let scope = match resource_group {
-        Some(rg) => format!("/subscriptions/{}/resourceGroups/{rg}", sub.id),
-        None => format!("/subscriptions/{}", sub.id),
-    };
-    if !touches(&grants, &scope) {
-        return Err(ctx.forbidden(&action("read"), &scope));
-    }
-    if let Some(rg) = resource_group
-        && state.resource_group(&sub.id, rg).is_none()
-    {
-        return Err(resource_group_not_found(rg));
-    }
+    let (sub, grants) = ctx.list_scope(state, subscription, resource_group, &action("read"))?;
     let items = state
         .registries
         .values()

@@ -12,7 +12,7 @@ use crate::http::{Reply, flat_error, now_azure, page};
 use crate::ids::derived_guid;
 use crate::route::{ClusterAction, Target};
 use crate::server::Shared;
-use crate::state::{ClusterRec, Completion, Operation, PollStyle, State, allowed, cluster_id, touches};
+use crate::state::{ClusterRec, Completion, Operation, PollStyle, State, allowed, cluster_id};
 use crate::world::{ClusterIdentity, LroMode};
 
 const READ: &str = "Microsoft.ContainerService/managedClusters/read";
@@ -207,20 +207,7 @@ pub(super) fn handle(ctx: &Ctx<'_>, target: &Target) -> Reply {
 }
 
 fn list(ctx: &Ctx<'_>, state: &State, subscription: &str, resource_group: Option<&str>) -> Result<Reply, Reply> {
-    let sub = state.subscription(subscription).ok_or_else(|| subscription_not_found(subscription))?;
-    let grants = state.grants_of(&ctx.caller.object_id);
-    let scope = match resource_group {
-        Some(rg) => format!("/subscriptions/{}/resourceGroups/{rg}", sub.id),
-        None => format!("/subscriptions/{}", sub.id),
-    };
-    if !touches(&grants, &scope) {
-        return Err(ctx.forbidden(READ, &scope));
-    }
-    if let Some(rg) = resource_group
-        && state.resource_group(&sub.id, rg).is_none()
-    {
-        return Err(resource_group_not_found(rg));
-    }
+    let (sub, grants) = ctx.list_scope(state, subscription, resource_group, READ)?;
     let items = state
         .clusters
         .values()

@@ -5,9 +5,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, resource_group_not_found, subscription_not_found};
+use super::Ctx;
 use crate::http::{Reply, arm_error, page};
-use crate::state::{ClusterRec, RegistryRec, State, allowed, touches};
+use crate::state::{ClusterRec, RegistryRec, State, allowed};
 use crate::world::ClusterIdentity;
 
 const READ: &str = "Microsoft.Resources/subscriptions/resources/read";
@@ -153,20 +153,7 @@ fn listed(ctx: &Ctx<'_>, state: &State, subscription: &str, resource_group: Opti
             arm_error(400, "InvalidFilterParameter", format!("The $filter '{filter}' is not supported."))
         })?,
     };
-    let sub = state.subscription(subscription).ok_or_else(|| subscription_not_found(subscription))?;
-    let grants = state.grants_of(&ctx.caller.object_id);
-    let scope = match resource_group {
-        Some(rg) => format!("/subscriptions/{}/resourceGroups/{rg}", sub.id),
-        None => format!("/subscriptions/{}", sub.id),
-    };
-    if !touches(&grants, &scope) {
-        return Err(ctx.forbidden(READ, &scope));
-    }
-    if let Some(rg) = resource_group
-        && state.resource_group(&sub.id, rg).is_none()
-    {
-        return Err(resource_group_not_found(rg));
-    }
+    let (sub, grants) = ctx.list_scope(state, subscription, resource_group, READ)?;
     let clusters = state.clusters.values().filter(|c| c.subscription == sub.id).map(|c| cluster_item(state, c));
     let registries = state.registries.values().filter(|r| r.subscription == sub.id).map(registry_item);
     let items = clusters

@@ -17,9 +17,10 @@ use time::OffsetDateTime;
 
 use crate::entra::{ARM_AUDIENCES, verify};
 use crate::http::{Reply, Req, arm_error};
+use crate::roles::RoleDef;
 use crate::route::{ApiFamily, Route, Target};
 use crate::server::Shared;
-use crate::state::{State, allowed};
+use crate::state::{State, SubscriptionRec, allowed, touches};
 use crate::throttle::{Decision, Kind};
 
 /// Who is calling, from a valid token.
@@ -112,6 +113,9 @@ pub(crate) struct Ctx<'a> {
     pub version: &'a str,
 }
 
+/// A caller's role assignments: scope and role.
+type Grants = Vec<(String, RoleDef)>;
+
 impl Ctx<'_> {
     /// 403 AuthorizationFailed unless the caller may do `action` at `scope`.
     pub fn authorize(&self, state: &State, scope: &str, action: &str) -> Result<(), Reply> {
@@ -128,6 +132,33 @@ impl Ctx<'_> {
                 self.caller.client_id, self.caller.object_id
             ),
         )
+    }
+
+    /// The subscription and the caller's grants for a list at subscription or resource-group
+    /// scope, as ARM checks them: 404 for an unknown subscription or resource group, 403 unless
+    /// the caller may read somewhere at or below the scope.
+    pub fn list_scope<'s>(
+        &self,
+        state: &'s State,
+        subscription: &str,
+        resource_group: Option<&str>,
+        action: &str,
+    ) -> Result<(&'s SubscriptionRec, Grants), Reply> {
+        let sub = state.subscription(subscription).ok_or_else(|| subscription_not_found(subscription))?;
+        let grants = state.grants_of(&self.caller.object_id);
+        let scope = match resource_group {
+            Some(rg) => format!("/subscriptions/{}/resourceGroups/{rg}", sub.id),
+            None => format!("/subscriptions/{}", sub.id),
+        };
+        if !touches(&grants, &scope) {
+            return Err(self.forbidden(action, &scope));
+        }
+        if let Some(rg) = resource_group
+            && state.resource_group(&sub.id, rg).is_none()
+        {
+            return Err(resource_group_not_found(rg));
+        }
+        Ok((sub, grants))
     }
 
     pub fn page_size(&self, state: &State) -> usize {
