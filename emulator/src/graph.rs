@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::entra::{is_graph_audience, verify};
-use crate::http::{Reply, Req, encode_query_value};
+use crate::http::{Reply, Req, next_link};
 use crate::server::Shared;
 use crate::state::{DirectoryObject, State};
 
@@ -263,14 +263,7 @@ fn list_service_principals(state: &State, req: &Req) -> Reply {
     let next = offset + page.len();
     let mut body = json!({"@odata.context": format!("{CONTEXT}#servicePrincipals"), "value": page});
     if next < total {
-        let mut query: Vec<String> = req
-            .query
-            .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken"))
-            .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
-            .collect();
-        query.push(format!("$skiptoken={next}"));
-        body["@odata.nextLink"] = json!(format!("{}{}?{}", req.base_url, req.path, query.join("&")));
+        body["@odata.nextLink"] = json!(next_link(req, next));
     }
     Reply::json(200, &body)
 }

@@ -139,16 +139,22 @@ pub fn page(req: &Req, items: Vec<Value>, page_size: usize) -> Result<Value, Rep
     let next = offset + page.len();
     let mut body = json!({ "value": page });
     if next < total {
-        let mut query: Vec<String> = req
-            .query
-            .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken"))
-            .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
-            .collect();
-        query.push(format!("$skiptoken={next}"));
-        body["nextLink"] = json!(format!("{}{}?{}", req.base_url, req.path, query.join("&")));
+        body["nextLink"] = json!(next_link(req, next));
     }
     Ok(body)
+}
+
+/// The same request's URL on the emulator's own host with `$skiptoken` at `next`, keeping
+/// every other query parameter (ARM's `nextLink`, Graph's `@odata.nextLink`).
+pub fn next_link(req: &Req, next: usize) -> String {
+    let mut query: Vec<String> = req
+        .query
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken"))
+        .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
+        .collect();
+    query.push(format!("$skiptoken={next}"));
+    format!("{}{}?{}", req.base_url, req.path, query.join("&"))
 }
 
 #[cfg(test)]
