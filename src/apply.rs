@@ -1,9 +1,8 @@
-//! Executes a plan's changes against Azure, concurrently and in dependency order, and reports
-//! every outcome. Copes with what Azure really does: RoleAssignmentExists is adopted,
-//! PrincipalNotFound is retried within a budget, AuthorizationFailed stops that branch with the
-//! permission that is missing. Never reads the config: only the plan.
+//! Executes a plan's changes, concurrently and in the order of the plan's graph, handing each to
+//! its kind (`crate::kinds`), and reports every outcome; a failed change skips the changes that
+//! depend on it. Never reads the config: only the plan.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -11,11 +10,11 @@ use std::collections::BTreeMap;
 
 use crate::config::model::{Owner, SecretReference};
 use crate::graph::{ResourceGraph, WalkResult};
+use crate::kinds;
 use crate::model::Address;
-use crate::plan::{Action, Change, Plan, Resource};
+use crate::plan::{Action, Change, Plan};
+use crate::provider::Azure;
 use crate::provider::kubernetes::Kubernetes;
-use crate::provider::{Azure, AzureError, LiveRoleAssignment, RoleAssignmentSpec, normalize_id, role_guid};
-use crate::pullsecret;
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -78,140 +77,23 @@ impl ApplyReport {
     }
 }
 
-fn authorization_hint(action: &str, scope: &str) -> String {
-    format!(
-        "the identity running acrlink needs {action} at {scope}: grant it Owner, User Access Administrator or Role Based Access Control Administrator there"
-    )
-}
-
 async fn execute<A: Azure, K: Kubernetes>(
     change: &Change,
     azure: &A,
     kube: &K,
-    context: &pullsecret::apply::Context,
-    options: &ApplyOptions,
+    context: &kinds::ApplyContext,
 ) -> std::result::Result<Outcome, Outcome> {
-    let status = match change.action {
-        Action::Create => Status::Created,
-        Action::Update => Status::Updated,
-        Action::Replace => Status::Replaced,
-        Action::Delete => Status::Deleted,
-    };
-    let Resource::RoleAssignment { spec, role_name, cluster, registry } = &change.resource else {
-        let outcome = |status, message, hint| Outcome {
-            address: change.address.clone(),
-            action: change.action,
-            status,
-            message,
-            hint,
-        };
-        return match pullsecret::apply::execute(change, azure, kube, context).await {
-            Ok(message) => Ok(outcome(status, message, None)),
-            Err(failed) => Err(outcome(Status::Failed, failed.message, failed.hint)),
-        };
-    };
-    let outcome = |status: Status, message: String, hint: Option<String>| Outcome {
+    let outcome = |status, message, hint| Outcome {
         address: change.address.clone(),
         action: change.action,
         status,
         message,
         hint,
     };
-    let failed = |error: AzureError| {
-        let hint = match &error {
-            AzureError::AuthorizationFailed { action, scope, .. } => Some(authorization_hint(action, scope)),
-            AzureError::PrincipalNotFound { .. } => Some(
-                "the kubelet identity is not visible in the directory yet; run apply again in a few minutes".into(),
-            ),
-            AzureError::RetriesExhausted { .. } => {
-                Some("Azure kept throttling or failing; run apply again later".into())
-            }
-            _ => None,
-        };
-        outcome(Status::Failed, error.to_string(), hint)
-    };
-    match change.action {
-        Action::Create | Action::Update | Action::Replace => {
-            let started = Instant::now();
-            let mut wait = Duration::from_millis(500);
-            loop {
-                match azure.create_role_assignment(spec).await {
-                    Ok(_) => {
-                        let (status, verb) = if change.action == Action::Create {
-                            (Status::Created, "granted")
-                        } else {
-                            (Status::Updated, "updated")
-                        };
-                        return Ok(outcome(status, format!("{verb} {role_name} to {cluster} on {registry}"), None));
-                    }
-                    Err(AzureError::RoleAssignmentExists { existing_id }) => {
-                        // ARM allows one assignment per (principal, role, scope) whatever its
-                        // condition, so the one that exists is adopted only if it grants at
-                        // least what the binding asks.
-                        return match conflicting_grant(azure, spec, &existing_id).await {
-                            Ok(None) => {
-                                let existing =
-                                    if existing_id.is_empty() { "another name".to_string() } else { existing_id };
-                                Ok(outcome(
-                                    Status::Adopted,
-                                    format!("the same grant already exists as {existing}; adopted"),
-                                    None,
-                                ))
-                            }
-                            Ok(Some(existing)) => Err(outcome(
-                                Status::Failed,
-                                format!(
-                                    "{role_name} is already assigned to {cluster} on {registry} as {} with a different repository condition; ARM allows only one such assignment",
-                                    existing.name
-                                ),
-                                Some(format!(
-                                    "align the binding's repositories with that assignment, or delete it (az role assignment delete --ids {}) and apply again",
-                                    existing.id
-                                )),
-                            )),
-                            Err(error) => Err(failed(error)),
-                        };
-                    }
-                    Err(AzureError::PrincipalNotFound { .. }) if started.elapsed() + wait <= options.principal_wait => {
-                        tracing::info!(address = %change.address, wait_ms = wait.as_millis() as u64, "principal not visible yet; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(15));
-                    }
-                    Err(error) => return Err(failed(error)),
-                }
-            }
-        }
-        Action::Delete => {
-            let id = change.precondition.arm_id().map_or_else(|| spec.id(), str::to_string);
-            match azure.delete_role_assignment(&id).await {
-                Ok(()) => {
-                    Ok(outcome(Status::Deleted, format!("removed {role_name} from {cluster} on {registry}"), None))
-                }
-                Err(AzureError::NotFound { .. }) => Ok(outcome(Status::AlreadyGone, "already gone".into(), None)),
-                Err(error) => Err(failed(error)),
-            }
-        }
+    match kinds::apply(change, azure, kube, context).await {
+        Ok(done) => Ok(outcome(done.status, done.message, None)),
+        Err(failed) => Err(outcome(Status::Failed, failed.message, failed.hint)),
     }
-}
-
-/// After a 409: the existing assignment of the same role, principal and scope whose condition
-/// is narrower than (different from) the one wanted, if any.
-async fn conflicting_grant<A: Azure>(
-    azure: &A,
-    spec: &RoleAssignmentSpec,
-    existing_name: &str,
-) -> Result<Option<LiveRoleAssignment>, AzureError> {
-    let same_grant = |a: &LiveRoleAssignment| {
-        normalize_id(&a.scope) == normalize_id(&spec.scope)
-            && a.principal_id.eq_ignore_ascii_case(&spec.principal_id)
-            && role_guid(&a.role_definition_id) == role_guid(&spec.role_definition_id)
-    };
-    let candidates = azure.list_role_assignments(&spec.scope).await?;
-    let existing = candidates
-        .into_iter()
-        .filter(same_grant)
-        .max_by_key(|a| existing_name.is_empty() || a.name.eq_ignore_ascii_case(existing_name));
-    Ok(existing.filter(|a| a.condition.is_some() && a.condition != spec.condition))
 }
 
 /// Applies every change; `progress` sees each outcome as it lands.
@@ -223,12 +105,12 @@ pub async fn apply<A: Azure, K: Kubernetes>(
     progress: &(dyn Fn(&Outcome) + Sync),
 ) -> ApplyReport {
     let owner = if plan.owner == "default" { Owner::default() } else { Owner::named(&plan.owner) };
-    let context = pullsecret::apply::Context::new(owner, options.secret_sources.clone());
+    let context = kinds::ApplyContext::new(owner, options.secret_sources.clone(), options.principal_wait);
     let context = &context;
     let graph = ResourceGraph::from_plan(plan, []);
     let results = graph
         .walk(&plan.changes, options.parallelism, |change| async move {
-            let result = execute(change, azure, kube, context, options).await;
+            let result = execute(change, azure, kube, context).await;
             match &result {
                 Ok(o) | Err(o) => progress(o),
             }

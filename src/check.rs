@@ -8,27 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::join_all;
 
 use crate::config::model::SecretReference;
-use crate::diff::assignment_version;
+use crate::kinds::{self, Found, Lists};
 use crate::model::{Finding, Precondition};
-use crate::plan::{Change, CredentialPlan, Plan, Resource};
+use crate::plan::{CredentialPlan, Plan, Resource};
 use crate::provider::kubernetes::{ClusterTarget, Kubernetes};
 use crate::provider::{Azure, LiveScopeMap, LiveToken, normalize_id};
-use crate::pullsecret::diff::{scope_map_version, token_version};
-
-/// What is live at a change's target now, in the terms its precondition uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Found {
-    Absent,
-    /// Present, with nothing more to compare (a namespace).
-    Present,
-    Arm {
-        version: String,
-    },
-    Kubernetes {
-        uid: String,
-        resource_version: String,
-    },
-}
 
 /// Why `found` does not meet `expected`, if it does not.
 fn mismatch(expected: &Precondition, found: &Found) -> Option<String> {
@@ -54,13 +38,17 @@ fn mismatch(expected: &Precondition, found: &Found) -> Option<String> {
     }
 }
 
-/// Tokens and scope maps of every registry the plan touches, one list each.
-struct RegistryObjects {
-    tokens: BTreeMap<String, Result<Vec<LiveToken>, String>>,
-    scope_maps: BTreeMap<String, Result<Vec<LiveScopeMap>, String>>,
+/// Tokens and scope maps of every registry the plan touches, one list each; namespaces of every
+/// cluster where it creates one.
+async fn lists<A: Azure, K: Kubernetes>(plan: &Plan, azure: &A, kube: &K) -> Lists {
+    let (registry, namespaces) = futures::join!(registry_objects(plan, azure), namespaces(plan, kube));
+    Lists { tokens: registry.0, scope_maps: registry.1, namespaces }
 }
 
-async fn registry_objects<A: Azure>(plan: &Plan, azure: &A) -> RegistryObjects {
+type RegistryLists =
+    (BTreeMap<String, Result<Vec<LiveToken>, String>>, BTreeMap<String, Result<Vec<LiveScopeMap>, String>>);
+
+async fn registry_objects<A: Azure>(plan: &Plan, azure: &A) -> RegistryLists {
     let mut token_registries = BTreeSet::new();
     let mut map_registries = BTreeSet::new();
     for change in &plan.changes {
@@ -79,7 +67,7 @@ async fn registry_objects<A: Azure>(plan: &Plan, azure: &A) -> RegistryObjects {
         (id, found)
     }));
     let (tokens, maps) = futures::join!(tokens, maps);
-    RegistryObjects { tokens: tokens.into_iter().collect(), scope_maps: maps.into_iter().collect() }
+    (tokens.into_iter().collect(), maps.into_iter().collect())
 }
 
 /// Namespaces of every cluster where the plan creates one, one list each.
@@ -99,63 +87,12 @@ async fn namespaces<K: Kubernetes>(plan: &Plan, kube: &K) -> BTreeMap<ClusterTar
     join_all(lists).await.into_iter().collect()
 }
 
-fn listed<T>(
-    lists: &BTreeMap<String, Result<Vec<T>, String>>,
-    registry_id: &str,
-    name: &str,
-    name_of: fn(&T) -> &str,
-    version: fn(&T) -> String,
-) -> Result<Found, String> {
-    let list = lists.get(&normalize_id(registry_id)).ok_or("it was not read")?.as_ref().map_err(Clone::clone)?;
-    Ok(list
-        .iter()
-        .find(|item| name_of(item).eq_ignore_ascii_case(name))
-        .map_or(Found::Absent, |item| Found::Arm { version: version(item) }))
-}
-
-/// What is live at one change's target.
-async fn found<A: Azure, K: Kubernetes>(
-    change: &Change,
-    azure: &A,
-    kube: &K,
-    registry: &RegistryObjects,
-    namespaces: &BTreeMap<ClusterTarget, Result<BTreeSet<String>, String>>,
-) -> Result<Found, String> {
-    let kubernetes = |uid: String, resource_version: String| Found::Kubernetes { uid, resource_version };
-    match &change.resource {
-        Resource::RoleAssignment { spec, .. } => {
-            let id = change.precondition.arm_id().map_or_else(|| spec.id(), str::to_string);
-            let live = azure.get_role_assignment(&id).await.map_err(|e| e.to_string())?;
-            Ok(live.map_or(Found::Absent, |a| Found::Arm { version: assignment_version(&a) }))
-        }
-        Resource::RegistryToken { registry_id, name, .. } => {
-            listed(&registry.tokens, registry_id, name, |t| &t.name, token_version)
-        }
-        Resource::ScopeMap { registry_id, name, .. } => {
-            listed(&registry.scope_maps, registry_id, name, |m| &m.name, scope_map_version)
-        }
-        Resource::Namespace { cluster, name } => {
-            let names = namespaces.get(cluster).ok_or("it was not read")?.as_ref().map_err(Clone::clone)?;
-            Ok(if names.contains(name) { Found::Present } else { Found::Absent })
-        }
-        Resource::PullSecret { cluster, namespace, name, .. } => {
-            let live = kube.get_secret(cluster, namespace, name).await.map_err(|e| e.to_string())?;
-            Ok(live.map_or(Found::Absent, |s| kubernetes(s.uid, s.resource_version)))
-        }
-        Resource::ServiceAccountPullSecrets { cluster, namespace, name, .. } => {
-            let live = kube.get_service_account(cluster, namespace, name).await.map_err(|e| e.to_string())?;
-            Ok(live.map_or(Found::Absent, |a| kubernetes(a.uid, a.resource_version)))
-        }
-    }
-}
-
 /// Every change of `plan` whose target no longer matches its precondition, as findings that
 /// name the change's address. Empty when the plan may be applied.
 pub async fn stale_changes<A: Azure, K: Kubernetes>(plan: &Plan, azure: &A, kube: &K) -> Vec<Finding> {
-    let (registry, namespaces) = futures::join!(registry_objects(plan, azure), namespaces(plan, kube));
-    let (registry, namespaces) = (&registry, &namespaces);
+    let lists = &lists(plan, azure, kube).await;
     let checks = plan.changes.iter().map(|change| async move {
-        let message = match found(change, azure, kube, registry, namespaces).await {
+        let message = match kinds::found(change, azure, kube, lists).await {
             Ok(found) => mismatch(&change.precondition, &found)?,
             Err(error) => format!("cannot re-check it: {error}"),
         };

@@ -1,10 +1,11 @@
 //! acrlink keeps AKS clusters able to pull from Azure Container Registries, declaratively.
 //!
 //! Data flows one way: `config` (file → validated model) → `observe` the fleet (clusters,
-//! registries, kubelet identities) → binding methods produce desired resources (`resolve` for
-//! managed identity, `pullsecret::desired`) → observe live objects per kind (batched) → `diff`
-//! per kind (pure) → one typed `plan` → one `graph` built from it → `apply` walks the graph,
-//! after `check` for a saved plan; `render` turns results into text, JSON or Markdown.
+//! registries, kubelet identities) → binding `methods` produce desired resources → observe the
+//! live objects they need (batched per cluster and registry) → each of the `kinds` diffs its
+//! objects (pure) → one typed `plan` → one `graph` built from it → `apply` walks the graph and
+//! hands each change to its kind, after `check` for a saved plan; `render` turns results into
+//! text, JSON or Markdown. `engine` sequences the stages.
 //! `model` holds the types every stage shares, `ownership` every mark acrlink leaves.
 //! The command line is the binary's (`src/main.rs`, `src/cli`): only it reads the
 //! environment (into `settings`), builds concrete adapters, prints, or starts the emulator;
@@ -17,16 +18,15 @@
 pub mod apply;
 pub mod check;
 pub mod config;
-pub mod diff;
 pub mod engine;
 pub mod graph;
+pub mod kinds;
+pub mod methods;
 pub mod model;
 pub mod observe;
 pub mod ownership;
 pub mod plan;
 pub mod provider;
-pub mod pullsecret;
 pub mod render;
-pub mod resolve;
 pub mod sensitive;
 pub mod settings;

@@ -10,12 +10,12 @@ use acrlink::apply::{self, ApplyOptions};
 use acrlink::check;
 use acrlink::config::{self, Config};
 use acrlink::engine;
+use acrlink::methods::pull_secret;
 use acrlink::plan::{self, Plan};
 use acrlink::provider::azure::AzureClient;
 use acrlink::provider::azure::arm::ArmClient;
 use acrlink::provider::azure::auth::{self, AuthMethod, CloudEndpoints};
 use acrlink::provider::kubernetes::live::KubeClients;
-use acrlink::pullsecret;
 use acrlink::render::{self, style};
 use acrlink::settings::Settings;
 
@@ -384,7 +384,7 @@ fn saved_plan(file: &Path, config_path: &Path, azure: &AzureArgs) -> Result<(Pla
     let connection = Connection::open(Some(&config), azure)?;
     status("Checking that the saved plan still matches live state…");
     let clients = &connection.clients;
-    let mut stale = check::secret_sources(&plan, &pullsecret::secret_sources(&config));
+    let mut stale = check::secret_sources(&plan, &pull_secret::secret_sources(&config));
     stale.extend(connection.runtime.block_on(check::stale_changes(&plan, &*clients.azure, &clients.kube)));
     if stale.is_empty() {
         return Ok((plan, connection, config));
@@ -404,7 +404,7 @@ fn execute(plan: &Plan, connection: &Connection, config: &Config, args: &ApplyAr
     let options = ApplyOptions {
         parallelism: usize::from(args.parallelism),
         principal_wait: connection.settings.principal_wait,
-        secret_sources: pullsecret::secret_sources(config),
+        secret_sources: pull_secret::secret_sources(config),
     };
     let bar = progress_bar(plan.changes.len());
     let progress = {

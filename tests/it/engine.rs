@@ -73,7 +73,7 @@ impl Azure {
     }
 }
 
-/// The file without its pull-secret bindings (their own tests live in `pullsecret`).
+/// The file without its pull-secret bindings (their own tests live in `pullsecret.rs`).
 fn managed_identity_part(config: &str) -> String {
     let mut table: toml::Table = config.parse().expect("the demo config is TOML");
     if let Some(toml::Value::Array(bindings)) = table.get_mut("bindings") {

@@ -4,76 +4,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::naming;
-use super::observe::{ClusterQuery, ClusterState, RegistryQuery};
+use super::acr_names as naming;
+use super::managed_identity::select_clusters;
 use crate::config::model::{Binding, Config, CredentialSource, Method, Namespaces, PullSecret, SecretReference};
+use crate::kinds::Desired;
+use crate::kinds::dockerconfig::Credential;
+use crate::kinds::pull_secret::{DesiredEntry, DesiredSecret, Source, read_client_secret};
+use crate::kinds::registry_token::DesiredToken;
+use crate::kinds::scope_map::DesiredScopeMap;
 use crate::model::Finding;
+use crate::observe::objects::{ClusterQuery, ClusterState, RegistryQuery};
 use crate::observe::{FleetCluster, Inventory};
 use crate::provider::LiveRegistry;
 use crate::provider::kubernetes::ClusterTarget;
-use crate::resolve::select_clusters;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Admin,
-    Token { name: String },
-    ServicePrincipal { client_id: String, secret: SecretReference },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesiredEntry {
-    pub registry: String,
-    pub registry_id: String,
-    pub login_server: String,
-    pub binding: String,
-    pub source: Source,
-}
-
-#[derive(Debug, Clone)]
-pub struct DesiredSecret {
-    pub cluster: ClusterTarget,
-    pub namespace: String,
-    pub name: String,
-    pub adopt: bool,
-    /// By lowercased login server.
-    pub entries: BTreeMap<String, DesiredEntry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesiredToken {
-    pub registry: String,
-    pub registry_id: String,
-    pub name: String,
-    pub scope_map: String,
-    pub ttl_seconds: u64,
-    pub rotate_before_seconds: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesiredScopeMap {
-    pub registry: String,
-    pub registry_id: String,
-    pub name: String,
-    pub actions: Vec<String>,
-}
-
-pub type SecretKey = (ClusterTarget, String, String);
-
-#[derive(Debug, Default)]
-pub struct Desired {
-    pub secrets: BTreeMap<SecretKey, DesiredSecret>,
-    /// (cluster, namespace, service account) → the Secret names it must list.
-    pub service_accounts: BTreeMap<SecretKey, BTreeSet<String>>,
-    /// By (registry key, token name).
-    pub tokens: BTreeMap<(String, String), DesiredToken>,
-    /// By (registry key, scope map name); acrlink's own maps only.
-    pub scope_maps: BTreeMap<(String, String), DesiredScopeMap>,
-    /// Namespaces to create first.
-    pub namespaces: BTreeSet<(ClusterTarget, String)>,
-    /// Tokens and scope maps (by registry key and name) of clusters that could not be read:
-    /// nothing is planned for them, and they are not pruned either.
-    pub reserved: BTreeSet<(String, String)>,
-}
 
 fn pull_secret(binding: &Binding) -> Option<&PullSecret> {
     match &binding.method {
@@ -356,4 +299,45 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+pub fn has_bindings(config: &Config) -> bool {
+    config.bindings.iter().any(|b| matches!(b.method, Method::PullSecret(_)))
+}
+
+/// Where each service principal's client secret is read, by client id: the file decides this,
+/// never a plan (an altered saved plan must not make apply read another file).
+pub fn secret_sources(config: &Config) -> BTreeMap<String, SecretReference> {
+    let mut sources = BTreeMap::new();
+    for binding in &config.bindings {
+        let Method::PullSecret(pull) = &binding.method else { continue };
+        if let CredentialSource::ServicePrincipal { client_id, secret } = &pull.credential {
+            sources.insert(client_id.clone(), secret.clone());
+        }
+    }
+    sources
+}
+
+/// Service-principal secrets, read now so the plan can tell whether they changed.
+pub fn service_principals(config: &Config) -> (BTreeMap<String, Credential>, Vec<Finding>) {
+    let mut found = BTreeMap::new();
+    let mut problems = Vec::new();
+    for binding in &config.bindings {
+        let Method::PullSecret(pull) = &binding.method else { continue };
+        let CredentialSource::ServicePrincipal { client_id, secret } = &pull.credential else { continue };
+        match read_client_secret(secret) {
+            Ok(password) => {
+                found.insert(client_id.clone(), Credential { username: client_id.clone(), password });
+            }
+            Err(message) => problems.push(Finding {
+                subject: format!("binding {}", binding.name),
+                message: format!("cannot read the client secret of {client_id}: {message}"),
+                hint: Some(
+                    "set it in the environment of acrlink (CI secret), or point client_secret_file at a readable file"
+                        .into(),
+                ),
+            }),
+        }
+    }
+    (found, problems)
 }

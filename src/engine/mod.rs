@@ -1,17 +1,23 @@
-//! Runs the stages in order for a command: observe the fleet → resolve → graph → observe role
-//! assignments → diff → plan. Owns no logic of its own beyond sequencing; every stage is
-//! testable alone.
+//! Runs the stages in order for a command, as one pass over every kind: observe the fleet
+//! (clusters, registries, kubelet identities; role assignments per registry) → the binding
+//! methods produce the desired resources → observe the objects pull secrets need (batched per
+//! cluster and registry) → diff every kind → one plan → one graph. Owns no logic of its own
+//! beyond sequencing; every stage is testable alone.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
 use crate::config::model::Config;
 use crate::graph::ResourceGraph;
+use crate::kinds::{self, Desired};
+use crate::methods::{managed_identity, pull_secret};
 use crate::model::{Address, Finding};
+use crate::observe::objects::{self, ClusterState, RegistryState};
 use crate::observe::{self, Inventory};
 use crate::plan::{PLAN_FORMAT_VERSION, Plan};
-use crate::provider::Azure;
-use crate::provider::kubernetes::Kubernetes;
-use crate::{diff, pullsecret, resolve};
+use crate::provider::kubernetes::{ClusterTarget, Kubernetes};
+use crate::provider::{Azure, LiveRoleAssignment};
 
 pub struct PlanRun {
     pub plan: Plan,
@@ -23,29 +29,99 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
-pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str, azure: &A, kube: &K) -> PlanRun {
-    // Role assignments depend only on the registries, so they are read while the (possibly
-    // paged, possibly large) cluster lists are still coming in.
+/// Problems (errors) and warnings gathered by the stages before diff.
+#[derive(Default)]
+struct Findings {
+    problems: Vec<Finding>,
+    warnings: Vec<Finding>,
+}
+
+/// The fleet and its role assignments. Role assignments depend only on the registries, so they
+/// are read while the (possibly paged, possibly large) cluster lists are still coming in.
+async fn fleet<A: Azure>(
+    config: &Config,
+    azure: &A,
+    findings: &mut Findings,
+) -> (Inventory, BTreeMap<String, Vec<LiveRoleAssignment>>) {
     let registries_then_assignments = async {
         let (registries, mut problems) = observe::registries(config, azure).await;
         let (live, assignment_problems) = observe::role_assignments(&registries, azure).await;
         problems.extend(assignment_problems);
         (registries, live, problems)
     };
-    let ((clusters, mut problems), (registries, live, registry_problems)) =
+    let ((clusters, problems), (registries, live, registry_problems)) =
         tokio::join!(observe::clusters(config, azure), registries_then_assignments);
-    problems.extend(registry_problems);
-    let inventory = Inventory { clusters, registries, problems: Vec::new() };
-    let (desired, resolve_problems) = resolve::resolve(config, &inventory);
-    problems.extend(resolve_problems);
-    let mut diff = diff::diff(&desired, &live, &inventory.registries, &inventory.clusters, &config.owner);
-    let pull = pullsecret::plan(config, &inventory, azure, kube, time::OffsetDateTime::now_utc()).await;
-    diff.changes.extend(pull.changes);
-    diff.changes.sort_by(|a, b| (&a.address, a.action).cmp(&(&b.address, b.action)));
-    diff.unchanged.extend(pull.unchanged);
-    diff.unchanged.sort_by(|a, b| a.address.cmp(&b.address));
-    diff.warnings.extend(pull.warnings);
-    problems.extend(pull.problems);
+    findings.problems.extend(problems);
+    findings.problems.extend(registry_problems);
+    (Inventory { clusters, registries, problems: Vec::new() }, live)
+}
+
+/// What the pull-secret kinds read: Secrets, ServiceAccounts and namespaces per cluster, tokens,
+/// scope maps and admin credentials per registry. Nothing is read when no binding needs it.
+#[derive(Default)]
+struct Objects {
+    clusters: BTreeMap<ClusterTarget, ClusterState>,
+    registries: BTreeMap<String, RegistryState>,
+    /// Registries whose tokens and scope maps were read (pruning happens only there).
+    token_registries: BTreeSet<String>,
+}
+
+async fn objects<A: Azure, K: Kubernetes>(
+    config: &Config,
+    inventory: &Inventory,
+    azure: &A,
+    kube: &K,
+    findings: &mut Findings,
+) -> Objects {
+    if !pull_secret::has_bindings(config) {
+        return Objects::default();
+    }
+    let (cluster_queries, registry_queries) = pull_secret::queries(config, inventory);
+    let ((clusters, cluster_problems, cluster_warnings), (registries, registry_problems, registry_warnings)) = tokio::join!(
+        objects::clusters(kube, &cluster_queries),
+        objects::registries(azure, &inventory.registries, &registry_queries)
+    );
+    findings.problems.extend(cluster_problems.into_iter().chain(registry_problems));
+    findings.warnings.extend(cluster_warnings.into_iter().chain(registry_warnings));
+    let token_registries = registry_queries
+        .iter()
+        .filter(|(key, q)| q.tokens && registries.contains_key(*key))
+        .map(|(key, _)| key.clone())
+        .collect();
+    Objects { clusters, registries, token_registries }
+}
+
+/// Every binding method's desired resources.
+fn desired(config: &Config, inventory: &Inventory, objects: &Objects, findings: &mut Findings) -> Desired {
+    let (assignments, problems) = managed_identity::resolve(config, inventory);
+    findings.problems.extend(problems);
+    let (mut desired, warnings, problems) = pull_secret::desired(config, inventory, &objects.clusters);
+    findings.warnings.extend(warnings);
+    findings.problems.extend(problems);
+    desired.assignments = assignments;
+    desired
+}
+
+pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str, azure: &A, kube: &K) -> PlanRun {
+    let mut findings = Findings::default();
+    let (inventory, assignments) = fleet(config, azure, &mut findings).await;
+    let objects = objects(config, &inventory, azure, kube, &mut findings).await;
+    let desired = desired(config, &inventory, &objects, &mut findings);
+    let (service_principals, problems) = pull_secret::service_principals(config);
+    findings.problems.extend(problems);
+    let diff = kinds::diff(&kinds::Inputs {
+        desired: &desired,
+        inventory: &inventory,
+        assignments: &assignments,
+        clusters: &objects.clusters,
+        registries: &objects.registries,
+        service_principals: &service_principals,
+        token_registries: &objects.token_registries,
+        owner: &config.owner,
+        now: time::OffsetDateTime::now_utc(),
+    });
+    let mut warnings = diff.warnings;
+    warnings.extend(findings.warnings);
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         acrlink_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -55,20 +131,28 @@ pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str,
         summary: Plan::summarize(&diff.changes),
         changes: diff.changes,
         unchanged: diff.unchanged,
-        warnings: diff.warnings,
+        warnings,
         errors: Vec::new(),
-        blocked: pull.blocked,
+        blocked: diff.blocked,
     };
     let graph = ResourceGraph::from_plan(&plan, anchors(&inventory));
     if let Err(member) = graph.order() {
-        problems.push(Finding {
+        findings.problems.push(Finding {
             subject: member.to_string(),
             message: format!("the resources' dependencies form a cycle through {member}"),
             hint: None,
         });
     }
-    plan.errors = diff::errors(problems);
+    plan.errors = errors(findings.problems);
     PlanRun { plan, graph, inventory }
+}
+
+/// Problems found while observing or resolving, as plan errors.
+fn errors(problems: Vec<Finding>) -> Vec<Finding> {
+    let mut findings = problems;
+    findings.sort_by(|a, b| (&a.subject, &a.message).cmp(&(&b.subject, &b.message)));
+    findings.dedup();
+    findings
 }
 
 /// Every cluster and registry of the fleet, so `graph` shows them even when they hold nothing.
@@ -76,6 +160,9 @@ fn anchors(inventory: &Inventory) -> impl Iterator<Item = Address> + '_ {
     let clusters = inventory.clusters.iter().map(|c| Address::Cluster(c.key.clone()));
     clusters.chain(inventory.registries.keys().map(|r| Address::Registry(r.clone())))
 }
+
+#[cfg(test)]
+mod pull_secret_tests;
 
 #[cfg(test)]
 mod tests {
@@ -136,7 +223,7 @@ repositories = ["team-a/*"]
             scope: scope.clone(),
             role_definition_id: format!(
                 "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{}",
-                crate::resolve::ACR_PULL
+                crate::kinds::roles::ACR_PULL
             ),
             principal_id: principal.into(),
             principal_type: Some("ServicePrincipal".into()),

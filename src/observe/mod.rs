@@ -3,6 +3,8 @@
 //! mutates anything. The number of requests grows with subscriptions and registries, not with
 //! clusters × registries.
 
+pub mod objects;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use futures::future::join_all;

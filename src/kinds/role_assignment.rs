@@ -1,6 +1,7 @@
-//! Compares desired role assignments with the live ones and decides the changes, each with its
-//! reason and precondition. Pure: no I/O. An existing grant (managed or not, direct or
-//! inherited) satisfies a binding; only assignments acrlink marked are ever deleted.
+//! Role assignments (Azure RBAC grants that let a principal pull). Diff: desired against live,
+//! pure; an existing grant (managed or not, direct or inherited) satisfies a binding; only
+//! assignments acrlink marked are ever deleted. Apply: PUT with the deterministic name,
+//! adopting an equal grant ARM reports as existing. Check: the assignment's version now.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -9,14 +10,28 @@ use crate::model::{Address, Finding, Grantee, InPlace, Precondition, Reason, ver
 use crate::observe::FleetCluster;
 use crate::ownership::{self, description_owner};
 use crate::plan::{Action, Change, Resource, Unchanged};
-use crate::provider::{LiveRegistry, LiveRoleAssignment, RoleAssignmentMode, normalize_id, role_guid};
-use crate::resolve::{ACR_PULL, DesiredAssignment, grants_pull, role_name};
+use crate::provider::{
+    LiveRegistry, LiveRoleAssignment, RoleAssignmentMode, RoleAssignmentSpec, normalize_id, role_guid,
+};
+use std::time::{Duration, Instant};
 
-#[derive(Debug, Default)]
-pub struct Diff {
-    pub changes: Vec<Change>,
-    pub unchanged: Vec<Unchanged>,
-    pub warnings: Vec<Finding>,
+use super::roles::{ACR_PULL, grants_pull, role_name};
+use super::{ApplyContext, Diff, Done, Failed, Found};
+use crate::apply::Status;
+use crate::provider::{Azure, AzureError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredAssignment {
+    pub address: Address,
+    pub cluster: String,
+    pub registry: String,
+    pub binding: String,
+    pub role_name: &'static str,
+    pub spec: RoleAssignmentSpec,
+}
+
+pub fn assignment_address(cluster: &str, registry: &str) -> Address {
+    Address::role_assignment(cluster, registry)
 }
 
 /// Made by acrlink, for any owner.
@@ -354,20 +369,126 @@ fn change(want: &DesiredAssignment, action: Action, reason: Reason, precondition
     }
 }
 
-/// Problems found while observing or resolving, as plan errors.
-pub fn errors(problems: Vec<Finding>) -> Vec<Finding> {
-    let mut findings = problems;
-    findings.sort_by(|a, b| (&a.subject, &a.message).cmp(&(&b.subject, &b.message)));
-    findings.dedup();
-    findings
+fn authorization_hint(action: &str, scope: &str) -> String {
+    format!(
+        "the identity running acrlink needs {action} at {scope}: grant it Owner, User Access Administrator or Role Based Access Control Administrator there"
+    )
+}
+
+fn failed(error: AzureError) -> Failed {
+    let hint = match &error {
+        AzureError::AuthorizationFailed { action, scope, .. } => Some(authorization_hint(action, scope)),
+        AzureError::PrincipalNotFound { .. } => {
+            Some("the kubelet identity is not visible in the directory yet; run apply again in a few minutes".into())
+        }
+        AzureError::RetriesExhausted { .. } => Some("Azure kept throttling or failing; run apply again later".into()),
+        _ => None,
+    };
+    Failed { message: error.to_string(), hint }
+}
+
+/// The grant a role-assignment change writes or removes.
+pub(super) struct Grant<'a> {
+    pub role_name: &'a str,
+    pub cluster: &'a str,
+    pub registry: &'a str,
+    pub spec: &'a RoleAssignmentSpec,
+}
+
+pub(super) async fn apply<A: Azure>(
+    change: &Change,
+    grant: &Grant<'_>,
+    azure: &A,
+    context: &ApplyContext,
+) -> Result<Done, Failed> {
+    let Grant { role_name, cluster, registry, spec } = grant;
+    if change.action == Action::Delete {
+        let id = change.precondition.arm_id().map_or_else(|| spec.id(), str::to_string);
+        return match azure.delete_role_assignment(&id).await {
+            Ok(()) => Ok(Done::new(Status::Deleted, format!("removed {role_name} from {cluster} on {registry}"))),
+            Err(AzureError::NotFound { .. }) => Ok(Done::new(Status::AlreadyGone, "already gone".into())),
+            Err(error) => Err(failed(error)),
+        };
+    }
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match azure.create_role_assignment(spec).await {
+            Ok(_) => {
+                let (status, verb) = if change.action == Action::Create {
+                    (Status::Created, "granted")
+                } else {
+                    (Status::Updated, "updated")
+                };
+                return Ok(Done::new(status, format!("{verb} {role_name} to {cluster} on {registry}")));
+            }
+            Err(AzureError::RoleAssignmentExists { existing_id }) => return adopt(grant, azure, existing_id).await,
+            Err(AzureError::PrincipalNotFound { .. }) if started.elapsed() + wait <= context.principal_wait => {
+                tracing::info!(address = %change.address, wait_ms = wait.as_millis() as u64, "principal not visible yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(15));
+            }
+            Err(error) => return Err(failed(error)),
+        }
+    }
+}
+
+/// After a 409: ARM allows one assignment per (principal, role, scope) whatever its condition,
+/// so the one that exists is adopted only if it grants at least what the binding asks.
+async fn adopt<A: Azure>(grant: &Grant<'_>, azure: &A, existing_id: String) -> Result<Done, Failed> {
+    let Grant { role_name, cluster, registry, spec } = grant;
+    match conflicting_grant(azure, spec, &existing_id).await {
+        Ok(None) => {
+            let existing = if existing_id.is_empty() { "another name".to_string() } else { existing_id };
+            Ok(Done::new(Status::Adopted, format!("the same grant already exists as {existing}; adopted")))
+        }
+        Ok(Some(existing)) => Err(Failed {
+            message: format!(
+                "{role_name} is already assigned to {cluster} on {registry} as {} with a different repository condition; ARM allows only one such assignment",
+                existing.name
+            ),
+            hint: Some(format!(
+                "align the binding's repositories with that assignment, or delete it (az role assignment delete --ids {}) and apply again",
+                existing.id
+            )),
+        }),
+        Err(error) => Err(failed(error)),
+    }
+}
+
+/// After a 409: the existing assignment of the same role, principal and scope whose condition
+/// is narrower than (different from) the one wanted, if any.
+async fn conflicting_grant<A: Azure>(
+    azure: &A,
+    spec: &RoleAssignmentSpec,
+    existing_name: &str,
+) -> Result<Option<LiveRoleAssignment>, AzureError> {
+    let same_grant = |a: &LiveRoleAssignment| {
+        normalize_id(&a.scope) == normalize_id(&spec.scope)
+            && a.principal_id.eq_ignore_ascii_case(&spec.principal_id)
+            && role_guid(&a.role_definition_id) == role_guid(&spec.role_definition_id)
+    };
+    let candidates = azure.list_role_assignments(&spec.scope).await?;
+    let existing = candidates
+        .into_iter()
+        .filter(same_grant)
+        .max_by_key(|a| existing_name.is_empty() || a.name.eq_ignore_ascii_case(existing_name));
+    Ok(existing.filter(|a| a.condition.is_some() && a.condition != spec.condition))
+}
+
+/// What is live at a role-assignment change's target, for a saved plan's check.
+pub(super) async fn found<A: Azure>(change: &Change, spec: &RoleAssignmentSpec, azure: &A) -> Result<Found, String> {
+    let id = change.precondition.arm_id().map_or_else(|| spec.id(), str::to_string);
+    let live = azure.get_role_assignment(&id).await.map_err(|e| e.to_string())?;
+    Ok(live.map_or(Found::Absent, |a| Found::Arm { version: assignment_version(&a) }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::roles::{REPOSITORY_READER, role_assignment_name};
     use crate::ownership::MANAGED_MARKER;
     use crate::provider::{KubeletIdentity, LiveCluster, RoleAssignmentSpec};
-    use crate::resolve::{REPOSITORY_READER, assignment_address, role_assignment_name};
 
     const SUB: &str = "/subscriptions/s1";
     const RG: &str = "/subscriptions/s1/resourceGroups/rg";

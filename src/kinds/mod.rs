@@ -1,0 +1,281 @@
+//! One module per kind of live object acrlink manages: role assignments, ACR scope maps and
+//! tokens, namespaces, pull Secrets and service-account pull-secret entries. Each kind owns its
+//! diff (desired against observed, pure), its check (what is live at a change's target now, for
+//! a saved plan) and its apply. This module dispatches each stage on the kind, once per stage:
+//! a new kind is one new file plus one arm in `diff`, `apply` and `found`.
+//!
+//! Binding methods (`crate::methods`) only fill `Desired`; observation is batched per backend
+//! (`crate::observe`) so request counts do not grow with the number of kinds.
+
+pub mod dockerconfig;
+pub mod namespace;
+pub mod pull_secret;
+pub mod registry_token;
+pub mod role_assignment;
+pub mod roles;
+pub mod scope_map;
+pub mod service_account;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use crate::apply::Status;
+use crate::config::model::{Owner, SecretReference};
+use crate::model::Finding;
+use crate::observe::Inventory;
+use crate::observe::objects::{ClusterState, RegistryState};
+use crate::plan::{Action, Change, Resource, Unchanged};
+use crate::provider::kubernetes::{ClusterTarget, KubeError, Kubernetes};
+use crate::provider::{AdminCredentials, Azure, AzureError, GeneratedPassword, LiveRoleAssignment};
+use dockerconfig::Credential;
+use pull_secret::{DesiredSecret, SecretKey};
+use registry_token::DesiredToken;
+use role_assignment::DesiredAssignment;
+use scope_map::DesiredScopeMap;
+
+/// Everything the file's bindings want, as the binding methods produced it.
+#[derive(Debug, Default)]
+pub struct Desired {
+    pub assignments: Vec<DesiredAssignment>,
+    pub secrets: BTreeMap<SecretKey, DesiredSecret>,
+    /// (cluster, namespace, service account) → the Secret names it must list.
+    pub service_accounts: BTreeMap<SecretKey, BTreeSet<String>>,
+    /// By (registry key, token name).
+    pub tokens: BTreeMap<(String, String), DesiredToken>,
+    /// By (registry key, scope map name); acrlink's own maps only.
+    pub scope_maps: BTreeMap<(String, String), DesiredScopeMap>,
+    /// Namespaces to create first.
+    pub namespaces: BTreeSet<(ClusterTarget, String)>,
+    /// Tokens and scope maps (by registry key and name) of clusters that could not be read:
+    /// nothing is planned for them, and they are not pruned either.
+    pub reserved: BTreeSet<(String, String)>,
+}
+
+/// What every kind's diff reads: the desired resources and the observed live state.
+pub struct Inputs<'a> {
+    pub desired: &'a Desired,
+    pub inventory: &'a Inventory,
+    /// Role assignments by registry key.
+    pub assignments: &'a BTreeMap<String, Vec<LiveRoleAssignment>>,
+    pub clusters: &'a BTreeMap<ClusterTarget, ClusterState>,
+    pub registries: &'a BTreeMap<String, RegistryState>,
+    /// Service-principal credentials read from the environment or files, by client id.
+    pub service_principals: &'a BTreeMap<String, Credential>,
+    /// Registry keys whose tokens and scope maps were read (pruning happens only there).
+    pub token_registries: &'a BTreeSet<String>,
+    pub owner: &'a Owner,
+    pub now: OffsetDateTime,
+}
+
+#[derive(Debug, Default)]
+pub struct Diff {
+    pub changes: Vec<Change>,
+    pub unchanged: Vec<Unchanged>,
+    pub warnings: Vec<Finding>,
+    /// Bindings that cannot be met: a Secret of their name that acrlink does not own.
+    pub blocked: Vec<Finding>,
+}
+
+/// Every kind's diff, in the order their ordering edges need: a kind may read the changes of
+/// the kinds before it (a Secret the token's new password; a prune the Secrets that move off).
+pub fn diff(inputs: &Inputs<'_>) -> Diff {
+    let registries = &inputs.inventory.registries;
+    let mut out = role_assignment::diff(
+        &inputs.desired.assignments,
+        inputs.assignments,
+        registries,
+        &inputs.inventory.clusters,
+        inputs.owner,
+    );
+    scope_map::diff(inputs, &mut out);
+    let passwords = registry_token::diff(inputs, &mut out);
+    namespace::diff(inputs, &mut out);
+    pull_secret::diff(inputs, &passwords, &mut out);
+    service_account::diff(inputs, &mut out);
+    registry_token::prune(inputs, &mut out);
+    scope_map::prune(inputs, &mut out);
+    out.changes.sort_by(|a, b| (&a.address, a.action).cmp(&(&b.address, b.action)));
+    out.unchanged.sort_by(|a, b| a.address.cmp(&b.address));
+    out
+}
+
+/// The registry id of a registry's ACR objects, from any one of them.
+fn registry_id_of(state: &RegistryState) -> String {
+    let from_token = state.tokens.first().map(|t| t.id.split("/tokens/").next().unwrap_or_default().to_string());
+    let from_map =
+        || state.scope_maps.first().map(|m| m.id.split("/scopeMaps/").next().unwrap_or_default().to_string());
+    from_token.or_else(from_map).unwrap_or_default()
+}
+
+/// State shared by the changes of one apply: passwords generated by token changes, for the
+/// Secrets that depend on them, and admin credentials read once per registry.
+pub struct ApplyContext {
+    owner: Owner,
+    /// Client secret sources by client id, from the file.
+    secret_sources: BTreeMap<String, SecretReference>,
+    /// How long to keep retrying PrincipalNotFound (directory replication lag).
+    principal_wait: Duration,
+    generated: Mutex<HashMap<String, GeneratedPassword>>,
+    admin: Mutex<HashMap<String, std::sync::Arc<tokio::sync::OnceCell<AdminCredentials>>>>,
+}
+
+impl ApplyContext {
+    pub fn new(owner: Owner, secret_sources: BTreeMap<String, SecretReference>, principal_wait: Duration) -> Self {
+        ApplyContext { owner, secret_sources, principal_wait, generated: Mutex::default(), admin: Mutex::default() }
+    }
+}
+
+/// A change that was carried out: how, and a one-line summary.
+pub struct Done {
+    pub status: Status,
+    pub message: String,
+}
+
+impl Done {
+    fn new(status: Status, message: String) -> Done {
+        Done { status, message }
+    }
+
+    /// Done as the plan said.
+    fn as_planned(action: Action, message: String) -> Done {
+        let status = match action {
+            Action::Create => Status::Created,
+            Action::Update => Status::Updated,
+            Action::Replace => Status::Replaced,
+            Action::Delete => Status::Deleted,
+        };
+        Done { status, message }
+    }
+}
+
+/// A failure, with a hint where one helps.
+pub struct Failed {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl From<KubeError> for Failed {
+    fn from(error: KubeError) -> Failed {
+        let hint = match &error {
+            KubeError::Forbidden { .. } => {
+                Some("the identity acrlink uses in the cluster needs rights on secrets and serviceaccounts".into())
+            }
+            KubeError::Conflict { .. } => Some("the object changed while acrlink worked on it; plan again".into()),
+            KubeError::NamespaceTerminating { .. } => {
+                Some("plan again: a namespace being deleted is skipped, and one made again is bound again".into())
+            }
+            _ => None,
+        };
+        Failed { message: error.to_string(), hint }
+    }
+}
+
+impl From<AzureError> for Failed {
+    fn from(error: AzureError) -> Failed {
+        let hint = match &error {
+            AzureError::AuthorizationFailed { action, scope, .. } => {
+                Some(format!("the identity running acrlink needs {action} at {scope}"))
+            }
+            _ => None,
+        };
+        Failed { message: error.to_string(), hint }
+    }
+}
+
+/// Carries out one change, by its kind.
+pub async fn apply<A: Azure, K: Kubernetes>(
+    change: &Change,
+    azure: &A,
+    kube: &K,
+    context: &ApplyContext,
+) -> Result<Done, Failed> {
+    match &change.resource {
+        Resource::RoleAssignment { role_name, cluster, registry, spec } => {
+            let grant = role_assignment::Grant { role_name, cluster, registry, spec };
+            role_assignment::apply(change, &grant, azure, context).await
+        }
+        Resource::ScopeMap { registry, registry_id, name, actions } => {
+            scope_map::apply(change.action, (registry, registry_id, name), actions, azure).await
+        }
+        Resource::RegistryToken { registry, registry_id, name, scope_map_id, generate } => {
+            let token = registry_token::Target { registry, registry_id, name, scope_map_id };
+            registry_token::apply(change.action, &token, generate.as_ref(), azure, context).await
+        }
+        Resource::Namespace { cluster, name } => namespace::apply(cluster, name, kube).await,
+        Resource::PullSecret { cluster, namespace, name, entries, .. } => {
+            let target = pull_secret::Target { cluster, namespace, name, uid: change.precondition.uid() };
+            pull_secret::apply(change.action, &target, entries, azure, kube, context).await
+        }
+        Resource::ServiceAccountPullSecrets { cluster, namespace, name, add, remove } => {
+            let account = service_account::Target { cluster, namespace, name };
+            service_account::apply(&account, add, remove, kube, &context.owner).await
+        }
+    }
+}
+
+/// What is live at a change's target now, in the terms its precondition uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    Absent,
+    /// Present, with nothing more to compare (a namespace).
+    Present,
+    Arm {
+        version: String,
+    },
+    Kubernetes {
+        uid: String,
+        resource_version: String,
+    },
+}
+
+/// Lists read once per registry or cluster for a saved plan's check, so that checking many
+/// changes of one registry costs one request.
+#[derive(Default)]
+pub struct Lists {
+    pub tokens: BTreeMap<String, Result<Vec<crate::provider::LiveToken>, String>>,
+    pub scope_maps: BTreeMap<String, Result<Vec<crate::provider::LiveScopeMap>, String>>,
+    pub namespaces: BTreeMap<ClusterTarget, Result<BTreeSet<String>, String>>,
+}
+
+/// What is live at one change's target, by its kind.
+pub async fn found<A: Azure, K: Kubernetes>(
+    change: &Change,
+    azure: &A,
+    kube: &K,
+    lists: &Lists,
+) -> Result<Found, String> {
+    match &change.resource {
+        Resource::RoleAssignment { spec, .. } => role_assignment::found(change, spec, azure).await,
+        Resource::RegistryToken { registry_id, name, .. } => registry_token::found(&lists.tokens, registry_id, name),
+        Resource::ScopeMap { registry_id, name, .. } => scope_map::found(&lists.scope_maps, registry_id, name),
+        Resource::Namespace { cluster, name } => namespace::found(&lists.namespaces, cluster, name),
+        Resource::PullSecret { cluster, namespace, name, .. } => {
+            pull_secret::found(cluster, namespace, name, kube).await
+        }
+        Resource::ServiceAccountPullSecrets { cluster, namespace, name, .. } => {
+            service_account::found(cluster, namespace, name, kube).await
+        }
+    }
+}
+
+/// Looks `name` up in the list read for `registry_id`.
+fn listed<T>(
+    lists: &BTreeMap<String, Result<Vec<T>, String>>,
+    registry_id: &str,
+    name: &str,
+    name_of: fn(&T) -> &str,
+    version: fn(&T) -> String,
+) -> Result<Found, String> {
+    let list = lists
+        .get(&crate::provider::normalize_id(registry_id))
+        .ok_or("it was not read")?
+        .as_ref()
+        .map_err(Clone::clone)?;
+    Ok(list
+        .iter()
+        .find(|item| name_of(item).eq_ignore_ascii_case(name))
+        .map_or(Found::Absent, |item| Found::Arm { version: version(item) }))
+}
