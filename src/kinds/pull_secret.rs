@@ -496,6 +496,7 @@ async fn write_secret<A: Azure, K: Kubernetes>(
         }
         Action::Create => {
             let write = context.build(azure, kube, cluster, namespace, name, entries, None).await?;
+            still_current(azure, entries, &write, None).await?;
             match kube.create_secret(cluster, &write).await {
                 Ok(()) => Ok(format!("created Secret {name} in {place}")),
                 Err(KubeError::Conflict { .. }) => Err(stale("appeared")),
@@ -506,6 +507,7 @@ async fn write_secret<A: Azure, K: Kubernetes>(
             // Entries kept as they are (a token password) come from the Secret being replaced.
             let live = kube.get_secret(cluster, namespace, name).await?;
             let write = context.build(azure, kube, cluster, namespace, name, entries, live.as_ref()).await?;
+            still_current(azure, entries, &write, live.as_ref()).await?;
             kube.delete_secret(cluster, namespace, name, live_uid.unwrap_or_default()).await?;
             kube.create_secret(cluster, &write).await.map_err(|e| {
                 let failed = Failed {
@@ -526,6 +528,7 @@ async fn write_secret<A: Azure, K: Kubernetes>(
                     return Err(stale("was recreated"));
                 }
                 let write = context.build(azure, kube, cluster, namespace, name, entries, Some(&live)).await?;
+                still_current(azure, entries, &write, Some(&live)).await?;
                 match kube.replace_secret(cluster, &write, &live.resource_version).await {
                     Ok(()) => return Ok(format!("updated Secret {name} in {place}")),
                     Err(KubeError::Conflict { .. }) => continue,
@@ -534,6 +537,54 @@ async fn write_secret<A: Azure, K: Kubernetes>(
             }
             Err(stale("kept changing"))
         }
+    }
+}
+
+/// Right before a Secret carrying token passwords is written: each password must still be the
+/// one ACR holds in its slot, and the live Secret must not already hold a newer password of the
+/// same token. Two applies rotating one token at once generate into the same slot, so the later
+/// one kills the earlier one's password; this keeps the earlier run from writing it (it fails
+/// as stale instead), while the later run's writes go through. The write itself is guarded by
+/// the resourceVersion read here, so no newer password can land in between unseen.
+async fn still_current<A: Azure>(
+    azure: &A,
+    entries: &[SecretEntry],
+    write: &SecretWrite,
+    live: Option<&LiveSecret>,
+) -> Result<(), Failed> {
+    let ours = dockerconfig::parse_notes(write.annotations.get(CREDENTIALS_ANNOTATION));
+    let theirs = live.map(|s| dockerconfig::parse_notes(s.annotations.get(CREDENTIALS_ANNOTATION))).unwrap_or_default();
+    for entry in entries {
+        let CredentialPlan::RegistryToken { registry_id, token, .. } = &entry.credential else { continue };
+        let Some(note) = ours.get(&entry.login_server) else { continue };
+        if theirs.get(&entry.login_server).is_some_and(|held| held.token == note.token && newer(held, note)) {
+            return Err(regenerated(token, "the Secret already holds a newer password of it"));
+        }
+        let live_token = azure.get_token(registry_id, token).await?;
+        let slot = live_token.as_ref().and_then(|t| {
+            t.passwords.iter().find(|p| PasswordSlot::from_acr(&p.name).is_some_and(|s| note.slot == Some(s)))
+        });
+        let current = slot
+            .is_some_and(|p| super::registry_token::same_instant(p.creation_time.as_deref(), note.created.as_deref()));
+        if !current {
+            return Err(regenerated(token, "the password this run holds was regenerated at the registry"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `held` was created after `ours` (both token passwords).
+fn newer(held: &CredentialNote, ours: &CredentialNote) -> bool {
+    let time = |n: &CredentialNote| n.created.as_deref().and_then(super::registry_token::parse_time);
+    matches!((time(held), time(ours)), (Some(held), Some(ours)) if held > ours)
+}
+
+fn regenerated(token: &str, what: &str) -> Failed {
+    Failed {
+        message: format!(
+            "token {token}: {what} since this apply got it (another apply is probably rotating it too); the Secret was left as it is"
+        ),
+        hint: Some("run apply again once the other run has finished".into()),
     }
 }
 

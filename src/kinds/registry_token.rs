@@ -28,7 +28,7 @@ pub struct DesiredToken {
     pub rotate_before_seconds: u64,
 }
 
-fn parse_time(text: &str) -> Option<OffsetDateTime> {
+pub(super) fn parse_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
@@ -47,7 +47,7 @@ pub(super) struct TokenEntry {
     pub(super) problem: Option<EntryChange>,
 }
 
-fn same_instant(a: Option<&str>, b: Option<&str>) -> bool {
+pub(super) fn same_instant(a: Option<&str>, b: Option<&str>) -> bool {
     match (a.and_then(parse_time), b.and_then(parse_time)) {
         (Some(a), Some(b)) => a == b,
         _ => a == b,

@@ -214,6 +214,13 @@ impl Azure for FakeAzure {
         Ok(lock(&self.tokens).get(&normalize_id(registry_id)).cloned().unwrap_or_default())
     }
 
+    async fn get_token(&self, registry_id: &str, name: &str) -> Result<Option<LiveToken>, AzureError> {
+        self.call();
+        let tokens = lock(&self.tokens);
+        let list = tokens.get(&normalize_id(registry_id));
+        Ok(list.and_then(|l| l.iter().find(|t| t.name.eq_ignore_ascii_case(name)).cloned()))
+    }
+
     async fn put_token(&self, registry_id: &str, name: &str, scope_map_id: &str) -> Result<(), AzureError> {
         self.call();
         let mut tokens = lock(&self.tokens);

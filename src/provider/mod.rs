@@ -209,6 +209,12 @@ pub trait Azure: Send + Sync {
     ) -> impl Future<Output = Result<(), AzureError>> + Send;
     fn delete_scope_map(&self, registry_id: &str, name: &str) -> impl Future<Output = Result<(), AzureError>> + Send;
     fn list_tokens(&self, registry_id: &str) -> impl Future<Output = Result<Vec<LiveToken>, AzureError>> + Send;
+    /// One token as ACR holds it now (its passwords' slots and creation times), or None.
+    fn get_token(
+        &self,
+        registry_id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<LiveToken>, AzureError>> + Send;
     fn put_token(
         &self,
         registry_id: &str,

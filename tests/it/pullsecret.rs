@@ -899,3 +899,43 @@ fn a_binding_blocked_by_a_foreign_secret_is_drift_and_a_plan_error_never_all_cle
     assert_clean(markdown.assert_exit(1));
     assert!(markdown.stdout.contains(blocked) && !markdown.stdout.contains("No changes"), "{markdown}");
 }
+
+/// Two applies that rotate the same token at the same moment both generate into the same slot,
+/// so the second invalidates the first's password. Whatever the interleaving, neither may exit
+/// 0 having left a Secret whose password the registry refuses, and afterwards every Secret works.
+#[test]
+fn concurrent_applies_rotating_one_token_never_leave_a_dead_password() {
+    let fleet = demo_fleet();
+    assert_clean(fleet.sandbox_with(&demo_config()).run(["apply", "--auto-approve"]).assert_exit(0));
+    let staging = fleet.kube("staging-rg", "aks-stg-01");
+    let tools = "toolsacr.azurecr.io";
+    for round in 0..20 {
+        // Each round's policy makes the password just written due for rotation again.
+        let policy = format!("token_ttl = \"{}d\"\nrotate_before = \"{}d\"", 100 + 2 * round, 99 + 2 * round);
+        let config = demo_config().replace("token_ttl = \"90d\"\nrotate_before = \"30d\"", &policy);
+        let (a, b) = (fleet.sandbox_with(&config), fleet.sandbox_with(&config));
+        let (first, second) = std::thread::scope(|scope| {
+            let first = scope.spawn(|| a.run(["apply", "--auto-approve"]));
+            let second = scope.spawn(|| b.run(["apply", "--auto-approve"]));
+            (first.join().unwrap(), second.join().unwrap())
+        });
+        for output in [&first, &second] {
+            assert_clean(output);
+            assert!(matches!(output.code, Some(0 | 1)), "round {round}: {output}");
+        }
+        let works = |namespace: &str| {
+            let (user, password) = fleet.credential_in(&staging, namespace, "tools-pull", tools).unwrap();
+            fleet.registry_accepts(tools, "tools/debug", &user, &password)
+        };
+        let dead: Vec<&str> = ["tools", "default"].into_iter().filter(|ns| !works(ns)).collect();
+        if first.code == Some(0) && second.code == Some(0) {
+            assert!(dead.is_empty(), "round {round}: both applies exited 0 but {dead:?} hold a dead password");
+        }
+        // A run that failed said so; the next apply repairs what it left.
+        if !dead.is_empty() {
+            assert_clean(fleet.sandbox_with(&config).run(["apply", "--auto-approve"]).assert_exit(0));
+            let still: Vec<&str> = ["tools", "default"].into_iter().filter(|ns| !works(ns)).collect();
+            assert!(still.is_empty(), "round {round}: {still:?} still hold a dead password after a repair");
+        }
+    }
+}

@@ -226,6 +226,11 @@ impl Azure for AzureClient {
         Ok(tokens.into_iter().map(LiveToken::from).collect())
     }
 
+    async fn get_token(&self, registry_id: &str, name: &str) -> Result<Option<LiveToken>, AzureError> {
+        let url = self.registry_child(registry_id, "tokens", Some(name));
+        Ok(self.arm.get::<wire::Token>(&url).await?.map(LiveToken::from))
+    }
+
     async fn put_token(&self, registry_id: &str, name: &str, scope_map_id: &str) -> Result<(), AzureError> {
         let body = serde_json::json!({"properties": {"scopeMapId": scope_map_id, "status": "enabled"}});
         let url = self.registry_child(registry_id, "tokens", Some(name));
