@@ -2,6 +2,8 @@
 //! its kind (`crate::kinds`), and reports every outcome; a failed change skips the changes that
 //! depend on it. Never reads the config: only the plan.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -23,6 +25,8 @@ pub struct ApplyOptions {
     pub principal_wait: Duration,
     /// Where each service principal's client secret is read (from the file, never the plan).
     pub secret_sources: BTreeMap<String, SecretReference>,
+    /// Set (by a signal handler) to start no further change; those in flight finish.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Default for ApplyOptions {
@@ -31,6 +35,7 @@ impl Default for ApplyOptions {
             parallelism: 10,
             principal_wait: crate::settings::Settings::default().principal_wait,
             secret_sources: BTreeMap::new(),
+            stop: Arc::default(),
         }
     }
 }
@@ -48,6 +53,8 @@ pub enum Status {
     AlreadyGone,
     Failed,
     Skipped,
+    /// Not started: the apply was interrupted first.
+    NotStarted,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,8 +79,15 @@ impl ApplyReport {
     pub fn skipped(&self) -> usize {
         self.outcomes.iter().filter(|o| o.status == Status::Skipped).count()
     }
+    pub fn not_started(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.status == Status::NotStarted).count()
+    }
+    /// Whether a signal stopped the apply before every change started.
+    pub fn interrupted(&self) -> bool {
+        self.not_started() > 0
+    }
     pub fn succeeded(&self) -> usize {
-        self.outcomes.len() - self.failed() - self.skipped()
+        self.outcomes.len() - self.failed() - self.skipped() - self.not_started()
     }
 }
 
@@ -109,7 +123,7 @@ pub async fn apply<A: Azure, K: Kubernetes>(
     let context = &context;
     let graph = ResourceGraph::from_plan(plan, []);
     let results = graph
-        .walk(&plan.changes, options.parallelism, |change| async move {
+        .walk_until(&plan.changes, options.parallelism, &options.stop, |change| async move {
             let result = execute(change, azure, kube, context).await;
             match &result {
                 Ok(o) | Err(o) => progress(o),
@@ -123,6 +137,13 @@ pub async fn apply<A: Azure, K: Kubernetes>(
             .zip(&plan.changes)
             .map(|(result, change)| match result {
                 WalkResult::Succeeded(o) | WalkResult::Failed(o) => o,
+                WalkResult::NotStarted => Outcome {
+                    address: change.address.clone(),
+                    action: change.action,
+                    status: Status::NotStarted,
+                    message: "not started: the apply was interrupted".into(),
+                    hint: None,
+                },
                 WalkResult::Skipped { because } => {
                     let message = match because {
                         Some(root) => format!("skipped because {root} failed"),

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -169,6 +170,22 @@ impl ResourceGraph {
         F: Fn(&'a Change) -> Fut,
         Fut: Future<Output = Result<T, T>>,
     {
+        self.walk_until(changes, parallelism, &AtomicBool::new(false), run).await
+    }
+
+    /// `walk`, but once `stop` is set no further change starts: those in flight finish, and
+    /// every change not started is `NotStarted` (an interrupted apply).
+    pub async fn walk_until<'a, T, F, Fut>(
+        &self,
+        changes: &'a [Change],
+        parallelism: usize,
+        stop: &AtomicBool,
+        run: F,
+    ) -> Result<Vec<WalkResult<T>>, Address>
+    where
+        F: Fn(&'a Change) -> Fut,
+        Fut: Future<Output = Result<T, T>>,
+    {
         self.order()?;
         let (mut waiting, next) = self.change_edges(changes.len());
         let mut results: Vec<Option<WalkResult<T>>> = (0..changes.len()).map(|_| None).collect();
@@ -177,7 +194,7 @@ impl ResourceGraph {
         let mut running = FuturesUnordered::new();
         let parallelism = parallelism.max(1);
         loop {
-            while running.len() < parallelism {
+            while running.len() < parallelism && !stop.load(Ordering::SeqCst) {
                 let Some(i) = ready.pop() else { break };
                 let future = run(&changes[i]);
                 running.push(async move { (i, future.await) });
@@ -199,7 +216,12 @@ impl ResourceGraph {
                 }
             }
         }
-        Ok(results.into_iter().map(|r| r.unwrap_or(WalkResult::Skipped { because: None })).collect())
+        let unfinished = if stop.load(Ordering::SeqCst) {
+            || WalkResult::NotStarted
+        } else {
+            || WalkResult::Skipped { because: None }
+        };
+        Ok(results.into_iter().map(|r| r.unwrap_or_else(unfinished)).collect())
     }
 }
 
@@ -228,6 +250,8 @@ pub enum WalkResult<T> {
     Skipped {
         because: Option<Address>,
     },
+    /// Not started because the walk was told to stop (an interrupted apply).
+    NotStarted,
 }
 
 #[cfg(test)]

@@ -347,6 +347,13 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
             OutputFormat::Markdown => anstream::print!("{}", render::plan::apply_markdown(&report)),
             OutputFormat::Text => anstream::print!("{}", render::plan::apply_text(&report)),
         }
+        if report.interrupted() {
+            report_error(
+                &format!("apply was interrupted: {} change(s) were not started", report.not_started()),
+                Some("run apply again (or plan first): it picks up where this one stopped"),
+            );
+            return Ok(Exit::Interrupted);
+        }
         let unmet = unmet(&plan);
         Ok(if report.failed() > 0 || report.skipped() > 0 { Exit::Error } else { unmet.unwrap_or(Exit::Ok) })
     })();
@@ -405,8 +412,17 @@ fn execute(plan: &Plan, connection: &Connection, config: &Config, args: &ApplyAr
         parallelism: usize::from(args.parallelism),
         principal_wait: connection.settings.principal_wait,
         secret_sources: pull_secret::secret_sources(config),
+        stop: Arc::default(),
     };
     let bar = progress_bar(plan.changes.len());
+    let notice = {
+        let bar = bar.clone();
+        move |line: &str| {
+            let line = render::style::warning(line);
+            if bar.is_hidden() { anstream::eprintln!("{line}") } else { bar.println(line) }
+        }
+    };
+    super::interrupt::watch(&connection.runtime, options.stop.clone(), notice);
     let progress = {
         let bar = bar.clone();
         move |outcome: &apply::Outcome| {

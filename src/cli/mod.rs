@@ -6,6 +6,7 @@
 mod demo;
 mod emulator;
 mod fleet;
+mod interrupt;
 mod validate;
 
 use std::path::PathBuf;
@@ -19,6 +20,8 @@ pub enum Exit {
     Ok = 0,
     Error = 1,
     Changes = 2,
+    /// Stopped by SIGINT or SIGTERM (`interrupt::EXIT_CODE`).
+    Interrupted = 130,
 }
 
 impl From<Exit> for ExitCode {

@@ -309,7 +309,7 @@ pub fn outcome_line(outcome: &crate::apply::Outcome) -> String {
         | Status::Adopted
         | Status::AlreadyGone => style::success("✓"),
         Status::Failed => style::error("✗"),
-        Status::Skipped => style::warning("-"),
+        Status::Skipped | Status::NotStarted => style::warning("-"),
     };
     let mut line = format!("{mark} {} {}", outcome.address, outcome.message);
     if let Some(hint) = &outcome.hint {
@@ -321,8 +321,13 @@ pub fn outcome_line(outcome: &crate::apply::Outcome) -> String {
 /// "Apply complete: N added, …; N failed, N skipped."
 fn apply_summary(report: &ApplyReport) -> String {
     let count = |status: Status| report.outcomes.iter().filter(|o| o.status == status).count();
+    let (head, tail) = if report.interrupted() {
+        ("Apply interrupted", format!("; {} not started", report.not_started()))
+    } else {
+        ("Apply complete", String::new())
+    };
     format!(
-        "Apply complete: {} added, {} changed, {} destroyed, {} adopted; {} failed, {} skipped.",
+        "{head}: {} added, {} changed, {} destroyed, {} adopted; {} failed, {} skipped{tail}.",
         count(Status::Created) + count(Status::Replaced),
         count(Status::Updated),
         count(Status::Deleted) + count(Status::AlreadyGone) + count(Status::Replaced),
@@ -336,11 +341,13 @@ fn apply_summary(report: &ApplyReport) -> String {
 /// needs attention is repeated here, then the summary.
 pub fn apply_text(report: &ApplyReport) -> String {
     let mut out = String::new();
-    for outcome in report.outcomes.iter().filter(|o| matches!(o.status, Status::Failed | Status::Skipped)) {
+    let attention =
+        |o: &&crate::apply::Outcome| matches!(o.status, Status::Failed | Status::Skipped | Status::NotStarted);
+    for outcome in report.outcomes.iter().filter(attention) {
         let _ = writeln!(out, "{}", outcome_line(outcome));
     }
     let line = apply_summary(report);
-    let line = if report.failed() > 0 { style::error(&line) } else { style::success(&line) };
+    let line = if report.failed() > 0 || report.interrupted() { style::error(&line) } else { style::success(&line) };
     if !out.is_empty() {
         out.push('\n');
     }
@@ -359,7 +366,7 @@ pub fn apply_markdown(report: &ApplyReport) -> String {
     for outcome in &report.outcomes {
         let mark = match outcome.status {
             Status::Failed => "✗",
-            Status::Skipped => "-",
+            Status::Skipped | Status::NotStarted => "-",
             _ => "✓",
         };
         let mut what = cell(&outcome.message);
@@ -377,6 +384,8 @@ pub fn apply_json(report: &ApplyReport) -> String {
         "succeeded": report.succeeded(),
         "failed": report.failed(),
         "skipped": report.skipped(),
+        "not_started": report.not_started(),
+        "interrupted": report.interrupted(),
         "outcomes": report.outcomes,
     });
     serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"

@@ -376,6 +376,42 @@ fn a_killed_apply_converges_on_the_next_run() {
 }
 
 #[test]
+fn an_interrupted_apply_finishes_what_is_in_flight_reports_the_rest_and_exits_130() {
+    let azure = Azure::demo();
+    azure.emulator().set_faults(acrlink_emulator::Faults { latency_ms: 150, ..Default::default() });
+    let sandbox = azure.sandbox();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_acrlink"))
+        .args(["apply", "--auto-approve", "--parallelism", "1"])
+        .current_dir(sandbox.path())
+        .envs(azure.emulator().env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while azure.status_count("RoleAssignments_Create", "201") < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let interrupt = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(interrupt.success());
+    let at_signal = azure.status_count("RoleAssignments_Create", "201");
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    // No new change started after the signal: at most the one in flight finished.
+    let written = azure.status_count("RoleAssignments_Create", "201");
+    assert!(written <= at_signal + 1 && written < 6, "{written} written, {at_signal} at the signal");
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+    assert!(stdout.contains("not started"), "the summary says what was not done: {stdout}");
+    assert!(stdout.contains("Apply interrupted: 2 added") || stdout.contains("Apply interrupted: 3 added"), "{stdout}");
+    assert!(stderr.contains("granted"), "and each change done was reported as it landed: {stderr}");
+    azure.emulator().set_faults(acrlink_emulator::Faults::default());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    assert_clean(sandbox.run(["plan", "--detailed-exitcode"]).assert_exit(0));
+    assert_no_duplicates(&azure);
+}
+
+#[test]
 fn two_applies_at_once_end_in_the_same_state() {
     let azure = Azure::demo();
     azure.emulator().set_faults(acrlink_emulator::Faults { latency_ms: 20, jitter_ms: 20, ..Default::default() });
