@@ -23,35 +23,79 @@ pub const ACR_NAME_PREFIX: &str = "acrlink-";
 /// The description acrlink gives the scope maps it makes.
 pub const SCOPE_MAP_DESCRIPTION: &str = "Managed by acrlink: read access for pull-secret tokens";
 
-/// The description prefix of an assignment made for `owner`: "Managed by acrlink: …" for the
-/// default owner, "Managed by acrlink for OWNER: …" otherwise.
-fn description_prefix(owner: &Owner) -> String {
-    if owner.is_default() { format!("{MANAGED_MARKER}:") } else { format!("{MANAGED_MARKER} for {}:", owner.name()) }
+/// The description prefix of an assignment made for `owners` (first is the one that made it):
+/// "Managed by acrlink: …" for the default owner alone, "Managed by acrlink for OWNER: …" for
+/// another, and "Managed by acrlink for A, B: …" for a grant several owners' files want
+/// (a shared pair: every owner that wants it is listed, and it is deleted only by the last).
+fn description_prefix<S: AsRef<str>>(owners: &[S]) -> String {
+    match owners {
+        [only] if only.as_ref() == "default" => format!("{MANAGED_MARKER}:"),
+        _ => {
+            let names: Vec<&str> = owners.iter().map(AsRef::as_ref).collect();
+            format!("{MANAGED_MARKER} for {}:", names.join(", "))
+        }
+    }
 }
 
 /// The description of a role assignment acrlink makes for a binding and cluster.
 pub fn assignment_description(owner: &Owner, binding: &str, cluster_id: &str) -> String {
-    format!("{} binding {binding} lets cluster {cluster_id} pull", description_prefix(owner))
+    format!("{} binding {binding} lets cluster {cluster_id} pull", description_prefix(&[owner.name()]))
 }
 
-/// The owner named in an assignment's description, or None when acrlink did not make it.
-pub fn description_owner(description: &str) -> Option<String> {
+/// Every owner named in an assignment's description (the one that made it first), or None
+/// when acrlink did not make it.
+pub fn description_owners(description: &str) -> Option<Vec<String>> {
     let rest = description.strip_prefix(MANAGED_MARKER)?;
     if rest.starts_with(':') {
-        return Some("default".into());
+        return Some(vec!["default".into()]);
     }
-    let owner = rest.strip_prefix(" for ")?.split(':').next()?;
-    Some(owner.to_string())
+    let owners = rest.strip_prefix(" for ")?.split(':').next()?;
+    Some(owners.split(", ").map(str::to_string).collect())
+}
+
+/// The owner that made an assignment (the first named), or None when acrlink did not make it.
+pub fn description_owner(description: &str) -> Option<String> {
+    description_owners(description)?.into_iter().next()
+}
+
+/// `description` with `owner` added to its owners (unchanged when already there).
+pub fn with_owner(description: &str, owner: &Owner) -> String {
+    let mut owners = description_owners(description).unwrap_or_default();
+    if !owners.iter().any(|o| o == owner.name()) {
+        owners.push(owner.name().to_string());
+    }
+    rewrite_owners(description, &owners)
+}
+
+/// `description` without `owner`, or None when no owner would be left (the grant may go).
+pub fn without_owner(description: &str, owner: &Owner) -> Option<String> {
+    let mut owners = description_owners(description)?;
+    owners.retain(|o| o != owner.name());
+    (!owners.is_empty()).then(|| rewrite_owners(description, &owners))
+}
+
+fn rewrite_owners(description: &str, owners: &[String]) -> String {
+    let rest = match description.strip_prefix(MANAGED_MARKER) {
+        Some(rest) => rest.split_once(':').map_or("", |(_, after)| after),
+        None => "",
+    };
+    format!("{}{rest}", description_prefix(owners))
 }
 
 /// Made by acrlink, for any owner.
 pub fn assignment_is_managed(description: Option<&str>) -> bool {
-    description.and_then(description_owner).is_some()
+    description.and_then(description_owners).is_some()
 }
 
-/// Made by acrlink for this owner: the only assignments a run may change or delete.
+/// Made by acrlink for this owner, alone or shared: the only assignments a run may change.
 pub fn assignment_is_owned(description: Option<&str>, owner: &Owner) -> bool {
-    description.and_then(description_owner).is_some_and(|o| o == owner.name())
+    description.and_then(description_owners).is_some_and(|owners| owners.iter().any(|o| o == owner.name()))
+}
+
+/// Other acrlink owners recorded on an assignment besides `owner`.
+pub fn other_owners(description: Option<&str>, owner: &Owner) -> Vec<String> {
+    let owners = description.and_then(description_owners).unwrap_or_default();
+    owners.into_iter().filter(|o| o != owner.name()).collect()
 }
 
 /// The cluster (ARM id) an acrlink assignment's description says it was made for.
@@ -141,6 +185,23 @@ mod tests {
         assert_eq!(description_owner("made by hand"), None);
         assert_eq!(described_cluster("made by hand; lets cluster x pull"), None);
         assert!(!assignment_is_managed(None));
+    }
+
+    #[test]
+    fn shared_grants_list_every_owner_and_lose_them_one_by_one() {
+        let made = assignment_description(&Owner::default(), "shared", "/c/aks1");
+        let shared = with_owner(&made, &Owner::named("payments"));
+        assert_eq!(shared, "Managed by acrlink for default, payments: binding shared lets cluster /c/aks1 pull");
+        assert_eq!(with_owner(&shared, &Owner::named("payments")), shared, "joining twice changes nothing");
+        assert!(assignment_is_owned(Some(&shared), &Owner::default()));
+        assert!(assignment_is_owned(Some(&shared), &Owner::named("payments")));
+        assert_eq!(other_owners(Some(&shared), &Owner::default()), vec!["payments".to_string()]);
+        assert_eq!(described_cluster(&shared), Some("/c/aks1"));
+        let left = without_owner(&shared, &Owner::default()).unwrap();
+        assert_eq!(left, "Managed by acrlink for payments: binding shared lets cluster /c/aks1 pull");
+        assert_eq!(without_owner(&left, &Owner::named("payments")), None, "the last owner lets it go");
+        let back = without_owner(&shared, &Owner::named("payments")).unwrap();
+        assert_eq!(back, made, "the default owner alone reads as before");
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum Resource {
         registry: String,
         #[serde(flatten)]
         spec: RoleAssignmentSpec,
+        /// What the change does to the owners recorded on the grant (shared pairs).
+        #[serde(default, skip_serializing_if = "Marks::is_write")]
+        marks: Marks,
     },
     /// A namespace acrlink creates for a binding with `create_namespaces = true`.
     Namespace { cluster: ClusterTarget, name: String },
@@ -67,6 +70,28 @@ pub enum Resource {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         remove: Vec<String>,
     },
+}
+
+/// What a role-assignment change does to the acrlink owners recorded in the grant's
+/// description. Two files with different `owner`s may want one (cluster, registry) pair, and
+/// ARM holds one assignment for it: each owner that wants it is listed, none rewrites another's
+/// mark, and the grant is deleted only by the last owner to stop wanting it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Marks {
+    /// The grant is this owner's alone: write the change's description.
+    #[default]
+    Write,
+    /// Add this owner to the owners of the live grant, keeping theirs.
+    Join,
+    /// Remove this owner from the live grant, which other owners still want.
+    Leave,
+}
+
+impl Marks {
+    fn is_write(&self) -> bool {
+        *self == Marks::Write
+    }
 }
 
 /// A token password to generate, in the slot the Secrets do not use, valid until `expiry`.

@@ -178,7 +178,16 @@ mod tests {
     const SUB: &str = "1d6c45e0-bd9f-4771-bb67-36616452f239";
 
     fn config() -> Config {
-        let text = format!(
+        parse(&config_text())
+    }
+
+    fn parse(text: &str) -> Config {
+        let (config, diagnostics) = crate::config::validate_text(text, Path::new("acrlink.toml"));
+        config.unwrap_or_else(|| panic!("{diagnostics:?}"))
+    }
+
+    fn config_text() -> String {
+        format!(
             r#"version = 1
 [azure]
 subscription_id = "{SUB}"
@@ -201,9 +210,7 @@ clusters = ["team=a"]
 registries = ["abacacr"]
 repositories = ["team-a/*"]
 "#
-        );
-        let (config, diagnostics) = crate::config::validate_text(&text, Path::new("acrlink.toml"));
-        config.unwrap_or_else(|| panic!("{diagnostics:?}"))
+        )
     }
 
     fn registry_id(name: &str) -> String {
@@ -291,6 +298,45 @@ repositories = ["team-a/*"]
         assert!(second.changes.is_empty(), "{:?}", second.changes);
         let foreign = azure.assignments.lock().unwrap().iter().filter(|a| a.description.is_none()).count();
         assert_eq!(foreign, 1, "the grant made by hand is never touched");
+    }
+
+    /// Two files with different owners want the same pairs: the second records itself on the
+    /// first's grants instead of rewriting them, and when one stops wanting a pair it leaves
+    /// the grant to the other instead of deleting it.
+    #[tokio::test]
+    async fn two_owners_share_a_pair_and_neither_deletes_what_the_other_wants() {
+        let azure = world();
+        let kube = FakeKube::default();
+        let ours = config();
+        let theirs_text = config_text().replacen("version = 1", "version = 1\nowner = \"payments\"", 1);
+        let theirs = parse(&theirs_text);
+        let (azure, kube) = (&azure, &kube);
+        let run = |config: Config| async move {
+            let plan = plan(&config, "d", azure, kube).await.plan;
+            apply(&plan, azure, kube, &ApplyOptions::default(), &|_| {}).await
+        };
+        assert_eq!(run(ours.clone()).await.failed(), 0);
+        let joined = run(theirs.clone()).await;
+        let statuses: Vec<Status> = joined.outcomes.iter().map(|o| o.status).collect();
+        assert_eq!(statuses, vec![Status::Updated, Status::Updated], "{:?}", joined.outcomes);
+        let descriptions = |azure: &FakeAzure| -> Vec<String> {
+            let list = azure.assignments.lock().unwrap();
+            list.iter().filter_map(|a| a.description.clone()).filter(|d| d.starts_with("Managed")).collect()
+        };
+        for description in descriptions(azure) {
+            assert!(description.starts_with("Managed by acrlink for default, payments:"), "{description}");
+        }
+        assert!(plan(&ours, "d", azure, kube).await.plan.changes.is_empty());
+        assert!(plan(&theirs, "d", azure, kube).await.plan.changes.is_empty());
+
+        // payments drops every binding: the grants stay, now ours alone.
+        let narrowed = theirs_text.split("[[bindings]]").next().unwrap().to_string();
+        let left = run(parse(&narrowed)).await;
+        assert!(left.outcomes.iter().all(|o| o.status == Status::Updated), "{:?}", left.outcomes);
+        for description in descriptions(azure) {
+            assert!(description.starts_with("Managed by acrlink: binding"), "{description}");
+        }
+        assert!(plan(&ours, "d", azure, kube).await.plan.changes.is_empty(), "nothing we want was lost");
     }
 
     #[tokio::test]

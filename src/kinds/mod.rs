@@ -193,8 +193,8 @@ pub async fn apply<A: Azure, K: Kubernetes>(
     context: &ApplyContext,
 ) -> Result<Done, Failed> {
     match &change.resource {
-        Resource::RoleAssignment { role_name, cluster, registry, spec } => {
-            let grant = role_assignment::Grant { role_name, cluster, registry, spec };
+        Resource::RoleAssignment { role_name, cluster, registry, spec, marks } => {
+            let grant = role_assignment::Grant { role_name, cluster, registry, spec, marks: *marks };
             role_assignment::apply(change, &grant, azure, context).await
         }
         Resource::ScopeMap { registry, registry_id, name, actions } => {

@@ -9,7 +9,7 @@ use crate::config::model::Owner;
 use crate::model::{Address, Finding, Grantee, InPlace, Precondition, Reason, version_of};
 use crate::observe::FleetCluster;
 use crate::ownership::{self, description_owner};
-use crate::plan::{Action, Change, Resource, Unchanged};
+use crate::plan::{Action, Change, Marks, Resource, Unchanged};
 use crate::provider::{
     LiveRegistry, LiveRoleAssignment, RoleAssignmentMode, RoleAssignmentSpec, normalize_id, role_guid,
 };
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::roles::{ACR_PULL, grants_pull, role_name};
 use super::{ApplyContext, Diff, Done, Failed, Found};
 use crate::apply::Status;
-use crate::provider::{Azure, AzureError};
+use crate::provider::{Azure, AzureError, Written};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredAssignment {
@@ -171,6 +171,9 @@ fn wanted_grant(want: &DesiredAssignment, grants: &Grants<'_>, mode: RoleAssignm
 
 /// An assignment already has the deterministic name: in place, or its condition differs.
 fn same_name(want: &DesiredAssignment, existing: &LiveRoleAssignment, context: &mut Context<'_>) {
+    if existing.condition == want.spec.condition && is_managed(existing) && !is_owned(existing, context.owner) {
+        return join(want, existing, context);
+    }
     if existing.condition == want.spec.condition {
         // The deterministic name is Bicep's guid(): a template or a person may have used it too.
         let reason = if is_managed(existing) {
@@ -181,12 +184,11 @@ fn same_name(want: &DesiredAssignment, existing: &LiveRoleAssignment, context: &
         };
         context.result.unchanged.push(Unchanged { address: want.address.clone(), reason });
     } else if is_owned(existing, context.owner) {
-        context.result.changes.push(change(
-            want,
-            Action::Update,
-            Reason::ConditionDiffers,
-            expect_assignment(existing),
-        ));
+        // The owners recorded on it stay (a shared grant keeps the others' marks).
+        let mut in_place = want.clone();
+        in_place.spec.description = existing.description.clone().unwrap_or_default();
+        let precondition = expect_assignment(existing);
+        context.result.changes.push(change(&in_place, Action::Update, Reason::ConditionDiffers, precondition));
     } else {
         context.result.warnings.push(Finding {
             subject: want.address.to_string(),
@@ -197,6 +199,20 @@ fn same_name(want: &DesiredAssignment, existing: &LiveRoleAssignment, context: &
             hint: Some("one owner should manage this cluster-registry pair".into()),
         });
     }
+}
+
+/// Another acrlink owner made the grant this file wants: this owner is recorded on it too
+/// (never replacing the others), so whichever stops wanting it first leaves it to the rest.
+fn join(want: &DesiredAssignment, existing: &LiveRoleAssignment, context: &mut Context<'_>) {
+    let description = existing.description.clone().unwrap_or_default();
+    let owners = ownership::description_owners(&description).unwrap_or_default();
+    let mut shared = want.clone();
+    shared.spec.description = ownership::with_owner(&description, context.owner);
+    let mut change = change(&shared, Action::Update, Reason::GrantShared { owners }, expect_assignment(existing));
+    if let Resource::RoleAssignment { marks, .. } = &mut change.resource {
+        *marks = Marks::Join;
+    }
+    context.result.changes.push(change);
 }
 
 /// Another grant (by hand, inherited, or acrlink's under another name) already does it.
@@ -221,6 +237,7 @@ fn other_condition(want: &DesiredAssignment, existing: &LiveRoleAssignment, cont
         context.wanted_ids.insert(normalize_id(&existing.id));
         let mut in_place = want.clone();
         in_place.spec.name = existing.name.clone();
+        in_place.spec.description = existing.description.clone().unwrap_or_default();
         let precondition = expect_assignment(existing);
         context.result.changes.push(change(&in_place, Action::Update, Reason::ConditionDiffers, precondition));
         return;
@@ -275,7 +292,18 @@ fn prune(
             if desired_addresses.contains(&address) {
                 address = address_of(&grantee, registry_key, Some(role));
             }
-            context.result.changes.push(deletion(address, reason, assignment, &grantee, registry_key));
+            let others = ownership::other_owners(assignment.description.as_deref(), context.owner);
+            let mut release = deletion(address, reason, assignment, &grantee, registry_key);
+            if !others.is_empty() {
+                // Another owner's file still wants it: only this owner's mark goes.
+                release.action = Action::Update;
+                release.reason = Reason::GrantLeft { remaining: others };
+                if let Resource::RoleAssignment { marks, spec, .. } = &mut release.resource {
+                    *marks = Marks::Leave;
+                    spec.description = ownership::without_owner(&spec.description, context.owner).unwrap_or_default();
+                }
+            }
+            context.result.changes.push(release);
         }
     }
 }
@@ -345,6 +373,7 @@ fn deletion(
                 description: assignment.description.clone().unwrap_or_default(),
                 condition: assignment.condition.clone(),
             },
+            marks: Marks::Write,
         },
     }
 }
@@ -365,6 +394,7 @@ fn change(want: &DesiredAssignment, action: Action, reason: Reason, precondition
             cluster: want.cluster.clone(),
             registry: want.registry.clone(),
             spec: want.spec.clone(),
+            marks: Marks::Write,
         },
     }
 }
@@ -393,6 +423,7 @@ pub(super) struct Grant<'a> {
     pub cluster: &'a str,
     pub registry: &'a str,
     pub spec: &'a RoleAssignmentSpec,
+    pub marks: Marks,
 }
 
 pub(super) async fn apply<A: Azure>(
@@ -401,19 +432,43 @@ pub(super) async fn apply<A: Azure>(
     azure: &A,
     context: &ApplyContext,
 ) -> Result<Done, Failed> {
-    let Grant { role_name, cluster, registry, spec } = grant;
-    if change.action == Action::Delete {
-        let id = change.precondition.arm_id().map_or_else(|| spec.id(), str::to_string);
-        return match azure.delete_role_assignment(&id).await {
-            Ok(()) => Ok(Done::new(Status::Deleted, format!("removed {role_name} from {cluster} on {registry}"))),
-            Err(AzureError::NotFound { .. }) => Ok(Done::new(Status::AlreadyGone, "already gone".into())),
-            Err(error) => Err(failed(error)),
-        };
+    match (change.action, grant.marks) {
+        (Action::Delete, _) | (_, Marks::Leave) => release(change, grant, azure, context).await,
+        (_, Marks::Join) => join_live(grant, azure, context).await,
+        (Action::Create, Marks::Write) => create(change, grant, azure, context).await,
+        (_, Marks::Write) => put(change, grant, azure, context).await,
     }
+}
+
+/// A grant planned absent: made only if it still is. One that appeared since the plan (another
+/// run, maybe of another owner) is joined or adopted, never rewritten.
+async fn create<A: Azure>(
+    change: &Change,
+    grant: &Grant<'_>,
+    azure: &A,
+    context: &ApplyContext,
+) -> Result<Done, Failed> {
+    match azure.get_role_assignment(&grant.spec.id()).await.map_err(failed)? {
+        Some(live) if is_managed(&live) && !is_owned(&live, &context.owner) => join_live(grant, azure, context).await,
+        Some(live) => Ok(Done::new(Status::Adopted, format!("{} appeared since the plan; adopted", live.name))),
+        None => put(change, grant, azure, context).await,
+    }
+}
+
+/// PUTs the change's spec, riding out directory replication lag (PrincipalNotFound).
+async fn put<A: Azure>(change: &Change, grant: &Grant<'_>, azure: &A, context: &ApplyContext) -> Result<Done, Failed> {
+    let Grant { role_name, cluster, registry, spec, .. } = grant;
     let started = Instant::now();
     let mut wait = Duration::from_millis(500);
     loop {
         match azure.create_role_assignment(spec).await {
+            Ok(Written::Updated) if change.action == Action::Create => return Err(raced(grant)),
+            Ok(Written::Unchanged) if change.action == Action::Create => {
+                return Ok(Done::new(
+                    Status::Adopted,
+                    "made the same moment by another run of this file; adopted".into(),
+                ));
+            }
             Ok(_) => {
                 let (status, verb) = if change.action == Action::Create {
                     (Status::Created, "granted")
@@ -433,10 +488,106 @@ pub(super) async fn apply<A: Azure>(
     }
 }
 
+/// ARM answered 200 to a create and changed the grant: another run made it between this one's
+/// read and write with another description, and this write replaced its owner mark, which
+/// cannot be told back.
+fn raced(grant: &Grant<'_>) -> Failed {
+    Failed {
+        message: format!(
+            "{} to {} on {} was made by another run at the same moment; this write replaced its owner mark",
+            grant.role_name, grant.cluster, grant.registry
+        ),
+        hint: Some("run the other file's apply again: it records its owner on the grant next to this one".into()),
+    }
+}
+
+/// Records this owner on a grant another acrlink owner made, keeping every mark there.
+async fn join_live<A: Azure>(grant: &Grant<'_>, azure: &A, context: &ApplyContext) -> Result<Done, Failed> {
+    let Some(live) = azure.get_role_assignment(&grant.spec.id()).await.map_err(failed)? else {
+        let mut own = grant.spec.clone();
+        own.description = ownership::with_owner(&grant.spec.description, &context.owner);
+        let made = Grant { spec: &own, ..*grant };
+        return put(&create_change(grant), &made, azure, context).await;
+    };
+    if !is_managed(&live) || is_owned(&live, &context.owner) {
+        return Ok(Done::new(Status::Adopted, format!("{} already holds this grant; adopted", live.name)));
+    }
+    let description = ownership::with_owner(live.description.as_deref().unwrap_or_default(), &context.owner);
+    azure.create_role_assignment(&spec_of(&live, description)).await.map_err(failed)?;
+    let others = ownership::other_owners(live.description.as_deref(), &context.owner).join(", ");
+    Ok(Done::new(
+        Status::Updated,
+        format!("shares {} to {} on {} with acrlink owner(s) {others}", grant.role_name, grant.cluster, grant.registry),
+    ))
+}
+
+/// A grant this owner no longer wants: deleted when no other owner is recorded on it now,
+/// otherwise only this owner's mark is removed.
+async fn release<A: Azure>(
+    change: &Change,
+    grant: &Grant<'_>,
+    azure: &A,
+    context: &ApplyContext,
+) -> Result<Done, Failed> {
+    let Grant { role_name, cluster, registry, spec, .. } = grant;
+    let id = change.precondition.arm_id().map_or_else(|| spec.id(), str::to_string);
+    let Some(live) = azure.get_role_assignment(&id).await.map_err(failed)? else {
+        return Ok(Done::new(Status::AlreadyGone, "already gone".into()));
+    };
+    let description = live.description.as_deref().unwrap_or_default();
+    if !is_owned(&live, &context.owner) {
+        return Ok(Done::new(Status::AlreadyGone, "no longer records this owner; left as it is".into()));
+    }
+    if let Some(remaining) = ownership::without_owner(description, &context.owner) {
+        let others = ownership::other_owners(Some(description), &context.owner).join(", ");
+        azure.create_role_assignment(&spec_of(&live, remaining)).await.map_err(failed)?;
+        return Ok(Done::new(
+            Status::Updated,
+            format!("left {role_name} to {cluster} on {registry} to acrlink owner(s) {others}"),
+        ));
+    }
+    match azure.delete_role_assignment(&live.id).await {
+        Ok(()) => Ok(Done::new(Status::Deleted, format!("removed {role_name} from {cluster} on {registry}"))),
+        Err(AzureError::NotFound { .. }) => Ok(Done::new(Status::AlreadyGone, "already gone".into())),
+        Err(error) => Err(failed(error)),
+    }
+}
+
+/// The live grant as a PUT body with another description: nothing else of it changes.
+fn spec_of(live: &LiveRoleAssignment, description: String) -> RoleAssignmentSpec {
+    RoleAssignmentSpec {
+        scope: live.scope.clone(),
+        name: live.name.clone(),
+        role_definition_id: live.role_definition_id.clone(),
+        principal_id: live.principal_id.clone(),
+        principal_type: live.principal_type.clone().unwrap_or_else(|| "ServicePrincipal".into()),
+        description,
+        condition: live.condition.clone(),
+    }
+}
+
+/// A create of `grant`, for a join whose grant went away before it could be joined.
+fn create_change(grant: &Grant<'_>) -> Change {
+    Change {
+        address: Address::role_assignment(grant.cluster, grant.registry),
+        action: Action::Create,
+        reason: Reason::ConditionDiffers,
+        precondition: Precondition::Absent,
+        depends_on: Vec::new(),
+        resource: Resource::RoleAssignment {
+            role_name: grant.role_name.to_string(),
+            cluster: grant.cluster.to_string(),
+            registry: grant.registry.to_string(),
+            spec: grant.spec.clone(),
+            marks: Marks::Write,
+        },
+    }
+}
+
 /// After a 409: ARM allows one assignment per (principal, role, scope) whatever its condition,
 /// so the one that exists is adopted only if it grants at least what the binding asks.
 async fn adopt<A: Azure>(grant: &Grant<'_>, azure: &A, existing_id: String) -> Result<Done, Failed> {
-    let Grant { role_name, cluster, registry, spec } = grant;
+    let Grant { role_name, cluster, registry, spec, .. } = grant;
     match conflicting_grant(azure, spec, &existing_id).await {
         Ok(None) => {
             let existing = if existing_id.is_empty() { "another name".to_string() } else { existing_id };

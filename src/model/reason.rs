@@ -14,6 +14,11 @@ pub enum Reason {
     ConditionDiffers,
     /// acrlink's grant that no binding of this file wants any more.
     GrantUnwanted,
+    /// Another acrlink owner's grant that this file wants too: this owner is recorded on it, so
+    /// neither deletes it while the other still wants it.
+    GrantShared { owners: Vec<String> },
+    /// A shared grant this file no longer wants: only this owner's mark goes, the others keep it.
+    GrantLeft { remaining: Vec<String> },
     /// acrlink's grant to a kubelet identity its cluster no longer has.
     OrphanIdentityReplaced,
     /// acrlink's grant to a principal of no cluster in the fleet.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{
     AdminCredentials, Azure, AzureError, GeneratedPassword, LiveCluster, LiveRegistry, LiveRoleAssignment,
-    LiveScopeMap, LiveToken, RoleAssignmentSpec, TokenPasswordInfo, normalize_id, role_guid,
+    LiveScopeMap, LiveToken, RoleAssignmentSpec, TokenPasswordInfo, Written, normalize_id, role_guid,
 };
 use crate::sensitive::Sensitive;
 
@@ -117,7 +117,7 @@ impl Azure for FakeAzure {
         Ok(assignments.iter().find(|a| normalize_id(&a.id) == normalize_id(id)).cloned())
     }
 
-    async fn create_role_assignment(&self, spec: &RoleAssignmentSpec) -> Result<LiveRoleAssignment, AzureError> {
+    async fn create_role_assignment(&self, spec: &RoleAssignmentSpec) -> Result<Written, AzureError> {
         self.call();
         {
             let mut failures = self.create_failures.lock().unwrap_or_else(|e| e.into_inner());
@@ -146,9 +146,14 @@ impl Azure for FakeAzure {
             description: Some(spec.description.clone()),
             condition: spec.condition.clone(),
         };
-        assignments.retain(|a| normalize_id(&a.id) != normalize_id(&live.id));
-        assignments.push(live.clone());
-        Ok(live)
+        let previous = assignments.iter().position(|a| normalize_id(&a.id) == normalize_id(&live.id));
+        let written = match previous.map(|i| assignments.remove(i)) {
+            None => Written::Created,
+            Some(old) if old == live => Written::Unchanged,
+            Some(_) => Written::Updated,
+        };
+        assignments.push(live);
+        Ok(written)
     }
 
     async fn delete_role_assignment(&self, id: &str) -> Result<(), AzureError> {

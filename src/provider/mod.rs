@@ -183,10 +183,11 @@ pub trait Azure: Send + Sync {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<LiveRoleAssignment>, AzureError>> + Send;
+    /// PUT: creates the assignment, or (same name) updates its description and condition.
     fn create_role_assignment(
         &self,
         spec: &RoleAssignmentSpec,
-    ) -> impl Future<Output = Result<LiveRoleAssignment, AzureError>> + Send;
+    ) -> impl Future<Output = Result<Written, AzureError>> + Send;
     /// Succeeds when the assignment is gone, whether or not it existed.
     fn delete_role_assignment(&self, id: &str) -> impl Future<Output = Result<(), AzureError>> + Send;
 
@@ -242,6 +243,15 @@ pub trait Azure: Send + Sync {
 }
 
 /// ARM ids compare case-insensitively; this is the canonical form for keys.
+/// What a PUT did, as ARM says: 201 made it; 200 found it, and changed it (its `updatedOn`
+/// moved off its `createdOn`) or found it exactly as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    Updated,
+    Unchanged,
+}
+
 pub fn normalize_id(id: &str) -> String {
     id.trim_end_matches('/').to_ascii_lowercase()
 }

@@ -38,7 +38,7 @@ fn lifetime(seconds: u64) -> String {
 
 fn describe(change: &Change) -> String {
     match &change.resource {
-        Resource::RoleAssignment { role_name, cluster, registry, spec } => {
+        Resource::RoleAssignment { role_name, cluster, registry, spec, .. } => {
             let condition = if spec.condition.is_some() { " (repository condition)" } else { "" };
             match &change.address {
                 Address::RoleAssignment { grantee: Grantee::Principal(principal), .. } => {

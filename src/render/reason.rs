@@ -9,6 +9,13 @@ pub fn reason(reason: &Reason) -> String {
         }
         Reason::ConditionDiffers => "its repository condition differs from the binding's".into(),
         Reason::GrantUnwanted => "managed by acrlink and no binding wants it any more".into(),
+        Reason::GrantShared { owners } => {
+            format!("already granted by acrlink owner(s) {}; this owner is recorded on it too", owners.join(", "))
+        }
+        Reason::GrantLeft { remaining } => format!(
+            "no binding wants it any more, but acrlink owner(s) {} still do: only this owner's mark is removed",
+            remaining.join(", ")
+        ),
         Reason::OrphanIdentityReplaced => "orphan: the cluster's kubelet identity was replaced".into(),
         Reason::OrphanClusterGone => "orphan: managed by acrlink, its cluster is gone or no longer bound".into(),
         Reason::ScopeMapNeeded => "registry-token bindings read these repositories".into(),

@@ -411,6 +411,69 @@ fn an_interrupted_apply_finishes_what_is_in_flight_reports_the_rest_and_exits_13
     assert_no_duplicates(&azure);
 }
 
+/// The file's managed-identity bindings under another `owner`.
+fn owned_by(owner: &str, config: &str) -> String {
+    let mut table: toml::Table = config.parse().expect("TOML");
+    table.insert("owner".into(), toml::Value::String(owner.into()));
+    toml::to_string(&table).expect("serializes")
+}
+
+/// Two files with different owners bind the same pairs and apply at the same moment, five
+/// times over. Neither may replace the other's mark unseen (a run that did says so and fails),
+/// and when one owner drops every binding the other's grants all stay.
+#[test]
+fn two_owners_racing_on_the_same_pairs_keep_both_marks_and_lose_no_grant() {
+    let base = managed_identity_part(&std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap());
+    for round in 0..5 {
+        let azure = Azure::demo();
+        azure.emulator().set_faults(acrlink_emulator::Faults { latency_ms: 20, jitter_ms: 20, ..Default::default() });
+        let platform = azure.sandbox_with(&owned_by("platform", &base));
+        let payments = azure.sandbox_with(&owned_by("payments", &base));
+        let (first, second) = std::thread::scope(|s| {
+            let a = s.spawn(|| platform.run(["apply", "--auto-approve"]));
+            let b = s.spawn(|| payments.run(["apply", "--auto-approve"]));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        for output in [&first, &second] {
+            assert_clean(output);
+            if output.code != Some(0) {
+                // A run whose create landed on the other's says so: it replaced a mark it
+                // cannot name. As its hint says, the other file's next apply records itself.
+                assert!(output.stdout.contains("same moment") || output.stderr.contains("same moment"), "{output}");
+            }
+        }
+        if first.code != Some(0) || second.code != Some(0) {
+            assert_clean(platform.run(["apply", "--auto-approve"]).assert_exit(0));
+            assert_clean(payments.run(["apply", "--auto-approve"]).assert_exit(0));
+        }
+        azure.emulator().set_faults(acrlink_emulator::Faults::default());
+        let managed: Vec<String> = azure
+            .emulator()
+            .state()
+            .role_assignments()
+            .into_iter()
+            .filter_map(|a| a.description)
+            // The demo world's own orphan is the default owner's; neither file touches it.
+            .filter(|d| d.starts_with("Managed by acrlink for"))
+            .collect();
+        assert!(!managed.is_empty());
+        for description in &managed {
+            assert!(
+                description.contains("platform") && description.contains("payments"),
+                "round {round}: {description}\n{first}\n{second}"
+            );
+        }
+        assert_clean(platform.run(["plan", "--detailed-exitcode"]).assert_exit(0));
+        assert_clean(payments.run(["plan", "--detailed-exitcode"]).assert_exit(0));
+        // payments drops every binding: nothing platform wants goes.
+        let payments_text = owned_by("payments", &base);
+        let narrowed = azure.sandbox_with(payments_text.split("[[bindings]]").next().unwrap());
+        assert_clean(narrowed.run(["apply", "--auto-approve"]).assert_exit(0));
+        assert_clean(platform.run(["plan", "--detailed-exitcode"]).assert_exit(0));
+        assert_no_duplicates(&azure);
+    }
+}
+
 #[test]
 fn two_applies_at_once_end_in_the_same_state() {
     let azure = Azure::demo();

@@ -11,7 +11,7 @@ use base64::Engine as _;
 
 use super::{
     AdminCredentials, Azure, AzureError, GeneratedPassword, LiveCluster, LiveRegistry, LiveRoleAssignment,
-    LiveScopeMap, LiveToken, RoleAssignmentSpec,
+    LiveScopeMap, LiveToken, RoleAssignmentSpec, Written,
 };
 use crate::sensitive::Sensitive;
 use arm::ArmClient;
@@ -117,7 +117,7 @@ impl Azure for AzureClient {
         Ok(self.arm.get::<wire::RoleAssignment>(&url).await?.map(LiveRoleAssignment::from))
     }
 
-    async fn create_role_assignment(&self, spec: &RoleAssignmentSpec) -> Result<LiveRoleAssignment, AzureError> {
+    async fn create_role_assignment(&self, spec: &RoleAssignmentSpec) -> Result<Written, AzureError> {
         let url = self.arm.url(&format!("{}?api-version={AUTHORIZATION_API_VERSION}", spec.id()));
         let mut properties = serde_json::json!({
             "roleDefinitionId": spec.role_definition_id,
@@ -132,7 +132,12 @@ impl Azure for AzureClient {
         let body = serde_json::json!({ "properties": properties });
         let answer = self.arm.send(Method::PUT, &url, Some(&body)).await?;
         match answer.status.as_u16() {
-            200 | 201 => Ok(answer.json::<wire::RoleAssignment>()?.into()),
+            201 => Ok(Written::Created),
+            200 => {
+                let properties = answer.json::<wire::RoleAssignment>()?.properties;
+                let changed = properties.updated_on.is_some() && properties.updated_on != properties.created_on;
+                Ok(if changed { Written::Updated } else { Written::Unchanged })
+            }
             status => {
                 let (code, message) = answer.error();
                 Err(match (status, code.as_str()) {

@@ -80,6 +80,10 @@ pub struct RoleAssignmentProperties {
     pub description: Option<String>,
     #[serde(default)]
     pub condition: Option<String>,
+    #[serde(default, rename = "createdOn")]
+    pub created_on: Option<String>,
+    #[serde(default, rename = "updatedOn")]
+    pub updated_on: Option<String>,
 }
 
 /// Subscription and resource group from an ARM id, matched case-insensitively.
