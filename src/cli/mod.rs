@@ -4,6 +4,7 @@
 
 #[cfg(feature = "emulator")]
 mod demo;
+mod docs;
 mod emulator;
 mod fleet;
 mod validate;
@@ -99,6 +100,16 @@ Examples:\n  acrlink emulator --world examples/demo/world.toml\n  acrlink emulat
     Emulator(emulator::EmulatorArgs),
     /// A guided tour on the built-in emulator: plan, apply, plan, drift behind acrlink's back, apply, drift
     Demo,
+    /// Print a shell completion script (bash, zsh, fish, powershell or elvish)
+    #[command(
+        after_help = "Examples:\n  acrlink completions bash > ~/.local/share/bash-completion/completions/acrlink\n  \
+acrlink completions zsh > \"${fpath[1]}/_acrlink\"\n  acrlink completions fish > ~/.config/fish/completions/acrlink.fish\n  \
+acrlink completions powershell >> $PROFILE"
+    )]
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --out DIR
+    #[command(after_help = "Examples:\n  acrlink man | man -l -\n  acrlink man --out /usr/local/share/man/man1")]
+    Man(docs::ManArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,6 +187,8 @@ fn run(cli: Cli) -> Exit {
         Command::Graph(args) => fleet::graph(&config_path, &args),
         Command::Emulator(args) => emulator::run(&args),
         Command::Demo => run_demo(cli.color),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
         Command::Schema(args) => {
             let schema = match args.kind {
                 SchemaKind::Config => acrlink::config::raw::json_schema(),

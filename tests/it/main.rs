@@ -3,6 +3,7 @@
 
 mod az;
 mod boundary;
+mod cli;
 mod engine;
 mod pullsecret;
 mod support;
