@@ -28,10 +28,14 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// `acrlink --version`: the package version and the commit it was built from (build.rs;
+/// "unknown" outside a git checkout, e.g. from a source tarball).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("ACRLINK_GIT_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "acrlink",
-    version,
+    version = VERSION,
     about = "Keep AKS clusters able to pull from Azure Container Registries, declaratively",
     long_about = "acrlink reads one desired-state file (acrlink.toml) listing which AKS clusters may pull \
 from which Azure Container Registries, compares it with live Azure and Kubernetes state, and \

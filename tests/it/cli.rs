@@ -2,7 +2,9 @@
 //! definitions, `--version`, `-C/--chdir`, flags a command would ignore, `emulator
 //! --print-env`/`--env-file` and `show PLANFILE`.
 
-use crate::support::{Sandbox, acrlink};
+use std::path::Path;
+
+use crate::support::{Sandbox, acrlink, repo_root};
 
 /// The subcommands `acrlink --help` lists (clap's own `help` left out), so a new command is
 /// covered by these tests without editing them.
@@ -88,4 +90,73 @@ fn man_out_writes_one_page_per_subcommand() {
     let missing = sandbox.run(["man", "--out", "nowhere"]);
     missing.assert_exit(1);
     assert!(missing.stderr.contains("nowhere") && missing.stderr.contains("hint"), "{missing}");
+}
+
+/// What build.rs records: the short hash of HEAD when the crate is the top of a git checkout.
+fn expected_commit() -> String {
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git").arg("-C").arg(repo_root()).args(args).output().ok()?;
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    };
+    let top = git(&["rev-parse", "--show-toplevel"]).map(std::path::PathBuf::from);
+    if top.and_then(|t| t.canonicalize().ok()) == repo_root().canonicalize().ok() {
+        git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into())
+    } else {
+        "unknown".into()
+    }
+}
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let expected = format!("acrlink {} (commit {})\n", env!("CARGO_PKG_VERSION"), expected_commit());
+    for flag in ["--version", "-V"] {
+        let output = acrlink([flag]);
+        output.assert_exit(0);
+        assert_eq!(output.stdout, expected, "{output}");
+    }
+}
+
+/// build.rs compiled on its own (it uses std only) and run as cargo would run it.
+fn run_build_script(sandbox: &Sandbox, manifest_dir: &Path) -> String {
+    let exe = sandbox.path().join("build-script");
+    if !exe.exists() {
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+        let status = std::process::Command::new(rustc)
+            .args(["--edition", "2024", "-o"])
+            .arg(&exe)
+            .arg(repo_root().join("build.rs"))
+            .status()
+            .expect("run rustc");
+        assert!(status.success(), "build.rs compiles on its own");
+    }
+    let output = std::process::Command::new(&exe)
+        .env("CARGO_MANIFEST_DIR", manifest_dir)
+        .current_dir(manifest_dir)
+        .output()
+        .expect("run the build script");
+    assert!(output.status.success(), "the build script never fails the build: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_build_script_says_unknown_outside_a_checkout_and_watches_only_files_that_exist() {
+    let sandbox = Sandbox::new();
+    // A source tarball: no .git anywhere above (the temporary directory is in no checkout).
+    let tarball = sandbox.path().join("acrlink-0.1.0");
+    std::fs::create_dir(&tarball).unwrap();
+    let lines = run_build_script(&sandbox, &tarball);
+    assert!(lines.contains("cargo:rustc-env=ACRLINK_GIT_COMMIT=unknown\n"), "{lines}");
+    let watched: Vec<&str> = lines.lines().filter_map(|l| l.strip_prefix("cargo:rerun-if-changed=")).collect();
+    assert_eq!(watched, ["build.rs"], "{lines}");
+
+    // This checkout: the commit, and HEAD plus the ref it points to, watched only if they exist.
+    let lines = run_build_script(&sandbox, &repo_root());
+    assert!(lines.contains(&format!("cargo:rustc-env=ACRLINK_GIT_COMMIT={}\n", expected_commit())), "{lines}");
+    if expected_commit() != "unknown" {
+        let watched: Vec<&str> = lines.lines().filter_map(|l| l.strip_prefix("cargo:rerun-if-changed=")).collect();
+        assert!(watched.iter().any(|p| p.ends_with("HEAD")), "HEAD is watched: {lines}");
+        for path in watched.iter().filter(|p| **p != "build.rs") {
+            assert!(Path::new(path).is_file(), "{path} exists (cargo reruns forever on a missing path)");
+        }
+    }
 }
