@@ -49,6 +49,10 @@ pub struct Cli {
     #[arg(short = 'c', long = "config", global = true, env = "ACRLINK_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Change to DIR before anything else (like git -C): files, -c FILE and ACRLINK_CONFIG are then read from there
+    #[arg(short = 'C', long = "chdir", global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+
     /// More detail on stderr: -v info, -vv debug, -vvv trace (secrets are never logged)
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -142,6 +146,15 @@ pub fn main() -> ExitCode {
         }
     };
     configure_output(&cli);
+    if let Some(dir) = &cli.chdir
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        report_error(
+            &format!("cannot change to directory {}: {e}", dir.display()),
+            Some("-C/--chdir DIR needs a directory that exists; relative paths start from where acrlink was run"),
+        );
+        return Exit::Error.into();
+    }
     run(cli).into()
 }
 

@@ -160,3 +160,48 @@ fn the_build_script_says_unknown_outside_a_checkout_and_watches_only_files_that_
         }
     }
 }
+
+/// A sandbox with a valid desired-state file at `sub/acrlink.toml` and `sub/other.toml`.
+fn sandbox_with_sub() -> Sandbox {
+    let sandbox = Sandbox::new();
+    let example = std::fs::read_to_string(repo_root().join("examples/attach.toml")).unwrap();
+    sandbox.write("sub/acrlink.toml", &example);
+    sandbox.write("sub/other.toml", &example);
+    sandbox
+}
+
+#[test]
+fn chdir_changes_directory_before_any_file_is_read() {
+    let sandbox = sandbox_with_sub();
+    for args in [
+        &["-C", "sub", "validate"][..],
+        &["--chdir", "sub", "validate"],
+        &["--chdir=sub", "validate"],
+        // Global, as -c is: after the command too.
+        &["validate", "-C", "sub"],
+    ] {
+        let output = sandbox.run(args);
+        output.assert_exit(0).assert_no_panic();
+        assert!(output.stdout.contains("acrlink.toml is valid"), "{args:?}\n{output}");
+    }
+    // -c, a positional FILE and ACRLINK_CONFIG are read relative to the new directory.
+    let output = sandbox.run(["-C", "sub", "validate", "-c", "other.toml"]);
+    assert!(output.assert_exit(0).stdout.contains("other.toml is valid"), "{output}");
+    let output = sandbox.run(["-C", "sub", "validate", "other.toml"]);
+    assert!(output.assert_exit(0).stdout.contains("other.toml is valid"), "{output}");
+    let sandbox = sandbox.env("ACRLINK_CONFIG", "other.toml");
+    let output = sandbox.run(["-C", "sub", "validate"]);
+    assert!(output.assert_exit(0).stdout.contains("other.toml is valid"), "{output}");
+}
+
+#[test]
+fn chdir_to_a_missing_directory_or_a_file_is_an_error_naming_it() {
+    let sandbox = sandbox_with_sub();
+    for (dir, why) in [("no-such-dir", "No such file or directory"), ("sub/acrlink.toml", "Not a directory")] {
+        let output = sandbox.run(["-C", dir, "validate"]);
+        output.assert_exit(1).assert_no_panic();
+        assert!(output.stdout.is_empty(), "{output}");
+        assert!(output.stderr.contains(&format!("cannot change to directory {dir}")), "{output}");
+        assert!(output.stderr.contains(why) && output.stderr.contains("hint:"), "{output}");
+    }
+}
