@@ -12,7 +12,7 @@ mod validate;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Exit codes are part of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,10 +133,30 @@ pub enum SchemaKind {
     Plan,
 }
 
+impl Command {
+    /// For a command that reads no desired-state file: its name and what to do instead of -c.
+    fn ignores_config(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Command::Validate(_) | Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Graph(_) => None,
+            Command::Schema(_) => {
+                Some(("schema", "leave out -c; to check a file against the schema, run `acrlink validate -c FILE`"))
+            }
+            Command::Emulator(_) => Some((
+                "emulator",
+                "leave out -c: the emulator serves the world given with --world FILE; run `acrlink -c FILE plan` against it from another shell",
+            )),
+            Command::Demo => Some(("demo", "leave out -c: the demo brings its own file and world (examples/demo/)")),
+            Command::Completions(_) => Some(("completions", "leave out -c: completions do not depend on a file")),
+            Command::Man(_) => Some(("man", "leave out -c: the man page does not depend on a file")),
+        }
+    }
+}
+
 /// Parses arguments and runs; usage errors exit 1 (not clap's 2, which means "changes" here).
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command().try_get_matches().and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(err) => {
             let _ = err.print();
             return match err.kind() {
@@ -146,6 +166,17 @@ pub fn main() -> ExitCode {
         }
     };
     configure_output(&cli);
+    // A flag the command would ignore is a usage error: the user meant something by it.
+    // ACRLINK_CONFIG in the environment is not: it is set for every command alike.
+    if let Some((command, hint)) = cli.command.ignores_config()
+        && matches.value_source("config") == Some(clap::parser::ValueSource::CommandLine)
+    {
+        report_error(
+            &format!("-c/--config does not apply to `acrlink {command}`: it reads no desired-state file"),
+            Some(hint),
+        );
+        return Exit::Error.into();
+    }
     if let Some(dir) = &cli.chdir
         && let Err(e) = std::env::set_current_dir(dir)
     {

@@ -205,3 +205,33 @@ fn chdir_to_a_missing_directory_or_a_file_is_an_error_naming_it() {
         assert!(output.stderr.contains(why) && output.stderr.contains("hint:"), "{output}");
     }
 }
+
+#[test]
+fn config_on_a_command_that_reads_no_desired_state_file_is_an_error() {
+    let sandbox = sandbox_with_sub();
+    for args in [
+        &["schema", "-c", "sub/acrlink.toml"][..],
+        &["-c", "sub/acrlink.toml", "schema", "plan"],
+        &["--config", "sub/acrlink.toml", "demo"],
+        &["demo", "--config=sub/acrlink.toml"],
+        &["emulator", "-c", "sub/acrlink.toml", "--world", "sub/world.toml"],
+        &["completions", "bash", "-c", "sub/acrlink.toml"],
+        &["man", "-c", "sub/acrlink.toml"],
+    ] {
+        let output = sandbox.run(args);
+        // A usage error: 1, as every usage error is here (2 means changes).
+        output.assert_exit(1).assert_no_panic();
+        let command = args.iter().find(|a| !a.starts_with('-') && !a.contains('/')).unwrap();
+        assert!(output.stdout.is_empty(), "{args:?} did nothing\n{output}");
+        assert!(
+            output.stderr.contains(&format!("-c/--config does not apply to `acrlink {command}`")),
+            "{args:?}\n{output}"
+        );
+        assert!(output.stderr.contains("hint: leave out -c"), "{args:?}\n{output}");
+    }
+    // ACRLINK_CONFIG in the environment is no flag given to the command: it stays harmless.
+    let sandbox = sandbox.env("ACRLINK_CONFIG", "sub/acrlink.toml");
+    sandbox.run(["schema"]).assert_exit(0);
+    sandbox.run(["completions", "bash"]).assert_exit(0);
+    sandbox.run(["validate"]).assert_exit(0);
+}
