@@ -103,7 +103,10 @@ against live state first and refused when stale. Exit codes: 0 ok, 1 anything fa
     #[command(
         after_help = "Prints one JSON line when ready: {\"arm_endpoint\", \"authority_host\", \"tenant_id\", \"env\": {...}}.\n\
 Export its `env` and acrlink (or any Azure SDK client) talks to the emulator. Serves until interrupted.\n\
-Examples:\n  acrlink emulator --world examples/demo/world.toml\n  acrlink emulator --generate clusters=1000,registries=20,subscriptions=5 --out big.toml"
+--print-env prints that environment as `export` lines after the ready line; --env-file FILE writes them \
+to FILE before it, for `. FILE` in another shell.\n\
+Examples:\n  acrlink emulator --world examples/demo/world.toml\n  \
+acrlink emulator --world examples/demo/world.toml --env-file emulator.env &  # then: . ./emulator.env\n  acrlink emulator --generate clusters=1000,registries=20,subscriptions=5 --out big.toml"
     )]
     Emulator(emulator::EmulatorArgs),
     /// A guided tour on the built-in emulator: plan, apply, plan, drift behind acrlink's back, apply, drift

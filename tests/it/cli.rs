@@ -235,3 +235,134 @@ fn config_on_a_command_that_reads_no_desired_state_file_is_an_error() {
     sandbox.run(["completions", "bash"]).assert_exit(0);
     sandbox.run(["validate"]).assert_exit(0);
 }
+
+/// `acrlink emulator ARGS` running in the background in `dir`, killed when dropped.
+struct Background {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Background {
+    fn start(dir: &Path, args: &[&std::ffi::OsStr]) -> Background {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_acrlink"))
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start acrlink emulator");
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        Background { child, stdout }
+    }
+
+    /// The next line on stdout; None once the process has closed it (it ended).
+    fn line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut self.stdout, &mut line).expect("read stdout");
+        (read > 0).then(|| line.trim_end_matches('\n').to_string())
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const READY_KEYS: [&str; 8] = [
+    "admin_endpoint",
+    "arm_endpoint",
+    "authority_host",
+    "ca_file",
+    "env",
+    "kubernetes_endpoint",
+    "registry_endpoint",
+    "tenant_id",
+];
+
+/// The ready line: one JSON object with the keys outside checks rely on.
+#[track_caller]
+fn ready_line(line: Option<String>) -> serde_json::Map<String, serde_json::Value> {
+    let line = line.expect("the emulator prints its ready line");
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let ready = ready.as_object().expect("an object").clone();
+    assert_eq!(ready.keys().map(String::as_str).collect::<Vec<_>>(), READY_KEYS, "{line}");
+    ready
+}
+
+#[test]
+fn emulator_print_env_and_env_file_export_what_targets_it() {
+    let sandbox = Sandbox::new();
+    let world = repo_root().join("examples/demo/world.toml");
+    let args = ["emulator".as_ref(), "--world".as_ref(), world.as_os_str()];
+    // Without the flags: the ready line alone, as before.
+    let ready = ready_line(Background::start(sandbox.path(), &args).line());
+    let plain_env: Vec<String> = ready["env"].as_object().unwrap().keys().cloned().collect();
+
+    let flags = ["--print-env".as_ref(), "--env-file".as_ref(), "emulator.env".as_ref()];
+    let mut emulator = Background::start(sandbox.path(), &[&args[..], &flags[..]].concat());
+    let ready = ready_line(emulator.line());
+    let env = ready["env"].as_object().unwrap();
+    assert_eq!(env.keys().cloned().collect::<Vec<_>>(), plain_env, "the same environment");
+    let expected: Vec<String> =
+        env.iter().map(|(name, value)| format!("export {name}='{}'", value.as_str().unwrap())).collect();
+    let printed: Vec<String> = expected.iter().map(|_| emulator.line().unwrap_or_default()).collect();
+    assert_eq!(printed, expected, "--print-env prints an export line per variable after the ready line");
+    for name in
+        ["ACRLINK_ARM_ENDPOINT", "AZURE_AUTHORITY_HOST", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "AZURE_CLIENT_ID"]
+    {
+        assert!(env.contains_key(name), "{name} is exported");
+    }
+    let file = sandbox.path().join("emulator.env");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), expected.iter().map(|l| format!("{l}\n")).collect::<String>());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the file holds the emulator's client secret: yours only");
+    }
+
+    // Sourced in a shell, the file is all acrlink needs to plan against the emulator.
+    let mut shell = std::process::Command::new("sh");
+    shell
+        .args(["-c", r#". ./emulator.env && exec "$0" -c "$1" plan --detailed-exitcode --color never"#])
+        .arg(env!("CARGO_BIN_EXE_acrlink"))
+        .arg(repo_root().join("examples/demo/acrlink.toml"))
+        .current_dir(sandbox.path());
+    for var in
+        ["ACRLINK_CONFIG", "ACRLINK_LOG", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT"]
+    {
+        shell.env_remove(var);
+    }
+    let plan = shell.output().expect("run sh");
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert_eq!(plan.status.code(), Some(2), "{stdout}\n{}", String::from_utf8_lossy(&plan.stderr));
+    assert!(stdout.contains("Plan:"), "{stdout}");
+
+    // SIGTERM (as `kill %1` sends) stops it cleanly: exit 0.
+    #[cfg(unix)]
+    {
+        let pid = emulator.child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert_eq!(emulator.child.wait().unwrap().code(), Some(0), "exit 0 when stopped");
+    }
+}
+
+#[test]
+fn emulator_env_flags_fail_cleanly() {
+    let sandbox = Sandbox::new();
+    let world = repo_root().join("examples/demo/world.toml");
+    let world = world.to_str().unwrap();
+    let output = sandbox.run(["emulator", "--world", world, "--env-file", "no-such-dir/emulator.env"]);
+    output.assert_exit(1).assert_no_panic();
+    assert!(output.stdout.is_empty(), "no ready line for an emulator that is not serving\n{output}");
+    assert!(output.stderr.contains("cannot write the environment to no-such-dir/emulator.env"), "{output}");
+    assert!(output.stderr.contains("hint:"), "{output}");
+    assert!(!sandbox.path().join("no-such-dir").exists());
+
+    let output = sandbox.run(["emulator", "--generate", "clusters=1", "--print-env"]);
+    output.assert_exit(1).assert_no_panic();
+    assert!(output.stderr.contains("--print-env") && output.stderr.contains("--generate"), "{output}");
+}
