@@ -7,6 +7,7 @@ mod demo;
 mod docs;
 mod emulator;
 mod fleet;
+mod show;
 mod validate;
 
 use std::path::PathBuf;
@@ -85,6 +86,11 @@ pub enum Command {
     #[command(after_help = "Exit codes: 0 no changes, 1 error, 2 changes (with --detailed-exitcode).\n\
 Examples:\n  acrlink plan\n  acrlink plan --detailed-exitcode --format markdown > plan.md\n  acrlink plan --out plan.json && acrlink apply plan.json")]
     Plan(fleet::PlanArgs),
+    /// Print a plan saved by `plan --out FILE` again, as text, JSON or Markdown, without contacting Azure
+    #[command(after_help = "Exit codes: 0 shown, 1 the file cannot be read or is not a plan this acrlink reads.\n\
+Example (a pull-request comment from a plan made in an earlier CI job):\n  \
+acrlink plan --out plan.json\n  acrlink show plan.json --format markdown > plan.md")]
+    Show(show::ShowArgs),
     /// Make live state match the file: apply a fresh plan, or a saved one
     #[command(
         after_help = "Asks for confirmation on a terminal; elsewhere needs --auto-approve. A saved plan is re-checked \
@@ -151,6 +157,9 @@ impl Command {
             Command::Demo => Some(("demo", "leave out -c: the demo brings its own file and world (examples/demo/)")),
             Command::Completions(_) => Some(("completions", "leave out -c: completions do not depend on a file")),
             Command::Man(_) => Some(("man", "leave out -c: the man page does not depend on a file")),
+            Command::Show(_) => {
+                Some(("show", "leave out -c: the saved plan is shown as it was made, whatever the file says now"))
+            }
         }
     }
 }
@@ -233,6 +242,7 @@ fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Validate(args) => validate::run(&config_path, &args),
         Command::Plan(args) => fleet::plan(&config_path, &args),
+        Command::Show(args) => show::run(&args),
         Command::Apply(args) => fleet::apply(&config_path, &args),
         Command::Drift(args) => fleet::drift(&config_path, &args),
         Command::Graph(args) => fleet::graph(&config_path, &args),

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{Sandbox, acrlink, repo_root};
+use crate::support::{Emulated, Sandbox, acrlink, repo_root};
 
 /// The subcommands `acrlink --help` lists (clap's own `help` left out), so a new command is
 /// covered by these tests without editing them.
@@ -365,4 +365,51 @@ fn emulator_env_flags_fail_cleanly() {
     let output = sandbox.run(["emulator", "--generate", "clusters=1", "--print-env"]);
     output.assert_exit(1).assert_no_panic();
     assert!(output.stderr.contains("--print-env") && output.stderr.contains("--generate"), "{output}");
+}
+
+#[test]
+fn show_re_renders_a_saved_plan_in_every_format_without_azure() {
+    let azure = Emulated::start(&std::fs::read_to_string(repo_root().join("examples/demo/world.toml")).unwrap());
+    let sandbox = azure.sandbox_with(&std::fs::read_to_string(repo_root().join("examples/demo/acrlink.toml")).unwrap());
+    let made = sandbox.run(["--color", "never", "plan", "--out", "plan.json"]);
+    made.assert_exit(0);
+    let saved = std::fs::read_to_string(sandbox.path().join("plan.json")).unwrap();
+
+    // Elsewhere (another CI job): no Azure environment, no desired-state file, only the plan.
+    let elsewhere = Sandbox::new();
+    elsewhere.write("plan.json", &saved);
+    let show = |format: &str| {
+        let output = elsewhere.run(["--color", "never", "show", "plan.json", "--format", format]);
+        output.assert_exit(0).assert_no_panic();
+        output.stdout
+    };
+    assert_eq!(show("text"), made.stdout, "text is what plan printed");
+    assert_eq!(elsewhere.run(["--color", "never", "show", "plan.json"]).stdout, made.stdout, "text by default");
+    assert_eq!(show("json"), saved, "json is the saved document");
+    let markdown = sandbox.run(["--color", "never", "plan", "--format", "markdown"]);
+    assert_eq!(show("markdown"), markdown.assert_exit(0).stdout, "markdown is what plan --format markdown prints");
+
+    // With the emulator's environment at hand, show still sends it nothing.
+    azure.emulator().reset_ledger();
+    sandbox.run(["show", "plan.json", "--format", "markdown"]).assert_exit(0);
+    assert!(azure.emulator().ledger().entries.is_empty(), "show contacted the emulator");
+}
+
+#[test]
+fn show_refuses_what_is_not_a_plan_as_apply_does() {
+    let sandbox = sandbox_with_sub();
+    sandbox.write("old.json", r#"{"format_version": 1, "changes": []}"#);
+    sandbox.write("other.json", r#"{"format_version": 2, "hello": "world"}"#);
+    for file in ["sub/acrlink.toml", "old.json", "other.json", "missing.json", "sub"] {
+        let show = sandbox.run(["--color", "never", "show", file]);
+        show.assert_exit(1).assert_no_panic();
+        assert!(show.stdout.is_empty(), "{show}");
+        assert!(show.stderr.contains(file), "names the file\n{show}");
+        // The same words as apply's saved-plan loader.
+        let apply = sandbox.run(["--color", "never", "apply", file]);
+        assert_eq!(show.stderr, apply.stderr, "{file}");
+    }
+    let output = sandbox.run(["show", "old.json", "-c", "sub/acrlink.toml"]);
+    output.assert_exit(1);
+    assert!(output.stderr.contains("-c/--config does not apply to `acrlink show`"), "{output}");
 }
