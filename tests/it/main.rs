@@ -5,6 +5,7 @@ mod az;
 mod boundary;
 mod cli;
 mod engine;
+mod examples;
 mod pullsecret;
 mod support;
 mod validate;
