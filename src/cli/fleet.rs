@@ -195,7 +195,7 @@ fn log_request_counts(clients: &Clients) {
     );
 }
 
-fn render_plan(plan: &Plan, format: OutputFormat) -> String {
+pub(super) fn render_plan(plan: &Plan, format: OutputFormat) -> String {
     match format {
         OutputFormat::Text => render::plan::text(plan),
         OutputFormat::Json => render::plan::json(plan),
@@ -282,7 +282,7 @@ fn open_for_plan(path: &Path) -> Result<std::fs::File, Exit> {
     })
 }
 
-fn read_saved_plan(path: &Path) -> Result<Plan, Exit> {
+pub(super) fn read_saved_plan(path: &Path) -> Result<Plan, Exit> {
     plan::load_saved(path).map_err(|e| {
         report_error(&e.to_string(), e.hint());
         Exit::Error

@@ -4,15 +4,17 @@
 
 #[cfg(feature = "emulator")]
 mod demo;
+mod docs;
 mod emulator;
 mod fleet;
 mod interrupt;
+mod show;
 mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Exit codes are part of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,10 +32,14 @@ impl From<Exit> for ExitCode {
     }
 }
 
+/// `acrlink --version`: the package version and the commit it was built from (build.rs;
+/// "unknown" outside a git checkout, e.g. from a source tarball).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("ACRLINK_GIT_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "acrlink",
-    version,
+    version = VERSION,
     about = "Keep AKS clusters able to pull from Azure Container Registries, declaratively",
     long_about = "acrlink reads one desired-state file (acrlink.toml) listing which AKS clusters may pull \
 from which Azure Container Registries, compares it with live Azure and Kubernetes state, and \
@@ -46,6 +52,10 @@ pub struct Cli {
     /// Desired-state file (.toml, or .yaml/.yml). Default: ./acrlink.toml, else ./acrlink.yaml
     #[arg(short = 'c', long = "config", global = true, env = "ACRLINK_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Change to DIR before anything else (like git -C): files, -c FILE and ACRLINK_CONFIG are then read from there
+    #[arg(short = 'C', long = "chdir", global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
 
     /// More detail on stderr: -v info, -vv debug, -vvv trace (secrets are never logged)
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
@@ -79,6 +89,11 @@ pub enum Command {
     #[command(after_help = "Exit codes: 0 no changes, 1 error, 2 changes (with --detailed-exitcode).\n\
 Examples:\n  acrlink plan\n  acrlink plan --detailed-exitcode --format markdown > plan.md\n  acrlink plan --out plan.json && acrlink apply plan.json")]
     Plan(fleet::PlanArgs),
+    /// Print a plan saved by `plan --out FILE` again, as text, JSON or Markdown, without contacting Azure
+    #[command(after_help = "Exit codes: 0 shown, 1 the file cannot be read or is not a plan this acrlink reads.\n\
+Example (a pull-request comment from a plan made in an earlier CI job):\n  \
+acrlink plan --out plan.json\n  acrlink show plan.json --format markdown > plan.md")]
+    Show(show::ShowArgs),
     /// Make live state match the file: apply a fresh plan, or a saved one
     #[command(
         after_help = "Asks for confirmation on a terminal; elsewhere needs --auto-approve. A saved plan is re-checked \
@@ -97,11 +112,24 @@ against live state first and refused when stale. Exit codes: 0 ok, 1 anything fa
     #[command(
         after_help = "Prints one JSON line when ready: {\"arm_endpoint\", \"authority_host\", \"tenant_id\", \"env\": {...}}.\n\
 Export its `env` and acrlink (or any Azure SDK client) talks to the emulator. Serves until interrupted.\n\
-Examples:\n  acrlink emulator --world examples/demo/world.toml\n  acrlink emulator --generate clusters=1000,registries=20,subscriptions=5 --out big.toml"
+--print-env prints that environment as `export` lines after the ready line; --env-file FILE writes them \
+to FILE before it, for `. FILE` in another shell.\n\
+Examples:\n  acrlink emulator --world examples/demo/world.toml\n  \
+acrlink emulator --world examples/demo/world.toml --env-file emulator.env &  # then: . ./emulator.env\n  acrlink emulator --generate clusters=1000,registries=20,subscriptions=5 --out big.toml"
     )]
     Emulator(emulator::EmulatorArgs),
     /// A guided tour on the built-in emulator: plan, apply, plan, drift behind acrlink's back, apply, drift
     Demo,
+    /// Print a shell completion script (bash, zsh, fish, powershell or elvish)
+    #[command(
+        after_help = "Examples:\n  acrlink completions bash > ~/.local/share/bash-completion/completions/acrlink\n  \
+acrlink completions zsh > \"${fpath[1]}/_acrlink\"\n  acrlink completions fish > ~/.config/fish/completions/acrlink.fish\n  \
+acrlink completions powershell >> $PROFILE"
+    )]
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --out DIR
+    #[command(after_help = "Examples:\n  acrlink man | man -l -\n  acrlink man --out /usr/local/share/man/man1")]
+    Man(docs::ManArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,10 +145,33 @@ pub enum SchemaKind {
     Plan,
 }
 
+impl Command {
+    /// For a command that reads no desired-state file: its name and what to do instead of -c.
+    fn ignores_config(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Command::Validate(_) | Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Graph(_) => None,
+            Command::Schema(_) => {
+                Some(("schema", "leave out -c; to check a file against the schema, run `acrlink validate -c FILE`"))
+            }
+            Command::Emulator(_) => Some((
+                "emulator",
+                "leave out -c: the emulator serves the world given with --world FILE; run `acrlink -c FILE plan` against it from another shell",
+            )),
+            Command::Demo => Some(("demo", "leave out -c: the demo brings its own file and world (examples/demo/)")),
+            Command::Completions(_) => Some(("completions", "leave out -c: completions do not depend on a file")),
+            Command::Man(_) => Some(("man", "leave out -c: the man page does not depend on a file")),
+            Command::Show(_) => {
+                Some(("show", "leave out -c: the saved plan is shown as it was made, whatever the file says now"))
+            }
+        }
+    }
+}
+
 /// Parses arguments and runs; usage errors exit 1 (not clap's 2, which means "changes" here).
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command().try_get_matches().and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(err) => {
             let _ = err.print();
             return match err.kind() {
@@ -130,6 +181,26 @@ pub fn main() -> ExitCode {
         }
     };
     configure_output(&cli);
+    // A flag the command would ignore is a usage error: the user meant something by it.
+    // ACRLINK_CONFIG in the environment is not: it is set for every command alike.
+    if let Some((command, hint)) = cli.command.ignores_config()
+        && matches.value_source("config") == Some(clap::parser::ValueSource::CommandLine)
+    {
+        report_error(
+            &format!("-c/--config does not apply to `acrlink {command}`: it reads no desired-state file"),
+            Some(hint),
+        );
+        return Exit::Error.into();
+    }
+    if let Some(dir) = &cli.chdir
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        report_error(
+            &format!("cannot change to directory {}: {e}", dir.display()),
+            Some("-C/--chdir DIR needs a directory that exists; relative paths start from where acrlink was run"),
+        );
+        return Exit::Error.into();
+    }
     run(cli).into()
 }
 
@@ -174,11 +245,14 @@ fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Validate(args) => validate::run(&config_path, &args),
         Command::Plan(args) => fleet::plan(&config_path, &args),
+        Command::Show(args) => show::run(&args),
         Command::Apply(args) => fleet::apply(&config_path, &args),
         Command::Drift(args) => fleet::drift(&config_path, &args),
         Command::Graph(args) => fleet::graph(&config_path, &args),
         Command::Emulator(args) => emulator::run(&args),
         Command::Demo => run_demo(cli.color),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
         Command::Schema(args) => {
             let schema = match args.kind {
                 SchemaKind::Config => acrlink::config::raw::json_schema(),

@@ -3,7 +3,9 @@
 
 mod az;
 mod boundary;
+mod cli;
 mod engine;
+mod examples;
 mod pullsecret;
 mod support;
 mod validate;

@@ -1,0 +1,28 @@
+//! `acrlink show PLANFILE`: re-renders a plan saved by `acrlink plan --out FILE` (for a
+//! pull-request comment from a plan made in an earlier CI job). Reads the file only: no
+//! desired-state file, no Azure.
+
+use std::path::PathBuf;
+
+use super::Exit;
+use super::fleet::{self, OutputFormat};
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// A plan saved by `acrlink plan --out FILE`
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: PathBuf,
+    /// text (as plan prints it), json (the saved document) or markdown (pull-request comments)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+pub fn run(args: &ShowArgs) -> Exit {
+    match fleet::read_saved_plan(&args.plan_file) {
+        Ok(plan) => {
+            anstream::print!("{}", fleet::render_plan(&plan, args.format));
+            Exit::Ok
+        }
+        Err(exit) => exit,
+    }
+}
