@@ -115,6 +115,14 @@ impl Assignments {
         self.named(names).collect()
     }
 
+    /// The assignments at or below a scope, by name.
+    pub fn at_or_below(&self, scope: &str) -> Vec<&AssignmentRec> {
+        let key = scope_key(scope);
+        let names: BTreeSet<&String> =
+            self.by_scope.get(&key).into_iter().flatten().chain(self.names_below(&key)).collect();
+        self.named(names).collect()
+    }
+
     /// How many assignments are at or under a subscription.
     pub fn count_in_subscription(&self, sub: &str) -> usize {
         let key = scope_key(&format!("/subscriptions/{sub}"));

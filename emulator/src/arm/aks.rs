@@ -66,13 +66,17 @@ fn network_profile_json(c: &ClusterRec) -> Value {
     })
 }
 
-pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
-    // Live AKS answers with a lowercase `resourcegroups` in its ids; clients must compare ids
-    // without case, so the emulator does the same.
-    let id = format!(
+/// The cluster's id as AKS answers it. Live AKS answers with a lowercase `resourcegroups` in
+/// its ids; clients must compare ids without case, so the emulator does the same.
+pub(crate) fn cluster_json_id(c: &ClusterRec) -> String {
+    format!(
         "/subscriptions/{}/resourcegroups/{}/providers/Microsoft.ContainerService/managedClusters/{}",
         c.subscription, c.resource_group, c.name
-    );
+    )
+}
+
+pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
+    let id = cluster_json_id(c);
     let mut properties = json!({
         "provisioningState": c.provisioning_state,
         "powerState": {"code": c.power_state},

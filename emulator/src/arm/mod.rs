@@ -5,9 +5,11 @@
 mod acr;
 mod aks;
 mod generic;
+mod kql;
 
 pub(crate) use aks::{kubeconfig, static_token};
 mod rbac;
+mod resource_graph;
 mod resources;
 
 use std::collections::BTreeMap;
@@ -103,6 +105,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req, route: &Route) -> Reply {
         Target::Registries { .. } | Target::Registry { .. } => acr::handle(&ctx, &route.target),
         Target::RoleAssignments { scope, name } => rbac::assignments(&ctx, scope, name.as_deref()),
         Target::RoleDefinitions { scope, id } => rbac::definitions(&ctx, scope, id.as_deref()),
+        Target::ResourceGraph => resource_graph::query(&ctx),
         _ => arm_error(404, "NotFound", format!("The requested resource '{}' was not found.", req.path)),
     };
     reply.with_header(&format!("x-ms-ratelimit-remaining-{level}-{}", kind.plural()), remaining.to_string())
@@ -196,10 +199,10 @@ pub(crate) fn list_prefix(subscription: &str, resource_group: Option<&str>) -> S
 }
 
 /// The entries of a map keyed by lowercase id whose keys start with `prefix`, in key order.
-pub(crate) fn under<'a, V>(
-    map: &'a BTreeMap<String, V>,
-    prefix: &'a str,
-) -> impl Iterator<Item = (&'a String, &'a V)> + 'a {
+pub(crate) fn under<'m, 'p, V>(
+    map: &'m BTreeMap<String, V>,
+    prefix: &'p str,
+) -> impl Iterator<Item = (&'m String, &'m V)> + use<'m, 'p, V> {
     map.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)).take_while(move |(k, _)| k.starts_with(prefix))
 }
 
