@@ -196,49 +196,37 @@ fn assignment_id(a: &AssignmentRec) -> String {
 impl Row<'_> {
     /// A top-level column that costs nothing to read; None for the ones that need the row.
     fn cheap(self, state: &State, column: &str) -> Option<Value> {
-        let (id, name, kind, subscription, group, location) = match self {
-            Row::Cluster(c) => (
-                super::aks::cluster_json_id(c),
-                c.name.clone(),
-                CLUSTER_TYPE,
-                c.subscription.clone(),
-                c.resource_group.to_ascii_lowercase(),
-                c.location.clone(),
-            ),
-            Row::Registry(r) => (
-                r.id.clone(),
-                r.name.clone(),
-                REGISTRY_TYPE,
-                r.subscription.clone(),
-                r.resource_group.to_ascii_lowercase(),
-                r.location.clone(),
-            ),
-            Row::Assignment(a) => (
-                assignment_id(a),
-                a.name.clone(),
-                ASSIGNMENT_TYPE,
-                subscription_of(&a.scope).unwrap_or_default(),
-                resource_group_of(&a.scope).unwrap_or_default().to_ascii_lowercase(),
-                String::new(),
-            ),
-        };
-        Some(match column {
-            "id" => json!(id),
-            "name" => json!(name),
-            "type" => json!(kind),
-            "tenantId" => json!(state.tenant_id),
-            "subscriptionId" => json!(subscription),
-            "resourceGroup" => json!(group),
-            "location" => json!(location),
-            "managedBy" => json!(""),
-            "plan" | "zones" | "extendedLocation" => Value::Null,
+        let text = match (column, self) {
+            ("id", Row::Cluster(c)) => super::aks::cluster_json_id(c),
+            ("id", Row::Registry(r)) => r.id.clone(),
+            ("id", Row::Assignment(a)) => assignment_id(a),
+            ("name", Row::Cluster(c)) => c.name.clone(),
+            ("name", Row::Registry(r)) => r.name.clone(),
+            ("name", Row::Assignment(a)) => a.name.clone(),
+            ("type", Row::Cluster(_)) => CLUSTER_TYPE.into(),
+            ("type", Row::Registry(_)) => REGISTRY_TYPE.into(),
+            ("type", Row::Assignment(_)) => ASSIGNMENT_TYPE.into(),
+            ("subscriptionId", Row::Cluster(c)) => c.subscription.clone(),
+            ("subscriptionId", Row::Registry(r)) => r.subscription.clone(),
+            ("subscriptionId", Row::Assignment(a)) => subscription_of(&a.scope).unwrap_or_default(),
+            ("resourceGroup", Row::Cluster(c)) => c.resource_group.to_ascii_lowercase(),
+            ("resourceGroup", Row::Registry(r)) => r.resource_group.to_ascii_lowercase(),
+            ("resourceGroup", Row::Assignment(a)) => {
+                resource_group_of(&a.scope).unwrap_or_default().to_ascii_lowercase()
+            }
+            ("location", Row::Cluster(c)) => c.location.clone(),
+            ("location", Row::Registry(r)) => r.location.clone(),
+            ("location", Row::Assignment(_)) | ("managedBy", _) => String::new(),
+            ("tenantId", _) => state.tenant_id.clone(),
+            ("plan" | "zones" | "extendedLocation", _) => return Some(Value::Null),
             _ => return None,
-        })
+        };
+        Some(Value::String(text))
     }
 
     /// The whole row as Resource Graph shows it.
     fn render(self, state: &State) -> Value {
-        let (arm, kind) = match self {
+        let (mut arm, kind) = match self {
             Row::Cluster(c) => (super::aks::cluster_json(state, c), json!("Base")),
             Row::Registry(r) => (super::acr::registry_json(r, REGISTRY_VERSION), json!("")),
             Row::Assignment(a) => (state.assignment_json(a), json!("")),
@@ -247,7 +235,9 @@ impl Row<'_> {
         for column in kql::RESOURCE_COLUMNS {
             let value = match *column {
                 "kind" => kind.clone(),
-                "sku" | "properties" | "tags" | "identity" => arm.get(*column).cloned().unwrap_or(Value::Null),
+                "sku" | "properties" | "tags" | "identity" => {
+                    arm.as_object_mut().and_then(|m| m.remove(*column)).unwrap_or(Value::Null)
+                }
                 other => self.cheap(state, other).unwrap_or(Value::Null),
             };
             row.insert(column.to_string(), value);
