@@ -138,6 +138,68 @@ impl Assignments {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::is_at_or_above;
+
+    fn record(name: &str, scope: &str, principal: &str) -> AssignmentRec {
+        AssignmentRec {
+            name: name.into(),
+            scope: scope.into(),
+            role_guid: "r".into(),
+            principal_id: principal.into(),
+            principal_type: "ServicePrincipal".into(),
+            description: None,
+            condition: None,
+            condition_version: None,
+            created_on: String::new(),
+            updated_on: String::new(),
+            created_by: None,
+            updated_by: None,
+            delegated_managed_identity_resource_id: None,
+            created_at: None,
+        }
+    }
+
+    const SCOPES: &[&str] = &[
+        "/",
+        "/providers/Microsoft.Management/managementGroups/mg",
+        "/subscriptions/S1",
+        "/subscriptions/s1/resourceGroups/RG",
+        "/subscriptions/s1/resourceGroups/rg-2",
+        "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/Acr",
+        "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr2",
+        "/subscriptions/s10",
+        "/subscriptions/s2/resourceGroups/rg",
+    ];
+
+    /// The indexes answer what a scan with ARM's at/above/below tests answers, in name order.
+    #[test]
+    fn indexes_agree_with_a_scan() {
+        let mut all = Assignments::default();
+        for (i, scope) in SCOPES.iter().enumerate() {
+            for p in 0..2 {
+                let name = format!("{:02}-{p}", (i * 7 + p * 3) % 19);
+                all.insert(name.clone(), record(&name, scope, &format!("p{p}")));
+            }
+        }
+        all.insert("05-0".into(), record("05-0", SCOPES[4], "p1"));
+        for scope in SCOPES.iter().copied().chain(["/subscriptions/s1/resourceGroups/other", "/subscriptions/S2"]) {
+            let names = |v: Vec<&AssignmentRec>| v.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
+            let scan = |keep: &dyn Fn(&str) -> bool| {
+                all.values().filter(|a| keep(&a.scope)).map(|a| a.name.clone()).collect::<Vec<_>>()
+            };
+            assert_eq!(names(all.related(scope)), scan(&|a| is_at_or_above(a, scope) || is_at_or_above(scope, a)));
+            assert_eq!(names(all.at_or_above(scope)), scan(&|a| is_at_or_above(a, scope)));
+            assert_eq!(names(all.at_or_below(scope)), scan(&|a| is_at_or_above(scope, a)));
+            assert_eq!(names(all.at(scope).collect()), scan(&|a| scope_key(a) == scope_key(scope)));
+        }
+        let in_s1 = all.values().filter(|a| crate::ids::subscription_of(&a.scope).as_deref() == Some("s1")).count();
+        assert_eq!((all.count_in_subscription("S1"), in_s1 > 5), (in_s1, true), "s10 is another subscription");
+        let p1: Vec<String> = vec!["p1".into()];
+        assert_eq!(all.of_principals(&p1).count(), all.values().filter(|a| a.principal_id == "p1").count());
+        let removed = all.remove("05-0").map(|a| a.scope);
+        assert_eq!(removed.as_deref(), Some(SCOPES[4]));
+        assert!(all.at(SCOPES[4]).all(|a| a.name != "05-0") && all.of_principals(&p1).all(|a| a.name != "05-0"));
+    }
 
     #[test]
     fn scopes_at_and_above() {

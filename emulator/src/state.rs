@@ -827,6 +827,53 @@ impl Readable {
     }
 }
 
+#[cfg(test)]
+mod readable_tests {
+    use super::*;
+
+    /// Readable answers what `allowed` answers for every id under the list's scope.
+    #[test]
+    fn readable_agrees_with_allowed() {
+        let role = |actions: &[&str]| RoleDef {
+            guid: "g".into(),
+            name: "r".into(),
+            description: String::new(),
+            built_in: false,
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            not_actions: Vec::new(),
+            data_actions: Vec::new(),
+            not_data_actions: Vec::new(),
+            assignable_scopes: Vec::new(),
+        };
+        let read = "Microsoft.ContainerService/managedClusters/read";
+        let ids = [
+            "/subscriptions/s/resourcegroups/rg/providers/microsoft.containerservice/managedclusters/a",
+            "/subscriptions/s/resourcegroups/rg-2/providers/microsoft.containerservice/managedclusters/b",
+            "/subscriptions/s/resourcegroups/rg/providers/microsoft.containerservice/managedclusters/ab",
+        ];
+        let grant = |scope: &str, actions: &[&str]| (scope_key(scope), role(actions));
+        let cases = vec![
+            vec![grant("/subscriptions/S", &["*"])],
+            vec![grant("/", &["*/read"])],
+            vec![grant("/subscriptions/s/resourceGroups/RG", &["*"])],
+            vec![grant(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a",
+                &["*"],
+            )],
+            vec![grant("/subscriptions/s", &["Microsoft.Storage/*"]), grant("/subscriptions/other", &["*"])],
+            vec![],
+        ];
+        for grants in &cases {
+            for scope in ["/subscriptions/s", "/subscriptions/s/resourcegroups/rg"] {
+                let readable = Readable::new(grants, scope, read);
+                for id in ids.iter().filter(|id| id.starts_with(&format!("{scope}/"))) {
+                    assert_eq!(readable.allows(id), allowed(grants, id, read), "{scope} {id}");
+                }
+            }
+        }
+    }
+}
+
 /// Public, owned views of live state for the library API.
 pub mod views {
     use serde::{Deserialize, Serialize};
