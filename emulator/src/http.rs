@@ -128,17 +128,34 @@ pub fn encode_query_value(value: &str) -> String {
 /// Cuts a list into pages: the page the request's `$skiptoken` points at, and a `nextLink`
 /// to the next one on the emulator's own host, keeping every other query parameter.
 pub fn page(req: &Req, items: Vec<Value>, page_size: usize) -> Result<Value, Reply> {
-    let offset = match req.query("$skiptoken") {
-        None => 0,
+    page_of(req, items.into_iter(), page_size, |item| item)
+}
+
+/// The offset a request's `$skiptoken` asks for (0 without one).
+fn skip_offset(req: &Req) -> Result<usize, Reply> {
+    match req.query("$skiptoken") {
+        None => Ok(0),
         Some(token) => token
             .parse::<usize>()
-            .map_err(|_| arm_error(400, "InvalidSkipToken", format!("The skip token '{token}' is not valid.")))?,
-    };
-    let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(offset).take(page_size.max(1)).collect();
+            .map_err(|_| arm_error(400, "InvalidSkipToken", format!("The skip token '{token}' is not valid."))),
+    }
+}
+
+/// [`page`] over a lazy list: items before the page are skipped unrendered, only the page's
+/// items go through `render`, and one more item is looked at to know whether a next page exists.
+pub fn page_of<T>(
+    req: &Req,
+    items: impl Iterator<Item = T>,
+    page_size: usize,
+    render: impl FnMut(T) -> Value,
+) -> Result<Value, Reply> {
+    let offset = skip_offset(req)?;
+    let mut rest = items.skip(offset);
+    let page: Vec<Value> = rest.by_ref().take(page_size.max(1)).map(render).collect();
     let next = offset + page.len();
+    let more = rest.next().is_some();
     let mut body = json!({ "value": page });
-    if next < total {
+    if more {
         body["nextLink"] = json!(next_link(req, next));
     }
     Ok(body)

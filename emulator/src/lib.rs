@@ -13,6 +13,7 @@
 
 mod admin;
 mod arm;
+mod assignments;
 mod entra;
 mod error;
 mod faults;
@@ -124,6 +125,7 @@ impl Emulator {
             signing_key,
             endpoint,
             ca_pem: tls.ca_pem.clone(),
+            rendered: std::sync::atomic::AtomicU64::new(0),
         });
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(kubelet::run(shared.clone(), stopped.clone()));
@@ -190,6 +192,13 @@ impl Emulator {
 
     pub fn reset_ledger(&self) {
         self.shared.ledger().reset();
+    }
+
+    /// How many list items (clusters, registries, role assignments, Resource Graph rows, ...)
+    /// the emulator has turned into JSON for list answers since it started: the work paging
+    /// costs, which should grow with the pages asked for, not with the size of the lists.
+    pub fn list_items_rendered(&self) -> u64 {
+        self.shared.rendered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Replaces every fault (latency, jitter, invisibility, one-shot rules).

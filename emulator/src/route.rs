@@ -14,6 +14,8 @@ pub enum ApiFamily {
     /// Microsoft.Resources' generic resource list (Resources_List), which az CLI uses to find a
     /// registry by name.
     Resources,
+    /// Azure Resource Graph's query (`POST /providers/Microsoft.ResourceGraph/resources`).
+    ResourceGraph,
 }
 
 impl ApiFamily {
@@ -26,6 +28,7 @@ impl ApiFamily {
             ApiFamily::RoleAssignments => "Microsoft.Authorization/roleAssignments",
             ApiFamily::RoleDefinitions => "Microsoft.Authorization/roleDefinitions",
             ApiFamily::Resources => "Microsoft.Resources/resources",
+            ApiFamily::ResourceGraph => "Microsoft.ResourceGraph/resources",
         }
     }
 
@@ -116,6 +119,8 @@ impl ApiFamily {
                 "2026-08-01",
             ],
             ApiFamily::RoleDefinitions => &["2015-07-01", "2018-01-01-preview", "2022-04-01", "2022-05-01-preview"],
+            // The stable versions; the query contract is the same in all of them.
+            ApiFamily::ResourceGraph => &["2019-04-01", "2021-03-01", "2022-10-01", "2024-04-01"],
         }
     }
 }
@@ -208,6 +213,8 @@ pub enum Target {
         scope: String,
         id: Option<String>,
     },
+    /// Azure Resource Graph: one query over the tables the emulator holds.
+    ResourceGraph,
     /// A provider or type the emulator does not serve.
     UnknownType {
         namespace: String,
@@ -292,6 +299,14 @@ fn front_door(method: &str, s: &[&str], l: &[&str]) -> Option<Route> {
         }
         [_, "discovery", "v2.0", "keys"] => {
             return Some(route("/{tenant}/discovery/v2.0/keys", "Keys", None, Target::Keys));
+        }
+        ["providers", "microsoft.resourcegraph", "resources"] => {
+            return Some(route(
+                "/providers/Microsoft.ResourceGraph/resources",
+                post(method, "Resources"),
+                Some(ApiFamily::ResourceGraph),
+                Target::ResourceGraph,
+            ));
         }
         ["metadata", "endpoints"] => {
             return Some(route("/metadata/endpoints", "Metadata_Endpoints", None, Target::Metadata));

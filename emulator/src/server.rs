@@ -1,6 +1,7 @@
 //! The HTTPS server: accepts loopback connections, terminates TLS, and runs every request
 //! through the same pipeline (latency, fault rules, dispatch, common headers, ledger).
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,6 +35,9 @@ pub(crate) struct Shared {
     /// `https://127.0.0.1:PORT`, the emulator's canonical base URL.
     pub endpoint: String,
     pub ca_pem: String,
+    /// List items turned into JSON for list answers (ARM and Resource Graph pages), so tests
+    /// can count the work paging costs.
+    pub rendered: AtomicU64,
 }
 
 // A handler that panicked must not take the emulator down with a poisoned lock: the state it

@@ -185,7 +185,7 @@ pub(crate) struct State {
     pub directory: HashMap<String, DirectoryObject>,
     pub clients: HashMap<String, String>,
     pub roles: Vec<RoleDef>,
-    pub assignments: BTreeMap<String, AssignmentRec>,
+    pub assignments: crate::assignments::Assignments,
     /// Recently deleted assignment names: when, and the (scope key, principal, role) they had.
     pub deleted: HashMap<String, (Instant, String, String, String)>,
     pub operations: HashMap<String, Operation>,
@@ -569,7 +569,7 @@ impl State {
             directory,
             clients,
             roles: roles_of(world),
-            assignments: BTreeMap::new(),
+            assignments: crate::assignments::Assignments::default(),
             deleted: HashMap::new(),
             operations: HashMap::new(),
             default_client: default_client_of(world),
@@ -620,9 +620,7 @@ impl State {
                 );
             }
         }
-        for a in self.assignments.values_mut() {
-            a.created_at = None;
-        }
+        self.assignments.mark_propagated();
     }
 
     /// A role definition by GUID, full id, or name (case-insensitive).
@@ -752,8 +750,7 @@ impl State {
     pub fn grants_of(&self, object_id: &str) -> Vec<(String, RoleDef)> {
         let ids = self.identities_of(object_id);
         self.assignments
-            .values()
-            .filter(|a| ids.contains(&a.principal_id))
+            .of_principals(&ids)
             .filter_map(|a| self.roles.iter().find(|r| r.guid == a.role_guid).map(|r| (scope_key(&a.scope), r.clone())))
             .collect()
     }
@@ -778,7 +775,7 @@ impl State {
 
     /// Assignments in a subscription (for the 4000 limit).
     pub fn assignments_in_subscription(&self, sub: &str) -> usize {
-        self.assignments.values().filter(|a| subscription_of(&a.scope).as_deref() == Some(&lc(sub))).count()
+        self.assignments.count_in_subscription(sub)
     }
 }
 
@@ -799,6 +796,82 @@ pub(crate) fn touches(grants: &[(String, RoleDef)], scope: &str) -> bool {
 pub(crate) fn allowed(grants: &[(String, RoleDef)], scope: &str, action: &str) -> bool {
     let key = scope_key(scope);
     grants.iter().any(|(g, role)| is_at_or_above(g, &key) && role.allows(action))
+}
+
+/// Which items of a list at one scope grants let a caller read, decided per item by its
+/// lowercase id without allocating: every item when a grant at or above the list's scope
+/// allows the action, else those under a grant below the scope that allows it. The same
+/// answers as [`allowed`] for ids under the scope.
+pub(crate) struct Readable {
+    everything: bool,
+    below: Vec<String>,
+}
+
+impl Readable {
+    pub fn new(grants: &[(String, RoleDef)], scope: &str, action: &str) -> Readable {
+        let key = scope_key(scope);
+        let granting = || grants.iter().filter(|(_, role)| role.allows(action));
+        Readable {
+            everything: granting().any(|(g, _)| is_at_or_above(g, &key)),
+            below: granting().filter(|(g, _)| is_at_or_above(&key, g)).map(|(g, _)| g.clone()).collect(),
+        }
+    }
+
+    /// `key`: the item's lowercase id.
+    pub fn allows(&self, key: &str) -> bool {
+        self.everything
+            || self
+                .below
+                .iter()
+                .any(|g| key.strip_prefix(g.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
+    }
+}
+
+#[cfg(test)]
+mod readable_tests {
+    use super::*;
+
+    /// Readable answers what `allowed` answers for every id under the list's scope.
+    #[test]
+    fn readable_agrees_with_allowed() {
+        let role = |actions: &[&str]| RoleDef {
+            guid: "g".into(),
+            name: "r".into(),
+            description: String::new(),
+            built_in: false,
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            not_actions: Vec::new(),
+            data_actions: Vec::new(),
+            not_data_actions: Vec::new(),
+            assignable_scopes: Vec::new(),
+        };
+        let read = "Microsoft.ContainerService/managedClusters/read";
+        let ids = [
+            "/subscriptions/s/resourcegroups/rg/providers/microsoft.containerservice/managedclusters/a",
+            "/subscriptions/s/resourcegroups/rg-2/providers/microsoft.containerservice/managedclusters/b",
+            "/subscriptions/s/resourcegroups/rg/providers/microsoft.containerservice/managedclusters/ab",
+        ];
+        let grant = |scope: &str, actions: &[&str]| (scope_key(scope), role(actions));
+        let cases = vec![
+            vec![grant("/subscriptions/S", &["*"])],
+            vec![grant("/", &["*/read"])],
+            vec![grant("/subscriptions/s/resourceGroups/RG", &["*"])],
+            vec![grant(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a",
+                &["*"],
+            )],
+            vec![grant("/subscriptions/s", &["Microsoft.Storage/*"]), grant("/subscriptions/other", &["*"])],
+            vec![],
+        ];
+        for grants in &cases {
+            for scope in ["/subscriptions/s", "/subscriptions/s/resourcegroups/rg"] {
+                let readable = Readable::new(grants, scope, read);
+                for id in ids.iter().filter(|id| id.starts_with(&format!("{scope}/"))) {
+                    assert_eq!(readable.allows(id), allowed(grants, id, read), "{scope} {id}");
+                }
+            }
+        }
+    }
 }
 
 /// Public, owned views of live state for the library API.

@@ -2,7 +2,7 @@
 //! refilled continuously, as Azure's current model documents it.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::world::Throttle as ThrottleSettings;
 
@@ -49,6 +49,22 @@ struct Bucket {
 pub(crate) struct Throttler {
     pub settings: ThrottleSettings,
     buckets: HashMap<(String, String, Kind), Bucket>,
+    /// Resource Graph's per-user quota: when each principal's window opened, queries used in it.
+    queries: HashMap<String, (Instant, u32)>,
+}
+
+/// Resource Graph's documented example quota: 15 queries per 5-second window per user.
+pub const QUERY_QUOTA: u32 = 15;
+pub const QUERY_WINDOW: Duration = Duration::from_secs(5);
+
+/// The outcome of taking one Resource Graph query from a user's quota.
+pub struct QueryQuota {
+    /// False when the quota was already spent (answer 429).
+    pub allowed: bool,
+    /// Queries left in the window (`x-ms-user-quota-remaining`).
+    pub remaining: u32,
+    /// Until the window resets (`x-ms-user-quota-resets-after`, and `Retry-After` on a 429).
+    pub resets_after: Duration,
 }
 
 /// The outcome of taking one request's token.
@@ -61,7 +77,26 @@ pub enum Decision {
 
 impl Throttler {
     pub fn new(settings: ThrottleSettings) -> Throttler {
-        Throttler { settings, buckets: HashMap::new() }
+        Throttler { settings, buckets: HashMap::new(), queries: HashMap::new() }
+    }
+
+    /// Takes one Resource Graph query from the principal's quota (always allowed, full quota,
+    /// when throttling is off).
+    pub fn take_query(&mut self, principal: &str) -> QueryQuota {
+        if !self.settings.enabled {
+            return QueryQuota { allowed: true, remaining: QUERY_QUOTA, resets_after: QUERY_WINDOW };
+        }
+        let now = Instant::now();
+        let window = self.queries.entry(principal.to_ascii_lowercase()).or_insert((now, 0));
+        if now.duration_since(window.0) >= QUERY_WINDOW {
+            *window = (now, 0);
+        }
+        let resets_after = QUERY_WINDOW.saturating_sub(now.duration_since(window.0));
+        if window.1 >= QUERY_QUOTA {
+            return QueryQuota { allowed: false, remaining: 0, resets_after };
+        }
+        window.1 += 1;
+        QueryQuota { allowed: true, remaining: QUERY_QUOTA - window.1, resets_after }
     }
 
     pub fn take(&mut self, principal: &str, subscription: &str, kind: Kind) -> Decision {
@@ -96,5 +131,6 @@ impl Throttler {
     pub fn reset(&mut self, settings: ThrottleSettings) {
         self.settings = settings;
         self.buckets.clear();
+        self.queries.clear();
     }
 }

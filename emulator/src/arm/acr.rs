@@ -4,11 +4,11 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, resource_group_not_found, resource_not_found, subscription_not_found};
+use super::{Ctx, list_prefix, resource_group_not_found, resource_not_found, subscription_not_found, under};
 use crate::http::{Reply, arm_error, now_azure, page};
 use crate::route::{RegistryPart, Target};
 use crate::state::{
-    Child, Completion, Operation, PollStyle, RegistryRec, ScopeMapRec, State, TokenPassword, TokenRec, allowed,
+    Child, Completion, Operation, PollStyle, Readable, RegistryRec, ScopeMapRec, State, TokenPassword, TokenRec,
     random_password, registry_id, world_mode,
 };
 use crate::world::{Lro, LroMode};
@@ -136,16 +136,12 @@ pub(super) fn handle(ctx: &Ctx<'_>, target: &Target) -> Reply {
 }
 
 fn list(ctx: &Ctx<'_>, state: &State, subscription: &str, resource_group: Option<&str>) -> Result<Reply, Reply> {
-    let (sub, grants) = ctx.list_scope(state, subscription, resource_group, &action("read"))?;
-    let items = state
-        .registries
-        .values()
-        .filter(|r| r.subscription == sub.id)
-        .filter(|r| resource_group.is_none_or(|rg| r.resource_group.eq_ignore_ascii_case(rg)))
-        .filter(|r| allowed(&grants, &r.id, &action("read")))
-        .map(|r| registry_json(r, ctx.version))
-        .collect();
-    page(ctx.req, items, ctx.page_size(state)).map(|body| Reply::json(200, &body))
+    let read = action("read");
+    let (sub, grants) = ctx.list_scope(state, subscription, resource_group, &read)?;
+    let prefix = list_prefix(&sub.id, resource_group);
+    let readable = Readable::new(&grants, prefix.trim_end_matches('/'), &read);
+    let items = under(&state.registries, &prefix).filter(|(key, _)| readable.allows(key));
+    ctx.page(state, items, |(_, r)| registry_json(r, ctx.version))
 }
 
 fn admin_disabled(r: &RegistryRec) -> Reply {

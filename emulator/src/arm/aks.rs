@@ -7,12 +7,12 @@ use base64::engine::general_purpose::STANDARD;
 use ring::hmac;
 use serde_json::{Value, json};
 
-use super::{Ctx, resource_group_not_found, resource_not_found, subscription_not_found};
-use crate::http::{Reply, flat_error, now_azure, page};
+use super::{Ctx, list_prefix, resource_group_not_found, resource_not_found, subscription_not_found, under};
+use crate::http::{Reply, flat_error, now_azure};
 use crate::ids::derived_guid;
 use crate::route::{ClusterAction, Target};
 use crate::server::Shared;
-use crate::state::{ClusterRec, Completion, Operation, PollStyle, State, allowed, cluster_id};
+use crate::state::{ClusterRec, Completion, Operation, PollStyle, Readable, State, cluster_id};
 use crate::world::{ClusterIdentity, LroMode};
 
 const READ: &str = "Microsoft.ContainerService/managedClusters/read";
@@ -66,13 +66,17 @@ fn network_profile_json(c: &ClusterRec) -> Value {
     })
 }
 
-pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
-    // Live AKS answers with a lowercase `resourcegroups` in its ids; clients must compare ids
-    // without case, so the emulator does the same.
-    let id = format!(
+/// The cluster's id as AKS answers it. Live AKS answers with a lowercase `resourcegroups` in
+/// its ids; clients must compare ids without case, so the emulator does the same.
+pub(crate) fn cluster_json_id(c: &ClusterRec) -> String {
+    format!(
         "/subscriptions/{}/resourcegroups/{}/providers/Microsoft.ContainerService/managedClusters/{}",
         c.subscription, c.resource_group, c.name
-    );
+    )
+}
+
+pub(crate) fn cluster_json(state: &State, c: &ClusterRec) -> Value {
+    let id = cluster_json_id(c);
     let mut properties = json!({
         "provisioningState": c.provisioning_state,
         "powerState": {"code": c.power_state},
@@ -208,15 +212,10 @@ pub(super) fn handle(ctx: &Ctx<'_>, target: &Target) -> Reply {
 
 fn list(ctx: &Ctx<'_>, state: &State, subscription: &str, resource_group: Option<&str>) -> Result<Reply, Reply> {
     let (sub, grants) = ctx.list_scope(state, subscription, resource_group, READ)?;
-    let items = state
-        .clusters
-        .values()
-        .filter(|c| c.subscription == sub.id)
-        .filter(|c| resource_group.is_none_or(|rg| c.resource_group.eq_ignore_ascii_case(rg)))
-        .filter(|c| allowed(&grants, &c.id, READ))
-        .map(|c| cluster_json(state, c))
-        .collect();
-    page(ctx.req, items, ctx.page_size(state)).map(|body| Reply::json(200, &body))
+    let prefix = list_prefix(&sub.id, resource_group);
+    let readable = Readable::new(&grants, prefix.trim_end_matches('/'), READ);
+    let items = under(&state.clusters, &prefix).filter(|(key, _)| readable.allows(key));
+    ctx.page(state, items, |(_, c)| cluster_json(state, c))
 }
 
 fn one(

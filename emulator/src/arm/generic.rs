@@ -5,9 +5,9 @@
 
 use serde_json::{Value, json};
 
-use super::Ctx;
-use crate::http::{Reply, arm_error, page};
-use crate::state::{ClusterRec, RegistryRec, State, allowed};
+use super::{Ctx, list_prefix, under};
+use crate::http::{Reply, arm_error};
+use crate::state::{ClusterRec, Readable, RegistryRec, State};
 use crate::world::ClusterIdentity;
 
 const READ: &str = "Microsoft.Resources/subscriptions/resources/read";
@@ -73,15 +73,13 @@ fn split_and(filter: &str) -> Vec<String> {
 }
 
 /// A resource as the generic list shows it: what it has in common with every other resource.
-struct Generic {
-    id: String,
-    resource_type: &'static str,
-    resource_group: String,
-    location: String,
-    item: Value,
+#[derive(Clone, Copy)]
+enum Generic<'a> {
+    Cluster(&'a ClusterRec),
+    Registry(&'a RegistryRec),
 }
 
-fn cluster_item(state: &State, c: &ClusterRec) -> Generic {
+fn cluster_item(state: &State, c: &ClusterRec) -> Value {
     let mut item = json!({
         "id": c.id,
         "name": c.name,
@@ -103,40 +101,44 @@ fn cluster_item(state: &State, c: &ClusterRec) -> Generic {
         }
         _ => {}
     }
-    Generic {
-        id: c.id.clone(),
-        resource_type: CLUSTER_TYPE,
-        resource_group: c.resource_group.clone(),
-        location: c.location.clone(),
-        item,
-    }
+    item
 }
 
-fn registry_item(r: &RegistryRec) -> Generic {
-    Generic {
-        id: r.id.clone(),
-        resource_type: REGISTRY_TYPE,
-        resource_group: r.resource_group.clone(),
-        location: r.location.clone(),
-        item: json!({
-            "id": r.id,
-            "name": r.name,
-            "type": REGISTRY_TYPE,
-            "sku": {"name": r.sku, "tier": r.sku},
-            "location": r.location,
-            "tags": r.tags,
-        }),
-    }
+fn registry_item(r: &RegistryRec) -> Value {
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "type": REGISTRY_TYPE,
+        "sku": {"name": r.sku, "tier": r.sku},
+        "location": r.location,
+        "tags": r.tags,
+    })
 }
 
-impl Generic {
-    fn matches(&self, clause: &Clause) -> bool {
+impl<'a> Generic<'a> {
+    /// Its type, and its name, resource group and location.
+    fn fields(self) -> (&'static str, (&'a str, &'a str, &'a str)) {
+        match self {
+            Generic::Cluster(c) => (CLUSTER_TYPE, (&c.name, &c.resource_group, &c.location)),
+            Generic::Registry(r) => (REGISTRY_TYPE, (&r.name, &r.resource_group, &r.location)),
+        }
+    }
+
+    fn matches(self, clause: &Clause) -> bool {
         let value = clause.value.as_str();
+        let (resource_type, (name, resource_group, location)) = self.fields();
         match clause.field {
-            Field::ResourceType => self.resource_type.eq_ignore_ascii_case(value),
-            Field::Name => self.item["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(value)),
-            Field::ResourceGroup => self.resource_group.eq_ignore_ascii_case(value),
-            Field::Location => self.location.eq_ignore_ascii_case(value),
+            Field::ResourceType => resource_type.eq_ignore_ascii_case(value),
+            Field::Name => name.eq_ignore_ascii_case(value),
+            Field::ResourceGroup => resource_group.eq_ignore_ascii_case(value),
+            Field::Location => location.eq_ignore_ascii_case(value),
+        }
+    }
+
+    fn render(self, state: &State) -> Value {
+        match self {
+            Generic::Cluster(c) => cluster_item(state, c),
+            Generic::Registry(r) => registry_item(r),
         }
     }
 }
@@ -154,16 +156,18 @@ fn listed(ctx: &Ctx<'_>, state: &State, subscription: &str, resource_group: Opti
         })?,
     };
     let (sub, grants) = ctx.list_scope(state, subscription, resource_group, READ)?;
-    let clusters = state.clusters.values().filter(|c| c.subscription == sub.id).map(|c| cluster_item(state, c));
-    let registries = state.registries.values().filter(|r| r.subscription == sub.id).map(registry_item);
-    let items = clusters
-        .chain(registries)
-        .filter(|g| resource_group.is_none_or(|rg| g.resource_group.eq_ignore_ascii_case(rg)))
-        .filter(|g| clauses.iter().all(|c| g.matches(c)))
-        .filter(|g| allowed(&grants, &g.id, &format!("{}/read", g.resource_type)))
-        .map(|g| g.item)
-        .collect();
-    page(ctx.req, items, ctx.page_size(state)).map(|body| Reply::json(200, &body))
+    let prefix = list_prefix(&sub.id, resource_group);
+    let scope = prefix.trim_end_matches('/');
+    let clusters_readable = Readable::new(&grants, scope, &format!("{CLUSTER_TYPE}/read"));
+    let registries_readable = Readable::new(&grants, scope, &format!("{REGISTRY_TYPE}/read"));
+    let clusters = under(&state.clusters, &prefix)
+        .filter(|(key, _)| clusters_readable.allows(key))
+        .map(|(_, c)| Generic::Cluster(c));
+    let registries = under(&state.registries, &prefix)
+        .filter(|(key, _)| registries_readable.allows(key))
+        .map(|(_, r)| Generic::Registry(r));
+    let items = clusters.chain(registries).filter(|g| clauses.iter().all(|c| g.matches(c)));
+    ctx.page(state, items, |g| g.render(state))
 }
 
 #[cfg(test)]

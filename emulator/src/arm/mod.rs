@@ -5,18 +5,23 @@
 mod acr;
 mod aks;
 mod generic;
+mod kql;
 
 pub(crate) use aks::{kubeconfig, static_token};
 mod rbac;
+mod resource_graph;
 mod resources;
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::entra::{ARM_AUDIENCES, verify};
-use crate::http::{Reply, Req, arm_error};
+use crate::http::{Reply, Req, arm_error, page_of};
 use crate::roles::RoleDef;
 use crate::route::{ApiFamily, Route, Target};
 use crate::server::Shared;
@@ -100,6 +105,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req, route: &Route) -> Reply {
         Target::Registries { .. } | Target::Registry { .. } => acr::handle(&ctx, &route.target),
         Target::RoleAssignments { scope, name } => rbac::assignments(&ctx, scope, name.as_deref()),
         Target::RoleDefinitions { scope, id } => rbac::definitions(&ctx, scope, id.as_deref()),
+        Target::ResourceGraph => resource_graph::query(&ctx),
         _ => arm_error(404, "NotFound", format!("The requested resource '{}' was not found.", req.path)),
     };
     reply.with_header(&format!("x-ms-ratelimit-remaining-{level}-{}", kind.plural()), remaining.to_string())
@@ -164,6 +170,40 @@ impl Ctx<'_> {
     pub fn page_size(&self, state: &State) -> usize {
         state.settings.page_size
     }
+
+    /// A list answer: the page the request asks for, rendering (and counting) only its items.
+    pub fn page<T>(
+        &self,
+        state: &State,
+        items: impl Iterator<Item = T>,
+        mut render: impl FnMut(T) -> serde_json::Value,
+    ) -> Result<Reply, Reply> {
+        let mut rendered = 0u64;
+        let body = page_of(self.req, items, self.page_size(state), |item| {
+            rendered += 1;
+            render(item)
+        })?;
+        self.shared.rendered.fetch_add(rendered, Ordering::Relaxed);
+        Ok(Reply::json(200, &body))
+    }
+}
+
+/// The key prefix of everything in a subscription or one of its resource groups, as the
+/// resource maps (keyed by lowercase id) hold it: `/subscriptions/{s}/` or
+/// `/subscriptions/{s}/resourcegroups/{rg}/`.
+pub(crate) fn list_prefix(subscription: &str, resource_group: Option<&str>) -> String {
+    match resource_group {
+        Some(rg) => format!("/subscriptions/{subscription}/resourcegroups/{rg}/").to_ascii_lowercase(),
+        None => format!("/subscriptions/{subscription}/").to_ascii_lowercase(),
+    }
+}
+
+/// The entries of a map keyed by lowercase id whose keys start with `prefix`, in key order.
+pub(crate) fn under<'m, 'p, V>(
+    map: &'m BTreeMap<String, V>,
+    prefix: &'p str,
+) -> impl Iterator<Item = (&'m String, &'m V)> + use<'m, 'p, V> {
+    map.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)).take_while(move |(k, _)| k.starts_with(prefix))
 }
 
 pub(crate) fn subscription_not_found(sub: &str) -> Reply {

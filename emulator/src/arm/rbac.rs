@@ -4,13 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use super::{Ctx, resource_group_not_found, resource_not_found, subscription_not_found};
 use crate::http::{Reply, arm_error, now_azure, page};
 use crate::ids::{
-    is_at_or_above, is_guid, is_valid_scope, normalize_scope, resource_group_of, scope_key, subscription_of,
-    trailing_guid,
+    is_guid, is_valid_scope, normalize_scope, resource_group_of, scope_key, subscription_of, trailing_guid,
 };
 use crate::state::State;
 
@@ -127,21 +124,17 @@ fn list(ctx: &Ctx<'_>, state: &State, scope: &str) -> Result<Reply, Reply> {
             ),
         )
     })?;
-    let at_or_above = |a: &str| is_at_or_above(a, scope);
-    let related = |a: &str| is_at_or_above(a, scope) || is_at_or_above(scope, a);
-    let items: Vec<Value> = state
-        .assignments
-        .values()
-        .filter(|a| match &filter {
-            Filter::Everything => related(&a.scope),
-            Filter::AtScope => at_or_above(&a.scope),
-            Filter::PrincipalId(p) => related(&a.scope) && a.principal_id == *p,
-            Filter::AssignedTo(p) => related(&a.scope) && state.identities_of(p).contains(&a.principal_id),
-            Filter::AtScopeAssignedTo(p) => at_or_above(&a.scope) && state.identities_of(p).contains(&a.principal_id),
-        })
-        .map(|a| state.assignment_json(a))
-        .collect();
-    page(ctx.req, items, ctx.page_size(state)).map(|body| Reply::json(200, &body))
+    let candidates = match &filter {
+        Filter::AtScope | Filter::AtScopeAssignedTo(_) => state.assignments.at_or_above(scope),
+        Filter::Everything | Filter::PrincipalId(_) | Filter::AssignedTo(_) => state.assignments.related(scope),
+    };
+    let principals = match &filter {
+        Filter::Everything | Filter::AtScope => None,
+        Filter::PrincipalId(p) => Some(vec![p.clone()]),
+        Filter::AssignedTo(p) | Filter::AtScopeAssignedTo(p) => Some(state.identities_of(p)),
+    };
+    let items = candidates.into_iter().filter(|a| principals.as_ref().is_none_or(|ids| ids.contains(&a.principal_id)));
+    ctx.page(state, items, |a| state.assignment_json(a))
 }
 
 fn invalid_name(name: &str) -> Reply {
@@ -325,10 +318,9 @@ fn principal_kind(state: &State, wanted: &Requested, now: Instant) -> Result<Opt
 
 /// 409 when the same grant exists under another name; 400 when the subscription is full.
 fn check_room(state: &State, scope: &str, wanted: &Requested) -> Result<(), Reply> {
-    let key = scope_key(scope);
-    if let Some(conflict) = state.assignments.values().find(|a| {
-        scope_key(&a.scope) == key && a.principal_id == wanted.principal_id && a.role_guid == wanted.role_guid
-    }) {
+    if let Some(conflict) =
+        state.assignments.at(scope).find(|a| a.principal_id == wanted.principal_id && a.role_guid == wanted.role_guid)
+    {
         return Err(arm_error(
             409,
             "RoleAssignmentExists",

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Ctx, resource_group_not_found, subscription_not_found};
-use crate::http::{Reply, page};
+use crate::http::Reply;
 use crate::route::Target;
 use crate::state::{ResourceGroupRec, State, SubscriptionRec, allowed, touches};
 
@@ -42,13 +42,8 @@ pub(super) fn handle(ctx: &Ctx<'_>, target: &Target) -> Reply {
     let grants = state.grants_of(&ctx.caller.object_id);
     let result = match target {
         Target::Subscriptions => {
-            let items = state
-                .subscriptions
-                .iter()
-                .filter(|s| touches(&grants, &format!("/subscriptions/{}", s.id)))
-                .map(|s| subscription_json(&state, s))
-                .collect();
-            page(ctx.req, items, ctx.page_size(&state)).map(|body| Reply::json(200, &body))
+            let items = state.subscriptions.iter().filter(|s| touches(&grants, &format!("/subscriptions/{}", s.id)));
+            ctx.page(&state, items, |s| subscription_json(&state, s))
         }
         Target::Subscription { subscription } => match state.subscription(subscription) {
             None => Err(subscription_not_found(subscription)),
@@ -64,20 +59,14 @@ pub(super) fn handle(ctx: &Ctx<'_>, target: &Target) -> Reply {
                 if !touches(&grants, &scope) {
                     Err(ctx.forbidden("Microsoft.Resources/subscriptions/resourceGroups/read", &scope))
                 } else {
-                    let items = state
-                        .resource_groups
-                        .iter()
-                        .filter(|g| g.subscription == sub.id)
-                        .filter(|g| {
-                            allowed(
-                                &grants,
-                                &format!("/subscriptions/{}/resourceGroups/{}", g.subscription, g.name),
-                                "Microsoft.Resources/subscriptions/resourceGroups/read",
-                            )
-                        })
-                        .map(group_json)
-                        .collect();
-                    page(ctx.req, items, ctx.page_size(&state)).map(|body| Reply::json(200, &body))
+                    let items = state.resource_groups.iter().filter(|g| g.subscription == sub.id).filter(|g| {
+                        allowed(
+                            &grants,
+                            &format!("/subscriptions/{}/resourceGroups/{}", g.subscription, g.name),
+                            "Microsoft.Resources/subscriptions/resourceGroups/read",
+                        )
+                    });
+                    ctx.page(&state, items, group_json)
                 }
             }
         },

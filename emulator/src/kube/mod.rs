@@ -95,8 +95,7 @@ fn azure_rbac_allows(
     let namespace_scope = format!("{cluster_id}/namespaces/{namespace}");
     state
         .assignments
-        .values()
-        .filter(|a| ids.contains(&a.principal_id))
+        .of_principals(&ids)
         .filter(|a| a.created_at.is_none_or(|t| t.elapsed() >= propagation))
         .filter(|a| {
             crate::ids::is_at_or_above(&a.scope, cluster_id)

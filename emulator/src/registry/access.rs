@@ -147,8 +147,7 @@ pub(crate) fn principal_may(
     let data = format!("Microsoft.ContainerRegistry/registries/repositories/{}", content_action(action));
     state
         .assignments
-        .values()
-        .filter(|a| ids.contains(&a.principal_id))
+        .of_principals(&ids)
         .filter(|a| a.created_at.is_none_or(|t| t.elapsed() >= propagation))
         .filter(|a| covers(state, &a.scope, &registry.id))
         .any(|a| {

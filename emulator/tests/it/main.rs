@@ -18,6 +18,8 @@ mod kubelet;
 mod rbac;
 mod real_server;
 mod registry;
+mod resource_graph;
+mod scale;
 mod shape;
 mod support;
 mod throughput;
