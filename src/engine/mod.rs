@@ -339,6 +339,20 @@ repositories = ["team-a/*"]
         assert!(plan(&ours, "d", azure, kube).await.plan.changes.is_empty(), "nothing we want was lost");
     }
 
+    /// A registry list that came back unreadable is not a network failure: the host answered.
+    #[tokio::test]
+    async fn an_unreadable_list_answer_is_not_called_unreachable() {
+        let azure = world();
+        *azure.list_failure.lock().unwrap() =
+            Some(crate::provider::AzureError::Decode("expected value at line 1 column 1".into()));
+        let text = config_text()
+            .replace("[clusters.aks1]", "[registries.thirdacr]\nresource_group = \"platform-rg\"\n[clusters.aks1]");
+        let run = plan(&parse(&text), "d", &azure, &FakeKube::default()).await;
+        let messages: Vec<&str> = run.plan.errors.iter().map(|e| e.message.as_str()).collect();
+        assert!(messages.iter().any(|m| m.contains("unexpected response from Azure")), "{messages:?}");
+        assert!(messages.iter().all(|m| !m.contains("cannot reach")), "{messages:?}");
+    }
+
     #[tokio::test]
     async fn observation_is_batched_per_registry_not_per_pair() {
         let azure = world();

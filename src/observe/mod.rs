@@ -219,13 +219,8 @@ pub async fn registries<A: Azure>(config: &Config, azure: &A) -> (BTreeMap<Strin
                         (r.key.clone(), Ok(found), (*r).clone())
                     })
                     .collect::<Vec<_>>(),
-                Err(e) => {
-                    let message = e.to_string();
-                    registries
-                        .iter()
-                        .map(|r| (r.key.clone(), Err(AzureError::Transport(message.clone())), (*r).clone()))
-                        .collect()
-                }
+                // Every registry of the list shares its failure, whatever it was.
+                Err(e) => registries.iter().map(|r| (r.key.clone(), Err(e.clone()), (*r).clone())).collect(),
             }
         } else {
             let gets = registries.iter().map(|r| async move {

@@ -27,6 +27,8 @@ pub struct FakeAzure {
     /// Current value per token id and slot, as the registry would accept it.
     pub token_passwords: Mutex<BTreeMap<(String, String), String>>,
     pub generated: AtomicUsize,
+    /// Returned once by the next registry list, in place of the list.
+    pub list_failure: Mutex<Option<AzureError>>,
 }
 
 impl FakeAzure {
@@ -71,6 +73,9 @@ impl Azure for FakeAzure {
 
     async fn list_registries(&self, subscription_id: &str) -> Result<Vec<LiveRegistry>, AzureError> {
         self.call();
+        if let Some(error) = lock(&self.list_failure).take() {
+            return Err(error);
+        }
         Ok(self
             .registries
             .iter()

@@ -127,7 +127,7 @@ pub struct GeneratedPassword {
     pub expiry: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AzureError {
     #[error("{what} was not found")]
     NotFound { what: String },
