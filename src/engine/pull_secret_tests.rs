@@ -430,6 +430,10 @@ async fn foreign_secrets_are_left_alone_unless_adopted_and_wrong_types_are_repla
     let adopted = plan(&adopting, &azure, &kube).await;
     let change = adopted.changes.iter().find(|c| c.address == "secret[aks2/default/acr-pull]").unwrap();
     assert_eq!(change.action, Action::Update);
+    let report = apply(&adopted, &azure, &kube, &ApplyOptions::default(), &|_| {}).await;
+    let outcome = report.outcomes.iter().find(|o| o.address == "secret[aks2/default/acr-pull]").unwrap();
+    assert_eq!(outcome.status, Status::Adopted, "{outcome:?}");
+    assert!(crate::render::plan::apply_text(&report).contains("1 adopted"), "the summary counts it");
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::dockerconfig::{self, Credential, CredentialNote, Notes};
 use super::registry_token::{TokenPlan, TokenPlans, token_entry, token_key};
 use super::{ApplyContext, Diff, Done, Failed, Found, Inputs};
+use crate::apply::Status;
 use crate::config::model::{Owner, SecretReference};
 use crate::model::{Address, CredentialKind, EntryChange, Finding, InPlace, PasswordSlot, Precondition, Reason};
 use crate::ownership;
@@ -471,8 +472,7 @@ pub(super) async fn apply<A: Azure, K: Kubernetes>(
     kube: &K,
     context: &ApplyContext,
 ) -> Result<Done, Failed> {
-    let message = write_secret(action, target, entries, azure, kube, context).await?;
-    Ok(Done::as_planned(action, message))
+    write_secret(action, target, entries, azure, kube, context).await
 }
 
 async fn write_secret<A: Azure, K: Kubernetes>(
@@ -482,7 +482,8 @@ async fn write_secret<A: Azure, K: Kubernetes>(
     azure: &A,
     kube: &K,
     context: &ApplyContext,
-) -> Result<String, Failed> {
+) -> Result<Done, Failed> {
+    let done = |message: String| Ok(Done::as_planned(action, message));
     let Target { cluster, namespace, name, uid: live_uid } = *target;
     let place = format!("{}/{namespace}", cluster.key);
     let stale = |what: &str| Failed {
@@ -492,13 +493,13 @@ async fn write_secret<A: Azure, K: Kubernetes>(
     match action {
         Action::Delete => {
             kube.delete_secret(cluster, namespace, name, live_uid.unwrap_or_default()).await?;
-            Ok(format!("removed Secret {name} from {place}"))
+            done(format!("removed Secret {name} from {place}"))
         }
         Action::Create => {
             let write = context.build(azure, kube, cluster, namespace, name, entries, None).await?;
             still_current(azure, entries, &write, None).await?;
             match kube.create_secret(cluster, &write).await {
-                Ok(()) => Ok(format!("created Secret {name} in {place}")),
+                Ok(()) => done(format!("created Secret {name} in {place}")),
                 Err(KubeError::Conflict { .. }) => Err(stale("appeared")),
                 Err(error) => Err(redacted(error.into(), &write)),
             }
@@ -516,7 +517,7 @@ async fn write_secret<A: Azure, K: Kubernetes>(
                 };
                 redacted(failed, &write)
             })?;
-            Ok(format!("replaced Secret {name} in {place} (type changed)"))
+            done(format!("replaced Secret {name} in {place} (type changed)"))
         }
         Action::Update => {
             // Another writer between the read and the write (a resourceVersion conflict, which
@@ -530,7 +531,11 @@ async fn write_secret<A: Azure, K: Kubernetes>(
                 let write = context.build(azure, kube, cluster, namespace, name, entries, Some(&live)).await?;
                 still_current(azure, entries, &write, Some(&live)).await?;
                 match kube.replace_secret(cluster, &write, &live.resource_version).await {
-                    Ok(()) => return Ok(format!("updated Secret {name} in {place}")),
+                    // `adopt = true` over a Secret acrlink did not make: it is acrlink's from now on.
+                    Ok(()) if !is_managed(&live, &context.owner) => {
+                        return Ok(Done::new(Status::Adopted, format!("adopted Secret {name} in {place}")));
+                    }
+                    Ok(()) => return done(format!("updated Secret {name} in {place}")),
                     Err(KubeError::Conflict { .. }) => continue,
                     Err(other) => return Err(redacted(other.into(), &write)),
                 }
