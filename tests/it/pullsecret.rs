@@ -985,3 +985,26 @@ fn a_kill_loop_over_rotating_applies_always_converges() {
         assert!(fleet.registry_accepts(tools, "tools/debug", &user, &password), "{namespace}: a dead password");
     }
 }
+
+/// The Entra token acrlink brings to an Entra-integrated cluster's API lives as long as Entra
+/// says (here 2 s): a run that outlives it gets a fresh one instead of 401s.
+#[test]
+fn entra_tokens_for_cluster_apis_are_refreshed_when_a_run_outlives_them() {
+    let world = std::fs::read_to_string(repo_root().join(DEMO_WORLD))
+        .unwrap()
+        .replace(
+            "name = \"aks-dev-02\"\nlocation = \"westeurope\"\n",
+            "name = \"aks-dev-02\"\nlocation = \"westeurope\"\nlocal_accounts = false\naad = true\n",
+        )
+        .replace("[settings]\n", "[settings]\ntoken_lifetime_seconds = 2\n");
+    let fleet = Fleet::start(&world);
+    fleet.emulator().set_faults(acrlink_emulator::Faults { latency_ms: 250, ..Default::default() });
+    let sandbox = fleet.sandbox_with(&demo_config());
+    let apply = sandbox.run(["apply", "--auto-approve"]);
+    assert_clean(&apply);
+    assert_eq!(apply.code, Some(0), "{apply}");
+    fleet.emulator().set_faults(acrlink_emulator::Faults::default());
+    let client = fleet.kube("dev-rg", "aks-dev-02");
+    assert!(fleet.secret(&client, "default", "vendor-pull").is_some());
+    assert_eq!(fleet.pull_secrets_of(&client, "default", "default"), vec!["vendor-pull"]);
+}

@@ -31,8 +31,26 @@ use crate::sensitive::Sensitive;
 pub const AKS_SERVER_APP_SCOPE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 const FIELD_MANAGER: &str = "acrlink";
 
-/// A cluster's client and the API server it talks to (named in errors).
-type Connected = (kube::Client, String);
+/// A cluster's client, the API server it talks to (named in errors), and on an
+/// Entra-integrated cluster what makes a new client when the token runs out.
+#[derive(Clone)]
+struct Connected {
+    client: kube::Client,
+    server: String,
+    entra: Option<Entra>,
+}
+
+/// An Entra-integrated cluster's access: the kubeconfig AKS returned (its user runs kubelogin;
+/// it holds no secret) and when the token acrlink put in its place expires.
+#[derive(Clone)]
+struct Entra {
+    kubeconfig: serde_json::Value,
+    expires_on: time::OffsetDateTime,
+}
+
+/// A token is replaced this long before it expires, so no request of a long apply or verify
+/// goes out with one about to run out (a token shorter-lived than this is fetched per request).
+const REFRESH_AHEAD: time::Duration = time::Duration::minutes(5);
 
 pub struct KubeClients {
     azure: Arc<AzureClient>,
@@ -55,53 +73,51 @@ impl KubeClients {
     }
 
     async fn client(&self, cluster: &ClusterTarget) -> Result<Connected, KubeError> {
-        let cell = {
-            let mut clients = self.clients.lock().await;
-            clients.entry(cluster.id.to_ascii_lowercase()).or_default().clone()
-        };
-        cell.get_or_try_init(|| self.connect(cluster)).await.cloned()
+        let key = cluster.id.to_ascii_lowercase();
+        let cell = self.clients.lock().await.entry(key.clone()).or_default().clone();
+        let connected = cell.get_or_try_init(|| self.connect(cluster)).await?.clone();
+        let Some(entra) = connected.entra.as_ref().filter(|e| e.expires_soon()) else { return Ok(connected) };
+        let fresh = self.with_token(cluster, entra.kubeconfig.clone()).await?;
+        let cell = Arc::new(OnceCell::new_with(Some(fresh.clone())));
+        self.clients.lock().await.insert(key, cell);
+        Ok(fresh)
     }
 
     async fn connect(&self, cluster: &ClusterTarget) -> Result<Connected, KubeError> {
         let connect_error = |message: String| KubeError::Connect { cluster: cluster.key.clone(), message };
-        let (kubeconfig, options) = match &cluster.kube_context {
-            Some(context) => {
-                let kubeconfig =
-                    Kubeconfig::read().map_err(|e| connect_error(format!("cannot read KUBECONFIG: {e}")))?;
-                (kubeconfig, KubeConfigOptions { context: Some(context.clone()), ..Default::default() })
-            }
-            None => {
-                let text = self
-                    .azure
-                    .cluster_user_kubeconfig(&cluster.id)
-                    .await
-                    .map_err(|e| connect_error(format!("cannot get its credentials from AKS: {e}")))?;
-                let kubeconfig = self.with_entra_token(&text).await.map_err(connect_error)?;
-                (kubeconfig, KubeConfigOptions::default())
-            }
-        };
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        if let Some(context) = &cluster.kube_context {
+            let kubeconfig = Kubeconfig::read().map_err(|e| connect_error(format!("cannot read KUBECONFIG: {e}")))?;
+            let options = KubeConfigOptions { context: Some(context.clone()), ..Default::default() };
+            return build(cluster, kubeconfig, &options, None).await;
+        }
+        let text = self
+            .azure
+            .cluster_user_kubeconfig(&cluster.id)
             .await
-            .map_err(|e| connect_error(format!("unusable kubeconfig: {e}")))?;
-        let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
-        let client =
-            kube::Client::try_from(config).map_err(|e| connect_error(format!("cannot build a client: {e}")))?;
-        Ok((client, server))
+            .map_err(|e| connect_error(format!("cannot get its credentials from AKS: {e}")))?;
+        let value: serde_json::Value = serde_saphyr::from_str(text.expose())
+            .map_err(|_| connect_error("the kubeconfig AKS returned is not YAML".into()))?;
+        if uses_exec_plugin(&value) {
+            return self.with_token(cluster, value).await;
+        }
+        let kubeconfig = serde_json::from_value(value)
+            .map_err(|_| connect_error("the kubeconfig AKS returned is not a kubeconfig".into()))?;
+        build(cluster, kubeconfig, &KubeConfigOptions::default(), None).await
     }
 
-    /// Parses an AKS kubeconfig; users that would run an exec plugin (kubelogin) get an Entra
-    /// token for the AKS server application instead.
-    async fn with_entra_token(&self, text: &Sensitive<String>) -> Result<Kubeconfig, String> {
-        let mut value: serde_json::Value =
-            serde_saphyr::from_str(text.expose()).map_err(|_| "the kubeconfig AKS returned is not YAML".to_string())?;
-        if uses_exec_plugin(&value) {
-            let token =
-                self.credential.get_token(&[AKS_SERVER_APP_SCOPE], None).await.map_err(|e| {
-                    format!("cannot get an Entra token for the AKS API: {}", first_line(&e.to_string()))
-                })?;
-            replace_exec_with_token(&mut value, token.token.secret());
-        }
-        serde_json::from_value(value).map_err(|_| "the kubeconfig AKS returned is not a kubeconfig".to_string())
+    /// A client for a kubeconfig whose users would run an exec plugin (kubelogin on
+    /// Entra-integrated AKS): they get an Entra token for the AKS server application instead.
+    async fn with_token(&self, cluster: &ClusterTarget, kubeconfig: serde_json::Value) -> Result<Connected, KubeError> {
+        let connect_error = |message: String| KubeError::Connect { cluster: cluster.key.clone(), message };
+        let token = self.credential.get_token(&[AKS_SERVER_APP_SCOPE], None).await.map_err(|e| {
+            connect_error(format!("cannot get an Entra token for the AKS API: {}", first_line(&e.to_string())))
+        })?;
+        let mut with_token = kubeconfig.clone();
+        replace_exec_with_token(&mut with_token, token.token.secret());
+        let parsed = serde_json::from_value(with_token)
+            .map_err(|_| connect_error("the kubeconfig AKS returned is not a kubeconfig".into()))?;
+        let entra = Entra { kubeconfig, expires_on: token.expires_on };
+        build(cluster, parsed, &KubeConfigOptions::default(), Some(entra)).await
     }
 
     /// Runs one API call with the shared retry policy (429 and 5xx, connection failures).
@@ -110,7 +126,7 @@ impl KubeClients {
         F: Fn(kube::Client) -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let (client, server) = self.client(cluster).await?;
+        let Connected { client, server, .. } = self.client(cluster).await?;
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -139,6 +155,28 @@ impl KubeClients {
             }
         }
     }
+}
+
+impl Entra {
+    fn expires_soon(&self) -> bool {
+        time::OffsetDateTime::now_utc() >= self.expires_on - REFRESH_AHEAD
+    }
+}
+
+/// A client for `kubeconfig`, and the server it names.
+async fn build(
+    cluster: &ClusterTarget,
+    kubeconfig: Kubeconfig,
+    options: &KubeConfigOptions,
+    entra: Option<Entra>,
+) -> Result<Connected, KubeError> {
+    let connect_error = |message: String| KubeError::Connect { cluster: cluster.key.clone(), message };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, options)
+        .await
+        .map_err(|e| connect_error(format!("unusable kubeconfig: {e}")))?;
+    let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    let client = kube::Client::try_from(config).map_err(|e| connect_error(format!("cannot build a client: {e}")))?;
+    Ok(Connected { client, server, entra })
 }
 
 fn uses_exec_plugin(kubeconfig: &serde_json::Value) -> bool {
