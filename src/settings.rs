@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::provider::ReadVia;
 use crate::provider::retry::RetryPolicy;
 
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct Settings {
     pub arm_endpoint: Option<String>,
     /// The largest answer read from ARM (ACRLINK_MAX_RESPONSE_BYTES); a larger one is an error.
     pub max_response_bytes: usize,
+    /// How clusters and registries are read (ACRLINK_READ_VIA: arm, resource-graph, auto).
+    pub read_via: ReadVia,
 }
 
 impl Default for Settings {
@@ -30,6 +33,7 @@ impl Default for Settings {
             principal_wait: Duration::from_secs(300),
             arm_endpoint: None,
             max_response_bytes: 32 * 1024 * 1024,
+            read_via: ReadVia::default(),
         }
     }
 }
@@ -61,6 +65,9 @@ impl Settings {
         if let Some(limit) = variable("ACRLINK_MAX_RESPONSE_BYTES").and_then(|v| v.trim().parse().ok()) {
             settings.max_response_bytes = limit;
         }
+        if let Some(read_via) = variable("ACRLINK_READ_VIA").as_deref().and_then(ReadVia::parse) {
+            settings.read_via = read_via;
+        }
         settings
     }
 }
@@ -77,6 +84,7 @@ mod tests {
             "ACRLINK_ARM_REQUESTS_PER_SECOND" => Some("1000".into()),
             "ACRLINK_PRINCIPAL_WAIT_SECONDS" => Some("inf".into()),
             "ACRLINK_ARM_ENDPOINT" => Some("https://127.0.0.1:8443".into()),
+            "ACRLINK_READ_VIA" => Some("resource-graph".into()),
             _ => None,
         });
         assert_eq!(settings.retry.budget, Duration::from_millis(1500));
@@ -84,6 +92,7 @@ mod tests {
         assert_eq!(settings.arm_requests_per_second, Some(1000.0));
         assert_eq!(settings.principal_wait, Duration::from_secs(300), "inf keeps the default");
         assert_eq!(settings.arm_endpoint.as_deref(), Some("https://127.0.0.1:8443"));
+        assert_eq!(settings.read_via, ReadVia::ResourceGraph);
         let nonsense = Settings::from_variables(|_| Some("-1".into()));
         assert_eq!(nonsense.retry.budget, Settings::default().retry.budget);
         assert_eq!(nonsense.arm_requests_per_second, None);

@@ -118,7 +118,7 @@ fn clients(config: Option<&Config>, args: &AzureArgs, settings: &Settings) -> Re
             report_error(&e.to_string(), None);
             Exit::Error
         })?;
-    let azure = Arc::new(AzureClient::new(arm));
+    let azure = Arc::new(AzureClient::new(arm).reading_via(settings.read_via));
     let kube = KubeClients::new(azure.clone(), credential, settings.retry.clone());
     Ok(Clients { azure, kube })
 }

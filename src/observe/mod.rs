@@ -82,7 +82,14 @@ pub async fn clusters<A: Azure>(config: &Config, azure: &A) -> (Vec<FleetCluster
             list_subscriptions.insert(subscription.clone());
         }
     }
-    let listed = list_clusters(azure, &list_subscriptions, &mut found.problems).await;
+    let all: BTreeSet<String> = named_by_subscription.keys().cloned().chain(list_subscriptions.clone()).collect();
+    let listed = if azure.reads_via_graph(all.len()) {
+        // One query for every subscription: no list per subscription, no GET per cluster.
+        list_subscriptions = all;
+        graph_clusters(azure, &list_subscriptions, &mut found.problems).await
+    } else {
+        list_clusters(azure, &list_subscriptions, &mut found.problems).await
+    };
     let gets = named_by_subscription
         .iter()
         .filter(|(subscription, _)| !list_subscriptions.contains(*subscription))
@@ -118,6 +125,24 @@ async fn list_clusters<A: Azure>(azure: &A, subscriptions: &BTreeSet<String>, pr
         }
     }
     listed
+}
+
+async fn graph_clusters<A: Azure>(azure: &A, subscriptions: &BTreeSet<String>, problems: &mut Vec<Finding>) -> Listed {
+    let wanted: Vec<String> = subscriptions.iter().cloned().collect();
+    match azure.list_clusters_in(&wanted).await {
+        Ok(clusters) => {
+            let mut listed: Listed = wanted.into_iter().map(|s| (s, HashMap::new())).collect();
+            for cluster in clusters {
+                let index = listed.entry(cluster.subscription_id.to_ascii_lowercase()).or_default();
+                index.insert((cluster.resource_group.to_ascii_lowercase(), cluster.name.to_ascii_lowercase()), cluster);
+            }
+            listed
+        }
+        Err(e) => {
+            problems.push(fetch_error("clusters (Resource Graph)", &e));
+            Listed::new()
+        }
+    }
 }
 
 /// A cluster the file names, from its GET or its subscription's list.
@@ -196,12 +221,17 @@ fn discovered_clusters(set: &crate::config::model::ClusterSet, listed: &Listed, 
 
 /// The registries the file names, by key.
 pub async fn registries<A: Azure>(config: &Config, azure: &A) -> (BTreeMap<String, LiveRegistry>, Vec<Finding>) {
-    let mut inventory = Inventory::default();
-
-    // Registries, the same way.
+    // A list per subscription with enough registries, else a GET each; or one Resource Graph
+    // query for all.
     let mut registries_by_subscription: BTreeMap<String, Vec<&crate::config::model::Registry>> = BTreeMap::new();
     for registry in config.registries.values() {
         registries_by_subscription.entry(registry.subscription_id.to_ascii_lowercase()).or_default().push(registry);
+    }
+    if azure.reads_via_graph(registries_by_subscription.len()) {
+        let subscriptions: Vec<String> = registries_by_subscription.keys().cloned().collect();
+        let listed = azure.list_registries_in(&subscriptions).await;
+        let all = registries_by_subscription.into_values().flatten();
+        return found_registries(all.map(|r| (r.key.clone(), find_registry(&listed, r), r.clone())));
     }
     let lookups = registries_by_subscription.into_iter().map(|(subscription, registries)| async move {
         if registries.len() >= LIST_THRESHOLD {
@@ -229,7 +259,28 @@ pub async fn registries<A: Azure>(config: &Config, azure: &A) -> (BTreeMap<Strin
             join_all(gets).await
         }
     });
-    for (key, result, registry) in join_all(lookups).await.into_iter().flatten() {
+    found_registries(join_all(lookups).await.into_iter().flatten())
+}
+
+/// A registry of the file in a list that covers its subscription, or the list's failure.
+fn find_registry(
+    listed: &Result<Vec<LiveRegistry>, AzureError>,
+    registry: &crate::config::model::Registry,
+) -> Result<Option<LiveRegistry>, AzureError> {
+    let all = listed.as_ref().map_err(Clone::clone)?;
+    let same = |l: &&LiveRegistry| {
+        l.subscription_id.eq_ignore_ascii_case(&registry.subscription_id)
+            && l.name.eq_ignore_ascii_case(&registry.name)
+            && l.resource_group.eq_ignore_ascii_case(&registry.resource_group)
+    };
+    Ok(all.iter().find(same).cloned())
+}
+
+type RegistryLookup = (String, Result<Option<LiveRegistry>, AzureError>, crate::config::model::Registry);
+
+fn found_registries(lookups: impl Iterator<Item = RegistryLookup>) -> (BTreeMap<String, LiveRegistry>, Vec<Finding>) {
+    let mut inventory = Inventory::default();
+    for (key, result, registry) in lookups {
         match result {
             Ok(Some(live)) => {
                 inventory.registries.insert(key, live);

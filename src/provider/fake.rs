@@ -29,6 +29,8 @@ pub struct FakeAzure {
     pub generated: AtomicUsize,
     /// Returned once by the next registry list, in place of the list.
     pub list_failure: Mutex<Option<AzureError>>,
+    /// Whether reads go through (fake) Resource Graph, one call for all subscriptions.
+    pub graph: bool,
 }
 
 impl FakeAzure {
@@ -69,6 +71,22 @@ impl Azure for FakeAzure {
                     && c.name.eq_ignore_ascii_case(name)
             })
             .cloned())
+    }
+
+    fn reads_via_graph(&self, _subscriptions: usize) -> bool {
+        self.graph
+    }
+
+    async fn list_clusters_in(&self, subscriptions: &[String]) -> Result<Vec<LiveCluster>, AzureError> {
+        self.call();
+        let wanted = |s: &str| subscriptions.iter().any(|w| w.eq_ignore_ascii_case(s));
+        Ok(self.clusters.iter().filter(|c| wanted(&c.subscription_id)).cloned().collect())
+    }
+
+    async fn list_registries_in(&self, subscriptions: &[String]) -> Result<Vec<LiveRegistry>, AzureError> {
+        self.call();
+        let wanted = |s: &str| subscriptions.iter().any(|w| w.eq_ignore_ascii_case(s));
+        Ok(self.registries.iter().filter(|r| wanted(&r.subscription_id)).cloned().collect())
     }
 
     async fn list_registries(&self, subscription_id: &str) -> Result<Vec<LiveRegistry>, AzureError> {

@@ -164,6 +164,21 @@ pub trait Azure: Send + Sync {
         resource_group: &str,
         name: &str,
     ) -> impl Future<Output = Result<Option<LiveCluster>, AzureError>> + Send;
+    /// Whether clusters and registries of this many subscriptions are read in one Resource
+    /// Graph query (`list_*_in`) rather than a list per subscription.
+    fn reads_via_graph(&self, _subscriptions: usize) -> bool {
+        false
+    }
+    /// The clusters of every one of `subscriptions`, through Resource Graph.
+    fn list_clusters_in(
+        &self,
+        subscriptions: &[String],
+    ) -> impl Future<Output = Result<Vec<LiveCluster>, AzureError>> + Send;
+    /// The registries of every one of `subscriptions`, through Resource Graph.
+    fn list_registries_in(
+        &self,
+        subscriptions: &[String],
+    ) -> impl Future<Output = Result<Vec<LiveRegistry>, AzureError>> + Send;
     fn list_registries(
         &self,
         subscription_id: &str,
@@ -243,6 +258,40 @@ pub trait Azure: Send + Sync {
 }
 
 /// ARM ids compare case-insensitively; this is the canonical form for keys.
+/// How clusters and registries are read (ACRLINK_READ_VIA): a list per subscription (ARM),
+/// one Resource Graph query for many subscriptions, or Resource Graph from
+/// `AUTO_GRAPH_SUBSCRIPTIONS` subscriptions on (auto, the default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadVia {
+    Arm,
+    ResourceGraph,
+    #[default]
+    Auto,
+}
+
+/// From this many subscriptions on, `auto` reads through Resource Graph: below it a list per
+/// subscription costs about as few requests and needs no Resource Graph quota.
+pub const AUTO_GRAPH_SUBSCRIPTIONS: usize = 10;
+
+impl ReadVia {
+    pub fn parse(text: &str) -> Option<ReadVia> {
+        match text.trim() {
+            "arm" => Some(ReadVia::Arm),
+            "resource-graph" => Some(ReadVia::ResourceGraph),
+            "auto" => Some(ReadVia::Auto),
+            _ => None,
+        }
+    }
+
+    pub fn uses_graph(self, subscriptions: usize) -> bool {
+        match self {
+            ReadVia::Arm => false,
+            ReadVia::ResourceGraph => true,
+            ReadVia::Auto => subscriptions >= AUTO_GRAPH_SUBSCRIPTIONS,
+        }
+    }
+}
+
 /// What a PUT did, as ARM says: 201 made it; 200 found it, and changed it (its `updatedOn`
 /// moved off its `createdOn`) or found it exactly as asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

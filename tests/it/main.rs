@@ -6,6 +6,7 @@ mod boundary;
 mod cli;
 mod engine;
 mod examples;
+mod graph_reads;
 mod pullsecret;
 mod support;
 mod validate;

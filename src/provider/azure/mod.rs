@@ -3,6 +3,7 @@
 
 pub mod arm;
 pub mod auth;
+pub mod graph;
 pub mod wire;
 
 use reqwest::Method;
@@ -11,7 +12,7 @@ use base64::Engine as _;
 
 use super::{
     AdminCredentials, Azure, AzureError, GeneratedPassword, LiveCluster, LiveRegistry, LiveRoleAssignment,
-    LiveScopeMap, LiveToken, RoleAssignmentSpec, Written,
+    LiveScopeMap, LiveToken, ReadVia, RoleAssignmentSpec, Written,
 };
 use crate::sensitive::Sensitive;
 use arm::ArmClient;
@@ -22,11 +23,17 @@ pub const AUTHORIZATION_API_VERSION: &str = "2022-04-01";
 
 pub struct AzureClient {
     pub arm: ArmClient,
+    read_via: ReadVia,
 }
 
 impl AzureClient {
     pub fn new(arm: ArmClient) -> AzureClient {
-        AzureClient { arm }
+        AzureClient { arm, read_via: ReadVia::default() }
+    }
+
+    /// Reads clusters and registries of many subscriptions through Resource Graph as `read_via` says.
+    pub fn reading_via(self, read_via: ReadVia) -> AzureClient {
+        AzureClient { read_via, ..self }
     }
 }
 
@@ -77,6 +84,26 @@ impl Azure for AzureClient {
             segment(name)
         );
         Ok(self.arm.get::<wire::ManagedCluster>(&self.arm.url(&path)).await?.map(LiveCluster::from))
+    }
+
+    fn reads_via_graph(&self, subscriptions: usize) -> bool {
+        self.read_via.uses_graph(subscriptions)
+    }
+
+    async fn list_clusters_in(&self, subscriptions: &[String]) -> Result<Vec<LiveCluster>, AzureError> {
+        let rows = graph::rows(&self.arm, subscriptions, graph::CLUSTERS).await?;
+        rows.into_iter()
+            .map(|row| serde_json::from_value::<wire::ManagedCluster>(row).map(LiveCluster::from))
+            .collect::<Result<_, _>>()
+            .map_err(|e| AzureError::Decode(format!("a Resource Graph cluster row: {e}")))
+    }
+
+    async fn list_registries_in(&self, subscriptions: &[String]) -> Result<Vec<LiveRegistry>, AzureError> {
+        let rows = graph::rows(&self.arm, subscriptions, graph::REGISTRIES).await?;
+        rows.into_iter()
+            .map(|row| serde_json::from_value::<wire::Registry>(row).map(LiveRegistry::from))
+            .collect::<Result<_, _>>()
+            .map_err(|e| AzureError::Decode(format!("a Resource Graph registry row: {e}")))
     }
 
     async fn list_registries(&self, subscription_id: &str) -> Result<Vec<LiveRegistry>, AzureError> {
