@@ -2,7 +2,7 @@
 //! their two password slots the Secrets use. A new password is generated only into a slot no
 //! working Secret uses; a working password is copied to the Secrets that lack it instead.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -278,14 +278,16 @@ fn token_change(inputs: &Inputs<'_>, token: &DesiredToken, plan: &TokenPlan, out
     });
 }
 
-/// Addresses of the live Secrets (this owner's) whose entries hold a password of `token`.
-fn secrets_holding(inputs: &Inputs<'_>, token: &str) -> Vec<Address> {
-    let mut holders = Vec::new();
+/// The live Secrets (this owner's) holding a password of each token, by token name: read once
+/// for the whole prune, not once per token.
+fn holders_by_token(inputs: &Inputs<'_>) -> HashMap<String, Vec<Address>> {
+    let mut holders: HashMap<String, Vec<Address>> = HashMap::new();
     for (cluster, state) in inputs.clusters {
         for secret in state.secrets.iter().filter(|s| is_managed(s, inputs.owner)) {
             let notes = dockerconfig::parse_notes(secret.annotations.get(CREDENTIALS_ANNOTATION));
-            if notes.values().any(|n| n.token.as_deref() == Some(token)) {
-                holders.push(Address::secret(&cluster.key, &secret.namespace, &secret.name));
+            let tokens: BTreeSet<String> = notes.into_values().filter_map(|n| n.token).collect();
+            for token in tokens {
+                holders.entry(token).or_default().push(Address::secret(&cluster.key, &secret.namespace, &secret.name));
             }
         }
     }
@@ -295,6 +297,8 @@ fn secrets_holding(inputs: &Inputs<'_>, token: &str) -> Vec<Address> {
 /// acrlink's tokens nobody wants, in the registries whose objects were read. The Secrets that
 /// hold a token's password move off it (or go) first: until then pods may still pull with it.
 pub(super) fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
+    let mut holders: Option<HashMap<String, Vec<Address>>> = None;
+    let changed: HashSet<Address> = out.changes.iter().map(|c| c.address.clone()).collect();
     for registry in inputs.token_registries {
         let Some(state) = inputs.registries.get(registry) else { continue };
         let registry_id = registry_id_of(state);
@@ -303,9 +307,13 @@ pub(super) fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
             if inputs.desired.tokens.contains_key(&key) || inputs.desired.reserved.contains(&key) {
                 continue;
             }
-            let depends_on: Vec<Address> = secrets_holding(inputs, &token.name)
+            let holders = holders.get_or_insert_with(|| holders_by_token(inputs));
+            let depends_on: Vec<Address> = holders
+                .get(&token.name)
                 .into_iter()
-                .filter(|holder| out.changes.iter().any(|c| &c.address == holder))
+                .flatten()
+                .filter(|holder| changed.contains(*holder))
+                .cloned()
                 .collect();
             out.changes.push(Change {
                 address: Address::token(registry, &token.name),

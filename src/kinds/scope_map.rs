@@ -1,7 +1,7 @@
 //! ACR scope maps: the repository actions a registry-token binding's tokens may use. acrlink's
 //! own maps carry its name prefix (`crate::ownership`); only those are changed or removed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::{Diff, Found, Inputs, registry_id_of};
 use crate::model::{Address, InPlace, Precondition, Reason, version_of};
@@ -62,6 +62,7 @@ pub(super) fn diff(inputs: &Inputs<'_>, out: &mut Diff) {
 /// acrlink's scope maps nobody wants, in the registries whose objects were read. Tokens that
 /// switch to another scope map, or go, do so before the one they used goes.
 pub(super) fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
+    let changed: HashSet<Address> = out.changes.iter().map(|c| c.address.clone()).collect();
     for registry in inputs.token_registries {
         let Some(state) = inputs.registries.get(registry) else { continue };
         let registry_id = registry_id_of(state);
@@ -75,7 +76,7 @@ pub(super) fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
                 .iter()
                 .filter(|t| t.scope_map_id.rsplit('/').next() == Some(map.name.as_str()))
                 .map(|t| Address::token(registry, &t.name))
-                .filter(|a| out.changes.iter().any(|c| &c.address == a))
+                .filter(|a| changed.contains(a))
                 .collect();
             out.changes.push(Change {
                 address: Address::scope_map(registry, &map.name),
