@@ -23,6 +23,9 @@ pub struct Settings {
     pub max_response_bytes: usize,
     /// How clusters and registries are read (ACRLINK_READ_VIA: arm, resource-graph, auto).
     pub read_via: ReadVia,
+    /// Where Entra-integrated clusters' kubeconfigs are kept between runs (ACRLINK_CACHE_DIR,
+    /// else $XDG_CACHE_HOME/acrlink, else ~/.cache/acrlink; `off` keeps none).
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -34,6 +37,7 @@ impl Default for Settings {
             arm_endpoint: None,
             max_response_bytes: 32 * 1024 * 1024,
             read_via: ReadVia::default(),
+            cache_dir: None,
         }
     }
 }
@@ -41,6 +45,17 @@ impl Default for Settings {
 /// Seconds as a Duration; None for what no Duration holds (negative, NaN, infinite, huge).
 fn seconds(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(text.trim().parse::<f64>().ok()?).ok()
+}
+
+fn cache_dir(variable: &impl Fn(&str) -> Option<String>) -> Option<std::path::PathBuf> {
+    let set = |name: &str| variable(name).filter(|v| !v.trim().is_empty());
+    match set("ACRLINK_CACHE_DIR") {
+        Some(dir) if dir.trim() == "off" => None,
+        Some(dir) => Some(dir.into()),
+        None => set("XDG_CACHE_HOME")
+            .map(|d| std::path::PathBuf::from(d).join("acrlink"))
+            .or_else(|| set("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/acrlink"))),
+    }
 }
 
 impl Settings {
@@ -68,6 +83,7 @@ impl Settings {
         if let Some(read_via) = variable("ACRLINK_READ_VIA").as_deref().and_then(ReadVia::parse) {
             settings.read_via = read_via;
         }
+        settings.cache_dir = cache_dir(&variable);
         settings
     }
 }
@@ -93,6 +109,13 @@ mod tests {
         assert_eq!(settings.principal_wait, Duration::from_secs(300), "inf keeps the default");
         assert_eq!(settings.arm_endpoint.as_deref(), Some("https://127.0.0.1:8443"));
         assert_eq!(settings.read_via, ReadVia::ResourceGraph);
+        let home = Settings::from_variables(|name| (name == "HOME").then(|| "/home/u".into()));
+        assert_eq!(home.cache_dir, Some("/home/u/.cache/acrlink".into()));
+        let off = Settings::from_variables(|name| match name {
+            "ACRLINK_CACHE_DIR" => Some("off".into()),
+            _ => Some("/x".into()),
+        });
+        assert_eq!(off.cache_dir, None);
         let nonsense = Settings::from_variables(|_| Some("-1".into()));
         assert_eq!(nonsense.retry.budget, Settings::default().retry.budget);
         assert_eq!(nonsense.arm_requests_per_second, None);

@@ -119,7 +119,10 @@ fn clients(config: Option<&Config>, args: &AzureArgs, settings: &Settings) -> Re
             Exit::Error
         })?;
     let azure = Arc::new(AzureClient::new(arm).reading_via(settings.read_via));
-    let kube = KubeClients::new(azure.clone(), credential, settings.retry.clone());
+    let mut kube = KubeClients::new(azure.clone(), credential, settings.retry.clone());
+    if let Some(dir) = &settings.cache_dir {
+        kube = kube.with_cache(acrlink::provider::kubernetes::cache::KubeconfigCache::new(dir));
+    }
     Ok(Clients { azure, kube })
 }
 

@@ -1008,3 +1008,43 @@ fn entra_tokens_for_cluster_apis_are_refreshed_when_a_run_outlives_them() {
     assert!(fleet.secret(&client, "default", "vendor-pull").is_some());
     assert_eq!(fleet.pull_secrets_of(&client, "default", "default"), vec!["vendor-pull"]);
 }
+
+/// listClusterUserCredential is an ARM POST: an Entra-integrated cluster's kubeconfig (server
+/// and CA, no credential) is kept between runs, so a second plan asks AKS for it no more; a
+/// kept one whose server no longer answers is dropped and fetched again. Local-account
+/// clusters' kubeconfigs, which hold a credential, are never written.
+#[test]
+fn entra_cluster_kubeconfigs_are_kept_between_runs_and_dropped_when_stale() {
+    let world = std::fs::read_to_string(repo_root().join(DEMO_WORLD)).unwrap().replace(
+        "name = \"aks-dev-02\"\nlocation = \"westeurope\"\n",
+        "name = \"aks-dev-02\"\nlocation = \"westeurope\"\nlocal_accounts = false\naad = true\n",
+    );
+    let fleet = Fleet::start(&world);
+    let sandbox = fleet.sandbox_with(&demo_config());
+    let credential_calls = |fleet: &Fleet| -> Vec<String> {
+        let entries = fleet.emulator().ledger().entries;
+        let calls = entries.into_iter().filter(|e| e.operation.contains("ListClusterUserCredential"));
+        calls.filter_map(|e| e.cluster).map(|c| c.rsplit('/').next().unwrap_or_default().to_string()).collect()
+    };
+    assert_clean(sandbox.run(["plan"]).assert_exit(0));
+    assert!(credential_calls(&fleet).contains(&"aks-dev-02".to_string()));
+    let kept: Vec<_> = std::fs::read_dir(sandbox.path().join(".cache/kubeconfigs")).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1, "only the Entra cluster's kubeconfig is kept");
+    let text = std::fs::read_to_string(kept[0].path()).unwrap();
+    assert!(text.contains("exec") && !text.contains("client-key-data") && !text.contains("\"token\""), "{text}");
+
+    fleet.emulator().reset_ledger();
+    assert_clean(sandbox.run(["plan"]).assert_exit(0));
+    let second = credential_calls(&fleet);
+    assert!(!second.contains(&"aks-dev-02".to_string()), "no POST for the kept cluster: {second:?}");
+    assert!(second.contains(&"aks-dev-01".to_string()), "local-account clusters still ask: {second:?}");
+
+    // The cluster's API moved: the kept server refuses, so AKS is asked again and the plan holds.
+    let mut entry: serde_json::Value = serde_json::from_str(&text).unwrap();
+    entry["kubeconfig"]["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9".into();
+    std::fs::write(kept[0].path(), entry.to_string()).unwrap();
+    fleet.emulator().reset_ledger();
+    assert_clean(sandbox.run(["plan"]).assert_exit(0));
+    assert!(credential_calls(&fleet).contains(&"aks-dev-02".to_string()));
+    assert!(!std::fs::read_to_string(kept[0].path()).unwrap().contains("127.0.0.1:9"), "kept afresh");
+}

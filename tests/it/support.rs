@@ -94,6 +94,8 @@ impl Sandbox {
         }
         // Were there a panic, its message and backtrace would show; the tests look for them.
         command.env("RUST_BACKTRACE", "1");
+        // Kept kubeconfigs stay in the sandbox, never in the user's cache.
+        command.env("ACRLINK_CACHE_DIR", self.dir.path().join(".cache"));
         for (key, value) in &self.env {
             command.env(key, value);
         }

@@ -191,6 +191,11 @@ impl ArmClient {
         })
     }
 
+    /// The ARM endpoint this client talks to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     pub fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.endpoint)
     }

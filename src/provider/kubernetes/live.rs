@@ -17,6 +17,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::sync::{Mutex, OnceCell};
 
+use super::cache::KubeconfigCache;
 use super::{
     ClusterTarget, DOCKER_CONFIG_JSON_TYPE, KubeError, Kubernetes, LiveNamespace, LivePod, LiveSecret,
     LiveServiceAccount, SecretWrite,
@@ -38,6 +39,8 @@ struct Connected {
     client: kube::Client,
     server: String,
     entra: Option<Entra>,
+    /// Reached through a kubeconfig kept from an earlier run (dropped if the server refuses).
+    from_cache: bool,
 }
 
 /// An Entra-integrated cluster's access: the kubeconfig AKS returned (its user runs kubelogin;
@@ -59,6 +62,7 @@ pub struct KubeClients {
     clients: Mutex<HashMap<String, Arc<OnceCell<Connected>>>>,
     retry: RetryPolicy,
     pub requests: std::sync::atomic::AtomicU64,
+    cache: Option<KubeconfigCache>,
 }
 
 impl KubeClients {
@@ -69,7 +73,25 @@ impl KubeClients {
             clients: Mutex::new(HashMap::new()),
             retry,
             requests: std::sync::atomic::AtomicU64::new(0),
+            cache: None,
         }
+    }
+
+    /// Keeps Entra-integrated clusters' kubeconfigs in `cache` between runs.
+    pub fn with_cache(self, cache: KubeconfigCache) -> KubeClients {
+        KubeClients { cache: Some(cache), ..self }
+    }
+
+    fn arm_endpoint(&self) -> &str {
+        self.azure.arm.endpoint()
+    }
+
+    /// A kept kubeconfig the server refused: forgotten, and the cluster connected afresh.
+    async fn forget(&self, cluster: &ClusterTarget) {
+        if let Some(cache) = &self.cache {
+            cache.forget(self.arm_endpoint(), &cluster.id);
+        }
+        self.clients.lock().await.remove(&cluster.id.to_ascii_lowercase());
     }
 
     async fn client(&self, cluster: &ClusterTarget) -> Result<Connected, KubeError> {
@@ -90,6 +112,11 @@ impl KubeClients {
             let options = KubeConfigOptions { context: Some(context.clone()), ..Default::default() };
             return build(cluster, kubeconfig, &options, None).await;
         }
+        if let Some(kept) = self.cache.as_ref().and_then(|c| c.load(self.arm_endpoint(), &cluster.id)) {
+            let mut connected = self.with_token(cluster, kept).await?;
+            connected.from_cache = true;
+            return Ok(connected);
+        }
         let text = self
             .azure
             .cluster_user_kubeconfig(&cluster.id)
@@ -98,6 +125,9 @@ impl KubeClients {
         let value: serde_json::Value = serde_saphyr::from_str(text.expose())
             .map_err(|_| connect_error("the kubeconfig AKS returned is not YAML".into()))?;
         if uses_exec_plugin(&value) {
+            if let Some(cache) = &self.cache {
+                cache.store(self.arm_endpoint(), &cluster.id, &value);
+            }
             return self.with_token(cluster, value).await;
         }
         let kubeconfig = serde_json::from_value(value)
@@ -120,13 +150,30 @@ impl KubeClients {
         build(cluster, parsed, &KubeConfigOptions::default(), Some(entra)).await
     }
 
-    /// Runs one API call with the shared retry policy (429 and 5xx, connection failures).
+    /// Runs one API call with the shared retry policy (429 and 5xx, connection failures). When
+    /// the cluster was reached through a kept kubeconfig and its server refuses the connection
+    /// or the token, the kept one is forgotten and the call made once more through AKS.
     async fn call<T, F, Fut>(&self, cluster: &ClusterTarget, what: &str, run: F) -> Result<T, KubeError>
     where
         F: Fn(kube::Client) -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
-        let Connected { client, server, .. } = self.client(cluster).await?;
+        match self.call_once(cluster, what, &run).await {
+            Err((error, true)) if refused_access(&error) => {
+                tracing::info!(cluster = %cluster.key, %error, "the kept kubeconfig no longer works; asking AKS again");
+                self.forget(cluster).await;
+                self.call_once(cluster, what, &run).await.map_err(|(error, _)| error)
+            }
+            result => result.map_err(|(error, _)| error),
+        }
+    }
+
+    async fn call_once<T, F, Fut>(&self, cluster: &ClusterTarget, what: &str, run: &F) -> Result<T, (KubeError, bool)>
+    where
+        F: Fn(kube::Client) -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let Connected { client, server, from_cache, .. } = self.client(cluster).await.map_err(|e| (e, false))?;
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -136,6 +183,12 @@ impl KubeClients {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
+            // A kept kubeconfig whose server does not answer is not waited for: AKS says where
+            // the server is now.
+            let unreachable = matches!(error, kube::Error::HyperError(_) | kube::Error::Service(_));
+            if from_cache && unreachable {
+                return Err((map_error(error, &cluster.key), true));
+            }
             let failure = match &error {
                 kube::Error::Api(status) => classify_status(status.code, None),
                 kube::Error::HyperError(_) | kube::Error::Service(_) => Failure::Transient,
@@ -147,14 +200,20 @@ impl KubeClients {
                     tokio::time::sleep(wait).await;
                 }
                 None => {
-                    return Err(match map_error(error, &cluster.key) {
+                    let error = match map_error(error, &cluster.key) {
                         KubeError::Transport(message) => KubeError::Transport(format!("{server}: {message}")),
                         other => other,
-                    });
+                    };
+                    return Err((error, from_cache));
                 }
             }
         }
     }
+}
+
+/// A server that does not take the connection or the token: a kept kubeconfig gone stale.
+fn refused_access(error: &KubeError) -> bool {
+    matches!(error, KubeError::Transport(_) | KubeError::Api { code: 401, .. })
 }
 
 impl Entra {
@@ -176,7 +235,7 @@ async fn build(
         .map_err(|e| connect_error(format!("unusable kubeconfig: {e}")))?;
     let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
     let client = kube::Client::try_from(config).map_err(|e| connect_error(format!("cannot build a client: {e}")))?;
-    Ok(Connected { client, server, entra })
+    Ok(Connected { client, server, entra, from_cache: false })
 }
 
 fn uses_exec_plugin(kubeconfig: &serde_json::Value) -> bool {

@@ -1,6 +1,7 @@
 //! What the engine may ask of a cluster's Kubernetes API: namespaces, pull Secrets, service
 //! accounts and pods. Plain data types and one trait; `live` implements it with the kube crate.
 
+pub mod cache;
 pub mod live;
 
 use std::collections::BTreeMap;
