@@ -42,6 +42,19 @@ pub fn assignment_description(owner: &Owner, binding: &str, cluster_id: &str) ->
     format!("{} binding {binding} lets cluster {cluster_id} pull", description_prefix(&[owner.name()]))
 }
 
+/// The description of a role assignment acrlink makes for a pull-secret binding's service
+/// principal (by its application's client id).
+pub fn service_principal_description(owner: &Owner, binding: &str, client_id: &str) -> String {
+    format!("{} binding {binding} lets service principal {client_id} pull", description_prefix(&[owner.name()]))
+}
+
+/// The service principal (client id) an acrlink assignment's description says it was made for.
+pub fn described_service_principal(description: &str) -> Option<&str> {
+    description_owners(description)?;
+    let rest = description.split(" lets service principal ").nth(1)?;
+    Some(rest.strip_suffix(" pull").unwrap_or(rest))
+}
+
 /// Every owner named in an assignment's description (the one that made it first), or None
 /// when acrlink did not make it.
 pub fn description_owners(description: &str) -> Option<Vec<String>> {
@@ -185,6 +198,16 @@ mod tests {
         assert_eq!(description_owner("made by hand"), None);
         assert_eq!(described_cluster("made by hand; lets cluster x pull"), None);
         assert!(!assignment_is_managed(None));
+    }
+
+    #[test]
+    fn service_principal_grants_name_their_application() {
+        let text =
+            service_principal_description(&Owner::named("apps"), "sp-pull", "11111111-2222-3333-4444-555555555555");
+        assert!(assignment_is_owned(Some(&text), &Owner::named("apps")));
+        assert_eq!(described_service_principal(&text), Some("11111111-2222-3333-4444-555555555555"));
+        assert_eq!(described_cluster(&text), None);
+        assert_eq!(described_service_principal(&assignment_description(&Owner::default(), "b", "/c")), None);
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Settings {
     pub max_response_bytes: usize,
     /// How clusters and registries are read (ACRLINK_READ_VIA: arm, resource-graph, auto).
     pub read_via: ReadVia,
+    /// Where Microsoft Graph is reached instead of the cloud's endpoint (ACRLINK_GRAPH_ENDPOINT).
+    pub graph_endpoint: Option<String>,
     /// Where Entra-integrated clusters' kubeconfigs are kept between runs (ACRLINK_CACHE_DIR,
     /// else $XDG_CACHE_HOME/acrlink, else ~/.cache/acrlink; `off` keeps none).
     pub cache_dir: Option<std::path::PathBuf>,
@@ -38,6 +40,7 @@ impl Default for Settings {
             max_response_bytes: 32 * 1024 * 1024,
             read_via: ReadVia::default(),
             cache_dir: None,
+            graph_endpoint: None,
         }
     }
 }
@@ -84,6 +87,7 @@ impl Settings {
             settings.read_via = read_via;
         }
         settings.cache_dir = cache_dir(&variable);
+        settings.graph_endpoint = variable("ACRLINK_GRAPH_ENDPOINT").filter(|v| !v.trim().is_empty());
         settings
     }
 }

@@ -175,6 +175,8 @@ impl Emulator {
         env.insert("REQUESTS_CA_BUNDLE".into(), ca);
         env.insert("AZURE_AUTHORITY_HOST".into(), endpoint.clone());
         env.insert("ACRLINK_ARM_ENDPOINT".into(), endpoint.clone());
+        // Microsoft Graph (`/v1.0`) is served on the same host.
+        env.insert("ACRLINK_GRAPH_ENDPOINT".into(), endpoint.clone());
         env.insert("ACRLINK_EMULATOR_ADMIN".into(), format!("{endpoint}/_emulator"));
         env.insert("AZURE_TENANT_ID".into(), state.tenant_id.clone());
         env.insert("AZURE_CLIENT_ID".into(), state.default_client.0.clone());

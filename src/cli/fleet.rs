@@ -118,7 +118,13 @@ fn clients(config: Option<&Config>, args: &AzureArgs, settings: &Settings) -> Re
             report_error(&e.to_string(), None);
             Exit::Error
         })?;
-    let azure = Arc::new(AzureClient::new(arm).reading_via(settings.read_via));
+    let (graph_endpoint, graph_scope) =
+        acrlink::provider::azure::directory::endpoint(cloud, settings.graph_endpoint.as_deref());
+    let graph = ArmClient::new(&graph_endpoint, &graph_scope, credential.clone(), settings).map_err(|e| {
+        report_error(&e.to_string(), None);
+        Exit::Error
+    })?;
+    let azure = Arc::new(AzureClient::new(arm).reading_via(settings.read_via).with_graph(graph));
     let mut kube = KubeClients::new(azure.clone(), credential, settings.retry.clone());
     if let Some(dir) = &settings.cache_dir {
         kube = kube.with_cache(acrlink::provider::kubernetes::cache::KubeconfigCache::new(dir));

@@ -748,6 +748,9 @@ fn check_pull_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &RawBinding
         Credential::ServicePrincipal => CredentialSource::ServicePrincipal {
             client_id: service_principal_client_id(c, path, binding),
             secret: service_principal_secret(c, path, binding),
+            principal_object_id: binding.principal_object_id.clone().inspect(|id| {
+                c.guid(path.key("principal_object_id"), id, "principal_object_id");
+            }),
         },
     };
     if credential_known {
@@ -878,6 +881,7 @@ fn fields_not_for_credential(c: &mut Checker<'_>, path: &FieldPath, binding: &Ra
             ("client_id", binding.client_id.is_some()),
             ("client_secret_env", binding.client_secret_env.is_some()),
             ("client_secret_file", binding.client_secret_file.is_some()),
+            ("principal_object_id", binding.principal_object_id.is_some()),
         ] {
             if present {
                 not_for(c, field, "service-principal");

@@ -103,7 +103,13 @@ pub struct PullSecret {
 pub enum CredentialSource {
     Admin,
     RegistryToken,
-    ServicePrincipal { client_id: String, secret: SecretReference },
+    /// The application's client id, where its secret is read, and its service principal's
+    /// object id when the file gives it (else looked up in Microsoft Graph).
+    ServicePrincipal {
+        client_id: String,
+        secret: SecretReference,
+        principal_object_id: Option<String>,
+    },
 }
 
 impl CredentialSource {

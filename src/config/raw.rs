@@ -215,11 +215,15 @@ pub struct RawBinding {
     /// pull-secret with service-principal: file that holds the secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<String>,
+    /// pull-secret with service-principal: the principal's object id, so acrlink need not look
+    /// it up in Microsoft Graph (which needs directory read permission) to grant it pull.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_object_id: Option<String>,
 }
 
 impl RawBinding {
     /// The fields that only mean something on a pull-secret binding, with their presence.
-    pub fn pull_secret_fields(&self) -> [(&'static str, bool); 13] {
+    pub fn pull_secret_fields(&self) -> [(&'static str, bool); 14] {
         [
             ("credential", self.credential.is_some()),
             ("namespaces", self.namespaces.is_some()),
@@ -234,6 +238,7 @@ impl RawBinding {
             ("client_id", self.client_id.is_some()),
             ("client_secret_env", self.client_secret_env.is_some()),
             ("client_secret_file", self.client_secret_file.is_some()),
+            ("principal_object_id", self.principal_object_id.is_some()),
         ]
     }
 }

@@ -92,21 +92,73 @@ async fn objects<A: Azure, K: Kubernetes>(
 }
 
 /// Every binding method's desired resources.
-fn desired(config: &Config, inventory: &Inventory, objects: &Objects, findings: &mut Findings) -> Desired {
-    let (assignments, problems) = managed_identity::resolve(config, inventory);
+fn desired(
+    config: &Config,
+    inventory: &Inventory,
+    objects: &Objects,
+    principals: &BTreeMap<String, String>,
+    findings: &mut Findings,
+) -> Desired {
+    let (mut assignments, problems) = managed_identity::resolve(config, inventory);
     findings.problems.extend(problems);
     let (mut desired, warnings, problems) = pull_secret::desired(config, inventory, &objects.clusters);
     findings.warnings.extend(warnings);
     findings.problems.extend(problems);
+    assignments.extend(pull_secret::grants(config, inventory, principals).into_values());
     desired.assignments = assignments;
     desired
+}
+
+/// The object ids of the service principals whose bindings do not give one, from Microsoft
+/// Graph, once each per run.
+async fn principals<A: Azure>(config: &Config, azure: &A, findings: &mut Findings) -> BTreeMap<String, String> {
+    let lookups = pull_secret::principals_to_look_up(config).into_iter().map(|client_id| async move {
+        let found = azure.service_principal_object_id(&client_id).await;
+        (client_id, found)
+    });
+    let mut ids = BTreeMap::new();
+    for (client_id, found) in futures::future::join_all(lookups).await {
+        match found {
+            Ok(Some(object_id)) => {
+                ids.insert(client_id, object_id);
+            }
+            Ok(None) => findings.problems.push(Finding {
+                subject: format!("service principal {client_id}"),
+                message: format!("application {client_id} has no service principal in the tenant"),
+                hint: Some(format!("create it (az ad sp create --id {client_id}), or check client_id")),
+            }),
+            Err(error) => findings.problems.push(principal_lookup_failed(&client_id, &error)),
+        }
+    }
+    ids
+}
+
+fn principal_lookup_failed(client_id: &str, error: &crate::provider::AzureError) -> Finding {
+    let denied = matches!(error, crate::provider::AzureError::Api { status: 403, .. });
+    let hint = if denied {
+        format!(
+            "the identity running acrlink may not read the directory: grant it Microsoft Graph Application.Read.All (or the Directory Readers role), or set principal_object_id on the binding (az ad sp show --id {client_id} --query id)"
+        )
+    } else {
+        format!("or set principal_object_id on the binding (az ad sp show --id {client_id} --query id)")
+    };
+    Finding {
+        subject: format!("service principal {client_id}"),
+        message: format!("cannot look up the service principal of application {client_id} in Microsoft Graph: {error}"),
+        hint: Some(hint),
+    }
 }
 
 pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str, azure: &A, kube: &K) -> PlanRun {
     let mut findings = Findings::default();
     let (inventory, assignments) = fleet(config, azure, &mut findings).await;
-    let objects = objects(config, &inventory, azure, kube, &mut findings).await;
-    let desired = desired(config, &inventory, &objects, &mut findings);
+    let mut lookups = Findings::default();
+    let (objects, principals) = futures::join!(
+        objects(config, &inventory, azure, kube, &mut findings),
+        principals(config, azure, &mut lookups)
+    );
+    findings.problems.extend(lookups.problems);
+    let desired = desired(config, &inventory, &objects, &principals, &mut findings);
     let (service_principals, problems) = pull_secret::service_principals(config);
     findings.problems.extend(problems);
     let diff = kinds::diff(&kinds::Inputs {

@@ -564,3 +564,46 @@ async fn secrets_edited_or_deleted_behind_acrlinks_back_are_drift() {
     assert!(plan(&config, &azure, &kube).await.changes.is_empty());
     assert!(report.outcomes.iter().all(|o| o.status != Status::Failed));
 }
+
+const SERVICE_PRINCIPAL: &str = r#"
+[[bindings]]
+name = "partner"
+clusters = ["aks1"]
+registries = ["sharedacr"]
+method = "pull-secret"
+credential = "service-principal"
+client_id = "6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11"
+client_secret_file = "SECRET_FILE"
+namespaces = ["default"]
+"#;
+
+/// Graph refuses the lookup (no directory read permission): an error that names both ways
+/// out; with `principal_object_id` on the binding no lookup is made at all.
+#[tokio::test]
+async fn a_refused_principal_lookup_names_both_ways_out_and_an_object_id_skips_it() {
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "partner-secret").unwrap();
+    let binding = SERVICE_PRINCIPAL.replace("SECRET_FILE", &secret.path().display().to_string());
+    let kube = kube();
+    let mut azure = azure();
+    azure.graph_denied = true;
+    let refused = plan(&config(&binding), &azure, &kube).await;
+    let error = refused.errors.iter().find(|e| e.subject.contains("6b2ed2b0")).expect("the lookup's error");
+    let hint = error.hint.as_deref().unwrap_or_default();
+    assert!(error.message.contains("Microsoft Graph"), "{error:?}");
+    assert!(hint.contains("Application.Read.All") && hint.contains("principal_object_id"), "{hint}");
+
+    let given = binding.replace(
+        "namespaces = [\"default\"]",
+        "principal_object_id = \"5e1f7a20-3c4d-4b6e-9a8b-7c6d5e4f3a2b\"\nnamespaces = [\"default\"]",
+    );
+    let planned = plan(&config(&given), &azure, &kube).await;
+    assert!(planned.errors.is_empty(), "{:?}", planned.errors);
+    let grant = planned
+        .changes
+        .iter()
+        .find(|c| c.address == "role_assignment[sp:6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11/sharedacr]")
+        .expect("the principal's grant");
+    let Resource::RoleAssignment { spec, .. } = &grant.resource else { panic!("a role assignment") };
+    assert_eq!(spec.principal_id, "5e1f7a20-3c4d-4b6e-9a8b-7c6d5e4f3a2b");
+}

@@ -11,7 +11,9 @@ use super::registry_token::{TokenPlan, TokenPlans, token_entry, token_key};
 use super::{ApplyContext, Diff, Done, Failed, Found, Inputs};
 use crate::apply::Status;
 use crate::config::model::{Owner, SecretReference};
-use crate::model::{Address, CredentialKind, EntryChange, Finding, InPlace, PasswordSlot, Precondition, Reason};
+use crate::model::{
+    Address, CredentialKind, EntryChange, Finding, Grantee, InPlace, PasswordSlot, Precondition, Reason,
+};
 use crate::ownership;
 use crate::plan::{Action, Change, CredentialPlan, Resource, SecretEntry, TokenSource, Unchanged};
 use crate::provider::kubernetes::{
@@ -186,12 +188,18 @@ fn secret_entries(
 
 /// A Secret waits for the tokens whose passwords it carries and the namespace it lives in.
 fn secret_dependencies(inputs: &Inputs<'_>, secret: &DesiredSecret) -> Vec<Address> {
+    // A service principal's Secret is of use only once the principal may pull: grant first.
     let mut depends_on: Vec<Address> = secret
         .entries
         .values()
         .filter_map(|e| match &e.source {
             Source::Token { name } => Some(Address::token(&e.registry, name)),
-            _ => None,
+            Source::ServicePrincipal { client_id, .. } => Some(Address::RoleAssignment {
+                grantee: Grantee::ServicePrincipal(client_id.clone()),
+                registry: e.registry.clone(),
+                role: None,
+            }),
+            Source::Admin => None,
         })
         .collect();
     if inputs.desired.namespaces.contains(&(secret.cluster.clone(), secret.namespace.clone())) {

@@ -280,10 +280,7 @@ fn prune(
             {
                 continue;
             }
-            let grantee = principals.get(&assignment.principal_id.to_ascii_lowercase()).map_or_else(
-                || Grantee::Principal(assignment.principal_id.clone()),
-                |c| Grantee::Cluster(c.key.clone()),
-            );
+            let grantee = grantee_of(assignment, &principals);
             let reason = prune_reason(assignment, &grantee, registry_key, &cluster_ids, &mut context.result);
             // When a registry switches mode, the grant of the old role goes while one of the new
             // role arrives for the same pair: the role in the address keeps both apart.
@@ -308,6 +305,18 @@ fn prune(
     }
 }
 
+/// Who an owned grant lets pull: a cluster of the fleet by its kubelet identity, the service
+/// principal its description names, or else the bare principal (an orphan).
+fn grantee_of(assignment: &LiveRoleAssignment, principals: &HashMap<String, &FleetCluster>) -> Grantee {
+    if let Some(cluster) = principals.get(&assignment.principal_id.to_ascii_lowercase()) {
+        return Grantee::Cluster(cluster.key.clone());
+    }
+    match assignment.description.as_deref().and_then(ownership::described_service_principal) {
+        Some(client_id) => Grantee::ServicePrincipal(client_id.to_string()),
+        None => Grantee::Principal(assignment.principal_id.clone()),
+    }
+}
+
 /// Why an owned grant goes; an orphan is also a warning.
 fn prune_reason(
     assignment: &LiveRoleAssignment,
@@ -316,7 +325,7 @@ fn prune_reason(
     cluster_ids: &HashSet<String>,
     result: &mut Diff,
 ) -> Reason {
-    if matches!(grantee, Grantee::Cluster(_)) {
+    if !matches!(grantee, Grantee::Principal(_)) {
         return Reason::GrantUnwanted;
     }
     let subject = address_of(grantee, registry_key, None).to_string();

@@ -64,6 +64,14 @@ pub fn repository_condition(repositories: &[String]) -> String {
     )
 }
 
+/// The role that lets a principal pull every repository of a registry in `mode`.
+pub fn pull_role(mode: RoleAssignmentMode) -> &'static str {
+    match mode {
+        RoleAssignmentMode::Legacy => ACR_PULL,
+        RoleAssignmentMode::Abac => REPOSITORY_READER,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

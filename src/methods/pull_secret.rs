@@ -11,12 +11,15 @@ use crate::kinds::Desired;
 use crate::kinds::dockerconfig::Credential;
 use crate::kinds::pull_secret::{DesiredEntry, DesiredSecret, Source, read_client_secret};
 use crate::kinds::registry_token::DesiredToken;
+use crate::kinds::role_assignment::DesiredAssignment;
+use crate::kinds::roles::{pull_role, role_assignment_name, role_name};
 use crate::kinds::scope_map::DesiredScopeMap;
-use crate::model::Finding;
+use crate::model::{Address, Finding, Grantee};
 use crate::observe::objects::{ClusterQuery, ClusterState, RegistryQuery};
 use crate::observe::{FleetCluster, Inventory};
-use crate::provider::LiveRegistry;
+use crate::ownership;
 use crate::provider::kubernetes::ClusterTarget;
+use crate::provider::{LiveRegistry, RoleAssignmentSpec};
 
 fn pull_secret(binding: &Binding) -> Option<&PullSecret> {
     match &binding.method {
@@ -228,7 +231,7 @@ impl Builder<'_> {
             }
             CredentialSource::Admin => Some(Source::Admin),
             CredentialSource::RegistryToken => Some(self.token(binding, pull, cluster, registry_key, registry)),
-            CredentialSource::ServicePrincipal { client_id, secret } => {
+            CredentialSource::ServicePrincipal { client_id, secret, .. } => {
                 Some(Source::ServicePrincipal { client_id: client_id.clone(), secret: secret.clone() })
             }
         }
@@ -311,7 +314,7 @@ pub fn secret_sources(config: &Config) -> BTreeMap<String, SecretReference> {
     let mut sources = BTreeMap::new();
     for binding in &config.bindings {
         let Method::PullSecret(pull) = &binding.method else { continue };
-        if let CredentialSource::ServicePrincipal { client_id, secret } = &pull.credential {
+        if let CredentialSource::ServicePrincipal { client_id, secret, .. } = &pull.credential {
             sources.insert(client_id.clone(), secret.clone());
         }
     }
@@ -324,7 +327,7 @@ pub fn service_principals(config: &Config) -> (BTreeMap<String, Credential>, Vec
     let mut problems = Vec::new();
     for binding in &config.bindings {
         let Method::PullSecret(pull) = &binding.method else { continue };
-        let CredentialSource::ServicePrincipal { client_id, secret } = &pull.credential else { continue };
+        let CredentialSource::ServicePrincipal { client_id, secret, .. } = &pull.credential else { continue };
         match read_client_secret(secret) {
             Ok(password) => {
                 found.insert(client_id.clone(), Credential { username: client_id.clone(), password });
@@ -340,4 +343,74 @@ pub fn service_principals(config: &Config) -> (BTreeMap<String, Credential>, Vec
         }
     }
     (found, problems)
+}
+
+/// The service principals whose object id the file does not give, by client id: looked up in
+/// Microsoft Graph once per run.
+pub fn principals_to_look_up(config: &Config) -> BTreeSet<String> {
+    let mut client_ids = BTreeSet::new();
+    for binding in &config.bindings {
+        let Method::PullSecret(pull) = &binding.method else { continue };
+        if let CredentialSource::ServicePrincipal { client_id, principal_object_id: None, .. } = &pull.credential {
+            client_ids.insert(client_id.to_ascii_lowercase());
+        }
+    }
+    client_ids
+}
+
+/// The pull grants service-principal bindings need: each principal gets the pull role on every
+/// registry its bindings name, as `az ad sp create-for-rbac --role acrpull` gives it.
+/// `principals` holds the object ids Graph gave, by lowercased client id.
+pub fn grants(
+    config: &Config,
+    inventory: &Inventory,
+    principals: &BTreeMap<String, String>,
+) -> BTreeMap<Address, DesiredAssignment> {
+    let mut wanted = BTreeMap::new();
+    for binding in &config.bindings {
+        let Method::PullSecret(pull) = &binding.method else { continue };
+        let CredentialSource::ServicePrincipal { client_id, principal_object_id, .. } = &pull.credential else {
+            continue;
+        };
+        let given = principal_object_id.clone();
+        let Some(object_id) = given.or_else(|| principals.get(&client_id.to_ascii_lowercase()).cloned()) else {
+            continue;
+        };
+        for key in &binding.registries {
+            let Some(registry) = inventory.registries.get(key) else { continue };
+            let grant = service_principal_grant(config, &binding.name, client_id, &object_id, (key, registry));
+            wanted.entry(grant.address.clone()).or_insert(grant);
+        }
+    }
+    wanted
+}
+
+fn service_principal_grant(
+    config: &Config,
+    binding: &str,
+    client_id: &str,
+    object_id: &str,
+    (key, registry): (&str, &LiveRegistry),
+) -> DesiredAssignment {
+    let role_guid = pull_role(registry.role_assignment_mode);
+    let grantee = Grantee::ServicePrincipal(client_id.to_string());
+    DesiredAssignment {
+        address: Address::RoleAssignment { grantee: grantee.clone(), registry: key.to_string(), role: None },
+        cluster: grantee.to_string(),
+        registry: key.to_string(),
+        binding: binding.to_string(),
+        role_name: role_name(role_guid),
+        spec: RoleAssignmentSpec {
+            scope: registry.id.clone(),
+            name: role_assignment_name(&registry.id, object_id, role_guid),
+            role_definition_id: format!(
+                "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}",
+                registry.subscription_id
+            ),
+            principal_id: object_id.to_string(),
+            principal_type: "ServicePrincipal".into(),
+            description: ownership::service_principal_description(&config.owner, binding, client_id),
+            condition: None,
+        },
+    }
 }

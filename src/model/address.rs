@@ -7,11 +7,12 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Who a role assignment lets pull: a cluster of the file (by key) or, for an orphaned grant
-/// whose cluster is gone, the principal it names.
+/// Who a role assignment lets pull: a cluster of the file (by key), the service principal of a
+/// pull-secret binding (by client id), or, for an orphaned grant, the principal it names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Grantee {
     Cluster(String),
+    ServicePrincipal(String),
     Principal(String),
 }
 
@@ -19,6 +20,7 @@ impl fmt::Display for Grantee {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Grantee::Cluster(key) => f.write_str(key),
+            Grantee::ServicePrincipal(client_id) => write!(f, "sp:{client_id}"),
             Grantee::Principal(id) => write!(f, "principal:{id}"),
         }
     }
@@ -207,9 +209,12 @@ impl FromStr for Address {
             (Kind::Cluster, 1) => Address::Cluster(owned(0)),
             (Kind::Registry, 1) => Address::Registry(owned(0)),
             (Kind::RoleAssignment, 2) => {
-                let grantee = match parts[0].strip_prefix("principal:") {
-                    Some(id) => Grantee::Principal(id.to_string()),
-                    None => Grantee::Cluster(owned(0)),
+                let grantee = if let Some(id) = parts[0].strip_prefix("principal:") {
+                    Grantee::Principal(id.to_string())
+                } else if let Some(client_id) = parts[0].strip_prefix("sp:") {
+                    Grantee::ServicePrincipal(client_id.to_string())
+                } else {
+                    Grantee::Cluster(owned(0))
                 };
                 let (registry, role) = match parts[1].split_once(':') {
                     Some((registry, role)) => (registry.to_string(), Some(role.to_string())),
@@ -302,6 +307,11 @@ mod tests {
                 grantee: Grantee::Principal("00000000-0000-0000-0000-0000000000ff".into()),
                 registry: "acr1".into(),
                 role: Some("AcrPull".into()),
+            },
+            Address::RoleAssignment {
+                grantee: Grantee::ServicePrincipal("11111111-2222-3333-4444-555555555555".into()),
+                registry: "acr1".into(),
+                role: None,
             },
             Address::namespace("aks1", "apps"),
             Address::secret("aks1", "apps", "acr-pull"),

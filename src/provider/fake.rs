@@ -31,6 +31,10 @@ pub struct FakeAzure {
     pub list_failure: Mutex<Option<AzureError>>,
     /// Whether reads go through (fake) Resource Graph, one call for all subscriptions.
     pub graph: bool,
+    /// Service principals' object ids by client id (fake Microsoft Graph).
+    pub service_principals: BTreeMap<String, String>,
+    /// Graph refuses directory reads, as it does an identity without directory read permission.
+    pub graph_denied: bool,
 }
 
 impl FakeAzure {
@@ -71,6 +75,18 @@ impl Azure for FakeAzure {
                     && c.name.eq_ignore_ascii_case(name)
             })
             .cloned())
+    }
+
+    async fn service_principal_object_id(&self, client_id: &str) -> Result<Option<String>, AzureError> {
+        self.call();
+        if self.graph_denied {
+            return Err(AzureError::Api {
+                status: 403,
+                code: "Authorization_RequestDenied".into(),
+                message: "Insufficient privileges to complete the operation.".into(),
+            });
+        }
+        Ok(self.service_principals.get(&client_id.to_ascii_lowercase()).cloned())
     }
 
     fn reads_via_graph(&self, _subscriptions: usize) -> bool {

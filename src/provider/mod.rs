@@ -164,6 +164,12 @@ pub trait Azure: Send + Sync {
         resource_group: &str,
         name: &str,
     ) -> impl Future<Output = Result<Option<LiveCluster>, AzureError>> + Send;
+    /// The object id of application `client_id`'s service principal (Microsoft Graph), or None
+    /// when the tenant has none.
+    fn service_principal_object_id(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, AzureError>> + Send;
     /// Whether clusters and registries of this many subscriptions are read in one Resource
     /// Graph query (`list_*_in`) rather than a list per subscription.
     fn reads_via_graph(&self, _subscriptions: usize) -> bool {

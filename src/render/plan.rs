@@ -44,6 +44,10 @@ fn describe(change: &Change) -> String {
                 Address::RoleAssignment { grantee: Grantee::Principal(principal), .. } => {
                     format!("{role_name}{condition} for principal {principal} (no cluster in the fleet) on {registry}")
                 }
+                Address::RoleAssignment { grantee: Grantee::ServicePrincipal(client_id), .. } => format!(
+                    "{role_name}{condition} for the service principal of application {client_id} ({}) on {registry}",
+                    spec.principal_id
+                ),
                 _ => format!(
                     "{role_name}{condition} for the kubelet identity {} of {cluster} on {registry}",
                     spec.principal_id

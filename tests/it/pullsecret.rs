@@ -1048,3 +1048,50 @@ fn entra_cluster_kubeconfigs_are_kept_between_runs_and_dropped_when_stale() {
     assert!(credential_calls(&fleet).contains(&"aks-dev-02".to_string()));
     assert!(!std::fs::read_to_string(kept[0].path()).unwrap().contains("127.0.0.1:9"), "kept afresh");
 }
+
+const PARTNER: &str = "6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11";
+const PARTNER_BINDING: &str = "[[bindings]]\nname = \"partner\"\nclusters = [\"aks-dev-01\"]\nregistries = [\"toolsacr\"]\nmethod = \"pull-secret\"\ncredential = \"service-principal\"\nclient_id = \"6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11\"\nclient_secret_env = \"PARTNER_SECRET\"\nnamespaces = [\"default\"]\nsecret_name = \"partner-pull\"\n";
+
+/// The guide's third way in (`az ad sp create-for-rbac --role acrpull`): a service-principal
+/// binding also grants its principal pull on the registry, found in Microsoft Graph by client
+/// id, before the Secrets are written; without that grant every Secret it writes is useless.
+/// Removing the binding prunes the grant.
+#[test]
+fn a_service_principal_binding_grants_its_principal_pull_before_writing_secrets() {
+    let fleet = demo_fleet();
+    let config = format!("{}\n{PARTNER_BINDING}", demo_config());
+    let sandbox = fleet.sandbox_with(&config).env("PARTNER_SECRET", "partner-demo-secret");
+    let plan = sandbox.run(["plan", "--format", "json"]);
+    assert_clean(&plan);
+    assert_eq!(plan.code, Some(0), "{plan}");
+    let changes = plan.json()["changes"].as_array().unwrap().clone();
+    let grant = format!("role_assignment[sp:{PARTNER}/toolsacr]");
+    let planned = changes.iter().find(|c| c["address"] == grant.as_str()).expect("the principal's grant");
+    assert_eq!(planned["action"], "create");
+    assert_eq!(planned["resource"]["principal_id"], "5e1f7a20-3c4d-4b6e-9a8b-7c6d5e4f3a2b", "from Graph");
+    let secret = changes.iter().find(|c| c["address"] == "secret[aks-dev-01/default/partner-pull]").unwrap();
+    assert!(secret["depends_on"].as_array().unwrap().iter().any(|d| d == grant.as_str()), "grant first: {secret}");
+
+    let login = "toolsacr.azurecr.io";
+    assert!(!fleet.registry_accepts(login, "tools/debug", PARTNER, "partner-demo-secret"), "no grant yet");
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    assert!(
+        fleet.registry_accepts(login, "tools/debug", PARTNER, "partner-demo-secret"),
+        "the Secret's principal pulls"
+    );
+    assert_clean(sandbox.run(["plan", "--detailed-exitcode"]).assert_exit(0));
+
+    // The binding goes: its grant goes with it, and nothing else of the demo.
+    let without = fleet.sandbox_with(&demo_config());
+    let pruned = without.run(["plan", "--format", "json"]);
+    let deletes: Vec<String> = pruned.json()["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "delete" && c["address"].as_str().unwrap().starts_with("role_assignment"))
+        .map(|c| c["address"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(deletes, vec![grant.clone()], "{pruned}");
+    assert_clean(without.run(["apply", "--auto-approve"]).assert_exit(0));
+    assert!(!fleet.registry_accepts(login, "tools/debug", PARTNER, "partner-demo-secret"));
+}

@@ -3,6 +3,7 @@
 
 pub mod arm;
 pub mod auth;
+pub mod directory;
 pub mod graph;
 pub mod wire;
 
@@ -24,11 +25,18 @@ pub const AUTHORIZATION_API_VERSION: &str = "2022-04-01";
 pub struct AzureClient {
     pub arm: ArmClient,
     read_via: ReadVia,
+    /// Microsoft Graph, for service principals' object ids.
+    graph: Option<ArmClient>,
 }
 
 impl AzureClient {
     pub fn new(arm: ArmClient) -> AzureClient {
-        AzureClient { arm, read_via: ReadVia::default() }
+        AzureClient { arm, read_via: ReadVia::default(), graph: None }
+    }
+
+    /// Looks service principals up through `graph` (Microsoft Graph, with its own audience).
+    pub fn with_graph(self, graph: ArmClient) -> AzureClient {
+        AzureClient { graph: Some(graph), ..self }
     }
 
     /// Reads clusters and registries of many subscriptions through Resource Graph as `read_via` says.
@@ -84,6 +92,11 @@ impl Azure for AzureClient {
             segment(name)
         );
         Ok(self.arm.get::<wire::ManagedCluster>(&self.arm.url(&path)).await?.map(LiveCluster::from))
+    }
+
+    async fn service_principal_object_id(&self, client_id: &str) -> Result<Option<String>, AzureError> {
+        let graph = self.graph.as_ref().ok_or_else(|| AzureError::Decode("no Microsoft Graph endpoint".into()))?;
+        directory::service_principal_id(graph, client_id).await
     }
 
     fn reads_via_graph(&self, subscriptions: usize) -> bool {
