@@ -1095,3 +1095,53 @@ fn a_service_principal_binding_grants_its_principal_pull_before_writing_secrets(
     assert_clean(without.run(["apply", "--auto-approve"]).assert_exit(0));
     assert!(!fleet.registry_accepts(login, "tools/debug", PARTNER, "partner-demo-secret"));
 }
+
+/// A grant `az ad sp create-for-rbac --role acrpull --scopes <registry>` made is adopted, not
+/// duplicated, and never pruned; on an ABAC registry the principal gets the repository role.
+#[test]
+fn a_service_principals_existing_grant_is_adopted_and_abac_registries_get_the_repository_role() {
+    let fleet = demo_fleet();
+    let toolsacr = format!(
+        "/subscriptions/{SUB}/resourceGroups/platform-rg/providers/Microsoft.ContainerRegistry/registries/toolsacr"
+    );
+    fleet
+        .emulator()
+        .state()
+        .create_role_assignment(acrlink_emulator::NewRoleAssignment {
+            name: Some("6c6c6c6c-0000-4000-8000-000000000001".into()),
+            scope: toolsacr,
+            role: "AcrPull".into(),
+            principal_id: "5e1f7a20-3c4d-4b6e-9a8b-7c6d5e4f3a2b".into(),
+            principal_type: Some("ServicePrincipal".into()),
+            description: None,
+        })
+        .unwrap();
+    let abac = PARTNER_BINDING
+        .replace("name = \"partner\"", "name = \"partner-abac\"")
+        .replace("registries = [\"toolsacr\"]", "registries = [\"paymentsabac\"]");
+    let abac = abac.replace("clusters = [\"aks-dev-01\"]", "clusters = [\"team=payments\"]");
+    let config = format!("{}\n{PARTNER_BINDING}\n{abac}", demo_config());
+    let sandbox = fleet.sandbox_with(&config).env("PARTNER_SECRET", "partner-demo-secret");
+    let plan = sandbox.run(["plan", "--format", "json"]);
+    assert_eq!(plan.code, Some(0), "{plan}");
+    let json = plan.json();
+    let address = |registry: &str| format!("role_assignment[sp:{PARTNER}/{registry}]");
+    let changes = json["changes"].as_array().unwrap();
+    assert!(!changes.iter().any(|c| c["address"] == address("toolsacr").as_str()), "no duplicate grant");
+    let unchanged = json["unchanged"].as_array().unwrap();
+    assert!(unchanged.iter().any(|u| u["address"] == address("toolsacr").as_str()), "{json}");
+    let abac_grant = changes.iter().find(|c| c["address"] == address("paymentsabac").as_str()).expect("ABAC grant");
+    assert_eq!(abac_grant["resource"]["role_name"], "Container Registry Repository Reader");
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+
+    // Without the bindings, only the grant acrlink made goes; create-for-rbac's stays.
+    let pruned = fleet.sandbox_with(&demo_config()).run(["plan", "--format", "json"]);
+    let deletes: Vec<String> = pruned.json()["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "delete" && c["address"].as_str().unwrap().starts_with("role_assignment"))
+        .map(|c| c["address"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(deletes, vec![address("paymentsabac")], "{pruned}");
+}
