@@ -1145,3 +1145,17 @@ fn a_service_principals_existing_grant_is_adopted_and_abac_registries_get_the_re
         .collect();
     assert_eq!(deletes, vec![address("paymentsabac")], "{pruned}");
 }
+
+/// `-vvv` adds a line per ARM answer and per Kubernetes call to what `-vv` prints (bodies never).
+#[test]
+fn trace_verbosity_adds_arm_and_kubernetes_request_lines() {
+    let fleet = demo_fleet();
+    let sandbox = fleet.sandbox_with(&demo_config());
+    let debug = sandbox.run(["-vv", "plan"]);
+    let trace = sandbox.run(["-vvv", "plan"]);
+    assert_clean(&trace);
+    for line in ["ARM response", "Kubernetes request", "Kubernetes response"] {
+        assert!(!debug.stderr.contains(line), "-vv already prints {line:?}");
+        assert!(trace.stderr.contains(line), "-vvv prints {line:?}:\n{}", trace.stderr);
+    }
+}

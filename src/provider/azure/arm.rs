@@ -274,6 +274,8 @@ impl ArmClient {
                             }
                         }
                     };
+                    // -vvv: every answer, never its body (it may hold credentials).
+                    tracing::trace!(%method, url, %status, bytes = body.len(), "ARM response");
                     if failure == Failure::Permanent {
                         return Ok(Answer { status, headers, body });
                     }

@@ -179,10 +179,16 @@ impl KubeClients {
         loop {
             attempt += 1;
             self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // -vvv: every call and how it ended, never a body (Secrets travel in them).
+            tracing::trace!(cluster = %cluster.key, server, what, attempt, "Kubernetes request");
             let error = match run(client.clone()).await {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    tracing::trace!(cluster = %cluster.key, what, "Kubernetes response: ok");
+                    return Ok(value);
+                }
                 Err(error) => error,
             };
+            tracing::trace!(cluster = %cluster.key, what, error = %summary(&error), "Kubernetes response: error");
             // A kept kubeconfig whose server does not answer is not waited for: AKS says where
             // the server is now.
             let unreachable = matches!(error, kube::Error::HyperError(_) | kube::Error::Service(_));
@@ -208,6 +214,15 @@ impl KubeClients {
                 }
             }
         }
+    }
+}
+
+/// One line about a failed call for the log; serde's errors quote what they could not read,
+/// which may be Secret data, so theirs are withheld.
+fn summary(error: &kube::Error) -> String {
+    match error {
+        kube::Error::SerdeError(_) => "unexpected answer (details withheld: it may hold Secret data)".into(),
+        other => first_line(&other.to_string()),
     }
 }
 
