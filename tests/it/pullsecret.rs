@@ -1158,4 +1158,6 @@ fn trace_verbosity_adds_arm_and_kubernetes_request_lines() {
         assert!(!debug.stderr.contains(line), "-vv already prints {line:?}");
         assert!(trace.stderr.contains(line), "-vvv prints {line:?}:\n{}", trace.stderr);
     }
+    let filtered = fleet.sandbox_with(&demo_config()).env("ACRLINK_LOG", "acrlink=trace").run(["plan"]);
+    assert!(filtered.stderr.contains("ARM response"), "ACRLINK_LOG sets the filter:\n{}", filtered.stderr);
 }
