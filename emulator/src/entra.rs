@@ -40,7 +40,7 @@ const KNOWN_RESOURCES: &[&str] = &[
 /// the resource id, so `https://graph.microsoft.com//.default` (az CLI's form: the resource id
 /// with its slash, plus `/.default`) names Microsoft Graph. The emulator's own base URL is the
 /// Microsoft Graph resource id of the cloud its metadata document describes.
-fn is_known_resource(resource: &str, own: &[&str]) -> bool {
+pub(crate) fn is_known_resource(resource: &str, own: &[&str]) -> bool {
     let bare = resource.trim_end_matches('/');
     KNOWN_RESOURCES.iter().chain(own).any(|r| r.trim_end_matches('/').eq_ignore_ascii_case(bare))
 }

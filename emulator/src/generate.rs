@@ -264,6 +264,7 @@ pub fn generate(spec: &Spec) -> World {
         role_definitions: Vec::new(),
         role_assignments,
         faults: Faults::default(),
+        sign_in: crate::world::SignIn::default(),
     }
 }
 

@@ -21,6 +21,7 @@ mod generate;
 mod graph;
 mod handle;
 mod http;
+mod identity;
 mod ids;
 mod kube;
 mod kubelet;
@@ -53,7 +54,7 @@ pub use state::views::{
 pub use world::{
     Bucket, ClientSecret, Cluster, ClusterIdentity, CustomRole, FaultKind, FaultRule, Faults, FederatedCredential,
     Grant, Kubelet, KubeletIdentity, Lro, LroMode, Principal, Registry, RegistryToken, ResourceGroup, RoleAssignment,
-    RoleAssignmentMode, ScopeMap, Settings, Subscription, Tenant, Throttle, World,
+    RoleAssignmentMode, ScopeMap, Settings, SignIn, Subscription, Tenant, Throttle, World,
 };
 
 /// The role definition GUID of AcrPull (the same in every tenant and cloud).
@@ -80,6 +81,13 @@ pub struct ReadyInfo {
     pub registry_endpoint: String,
     /// The environment that makes acrlink and Azure SDK clients target this emulator.
     pub env: BTreeMap<String, String>,
+    /// What the secret-less sign-in places would add to a process's environment, pointing at
+    /// this emulator: GitHub Actions' and Azure Pipelines' OIDC token services, App Service's
+    /// managed-identity endpoint and `ACRLINK_IMDS_ENDPOINT` (IMDS). Not part of `env`: each
+    /// would change which method `--auth auto` picks. Not in the ready line either, which
+    /// keeps its keys.
+    #[serde(skip)]
+    pub sign_in_env: BTreeMap<String, String>,
 }
 
 /// A running emulator. Dropping it stops serving as well; `shutdown` waits for that.
@@ -125,6 +133,7 @@ impl Emulator {
             signing_key,
             endpoint,
             ca_pem: tls.ca_pem.clone(),
+            sign_in: world.sign_in.clone(),
             rendered: std::sync::atomic::AtomicU64::new(0),
         });
         let (stop, stopped) = watch::channel(false);
@@ -161,7 +170,13 @@ impl Emulator {
             kubernetes_endpoint: format!("{endpoint}/k8s"),
             registry_endpoint: format!("{endpoint}/acr"),
             env: self.env(),
+            sign_in_env: self.sign_in_env(),
         }
+    }
+
+    /// The variables of every secret-less sign-in place (see `ReadyInfo::sign_in_env`).
+    pub fn sign_in_env(&self) -> BTreeMap<String, String> {
+        identity::environment(&self.shared)
     }
 
     /// Exactly what makes acrlink and other clients target this emulator.
