@@ -7,5 +7,6 @@ mod cli;
 mod engine;
 mod examples;
 mod pullsecret;
+mod signin;
 mod support;
 mod validate;

@@ -1,0 +1,261 @@
+//! Signing in (issue 18): every `--auth` method against the emulator's Entra, CI token services
+//! and managed-identity endpoints, each followed by a real `plan`; `--auth auto` picking the
+//! method each environment offers; and its one message when nothing works.
+//!
+//! acrlink runs with a cleared environment (only what each case sets), so whatever the machine
+//! running the tests has (an `az` login, AZURE_* variables, an IMDS) cannot change the outcome.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::support::{Emulated, Output, repo_root};
+
+const GITHUB_CLIENT: &str = "e1000000-0000-4000-8000-0000000000c1";
+const PIPELINES_CLIENT: &str = "e1000000-0000-4000-8000-0000000000c2";
+const VM_CLIENT: &str = "e1000000-0000-4000-8000-0000000000c3";
+const USER_ASSIGNED_CLIENT: &str = "e1000000-0000-4000-8000-0000000000c4";
+const WORKLOAD_CLIENT: &str = "e1000000-0000-4000-8000-0000000000c5";
+const WORKLOAD_ISSUER: &str = "https://oidc.prod-aks.azure.com/contoso/";
+const WORKLOAD_SUBJECT: &str = "system:serviceaccount:acrlink:drift";
+const SECRET_CANARY: &str = "demo-only-not-a-real-secret";
+
+/// The demo world plus principals that sign in without a secret, each Owner of both
+/// subscriptions, and a machine carrying two managed identities.
+fn world(extra_settings: &str) -> String {
+    let demo = std::fs::read_to_string(repo_root().join("examples/demo/world.toml")).unwrap();
+    let owner = r#"roles = [
+  { role = "Owner", scope = "/subscriptions/1d6c45e0-bd9f-4771-bb67-36616452f239" },
+  { role = "Owner", scope = "/subscriptions/0cbb9123-6397-4a37-97d1-8efa0a25043b" },
+]"#;
+    let demo = demo.replacen("[settings]\n", &format!("[settings]\n{extra_settings}\n"), 1);
+    let settings =
+        if demo.contains(extra_settings) { String::new() } else { format!("[settings]\n{extra_settings}\n") };
+    format!(
+        r#"{demo}
+[[principals]]
+name = "github-deployer"
+object_id = "e2000000-0000-4000-8000-0000000000c1"
+client_id = "{GITHUB_CLIENT}"
+federated_credentials = [{{ issuer = "https://token.actions.githubusercontent.com", subject = "repo:contoso/fleet:ref:refs/heads/main" }}]
+{owner}
+
+[[principals]]
+name = "pipelines-deployer"
+object_id = "e2000000-0000-4000-8000-0000000000c2"
+client_id = "{PIPELINES_CLIENT}"
+federated_credentials = [{{ issuer = "https://vstoken.dev.azure.com/7a9c0e21-53b4-4f6d-8e2a-1b0c9d8e7f6a", subject = "sc://contoso/fleet/acrlink" }}]
+{owner}
+
+[[principals]]
+name = "vm-identity"
+object_id = "e2000000-0000-4000-8000-0000000000c3"
+client_id = "{VM_CLIENT}"
+{owner}
+
+[[principals]]
+name = "vm-user-assigned"
+object_id = "e2000000-0000-4000-8000-0000000000c4"
+client_id = "{USER_ASSIGNED_CLIENT}"
+{owner}
+
+[[principals]]
+name = "drift-cronjob"
+object_id = "e2000000-0000-4000-8000-0000000000c5"
+client_id = "{WORKLOAD_CLIENT}"
+federated_credentials = [{{ issuer = "{WORKLOAD_ISSUER}", subject = "{WORKLOAD_SUBJECT}" }}]
+{owner}
+
+[sign_in]
+managed_identities = ["vm-identity", "vm-user-assigned"]
+{settings}"#
+    )
+}
+
+struct Place {
+    azure: Emulated,
+    dir: tempfile::TempDir,
+    /// An "IMDS" that accepts connections and never answers: requests hang until the probe
+    /// gives up.
+    silent_imds: std::net::TcpListener,
+}
+
+impl Place {
+    fn start() -> Place {
+        Place::with_settings("")
+    }
+
+    fn with_settings(settings: &str) -> Place {
+        let azure = Emulated::start(&world(settings));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        let config = std::fs::read_to_string(repo_root().join("examples/demo/acrlink.toml")).unwrap();
+        std::fs::write(dir.path().join("acrlink.toml"), config).unwrap();
+        let silent_imds = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Place { azure, dir, silent_imds }
+    }
+
+    /// What every place shares: the emulator's CA, Entra and ARM, a tenant, no `az` on PATH,
+    /// and an IMDS that does not answer.
+    fn base(&self) -> BTreeMap<String, String> {
+        let env = self.azure.emulator().env();
+        let mut vars = BTreeMap::new();
+        for key in ["SSL_CERT_FILE", "AZURE_AUTHORITY_HOST", "ACRLINK_ARM_ENDPOINT", "AZURE_TENANT_ID"] {
+            vars.insert(key.to_string(), env[key].clone());
+        }
+        vars.insert("PATH".into(), self.dir.path().join("bin").display().to_string());
+        vars.insert("HOME".into(), self.dir.path().display().to_string());
+        vars.insert("ACRLINK_IMDS_ENDPOINT".into(), self.silent_imds());
+        vars.insert("ACRLINK_RETRY_BUDGET_SECONDS".into(), "60".into());
+        vars.insert("ACRLINK_ARM_REQUESTS_PER_SECOND".into(), "1000".into());
+        vars
+    }
+
+    fn silent_imds(&self) -> String {
+        format!("http://{}", self.silent_imds.local_addr().unwrap())
+    }
+
+    fn sign_in_var(&self, name: &str) -> String {
+        self.azure.emulator().sign_in_env()[name].clone()
+    }
+
+    /// The variables each sign-in place gives a process.
+    fn environment(&self, method: &str) -> BTreeMap<String, String> {
+        let mut vars = self.base();
+        let mut set = |names: &[&str]| {
+            for name in names {
+                vars.insert(name.to_string(), self.sign_in_var(name));
+            }
+        };
+        match method {
+            "github-oidc" => set(&["ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"]),
+            "azure-pipelines-oidc" => {
+                set(&["SYSTEM_OIDCREQUESTURI", "SYSTEM_ACCESSTOKEN", "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"])
+            }
+            "app-service" => set(&["IDENTITY_ENDPOINT", "IDENTITY_HEADER"]),
+            "imds" => set(&["ACRLINK_IMDS_ENDPOINT"]),
+            _ => {}
+        }
+        let client = match method {
+            "service-principal" => Some(self.azure.emulator().env()["AZURE_CLIENT_ID"].clone()),
+            "github-oidc" => Some(GITHUB_CLIENT.to_string()),
+            "azure-pipelines-oidc" => Some(PIPELINES_CLIENT.to_string()),
+            "workload-identity" => Some(WORKLOAD_CLIENT.to_string()),
+            _ => None,
+        };
+        if let Some(client) = client {
+            vars.insert("AZURE_CLIENT_ID".into(), client);
+        }
+        if method == "service-principal" {
+            vars.insert("AZURE_CLIENT_SECRET".into(), self.azure.emulator().env()["AZURE_CLIENT_SECRET"].clone());
+        }
+        if method == "workload-identity" {
+            let file = self.dir.path().join("azure-identity-token");
+            std::fs::write(&file, projected_token()).unwrap();
+            vars.insert("AZURE_FEDERATED_TOKEN_FILE".into(), file.display().to_string());
+        }
+        vars
+    }
+
+    fn run(&self, vars: &BTreeMap<String, String>, args: &[&str]) -> Output {
+        run_in(self.dir.path(), vars, args)
+    }
+
+    fn requests(&self, operation: &str) -> u64 {
+        self.azure.emulator().ledger().entries.iter().filter(|e| e.operation == operation).map(|e| e.count).sum()
+    }
+}
+
+fn run_in(dir: &Path, vars: &BTreeMap<String, String>, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_acrlink"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(vars)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run the acrlink binary");
+    Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A projected service-account token as AKS writes it for workload identity.
+fn projected_token() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = serde_json::json!({
+        "iss": WORKLOAD_ISSUER, "sub": WORKLOAD_SUBJECT, "aud": ["api://AzureADTokenExchange"],
+        "iat": now, "nbf": now, "exp": now + 3600,
+    });
+    let head = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"k"}"#);
+    format!("{head}.{}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()), URL_SAFE_NO_PAD.encode("signature"))
+}
+
+#[track_caller]
+fn assert_planned(output: &Output, what: &str) {
+    output.assert_no_panic();
+    assert!(matches!(output.code, Some(0 | 2)), "{what}: plan exits 0 or 2\n{output}");
+    assert!(!output.stderr.to_lowercase().contains("error"), "{what}: no errors\n{output}");
+    assert!(
+        !output.stdout.contains(SECRET_CANARY) && !output.stderr.contains(SECRET_CANARY),
+        "{what}: a secret leaked"
+    );
+}
+
+/// (the place, the method `auto` should pick there).
+const PLACES: [(&str, &str); 4] = [
+    ("service-principal", "service-principal"),
+    ("workload-identity", "workload-identity"),
+    ("app-service", "managed-identity"),
+    ("imds", "managed-identity"),
+];
+
+#[test]
+fn every_method_signs_in_and_plans_and_auto_picks_the_one_each_place_offers() {
+    let place = Place::start();
+    for (environment, method) in PLACES {
+        let vars = place.environment(environment);
+        let explicit = place.run(&vars, &["plan", "--auth", method, "--color", "never", "--detailed-exitcode"]);
+        assert_planned(&explicit, &format!("--auth {method} in {environment}"));
+
+        let auto = place.run(&vars, &["-v", "plan", "--color", "never", "--detailed-exitcode"]);
+        assert_planned(&auto, &format!("--auth auto in {environment}"));
+        assert!(
+            auto.stderr.contains(&format!("signed in to Azure with {method}")),
+            "auto in {environment} picks {method}\n{auto}"
+        );
+    }
+    assert!(
+        place.requests("AppService_Token") >= 2 && place.requests("Imds_Token") >= 2,
+        "both MI endpoints were used"
+    );
+}
+
+#[test]
+fn auto_with_nothing_to_sign_in_with_names_every_method_and_why_quickly() {
+    let place = Place::start();
+    let started = Instant::now();
+    let output = place.run(&place.base(), &["plan", "--color", "never"]);
+    let took = started.elapsed();
+    output.assert_exit(1).assert_no_panic();
+    let imds = format!("no answer from IMDS at {} within 1 s", place.silent_imds());
+    for (method, why) in [
+        ("service-principal", "AZURE_CLIENT_SECRET is not set"),
+        ("workload-identity", "AZURE_FEDERATED_TOKEN_FILE is not set"),
+        ("managed-identity", imds.as_str()),
+        ("azure-cli", "neither az nor azd is on PATH"),
+    ] {
+        assert!(
+            output.stderr.contains(&format!("{method}: ")) && output.stderr.contains(why),
+            "{method}: {why}\n{output}"
+        );
+    }
+    assert_eq!(output.stderr.matches("no sign-in method worked").count(), 1, "one message\n{output}");
+    assert!(took < Duration::from_secs(15), "no long silent waits: {took:?}");
+}
