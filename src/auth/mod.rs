@@ -1,5 +1,6 @@
 //! Signing in to Azure the way Azure's own tools do. `--auth auto` is a chain (environment →
-//! workload identity → managed identity → Azure CLI / Azure Developer CLI): each method is tried only when its inputs exist (managed
+//! workload identity → GitHub Actions OIDC → Azure Pipelines OIDC → managed identity → Azure
+//! CLI / Azure Developer CLI): each method is tried only when its inputs exist (managed
 //! identity: when the endpoint answers a short probe), the first that gets a token wins, and a
 //! total failure names every method with the reason it was not used.
 //!
@@ -8,6 +9,7 @@
 
 mod chain;
 pub mod imds;
+pub mod oidc;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,8 +19,9 @@ use std::time::Duration;
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::ClientOptions;
 use azure_identity::{
-    ClientSecretCredential, ClientSecretCredentialOptions, DeveloperToolsCredential, ManagedIdentityCredential,
-    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    AzurePipelinesCredential, AzurePipelinesCredentialOptions, ClientAssertionCredential,
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions, DeveloperToolsCredential,
+    ManagedIdentityCredential, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 pub use chain::ChainCredential;
@@ -37,6 +40,10 @@ pub enum AuthMethod {
     ServicePrincipal,
     /// AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID (AKS workload identity)
     WorkloadIdentity,
+    /// GitHub Actions OIDC: ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN (`permissions: id-token: write`), AZURE_CLIENT_ID, AZURE_TENANT_ID
+    GithubOidc,
+    /// Azure Pipelines OIDC: SYSTEM_OIDCREQUESTURI, SYSTEM_ACCESSTOKEN, AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, AZURESUBSCRIPTION_CLIENT_ID/_TENANT_ID
+    AzurePipelinesOidc,
     /// The machine's managed identity: App Service (IDENTITY_ENDPOINT + IDENTITY_HEADER) or IMDS; AZURE_CLIENT_ID picks a user-assigned one
     ManagedIdentity,
     /// `az login`, then `azd auth login`
@@ -50,14 +57,22 @@ impl AuthMethod {
             AuthMethod::Auto => "auto",
             AuthMethod::ServicePrincipal => "service-principal",
             AuthMethod::WorkloadIdentity => "workload-identity",
+            AuthMethod::GithubOidc => "github-oidc",
+            AuthMethod::AzurePipelinesOidc => "azure-pipelines-oidc",
             AuthMethod::ManagedIdentity => "managed-identity",
             AuthMethod::AzureCli => "azure-cli",
         }
     }
 
     /// The order `--auth auto` tries them in.
-    pub const CHAIN: [AuthMethod; 4] =
-        [AuthMethod::ServicePrincipal, AuthMethod::WorkloadIdentity, AuthMethod::ManagedIdentity, AuthMethod::AzureCli];
+    pub const CHAIN: [AuthMethod; 6] = [
+        AuthMethod::ServicePrincipal,
+        AuthMethod::WorkloadIdentity,
+        AuthMethod::GithubOidc,
+        AuthMethod::AzurePipelinesOidc,
+        AuthMethod::ManagedIdentity,
+        AuthMethod::AzureCli,
+    ];
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +213,52 @@ pub fn method_credential(
             workload.token_file_path = Some(file.into());
             Ok(WorkloadIdentityCredential::new(Some(workload)).map_err(setup)?)
         }
+        AuthMethod::GithubOidc => {
+            let url = need(
+                env,
+                &["ACTIONS_ID_TOKEN_REQUEST_URL"],
+                "set in GitHub Actions jobs with `permissions: id-token: write`",
+            )?;
+            let token = env
+                .secret("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+                .ok_or("ACTIONS_ID_TOKEN_REQUEST_TOKEN is not set (set with ACTIONS_ID_TOKEN_REQUEST_URL)")?;
+            let client_id =
+                need(env, &["AZURE_CLIENT_ID"], "the application or identity federated with the repository")?;
+            let tenant = tenant(env, context, &["AZURE_TENANT_ID"])?;
+            let assertion = oidc::GithubAssertion::new(url, token)?;
+            let options = ClientAssertionCredentialOptions { client_options: options() };
+            Ok(ClientAssertionCredential::new(tenant, client_id.to_string(), assertion, Some(options))
+                .map_err(setup)?)
+        }
+        AuthMethod::AzurePipelinesOidc => {
+            need(env, &["SYSTEM_OIDCREQUESTURI"], "set in Azure Pipelines jobs")?;
+            let token = env
+                .secret("SYSTEM_ACCESSTOKEN")
+                .ok_or("SYSTEM_ACCESSTOKEN is not set (map it in the pipeline: `env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)`)")?;
+            let connection = need(
+                env,
+                &["AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"],
+                "the service connection's id; the AzureCLI@2 task sets it",
+            )?;
+            let client_id = need(
+                env,
+                &["AZURESUBSCRIPTION_CLIENT_ID", "AZURE_CLIENT_ID"],
+                "the service connection's application id",
+            )?;
+            let tenant = tenant(env, context, &["AZURESUBSCRIPTION_TENANT_ID", "AZURE_TENANT_ID"])?;
+            let options = AzurePipelinesCredentialOptions {
+                credential_options: ClientAssertionCredentialOptions { client_options: options() },
+            };
+            let credential = AzurePipelinesCredential::new(
+                tenant,
+                client_id.to_string(),
+                connection,
+                Secret::new(token.expose().clone()),
+                Some(options),
+            )
+            .map_err(setup)?;
+            Ok(credential)
+        }
         AuthMethod::ManagedIdentity => managed_identity(context, env, in_chain),
         AuthMethod::AzureCli => {
             if !env.on_path("az") && !env.on_path("azd") {
@@ -266,6 +327,19 @@ mod tests {
                 .contains("certificate")
         );
         assert!(reason(AuthMethod::WorkloadIdentity, &[]).contains("AZURE_FEDERATED_TOKEN_FILE"));
+        assert!(reason(AuthMethod::GithubOidc, &[]).contains("ACTIONS_ID_TOKEN_REQUEST_URL"));
+        assert!(
+            reason(AuthMethod::GithubOidc, &[("ACTIONS_ID_TOKEN_REQUEST_URL", "https://x/?a=1")])
+                .contains("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        );
+        assert!(reason(AuthMethod::AzurePipelinesOidc, &[]).contains("SYSTEM_OIDCREQUESTURI"));
+        assert!(
+            reason(
+                AuthMethod::AzurePipelinesOidc,
+                &[("SYSTEM_OIDCREQUESTURI", "https://x"), ("SYSTEM_ACCESSTOKEN", "a")]
+            )
+            .contains("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID")
+        );
         assert!(reason(AuthMethod::AzureCli, &[("PATH", "/nonexistent")]).contains("neither az nor azd"));
         // Managed identity has no inputs to lack: IMDS is probed when the token is asked for.
         assert!(method_credential(AuthMethod::ManagedIdentity, &CONTEXT, &env(&[]), true).is_ok());

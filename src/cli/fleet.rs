@@ -22,7 +22,7 @@ use acrlink::settings::Settings;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AzureArgs {
-    /// How to sign in to Azure. auto tries, in order and where their variables exist: service principal (AZURE_CLIENT_SECRET), workload identity (AZURE_FEDERATED_TOKEN_FILE), managed identity (App Service, or IMDS if it answers within 1 s), Azure CLI / azd; the first that signs in wins (-v names it), and if none does the error says why each was not used
+    /// How to sign in to Azure. auto tries, in order and where their variables exist: service principal (AZURE_CLIENT_SECRET), workload identity (AZURE_FEDERATED_TOKEN_FILE), GitHub Actions OIDC, Azure Pipelines OIDC, managed identity (App Service, or IMDS if it answers within 1 s), Azure CLI / azd; the first that signs in wins (-v names it), and if none does the error says why each was not used
     #[arg(long, value_enum, default_value_t = AuthMethod::Auto, env = "ACRLINK_AUTH")]
     pub auth: AuthMethod,
 }
@@ -176,7 +176,7 @@ fn sign_in(runtime: &tokio::runtime::Runtime, client: &AzureClient) -> Result<()
     runtime.block_on(client.arm.sign_in()).map_err(|e| {
         report_error(
             &format!("cannot sign in to Azure: {e}"),
-            Some("choose a method with --auth (auto, service-principal, workload-identity, managed-identity, azure-cli); `acrlink plan --help` lists the variables each needs"),
+            Some("choose a method with --auth (auto, service-principal, workload-identity, github-oidc, azure-pipelines-oidc, managed-identity, azure-cli); `acrlink plan --help` lists the variables each needs"),
         );
         Exit::Error
     })

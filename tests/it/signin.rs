@@ -209,9 +209,11 @@ fn assert_planned(output: &Output, what: &str) {
 }
 
 /// (the place, the method `auto` should pick there).
-const PLACES: [(&str, &str); 4] = [
+const PLACES: [(&str, &str); 6] = [
     ("service-principal", "service-principal"),
     ("workload-identity", "workload-identity"),
+    ("github-oidc", "github-oidc"),
+    ("azure-pipelines-oidc", "azure-pipelines-oidc"),
     ("app-service", "managed-identity"),
     ("imds", "managed-identity"),
 ];
@@ -231,6 +233,8 @@ fn every_method_signs_in_and_plans_and_auto_picks_the_one_each_place_offers() {
             "auto in {environment} picks {method}\n{auto}"
         );
     }
+    assert!(place.requests("GitHub_IdToken") >= 2, "the GitHub token service was used");
+    assert!(place.requests("Pipelines_OidcToken") >= 2, "the Pipelines token service was used");
     assert!(
         place.requests("AppService_Token") >= 2 && place.requests("Imds_Token") >= 2,
         "both MI endpoints were used"
@@ -248,6 +252,8 @@ fn auto_with_nothing_to_sign_in_with_names_every_method_and_why_quickly() {
     for (method, why) in [
         ("service-principal", "AZURE_CLIENT_SECRET is not set"),
         ("workload-identity", "AZURE_FEDERATED_TOKEN_FILE is not set"),
+        ("github-oidc", "ACTIONS_ID_TOKEN_REQUEST_URL is not set"),
+        ("azure-pipelines-oidc", "SYSTEM_OIDCREQUESTURI is not set"),
         ("managed-identity", imds.as_str()),
         ("azure-cli", "neither az nor azd is on PATH"),
     ] {
@@ -258,4 +264,47 @@ fn auto_with_nothing_to_sign_in_with_names_every_method_and_why_quickly() {
     }
     assert_eq!(output.stderr.matches("no sign-in method worked").count(), 1, "one message\n{output}");
     assert!(took < Duration::from_secs(15), "no long silent waits: {took:?}");
+}
+
+#[test]
+fn auto_moves_on_from_a_method_that_fails_and_reports_it() {
+    let place = Place::start();
+    // GitHub variables present but the request token is wrong; the machine's IMDS works.
+    let mut vars = place.environment("imds");
+    vars.insert("ACTIONS_ID_TOKEN_REQUEST_URL".into(), place.sign_in_var("ACTIONS_ID_TOKEN_REQUEST_URL"));
+    vars.insert("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), "wrong".into());
+    vars.insert("AZURE_CLIENT_ID".into(), VM_CLIENT.into());
+    let output = place.run(&vars, &["-vv", "plan", "--color", "never"]);
+    assert_planned(&output, "auto past a failing method");
+    assert!(output.stderr.contains("signed in to Azure with managed-identity"), "{output}");
+    assert!(output.stderr.contains("sign-in method failed") && output.stderr.contains("401"), "{output}");
+    assert!(!output.stderr.contains("wrong"), "the request token is not shown\n{output}");
+}
+
+#[test]
+fn an_explicit_method_without_its_variables_says_what_is_missing() {
+    let place = Place::start();
+    for (method, missing) in [
+        ("github-oidc", "ACTIONS_ID_TOKEN_REQUEST_URL is not set"),
+        ("azure-pipelines-oidc", "SYSTEM_OIDCREQUESTURI is not set"),
+        ("workload-identity", "AZURE_FEDERATED_TOKEN_FILE is not set"),
+        ("service-principal", "AZURE_CLIENT_SECRET is not set"),
+    ] {
+        let output = place.run(&place.base(), &["plan", "--auth", method, "--color", "never"]);
+        output.assert_exit(1);
+        assert!(output.stderr.contains(&format!("--auth {method} cannot be used: {missing}")), "{output}");
+    }
+}
+
+#[test]
+fn ci_id_tokens_are_fetched_again_for_every_entra_token() {
+    // Entra tokens living under azure_identity's five-minute refresh margin: every ARM and
+    // cluster request needs a new one, as in a run outliving its tokens.
+    let place = Place::with_settings("token_lifetime_seconds = 120");
+    let vars = place.environment("github-oidc");
+    let output = place.run(&vars, &["plan", "--auth", "github-oidc", "--color", "never"]);
+    assert_planned(&output, "github-oidc with short tokens");
+    let tokens = place.requests("Token");
+    assert!(tokens > 2, "tokens were refreshed during the run: {tokens}");
+    assert_eq!(place.requests("GitHub_IdToken"), tokens, "one fresh ID token per Entra token");
 }
