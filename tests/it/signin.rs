@@ -308,3 +308,151 @@ fn ci_id_tokens_are_fetched_again_for_every_entra_token() {
     assert!(tokens > 2, "tokens were refreshed during the run: {tokens}");
     assert_eq!(place.requests("GitHub_IdToken"), tokens, "one fresh ID token per Entra token");
 }
+#[test]
+fn a_user_assigned_identity_is_chosen_by_client_id() {
+    let place = Place::start();
+    let mut vars = place.environment("imds");
+    vars.insert("AZURE_CLIENT_ID".into(), USER_ASSIGNED_CLIENT.into());
+    assert_planned(&place.run(&vars, &["plan", "--auth", "managed-identity", "--color", "never"]), "user-assigned");
+    // An identity the machine does not carry is refused, and said so.
+    vars.insert("AZURE_CLIENT_ID".into(), GITHUB_CLIENT.into());
+    let refused = place.run(&vars, &["plan", "--auth", "managed-identity", "--color", "never"]);
+    refused.assert_exit(1);
+    assert!(refused.stderr.contains(&format!("user-assigned identity {GITHUB_CLIENT}")), "{refused}");
+}
+
+// Least privilege (the README's table): the deployer holds only these custom roles, on
+// clusters that authorise Kubernetes requests with Azure RBAC, so both Azure's and
+// Kubernetes' permissions are checked on every call.
+
+const SUBSCRIPTIONS: [&str; 2] = ["1d6c45e0-bd9f-4771-bb67-36616452f239", "0cbb9123-6397-4a37-97d1-8efa0a25043b"];
+
+/// What plan and drift need: read everything, get the clusters' user kubeconfig, list the
+/// admin credentials of registries bound through their admin user (plan compares them with
+/// the pull Secrets), read Kubernetes Secrets, ServiceAccounts and Namespaces.
+const READ_ACTIONS: &[&str] = &[
+    "*/read",
+    "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
+    "Microsoft.ContainerRegistry/registries/listCredentials/action",
+];
+const READ_DATA_ACTIONS: &[&str] = &[
+    "Microsoft.ContainerService/managedClusters/secrets/read",
+    "Microsoft.ContainerService/managedClusters/serviceaccounts/read",
+    "Microsoft.ContainerService/managedClusters/namespaces/read",
+];
+/// What apply adds: role assignments on registries (delete: pruning orphans), repository-scoped
+/// tokens, their scope maps and passwords, and writing Secrets, ServiceAccounts and (with
+/// `create_namespaces`) Namespaces; reading Pods lets apply name those that need a restart
+/// to use a new pull Secret.
+const APPLY_ACTIONS: &[&str] = &[
+    "Microsoft.Authorization/roleAssignments/write",
+    "Microsoft.Authorization/roleAssignments/delete",
+    "Microsoft.ContainerRegistry/registries/generateCredentials/action",
+    "Microsoft.ContainerRegistry/registries/tokens/*",
+    "Microsoft.ContainerRegistry/registries/scopeMaps/*",
+];
+const APPLY_DATA_ACTIONS: &[&str] = &[
+    "Microsoft.ContainerService/managedClusters/secrets/write",
+    "Microsoft.ContainerService/managedClusters/serviceaccounts/write",
+    "Microsoft.ContainerService/managedClusters/namespaces/write",
+    "Microsoft.ContainerService/managedClusters/pods/read",
+];
+
+fn quoted(list: &[&str]) -> String {
+    list.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The demo world with Azure RBAC clusters and the deployer holding `actions` and
+/// `data_actions` (a custom role at both subscriptions) instead of Owner.
+fn least_privilege_world(actions: &[&str], data_actions: &[&str]) -> String {
+    let demo = std::fs::read_to_string(repo_root().join("examples/demo/world.toml")).unwrap();
+    let demo = demo.replace("[[clusters]]\n", "[[clusters]]\naad = true\nazure_rbac = true\n");
+    let owner_grants = format!(
+        "roles = [\n  {{ role = \"Owner\", scope = \"/subscriptions/{}\" }},\n  {{ role = \"Owner\", scope = \"/subscriptions/{}\" }},\n]",
+        SUBSCRIPTIONS[0], SUBSCRIPTIONS[1]
+    );
+    assert!(demo.contains(&owner_grants), "the demo deployer is Owner of both subscriptions");
+    let grants = format!(
+        "roles = [\n  {{ role = \"acrlink\", scope = \"/subscriptions/{}\" }},\n  {{ role = \"acrlink\", scope = \"/subscriptions/{}\" }},\n]",
+        SUBSCRIPTIONS[0], SUBSCRIPTIONS[1]
+    );
+    let demo = demo.replacen(&owner_grants, &grants, 1);
+    format!(
+        "{demo}\n[[role_definitions]]\nid = \"0a1b2c3d-0000-4000-8000-00000000acd1\"\nname = \"acrlink\"\nactions = [{}]\ndata_actions = [{}]\n",
+        quoted(actions),
+        quoted(data_actions)
+    )
+}
+
+fn least_privilege_place(
+    actions: &[&str],
+    data_actions: &[&str],
+) -> (Emulated, tempfile::TempDir, BTreeMap<String, String>) {
+    let azure = Emulated::start(&least_privilege_world(actions, data_actions));
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(repo_root().join("examples/demo/acrlink.toml")).unwrap();
+    std::fs::write(dir.path().join("acrlink.toml"), config).unwrap();
+    let mut vars: BTreeMap<String, String> = azure.emulator().env().into_iter().collect();
+    vars.insert("PATH".into(), "/nonexistent".into());
+    vars.insert("ACRLINK_RETRY_BUDGET_SECONDS".into(), "60".into());
+    vars.insert("ACRLINK_ARM_REQUESTS_PER_SECOND".into(), "1000".into());
+    (azure, dir, vars)
+}
+
+fn denial_free(output: &Output) -> bool {
+    let text = format!("{}{}", output.stdout, output.stderr).to_lowercase();
+    !["authorizationfailed", "forbidden", "does not have authorization", "error", "cannot read"]
+        .iter()
+        .any(|w| text.contains(w))
+}
+
+#[test]
+fn plan_and_drift_need_only_read_the_cluster_user_kubeconfig_and_kubernetes_reads() {
+    let (_owner_azure, owner_dir, owner_vars) = least_privilege_place(&["*"], &["*"]);
+    let reference = run_in(owner_dir.path(), &owner_vars, &["plan", "--color", "never", "--detailed-exitcode"]);
+    reference.assert_exit(2);
+
+    let (_azure, dir, vars) = least_privilege_place(READ_ACTIONS, READ_DATA_ACTIONS);
+    let plan = run_in(dir.path(), &vars, &["plan", "--color", "never", "--detailed-exitcode"]);
+    plan.assert_exit(2);
+    assert!(denial_free(&plan), "{plan}");
+    assert_eq!(plan.stdout, reference.stdout, "the reader's plan is the Owner's plan");
+    let drift = run_in(dir.path(), &vars, &["drift", "--color", "never"]);
+    assert!(matches!(drift.code, Some(0 | 2)) && denial_free(&drift), "{drift}");
+
+    // Without the cluster user kubeconfig, plan cannot see inside the clusters, and says so.
+    let (_azure, dir, vars) = least_privilege_place(&["*/read"], READ_DATA_ACTIONS);
+    let blind = run_in(dir.path(), &vars, &["plan", "--color", "never", "--detailed-exitcode"]);
+    assert!(blind.stdout != reference.stdout || !denial_free(&blind), "listClusterUserCredential is needed\n{blind}");
+}
+
+#[test]
+fn apply_needs_role_assignment_writes_pull_secret_credentials_and_kubernetes_writes() {
+    let actions: Vec<&str> = READ_ACTIONS.iter().chain(APPLY_ACTIONS).copied().collect();
+    let data_actions: Vec<&str> = READ_DATA_ACTIONS.iter().chain(APPLY_DATA_ACTIONS).copied().collect();
+    let (_azure, dir, vars) = least_privilege_place(&actions, &data_actions);
+    let apply = run_in(dir.path(), &vars, &["apply", "--auto-approve", "--color", "never"]);
+    apply.assert_exit(0);
+    assert!(denial_free(&apply), "{apply}");
+    let again = run_in(dir.path(), &vars, &["plan", "--color", "never", "--detailed-exitcode"]);
+    again.assert_exit(0);
+}
+
+#[test]
+fn each_apply_permission_is_needed_by_the_demo_fleet() {
+    let all_actions: Vec<&str> = READ_ACTIONS.iter().chain(APPLY_ACTIONS).copied().collect();
+    let all_data: Vec<&str> = READ_DATA_ACTIONS.iter().chain(APPLY_DATA_ACTIONS).copied().collect();
+    fn without<'a>(list: &[&'a str], gone: &str) -> Vec<&'a str> {
+        list.iter().copied().filter(|a| *a != gone).collect()
+    }
+    let mut unneeded = Vec::new();
+    for gone in APPLY_ACTIONS.iter().chain(APPLY_DATA_ACTIONS) {
+        let (_azure, dir, vars) = least_privilege_place(&without(&all_actions, gone), &without(&all_data, gone));
+        let apply = run_in(dir.path(), &vars, &["apply", "--auto-approve", "--color", "never"]);
+        apply.assert_no_panic();
+        if apply.code == Some(0) && denial_free(&apply) {
+            unneeded.push(*gone);
+        }
+    }
+    assert!(unneeded.is_empty(), "apply was clean without {unneeded:?}");
+}
