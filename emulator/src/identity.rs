@@ -177,7 +177,7 @@ fn managed_token(shared: &Shared, req: &Req, resource: &str) -> Result<(String, 
     let client_id = req.query("client_id");
     let (object_id, client_id) = managed_identity(shared, client_id)
         .map_err(|message| (400, json!({"error": "invalid_request", "error_description": message})))?;
-    if !crate::entra::is_known_resource(resource, &[&req.base_url, &shared.endpoint]) {
+    if !crate::entra::is_known_resource(shared.cloud, resource, &[&req.base_url, &shared.endpoint]) {
         return Err((
             400,
             json!({"error": "invalid_resource", "error_description": format!("AADSTS500011: The resource principal named {resource} was not found in the tenant.")}),

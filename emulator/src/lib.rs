@@ -14,6 +14,7 @@
 mod admin;
 mod arm;
 mod assignments;
+mod cloud;
 mod entra;
 mod error;
 mod faults;
@@ -44,6 +45,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::watch;
 
+pub use cloud::CloudName;
 pub use error::{EmulatorError, WorldProblem};
 pub use generate::{Spec as GenerateSpec, generate_world, parse_spec as parse_generate_spec};
 pub use handle::StateHandle;
@@ -110,11 +112,13 @@ impl Emulator {
             .map_err(|source| EmulatorError::Bind { addr: listen, source })?;
         let address = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: listen, source })?;
         // Login servers go into the certificate so clients can reach registries by name.
-        let login_servers: Vec<String> = world
+        let suffix = world.tenant.cloud.profile().acr_suffix;
+        let mut login_servers: Vec<String> = world
             .registries
             .iter()
-            .map(|r| r.login_server.clone().unwrap_or_else(|| format!("{}.azurecr.io", r.name.to_ascii_lowercase())))
+            .map(|r| r.login_server.clone().unwrap_or_else(|| format!("{}.{suffix}", r.name.to_ascii_lowercase())))
             .collect();
+        login_servers.push(format!("*.{suffix}"));
         let tls = tls::generate(address.ip(), &login_servers)?;
         let ca_file = tls::CaFile::write(&tls.ca_pem)?;
         let host = if address.ip().is_unspecified() { "127.0.0.1".to_string() } else { address.ip().to_string() };
@@ -134,6 +138,7 @@ impl Emulator {
             endpoint,
             ca_pem: tls.ca_pem.clone(),
             sign_in: world.sign_in.clone(),
+            cloud: world.tenant.cloud,
             rendered: std::sync::atomic::AtomicU64::new(0),
         });
         let (stop, stopped) = watch::channel(false);

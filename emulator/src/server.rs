@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub ca_pem: String,
     /// The CI token services' claims and the machine's managed identities.
     pub sign_in: crate::world::SignIn,
+    /// The world's cloud: which ARM audiences count, which resources Entra knows.
+    pub cloud: crate::cloud::CloudName,
     /// List items turned into JSON for list answers (ARM and Resource Graph pages), so tests
     /// can count the work paging costs.
     pub rendered: AtomicU64,
@@ -214,7 +216,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             Target::OpenId { tenant } => entra::openid_configuration(&shared, &req, tenant),
             Target::InstanceDiscovery => entra::instance_discovery(&req),
             Target::Keys => entra::keys(),
-            Target::Metadata => arm::metadata(&req),
+            Target::Metadata => arm::metadata(&req, shared.cloud),
             Target::GithubIdToken => identity::github(&shared, &req),
             Target::PipelinesIdToken => identity::pipelines(&shared, &req),
             Target::Imds => identity::imds(&shared, &req),

@@ -138,18 +138,15 @@ pub struct Context<'a> {
 }
 
 fn client_options(cloud: Cloud, env: &Environment) -> ClientOptions {
-    use azure_core::cloud::CloudConfiguration;
-    // AZURE_AUTHORITY_HOST wins, as in every Azure SDK; azure_identity reads it when no cloud is set.
-    let configuration = if env.get("AZURE_AUTHORITY_HOST").is_some() {
-        None
-    } else {
-        match cloud {
-            Cloud::AzureCloud => None,
-            Cloud::AzureChinaCloud => Some(Arc::new(CloudConfiguration::AzureChina)),
-            Cloud::AzureUsGovernment => Some(Arc::new(CloudConfiguration::AzureGovernment)),
-        }
-    };
-    ClientOptions { cloud: configuration, ..Default::default() }
+    use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+    // AZURE_AUTHORITY_HOST wins, as in every Azure SDK; else the cloud's from the one table.
+    let mut custom = CustomConfiguration::default();
+    custom.authority_host = env
+        .get("AZURE_AUTHORITY_HOST")
+        .unwrap_or(crate::provider::azure::auth::profile(cloud).authority_host)
+        .trim_end_matches('/')
+        .to_string();
+    ClientOptions { cloud: Some(Arc::new(CloudConfiguration::Custom(custom))), ..Default::default() }
 }
 
 /// A reason a method cannot be used here.
@@ -225,7 +222,8 @@ pub fn method_credential(
             let client_id =
                 need(env, &["AZURE_CLIENT_ID"], "the application or identity federated with the repository")?;
             let tenant = tenant(env, context, &["AZURE_TENANT_ID"])?;
-            let assertion = oidc::GithubAssertion::new(url, token)?;
+            let audience = crate::provider::azure::auth::profile(context.cloud).token_exchange_audience;
+            let assertion = oidc::GithubAssertion::new(url, token, audience)?;
             let options = ClientAssertionCredentialOptions { client_options: options() };
             Ok(ClientAssertionCredential::new(tenant, client_id.to_string(), assertion, Some(options))
                 .map_err(setup)?)

@@ -1,4 +1,4 @@
-//! GitHub Actions OIDC: the job's ID token (audience `api://AzureADTokenExchange`) is the
+//! GitHub Actions OIDC: the job's ID token (for the cloud's token-exchange audience) is the
 //! federated client assertion. It is fetched again for every token request, so a run that
 //! outlives one ID token (GitHub's last minutes) keeps signing in.
 
@@ -10,8 +10,6 @@ use azure_identity::ClientAssertion;
 
 use crate::sensitive::Sensitive;
 
-pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
-
 #[derive(Debug)]
 pub struct GithubAssertion {
     http: reqwest::Client,
@@ -19,23 +17,35 @@ pub struct GithubAssertion {
     url: String,
     /// ACTIONS_ID_TOKEN_REQUEST_TOKEN.
     request_token: Sensitive<String>,
+    /// What the ID token is for: the cloud's token-exchange audience.
+    audience: String,
 }
 
 impl GithubAssertion {
-    pub fn new(url: &str, request_token: Sensitive<String>) -> Result<GithubAssertion, String> {
+    pub fn new(url: &str, request_token: Sensitive<String>, audience: &str) -> Result<GithubAssertion, String> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("acrlink/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(GithubAssertion { http, url: url.to_string(), request_token })
+        Ok(GithubAssertion { http, url: url.to_string(), request_token, audience: audience.to_string() })
     }
 
     fn request_url(&self) -> String {
         let separator = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{separator}audience=api%3A%2F%2FAzureADTokenExchange", self.url)
+        let audience: String = form_urlencoded(&self.audience);
+        format!("{}{separator}audience={audience}", self.url)
     }
+}
+
+fn form_urlencoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn failure(message: String) -> Error {

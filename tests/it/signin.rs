@@ -456,3 +456,39 @@ fn each_apply_permission_is_needed_by_the_demo_fleet() {
     }
     assert!(unneeded.is_empty(), "apply was clean without {unneeded:?}");
 }
+
+/// The demo in a sovereign cloud: the emulator's world and acrlink's file name the cloud;
+/// acrlink asks Entra for that cloud's ARM audience (from its one table) and finds the
+/// registries under that cloud's suffix.
+#[test]
+fn each_sovereign_cloud_signs_in_with_its_own_audience_and_plans() {
+    for (cloud, suffix) in [("AzureChinaCloud", "azurecr.cn"), ("AzureUSGovernment", "azurecr.us")] {
+        let demo = std::fs::read_to_string(repo_root().join("examples/demo/world.toml")).unwrap();
+        let world = demo.replacen("[tenant]\n", &format!("[tenant]\ncloud = \"{cloud}\"\n"), 1);
+        let azure = Emulated::start(&world);
+        let dir = tempfile::tempdir().unwrap();
+        let config = std::fs::read_to_string(repo_root().join("examples/demo/acrlink.toml")).unwrap();
+        let mut vars: BTreeMap<String, String> = azure.emulator().env().into_iter().collect();
+        vars.insert("PATH".into(), "/nonexistent".into());
+        vars.insert("ACRLINK_ARM_REQUESTS_PER_SECOND".into(), "1000".into());
+
+        std::fs::write(
+            dir.path().join("acrlink.toml"),
+            config.replacen("[azure]\n", &format!("[azure]\ncloud = \"{cloud}\"\n"), 1),
+        )
+        .unwrap();
+        let plan = run_in(dir.path(), &vars, &["plan", "--color", "never", "--detailed-exitcode"]);
+        assert_planned(&plan, cloud);
+        assert!(plan.stdout.contains(&format!("vendorimages.{suffix}")), "{cloud}: registries under {suffix}\n{plan}");
+
+        // The same file without the cloud asks for public cloud's audience, which that cloud's
+        // Entra does not know.
+        std::fs::write(dir.path().join("acrlink.toml"), &config).unwrap();
+        let wrong = run_in(dir.path(), &vars, &["plan", "--color", "never"]);
+        wrong.assert_exit(1);
+        assert!(
+            wrong.stderr.contains("AADSTS500011") && wrong.stderr.contains("management.azure.com"),
+            "{cloud}\n{wrong}"
+        );
+    }
+}

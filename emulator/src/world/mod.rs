@@ -11,6 +11,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::cloud::CloudName;
 use crate::error::EmulatorError;
 
 /// An emulated Azure tenant. See `emulator/README.md` for a walk-through and
@@ -158,6 +159,10 @@ pub struct Tenant {
     /// place of the id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// The Azure cloud: its ARM audiences, registry login-server suffix (`azurecr.cn`,
+    /// `azurecr.us`) and metadata follow.
+    #[serde(default, skip_serializing_if = "CloudName::is_public")]
+    pub cloud: CloudName,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

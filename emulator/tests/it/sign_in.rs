@@ -223,3 +223,46 @@ async fn a_managed_identity_must_name_a_principal_with_a_client_id() {
     let error = acrlink_emulator::World::from_toml_str(&text).expect_err("unknown principal");
     assert!(error.to_string().contains("no principal is named \"nobody\""), "{error}");
 }
+
+/// The world's cloud sets the ARM audiences Entra issues and ARM accepts, the registries'
+/// login-server suffix and the metadata document.
+#[tokio::test]
+async fn a_sovereign_world_speaks_its_clouds_audiences_and_suffixes() {
+    for (cloud, arm, suffix) in [
+        ("AzureChinaCloud", "https://management.chinacloudapi.cn", "azurecr.cn"),
+        ("AzureUSGovernment", "https://management.usgovcloudapi.net", "azurecr.us"),
+    ] {
+        let text = WORLD.replacen("[tenant]\n", &format!("[tenant]\ncloud = \"{cloud}\"\n"), 1);
+        install_crypto();
+        let world = acrlink_emulator::World::from_toml_str(&text).expect("world");
+        let emulator = acrlink_emulator::Emulator::start(world, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let client = client_for(&emulator);
+        let base = emulator.ready_info().arm_endpoint;
+        let mut env = Env { emulator, client, base, token: String::new() };
+        let secret_form = |scope: &'static str| {
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", ACRLINK_CLIENT),
+                ("client_secret", "s3cret"),
+                ("scope", scope),
+            ]
+        };
+        let scope: &'static str = Box::leak(format!("{arm}/.default").into_boxed_str());
+        let (status, body) = token_response(&env.client, &env.base, &secret_form(scope)).await;
+        assert_eq!(status, StatusCode::OK, "{cloud}: {body}");
+        let token = body["access_token"].as_str().unwrap_or_default().to_string();
+        env.token = token.clone();
+        let subscriptions = env.get_as(&token, "/subscriptions?api-version=2022-12-01").await;
+        assert_eq!(subscriptions.status, StatusCode::OK, "{cloud}: {subscriptions}");
+        // Public cloud's ARM is not a resource there.
+        let (status, body) =
+            token_response(&env.client, &env.base, &secret_form("https://management.azure.com/.default")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{cloud}: {body}");
+        let registry = env.get_as(&token, &format!("{}?api-version=2025-11-01", registry_scope())).await;
+        assert_eq!(registry.status, StatusCode::OK, "{cloud}: {registry}");
+        assert_eq!(registry.body["properties"]["loginServer"], format!("acrprod.{suffix}"));
+        let metadata = env.get("/metadata/endpoints?api-version=2022-09-01").await;
+        assert_eq!(metadata.body["name"], cloud);
+        assert_eq!(metadata.body["suffixes"]["acrLoginServer"], suffix);
+    }
+}
