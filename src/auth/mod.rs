@@ -99,6 +99,14 @@ impl Environment {
         Environment { vars: vars.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect() }
     }
 
+    /// The same environment with `name` set to `value` (a command-line flag over a variable).
+    pub fn with(mut self, name: &str, value: &str) -> Environment {
+        if !value.trim().is_empty() {
+            self.vars.insert(name.to_string(), value.to_string());
+        }
+        self
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }

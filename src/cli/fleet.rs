@@ -25,6 +25,9 @@ pub struct AzureArgs {
     /// How to sign in to Azure. auto tries, in order and where their variables exist: service principal (AZURE_CLIENT_SECRET), workload identity (AZURE_FEDERATED_TOKEN_FILE), GitHub Actions OIDC, Azure Pipelines OIDC, managed identity (App Service, or IMDS if it answers within 1 s), Azure CLI / azd; the first that signs in wins (-v names it), and if none does the error says why each was not used
     #[arg(long, value_enum, default_value_t = AuthMethod::Auto, env = "ACRLINK_AUTH")]
     pub auth: AuthMethod,
+    /// The identity to sign in as, where a method takes one: a user-assigned managed identity, or the application or identity of a federated credential (workload identity, GitHub and Azure Pipelines OIDC). Overrides AZURE_CLIENT_ID
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -110,7 +113,10 @@ struct Clients {
 fn clients(config: Option<&Config>, args: &AzureArgs, settings: &Settings) -> Result<Clients, Exit> {
     let cloud = config.map(|c| c.cloud).unwrap_or_default();
     let context = auth::Context { cloud, tenant: config.and_then(|c| c.tenant_id.as_deref()) };
-    let environment = auth::Environment::from_vars(std::env::vars());
+    let mut environment = auth::Environment::from_vars(std::env::vars());
+    if let Some(client_id) = &args.client_id {
+        environment = environment.with("AZURE_CLIENT_ID", client_id).with("AZURESUBSCRIPTION_CLIENT_ID", client_id);
+    }
     let credential = auth::credential(args.auth, &context, &environment).map_err(|e| {
         report_error(&e.to_string(), Some("see `acrlink plan --help` for the sign-in methods and their variables"));
         Exit::Error

@@ -314,6 +314,11 @@ fn a_user_assigned_identity_is_chosen_by_client_id() {
     let mut vars = place.environment("imds");
     vars.insert("AZURE_CLIENT_ID".into(), USER_ASSIGNED_CLIENT.into());
     assert_planned(&place.run(&vars, &["plan", "--auth", "managed-identity", "--color", "never"]), "user-assigned");
+    // --client-id says the same on the command line, over AZURE_CLIENT_ID.
+    let mut flagged = vars.clone();
+    flagged.insert("AZURE_CLIENT_ID".into(), GITHUB_CLIENT.into());
+    let args = ["plan", "--auth", "managed-identity", "--client-id", USER_ASSIGNED_CLIENT, "--color", "never"];
+    assert_planned(&place.run(&flagged, &args), "--client-id");
     // An identity the machine does not carry is refused, and said so.
     vars.insert("AZURE_CLIENT_ID".into(), GITHUB_CLIENT.into());
     let refused = place.run(&vars, &["plan", "--auth", "managed-identity", "--color", "never"]);
