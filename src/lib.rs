@@ -16,6 +16,7 @@
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used))]
 
 pub mod apply;
+pub mod auth;
 pub mod check;
 pub mod config;
 pub mod engine;

@@ -10,26 +10,15 @@ use ring::hmac;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::cloud::CloudName;
 use crate::http::{Reply, Req};
 use crate::server::Shared;
 use crate::state::{DirectoryObject, State};
 
-/// Audiences ARM accepts in access tokens.
-pub const ARM_AUDIENCES: &[&str] = &[
-    "https://management.core.windows.net/",
-    "https://management.core.windows.net",
-    "https://management.azure.com/",
-    "https://management.azure.com",
-];
-
-/// Resources the token endpoint issues tokens for (`<resource>/.default`).
+/// Resources the token endpoint issues tokens for (`<resource>/.default`) in every cloud,
+/// besides the cloud's own ARM audiences and Microsoft Graph.
 const KNOWN_RESOURCES: &[&str] = &[
-    "https://management.azure.com",
-    "https://management.azure.com/",
-    "https://management.core.windows.net",
-    "https://management.core.windows.net/",
     "https://containerregistry.azure.net",
-    "https://graph.microsoft.com",
     // Microsoft Graph's application id.
     "00000003-0000-0000-c000-000000000000",
     // The AKS AAD server application (kubelogin's --server-id).
@@ -40,9 +29,15 @@ const KNOWN_RESOURCES: &[&str] = &[
 /// the resource id, so `https://graph.microsoft.com//.default` (az CLI's form: the resource id
 /// with its slash, plus `/.default`) names Microsoft Graph. The emulator's own base URL is the
 /// Microsoft Graph resource id of the cloud its metadata document describes.
-fn is_known_resource(resource: &str, own: &[&str]) -> bool {
+pub(crate) fn is_known_resource(cloud: CloudName, resource: &str, own: &[&str]) -> bool {
     let bare = resource.trim_end_matches('/');
-    KNOWN_RESOURCES.iter().chain(own).any(|r| r.trim_end_matches('/').eq_ignore_ascii_case(bare))
+    let profile = cloud.profile();
+    KNOWN_RESOURCES
+        .iter()
+        .chain(profile.arm_audiences)
+        .chain([&profile.graph_resource])
+        .chain(own)
+        .any(|r| r.trim_end_matches('/').eq_ignore_ascii_case(bare))
 }
 
 /// Whether a token's audience is Microsoft Graph: its well-known forms or the emulator itself,
@@ -286,7 +281,7 @@ fn requested_resource(shared: &Shared, req: &Req, form: &TokenForm, tenant: &str
             ),
         ));
     };
-    if !is_known_resource(resource, &[&req.base_url, &shared.endpoint]) {
+    if !is_known_resource(shared.cloud, resource, &[&req.base_url, &shared.endpoint]) {
         return Err(entra_error(
             400,
             "invalid_resource",

@@ -254,7 +254,7 @@ pub fn generate(spec: &Spec) -> World {
     let principals = principals(spec, &subscriptions);
     let role_assignments = attached_grants(&subscriptions, &clusters, &registries);
     World {
-        tenant: Tenant { id: guid("tenant"), domain: Some("fleet.onmicrosoft.com".into()) },
+        tenant: Tenant { id: guid("tenant"), domain: Some("fleet.onmicrosoft.com".into()), cloud: Default::default() },
         settings: Settings::default(),
         subscriptions,
         resource_groups,
@@ -264,6 +264,7 @@ pub fn generate(spec: &Spec) -> World {
         role_definitions: Vec::new(),
         role_assignments,
         faults: Faults::default(),
+        sign_in: crate::world::SignIn::default(),
     }
 }
 

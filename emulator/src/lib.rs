@@ -14,6 +14,7 @@
 mod admin;
 mod arm;
 mod assignments;
+mod cloud;
 mod entra;
 mod error;
 mod faults;
@@ -21,6 +22,7 @@ mod generate;
 mod graph;
 mod handle;
 mod http;
+mod identity;
 mod ids;
 mod kube;
 mod kubelet;
@@ -43,6 +45,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::watch;
 
+pub use cloud::CloudName;
 pub use error::{EmulatorError, WorldProblem};
 pub use generate::{Spec as GenerateSpec, generate_world, parse_spec as parse_generate_spec};
 pub use handle::StateHandle;
@@ -53,7 +56,7 @@ pub use state::views::{
 pub use world::{
     Bucket, ClientSecret, Cluster, ClusterIdentity, CustomRole, FaultKind, FaultRule, Faults, FederatedCredential,
     Grant, Kubelet, KubeletIdentity, Lro, LroMode, Principal, Registry, RegistryToken, ResourceGroup, RoleAssignment,
-    RoleAssignmentMode, ScopeMap, Settings, Subscription, Tenant, Throttle, World,
+    RoleAssignmentMode, ScopeMap, Settings, SignIn, Subscription, Tenant, Throttle, World,
 };
 
 /// The role definition GUID of AcrPull (the same in every tenant and cloud).
@@ -80,6 +83,13 @@ pub struct ReadyInfo {
     pub registry_endpoint: String,
     /// The environment that makes acrlink and Azure SDK clients target this emulator.
     pub env: BTreeMap<String, String>,
+    /// What the secret-less sign-in places would add to a process's environment, pointing at
+    /// this emulator: GitHub Actions' and Azure Pipelines' OIDC token services, App Service's
+    /// managed-identity endpoint and `ACRLINK_IMDS_ENDPOINT` (IMDS). Not part of `env`: each
+    /// would change which method `--auth auto` picks. Not in the ready line either, which
+    /// keeps its keys.
+    #[serde(skip)]
+    pub sign_in_env: BTreeMap<String, String>,
 }
 
 /// A running emulator. Dropping it stops serving as well; `shutdown` waits for that.
@@ -102,11 +112,13 @@ impl Emulator {
             .map_err(|source| EmulatorError::Bind { addr: listen, source })?;
         let address = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: listen, source })?;
         // Login servers go into the certificate so clients can reach registries by name.
-        let login_servers: Vec<String> = world
+        let suffix = world.tenant.cloud.profile().acr_suffix;
+        let mut login_servers: Vec<String> = world
             .registries
             .iter()
-            .map(|r| r.login_server.clone().unwrap_or_else(|| format!("{}.azurecr.io", r.name.to_ascii_lowercase())))
+            .map(|r| r.login_server.clone().unwrap_or_else(|| format!("{}.{suffix}", r.name.to_ascii_lowercase())))
             .collect();
+        login_servers.push(format!("*.{suffix}"));
         let tls = tls::generate(address.ip(), &login_servers)?;
         let ca_file = tls::CaFile::write(&tls.ca_pem)?;
         let host = if address.ip().is_unspecified() { "127.0.0.1".to_string() } else { address.ip().to_string() };
@@ -125,6 +137,8 @@ impl Emulator {
             signing_key,
             endpoint,
             ca_pem: tls.ca_pem.clone(),
+            sign_in: world.sign_in.clone(),
+            cloud: world.tenant.cloud,
             rendered: std::sync::atomic::AtomicU64::new(0),
         });
         let (stop, stopped) = watch::channel(false);
@@ -161,7 +175,13 @@ impl Emulator {
             kubernetes_endpoint: format!("{endpoint}/k8s"),
             registry_endpoint: format!("{endpoint}/acr"),
             env: self.env(),
+            sign_in_env: self.sign_in_env(),
         }
+    }
+
+    /// The variables of every secret-less sign-in place (see `ReadyInfo::sign_in_env`).
+    pub fn sign_in_env(&self) -> BTreeMap<String, String> {
+        identity::environment(&self.shared)
     }
 
     /// Exactly what makes acrlink and other clients target this emulator.

@@ -215,6 +215,14 @@ pub enum Target {
     },
     /// Azure Resource Graph: one query over the tables the emulator holds.
     ResourceGraph,
+    /// GitHub Actions' ID-token service.
+    GithubIdToken,
+    /// Azure Pipelines' OIDC token endpoint.
+    PipelinesIdToken,
+    /// The Instance Metadata Service's managed-identity token endpoint.
+    Imds,
+    /// App Service's managed-identity endpoint (`IDENTITY_ENDPOINT`).
+    AppServiceIdentity,
     /// A provider or type the emulator does not serve.
     UnknownType {
         namespace: String,
@@ -307,6 +315,18 @@ fn front_door(method: &str, s: &[&str], l: &[&str]) -> Option<Route> {
                 Some(ApiFamily::ResourceGraph),
                 Target::ResourceGraph,
             ));
+        }
+        ["actions", "idtoken"] => {
+            return Some(route("/actions/idtoken", "GitHub_IdToken", None, Target::GithubIdToken));
+        }
+        ["pipelines", "oidctoken"] => {
+            return Some(route("/pipelines/oidctoken", "Pipelines_OidcToken", None, Target::PipelinesIdToken));
+        }
+        ["metadata", "identity", "oauth2", "token"] => {
+            return Some(route("/metadata/identity/oauth2/token", "Imds_Token", None, Target::Imds));
+        }
+        ["msi", "token"] => {
+            return Some(route("/msi/token", "AppService_Token", None, Target::AppServiceIdentity));
         }
         ["metadata", "endpoints"] => {
             return Some(route("/metadata/endpoints", "Metadata_Endpoints", None, Target::Metadata));

@@ -23,7 +23,7 @@ use crate::ledger::{DROPPED, Ledger};
 use crate::route::{Route, Target, classify};
 use crate::state::State;
 use crate::throttle::Throttler;
-use crate::{admin, arm, entra, graph, kube, registry};
+use crate::{admin, arm, entra, graph, identity, kube, registry};
 
 /// Everything a request handler may touch.
 pub(crate) struct Shared {
@@ -35,6 +35,10 @@ pub(crate) struct Shared {
     /// `https://127.0.0.1:PORT`, the emulator's canonical base URL.
     pub endpoint: String,
     pub ca_pem: String,
+    /// The CI token services' claims and the machine's managed identities.
+    pub sign_in: crate::world::SignIn,
+    /// The world's cloud: which ARM audiences count, which resources Entra knows.
+    pub cloud: crate::cloud::CloudName,
     /// List items turned into JSON for list answers (ARM and Resource Graph pages), so tests
     /// can count the work paging costs.
     pub rendered: AtomicU64,
@@ -212,7 +216,11 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             Target::OpenId { tenant } => entra::openid_configuration(&shared, &req, tenant),
             Target::InstanceDiscovery => entra::instance_discovery(&req),
             Target::Keys => entra::keys(),
-            Target::Metadata => arm::metadata(&req),
+            Target::Metadata => arm::metadata(&req, shared.cloud),
+            Target::GithubIdToken => identity::github(&shared, &req),
+            Target::PipelinesIdToken => identity::pipelines(&shared, &req),
+            Target::Imds => identity::imds(&shared, &req),
+            Target::AppServiceIdentity => identity::app_service(&shared, &req),
             Target::Graph { rest } => graph::handle(&shared, &req, rest),
             Target::Kube { .. } if kube::is_watch(&req) => match kube::watch(&shared, &req, &route) {
                 Ok(body) => {

@@ -441,7 +441,14 @@ fn tokens_of(
         .collect()
 }
 
-fn registry_rec(r: &world::Registry, sub: String, rg: String, rg_location: String, created: &str) -> RegistryRec {
+fn registry_rec(
+    r: &world::Registry,
+    sub: String,
+    rg: String,
+    rg_location: String,
+    created: &str,
+    suffix: &str,
+) -> RegistryRec {
     let id = registry_id(&sub, &rg, &r.name);
     let scope_maps = scope_maps_of(r, created);
     let tokens = tokens_of(r, &id, &scope_maps, created);
@@ -457,7 +464,7 @@ fn registry_rec(r: &world::Registry, sub: String, rg: String, rg_location: Strin
         location: r.location.clone().unwrap_or(rg_location),
         tags: r.tags.clone(),
         sku: r.sku.clone(),
-        login_server: r.login_server.clone().unwrap_or_else(|| format!("{}.azurecr.io", lc(&r.name))),
+        login_server: r.login_server.clone().unwrap_or_else(|| format!("{}.{suffix}", lc(&r.name))),
         admin_user_enabled: r.admin_user_enabled,
         role_assignment_mode: r.role_assignment_mode,
         aad_as_arm: r.azure_ad_authentication_as_arm,
@@ -548,7 +555,7 @@ impl State {
         for r in &world.registries {
             let sub = resolve_subscription(&subscriptions, &r.subscription);
             let (rg, rg_location) = group_of(&resource_groups, &sub, &r.resource_group);
-            let registry = registry_rec(r, sub, rg, rg_location, &created);
+            let registry = registry_rec(r, sub, rg, rg_location, &created, world.tenant.cloud.profile().acr_suffix);
             registries.insert(lc(&registry.id), registry);
         }
         let mut clients = HashMap::new();

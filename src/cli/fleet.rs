@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::{Exit, report_error};
 use acrlink::apply::{self, ApplyOptions};
+use acrlink::auth::{self, AuthMethod};
 use acrlink::check;
 use acrlink::config::{self, Config};
 use acrlink::engine;
@@ -14,16 +15,19 @@ use acrlink::methods::pull_secret;
 use acrlink::plan::{self, Plan};
 use acrlink::provider::azure::AzureClient;
 use acrlink::provider::azure::arm::ArmClient;
-use acrlink::provider::azure::auth::{self, AuthMethod, CloudEndpoints};
+use acrlink::provider::azure::auth::CloudEndpoints;
 use acrlink::provider::kubernetes::live::KubeClients;
 use acrlink::render::{self, style};
 use acrlink::settings::Settings;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AzureArgs {
-    /// How to sign in to Azure. auto: service principal if AZURE_CLIENT_SECRET is set, workload identity if AZURE_FEDERATED_TOKEN_FILE is, managed identity if IDENTITY_ENDPOINT is, else the Azure CLI login. On a VM, pick managed-identity (AZURE_CLIENT_ID selects a user-assigned one)
+    /// How to sign in to Azure. auto tries, in order and where their variables exist: service principal (AZURE_CLIENT_SECRET), workload identity (AZURE_FEDERATED_TOKEN_FILE), GitHub Actions OIDC, Azure Pipelines OIDC, managed identity (App Service, or IMDS if it answers within 1 s), Azure CLI / azd; the first that signs in wins (-v names it), and if none does the error says why each was not used
     #[arg(long, value_enum, default_value_t = AuthMethod::Auto, env = "ACRLINK_AUTH")]
     pub auth: AuthMethod,
+    /// The identity to sign in as, where a method takes one: a user-assigned managed identity, or the application or identity of a federated credential (workload identity, GitHub and Azure Pipelines OIDC). Overrides AZURE_CLIENT_ID
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -108,10 +112,18 @@ struct Clients {
 
 fn clients(config: Option<&Config>, args: &AzureArgs, settings: &Settings) -> Result<Clients, Exit> {
     let cloud = config.map(|c| c.cloud).unwrap_or_default();
-    let credential = auth::credential(args.auth, cloud, config.and_then(|c| c.tenant_id.as_deref())).map_err(|e| {
-        report_error(&e.to_string(), Some("see `acrlink --help` for the sign-in methods and their variables"));
+    let context = auth::Context { cloud, tenant: config.and_then(|c| c.tenant_id.as_deref()) };
+    let mut environment = auth::Environment::from_vars(std::env::vars());
+    if let Some(client_id) = &args.client_id {
+        environment = environment.with("AZURE_CLIENT_ID", client_id).with("AZURESUBSCRIPTION_CLIENT_ID", client_id);
+    }
+    let credential = auth::credential(args.auth, &context, &environment).map_err(|e| {
+        report_error(&e.to_string(), Some("see `acrlink plan --help` for the sign-in methods and their variables"));
         Exit::Error
     })?;
+    if args.auth != AuthMethod::Auto {
+        tracing::info!(method = args.auth.name(), "signing in to Azure with {}", args.auth.name());
+    }
     let endpoints = CloudEndpoints::for_cloud(cloud, settings.arm_endpoint.as_deref());
     let arm =
         ArmClient::new(&endpoints.arm_endpoint, &endpoints.arm_scope, credential.clone(), settings).map_err(|e| {
@@ -179,7 +191,7 @@ fn sign_in(runtime: &tokio::runtime::Runtime, client: &AzureClient) -> Result<()
     runtime.block_on(client.arm.sign_in()).map_err(|e| {
         report_error(
             &format!("cannot sign in to Azure: {e}"),
-            Some("set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, use workload identity, or run `az login`; choose with --auth"),
+            Some("choose a method with --auth (auto, service-principal, workload-identity, github-oidc, azure-pipelines-oidc, managed-identity, azure-cli); `acrlink plan --help` lists the variables each needs"),
         );
         Exit::Error
     })

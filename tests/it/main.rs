@@ -8,5 +8,6 @@ mod engine;
 mod examples;
 mod graph_reads;
 mod pullsecret;
+mod signin;
 mod support;
 mod validate;

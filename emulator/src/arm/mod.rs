@@ -20,7 +20,7 @@ use std::time::Instant;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::entra::{ARM_AUDIENCES, verify};
+use crate::entra::verify;
 use crate::http::{Reply, Req, arm_error, page_of};
 use crate::roles::RoleDef;
 use crate::route::{ApiFamily, Route, Target};
@@ -330,8 +330,9 @@ fn authenticate(shared: &Shared, req: &Req) -> Result<Caller, Reply> {
         ));
     }
     let audience = claims["aud"].as_str().unwrap_or_default();
-    if !ARM_AUDIENCES.contains(&audience) {
-        let allowed = ARM_AUDIENCES.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(",");
+    if !shared.cloud.accepts_arm_audience(audience) {
+        let allowed =
+            shared.cloud.profile().arm_audiences.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(",");
         return Err(unauthorized(
             shared,
             "InvalidAuthenticationTokenAudience",
@@ -354,15 +355,17 @@ fn authenticate(shared: &Shared, req: &Req) -> Result<Caller, Reply> {
 /// (`az cloud register --endpoint-resource-manager`), with the key names ARM uses today.
 /// Login, ARM and Microsoft Graph point at the emulator itself; services it does not emulate
 /// keep the public cloud's values.
-pub(crate) fn metadata(req: &Req) -> Reply {
+pub(crate) fn metadata(req: &Req, cloud: crate::cloud::CloudName) -> Reply {
     let base = &req.base_url;
+    let profile = cloud.profile();
+    let audiences: Vec<&str> = profile.arm_audiences.iter().copied().filter(|a| a.ends_with('/')).collect();
     Reply::json(
         200,
         &json!({
             "portal": format!("{base}/"),
             "authentication": {
                 "loginEndpoint": format!("{base}/"),
-                "audiences": ["https://management.core.windows.net/", "https://management.azure.com/"],
+                "audiences": audiences,
                 "tenant": "common",
                 "identityProvider": "AAD",
             },
@@ -370,10 +373,10 @@ pub(crate) fn metadata(req: &Req) -> Reply {
             // Azure AD Graph (retired); nothing here serves it.
             "graphAudience": "https://graph.windows.net/",
             "graph": "https://graph.windows.net/",
-            "name": "AzureCloud",
+            "name": profile.name,
             "suffixes": {
                 "azureDataLakeStoreFileSystem": "azuredatalakestore.net",
-                "acrLoginServer": "azurecr.io",
+                "acrLoginServer": profile.acr_suffix,
                 "sqlServerHostname": "database.windows.net",
                 "azureDataLakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net",
                 "keyVaultDns": "vault.azure.net",

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::entra::{ARM_AUDIENCES, sign, verify};
+use crate::entra::{sign, verify};
 use crate::http::{Reply, Req};
 use crate::server::Shared;
 use crate::state::{RegistryRec, State};
@@ -237,7 +237,8 @@ fn exchange(shared: &Shared, state: &State, registry: &RegistryRec, req: &Req) -
             return unauthorized();
         };
         let audience = claims["aud"].as_str().unwrap_or_default().trim_end_matches('/');
-        let arm = ARM_AUDIENCES.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(audience));
+        let arm =
+            shared.cloud.profile().arm_audiences.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(audience));
         let audience_ok = audience.eq_ignore_ascii_case(ACR_AUDIENCE) || (arm && registry.aad_as_arm);
         let tenant_ok = claims["tid"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(&state.tenant_id))
             && field(&pairs, "tenant").is_none_or(|t| t.eq_ignore_ascii_case(&state.tenant_id));

@@ -11,6 +11,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::cloud::CloudName;
 use crate::error::EmulatorError;
 
 /// An emulated Azure tenant. See `emulator/README.md` for a walk-through and
@@ -44,6 +45,55 @@ pub struct World {
     /// Faults active from the start; change them at runtime through the admin endpoint.
     #[serde(default, skip_serializing_if = "Faults::is_default")]
     pub faults: Faults,
+    /// Where clients get an identity without a secret: the CI token services (GitHub Actions,
+    /// Azure Pipelines) and the managed-identity endpoints (IMDS, App Service).
+    #[serde(default, skip_serializing_if = "SignIn::is_default")]
+    pub sign_in: SignIn,
+}
+
+/// The emulated places a client signs in from without a secret. The CI token services issue
+/// ID tokens with these claims; Entra accepts them as `client_assertion` for principals whose
+/// `federated_credentials` match (issuer, subject, audience `api://AzureADTokenExchange`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignIn {
+    /// `iss` of the GitHub Actions ID tokens.
+    pub github_issuer: String,
+    /// `sub` of the GitHub Actions ID tokens (the job's repository, ref or environment).
+    pub github_subject: String,
+    /// The Azure Pipelines service connection the OIDC endpoint issues tokens for
+    /// (`serviceConnectionId`).
+    pub pipelines_service_connection_id: String,
+    /// `iss` of the Azure Pipelines ID tokens.
+    pub pipelines_issuer: String,
+    /// `sub` of the Azure Pipelines ID tokens (`sc://org/project/connection`).
+    pub pipelines_subject: String,
+    /// Lifetime of the CI ID tokens (GitHub's are about 5 minutes).
+    pub id_token_lifetime_seconds: u64,
+    /// Principals (names) the machine's managed-identity endpoints sign in as: the first is
+    /// the system-assigned identity, every one is selectable by its client id (user-assigned).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub managed_identities: Vec<String>,
+}
+
+impl Default for SignIn {
+    fn default() -> Self {
+        SignIn {
+            github_issuer: "https://token.actions.githubusercontent.com".into(),
+            github_subject: "repo:contoso/fleet:ref:refs/heads/main".into(),
+            pipelines_service_connection_id: "5c1d4b7e-2f0a-4e8b-9a6c-3d2e1f0a9b8c".into(),
+            pipelines_issuer: "https://vstoken.dev.azure.com/7a9c0e21-53b4-4f6d-8e2a-1b0c9d8e7f6a".into(),
+            pipelines_subject: "sc://contoso/fleet/acrlink".into(),
+            id_token_lifetime_seconds: 300,
+            managed_identities: Vec::new(),
+        }
+    }
+}
+
+impl SignIn {
+    pub fn is_default(&self) -> bool {
+        *self == SignIn::default()
+    }
 }
 
 impl World {
@@ -109,6 +159,10 @@ pub struct Tenant {
     /// place of the id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// The Azure cloud: its ARM audiences, registry login-server suffix (`azurecr.cn`,
+    /// `azurecr.us`) and metadata follow.
+    #[serde(default, skip_serializing_if = "CloudName::is_public")]
+    pub cloud: CloudName,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

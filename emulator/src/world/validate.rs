@@ -141,10 +141,31 @@ pub fn check(world: &World) -> Vec<Problem> {
     c.memberships_and_default_client(world);
     c.role_assignments(world);
     c.faults(world);
+    c.sign_in(world);
     c.problems
 }
 
 impl Checker {
+    /// Managed identities are principals with a client id; the service connection is a GUID.
+    fn sign_in(&mut self, world: &World) {
+        let sign_in = &world.sign_in;
+        if !is_guid(&sign_in.pipelines_service_connection_id) {
+            self.report(
+                &[Seg::Key("sign_in".into()), Seg::Key("pipelines_service_connection_id".into())],
+                "must be a GUID",
+            );
+        }
+        for (i, name) in sign_in.managed_identities.iter().enumerate() {
+            let found = world.principals.iter().find(|p| p.name.eq_ignore_ascii_case(name));
+            let message = match found {
+                None => format!("no principal is named {name:?}"),
+                Some(p) if p.client_id.is_none() => format!("principal {name:?} has no client_id"),
+                Some(_) => continue,
+            };
+            self.report(&[Seg::Key("sign_in".into()), Seg::Key("managed_identities".into()), Seg::Index(i)], message);
+        }
+    }
+
     fn settings(&mut self, world: &World) {
         if !is_guid(&world.tenant.id) {
             self.report(&[Seg::Key("tenant".into()), Seg::Key("id".into())], "must be a GUID");

@@ -21,6 +21,7 @@ mod registry;
 mod resource_graph;
 mod scale;
 mod shape;
+mod sign_in;
 mod support;
 mod throughput;
 mod tools;

@@ -1,37 +1,78 @@
-//! Chooses the Entra credential the way Azure tools do, and the cloud's endpoints. Tokens stay
-//! inside azure_identity's types and are only ever written into an Authorization header.
+//! The cloud's endpoints. The credential is chosen in `crate::auth` (the way Azure tools do);
+//! tokens stay inside azure_identity's types and are only ever written into an Authorization
+//! header.
 
-use std::sync::Arc;
-
-use azure_core::credentials::{Secret, TokenCredential};
-use azure_core::http::ClientOptions;
-use azure_identity::{
-    ClientSecretCredential, ClientSecretCredentialOptions, DeveloperToolsCredential, ManagedIdentityCredential,
-    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
-};
-
+pub use crate::auth::{AuthError, AuthMethod};
 use crate::config::model::Cloud;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AuthMethod {
-    /// Service principal secret, then workload identity, then managed identity, then Azure CLI
-    Auto,
-    /// AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET
-    ServicePrincipal,
-    /// AZURE_FEDERATED_TOKEN_FILE (GitHub Actions OIDC, AKS workload identity)
-    WorkloadIdentity,
-    /// The managed identity of the machine (IDENTITY_ENDPOINT or IMDS)
-    ManagedIdentity,
-    /// `az login`, then `azd auth login`
-    AzureCli,
+/// Every endpoint and audience acrlink uses in one cloud. Values from az CLI's cloud table and
+/// the Azure SDKs' (`shared/docs/azure-contracts.md` §6.3, §16).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CloudProfile {
+    /// The name `azure.cloud` takes and az CLI uses.
+    pub name: &'static str,
+    /// Entra's authority host.
+    pub authority_host: &'static str,
+    /// Azure Resource Manager.
+    pub arm_endpoint: &'static str,
+    /// The audience of ARM tokens (scope: audience + `/.default`); fixed per cloud, whatever
+    /// host ARM is reached at. Registries take the same tokens at `/oauth2/exchange`.
+    pub arm_audience: &'static str,
+    /// Registries' login servers end in it (acrlink reads `loginServer` from ARM instead of
+    /// building names).
+    pub acr_login_suffix: &'static str,
+    /// Microsoft Graph's resource id.
+    pub graph: &'static str,
+    /// The audience of federated assertions (CI ID tokens). Azure China has been reported to
+    /// use `api://AzureADTokenExchangeChina` for some issuers; federated credentials name the
+    /// audience, so this is only what acrlink asks the CI token services for.
+    pub token_exchange_audience: &'static str,
+    /// The AKS AAD server application (kubelogin's `--server-id`): the same in every cloud.
+    pub aks_server_app: &'static str,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("--auth {method} needs {missing} in the environment")]
-    Missing { method: &'static str, missing: &'static str },
-    #[error("cannot set up the {method} credential: {message}")]
-    Setup { method: &'static str, message: String },
+const AKS_SERVER_APP: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
+
+pub const CLOUDS: [CloudProfile; 3] = [
+    CloudProfile {
+        name: "AzureCloud",
+        authority_host: "https://login.microsoftonline.com",
+        arm_endpoint: "https://management.azure.com",
+        arm_audience: "https://management.azure.com",
+        acr_login_suffix: "azurecr.io",
+        graph: "https://graph.microsoft.com",
+        token_exchange_audience: "api://AzureADTokenExchange",
+        aks_server_app: AKS_SERVER_APP,
+    },
+    CloudProfile {
+        name: "AzureChinaCloud",
+        authority_host: "https://login.chinacloudapi.cn",
+        arm_endpoint: "https://management.chinacloudapi.cn",
+        arm_audience: "https://management.chinacloudapi.cn",
+        acr_login_suffix: "azurecr.cn",
+        graph: "https://microsoftgraph.chinacloudapi.cn",
+        token_exchange_audience: "api://AzureADTokenExchange",
+        aks_server_app: AKS_SERVER_APP,
+    },
+    CloudProfile {
+        name: "AzureUSGovernment",
+        authority_host: "https://login.microsoftonline.us",
+        arm_endpoint: "https://management.usgovcloudapi.net",
+        arm_audience: "https://management.usgovcloudapi.net",
+        acr_login_suffix: "azurecr.us",
+        graph: "https://graph.microsoft.us",
+        token_exchange_audience: "api://AzureADTokenExchange",
+        aks_server_app: AKS_SERVER_APP,
+    },
+];
+
+/// The profile of `cloud`.
+pub fn profile(cloud: Cloud) -> &'static CloudProfile {
+    match cloud {
+        Cloud::AzureCloud => &CLOUDS[0],
+        Cloud::AzureChinaCloud => &CLOUDS[1],
+        Cloud::AzureUsGovernment => &CLOUDS[2],
+    }
 }
 
 /// Endpoints of one Azure cloud; `arm_override` (ACRLINK_ARM_ENDPOINT) replaces ARM's (for the
@@ -39,92 +80,41 @@ pub enum AuthError {
 #[derive(Debug, Clone)]
 pub struct CloudEndpoints {
     pub arm_endpoint: String,
-    /// The token audience for ARM: fixed per cloud, whatever host ARM is reached at.
+    /// The token scope for ARM: fixed per cloud, whatever host ARM is reached at.
     pub arm_scope: String,
 }
 
 impl CloudEndpoints {
     pub fn for_cloud(cloud: Cloud, arm_override: Option<&str>) -> CloudEndpoints {
-        let default = match cloud {
-            Cloud::AzureCloud => "https://management.azure.com",
-            Cloud::AzureChinaCloud => "https://management.chinacloudapi.cn",
-            Cloud::AzureUsGovernment => "https://management.usgovcloudapi.net",
-        };
-        let arm_endpoint = arm_override.unwrap_or(default);
+        let profile = profile(cloud);
+        let arm_endpoint = arm_override.unwrap_or(profile.arm_endpoint);
         CloudEndpoints {
             arm_endpoint: arm_endpoint.trim_end_matches('/').to_string(),
-            arm_scope: format!("{default}/.default"),
+            arm_scope: format!("{}/.default", profile.arm_audience),
         }
     }
 }
 
-fn client_options(cloud: Cloud) -> ClientOptions {
-    use azure_core::cloud::CloudConfiguration;
-    // AZURE_AUTHORITY_HOST wins, as in every Azure SDK; azure_identity reads it when no cloud is set.
-    let configuration = if std::env::var_os("AZURE_AUTHORITY_HOST").is_some() {
-        None
-    } else {
-        match cloud {
-            Cloud::AzureCloud => None,
-            Cloud::AzureChinaCloud => Some(Arc::new(CloudConfiguration::AzureChina)),
-            Cloud::AzureUsGovernment => Some(Arc::new(CloudConfiguration::AzureGovernment)),
-        }
-    };
-    ClientOptions { cloud: configuration, ..Default::default() }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-pub fn credential(
-    method: AuthMethod,
-    cloud: Cloud,
-    tenant: Option<&str>,
-) -> Result<Arc<dyn TokenCredential>, AuthError> {
-    let method = match method {
-        AuthMethod::Auto if env("AZURE_CLIENT_SECRET").is_some() => AuthMethod::ServicePrincipal,
-        AuthMethod::Auto if env("AZURE_FEDERATED_TOKEN_FILE").is_some() => AuthMethod::WorkloadIdentity,
-        AuthMethod::Auto if env("IDENTITY_ENDPOINT").is_some() || env("MSI_ENDPOINT").is_some() => {
-            AuthMethod::ManagedIdentity
+    #[test]
+    fn every_cloud_has_its_own_hosts_and_the_same_aks_server_app() {
+        for cloud in [Cloud::AzureCloud, Cloud::AzureChinaCloud, Cloud::AzureUsGovernment] {
+            let p = profile(cloud);
+            assert!(p.authority_host.starts_with("https://") && p.arm_endpoint.starts_with("https://"), "{p:?}");
+            assert_eq!(p.aks_server_app, AKS_SERVER_APP);
         }
-        AuthMethod::Auto => AuthMethod::AzureCli,
-        other => other,
-    };
-    let setup = |method: &'static str| move |e: azure_core::Error| AuthError::Setup { method, message: e.to_string() };
-    match method {
-        AuthMethod::ServicePrincipal => {
-            let tenant = env("AZURE_TENANT_ID")
-                .or(tenant.map(str::to_string))
-                .ok_or(AuthError::Missing { method: "service-principal", missing: "AZURE_TENANT_ID" })?;
-            let client_id = env("AZURE_CLIENT_ID")
-                .ok_or(AuthError::Missing { method: "service-principal", missing: "AZURE_CLIENT_ID" })?;
-            let secret = env("AZURE_CLIENT_SECRET")
-                .ok_or(AuthError::Missing { method: "service-principal", missing: "AZURE_CLIENT_SECRET" })?;
-            let options = ClientSecretCredentialOptions { client_options: client_options(cloud) };
-            let credential = ClientSecretCredential::new(&tenant, client_id, Secret::new(secret), Some(options))
-                .map_err(setup("service-principal"))?;
-            Ok(credential)
-        }
-        AuthMethod::WorkloadIdentity => {
-            if env("AZURE_FEDERATED_TOKEN_FILE").is_none() {
-                return Err(AuthError::Missing { method: "workload-identity", missing: "AZURE_FEDERATED_TOKEN_FILE" });
-            }
-            let mut options = WorkloadIdentityCredentialOptions::default();
-            options.credential_options.client_options = client_options(cloud);
-            if options.tenant_id.is_none() && env("AZURE_TENANT_ID").is_none() {
-                options.tenant_id = tenant.map(str::to_string);
-            }
-            Ok(WorkloadIdentityCredential::new(Some(options)).map_err(setup("workload-identity"))?)
-        }
-        AuthMethod::ManagedIdentity => {
-            // A user-assigned identity is chosen by AZURE_CLIENT_ID, as the Azure SDKs do.
-            let options = azure_identity::ManagedIdentityCredentialOptions {
-                user_assigned_id: env("AZURE_CLIENT_ID").map(azure_identity::UserAssignedId::ClientId),
-                client_options: client_options(cloud),
-            };
-            Ok(ManagedIdentityCredential::new(Some(options)).map_err(setup("managed-identity"))?)
-        }
-        AuthMethod::AzureCli | AuthMethod::Auto => Ok(DeveloperToolsCredential::new(None).map_err(setup("azure-cli"))?),
+        assert_eq!(
+            CloudEndpoints::for_cloud(Cloud::AzureChinaCloud, None).arm_scope,
+            "https://management.chinacloudapi.cn/.default"
+        );
+        let emulated = CloudEndpoints::for_cloud(Cloud::AzureUsGovernment, Some("https://127.0.0.1:1/"));
+        assert_eq!(emulated.arm_endpoint, "https://127.0.0.1:1");
+        assert_eq!(
+            emulated.arm_scope, "https://management.usgovcloudapi.net/.default",
+            "the audience stays the cloud's"
+        );
     }
 }

@@ -1,0 +1,270 @@
+//! Signing in without a secret: the CI token services (GitHub Actions' ID-token endpoint,
+//! Azure Pipelines' OIDC endpoint), whose ID tokens Entra's token endpoint accepts as
+//! federated client assertions, and the managed-identity endpoints (IMDS, App Service).
+//!
+//! Their request secrets (`ACTIONS_ID_TOKEN_REQUEST_TOKEN`, `SYSTEM_ACCESSTOKEN`,
+//! `IDENTITY_HEADER`) are signed with the emulator's key, so no state holds them.
+
+use std::collections::BTreeMap;
+
+use ring::hmac;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::http::{Reply, Req};
+use crate::server::Shared;
+
+/// The audience Entra expects in federated assertions.
+pub(crate) const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// Paths of the services on the emulator's host.
+pub(crate) const GITHUB_PATH: &str = "/actions/idtoken";
+pub(crate) const PIPELINES_PATH: &str = "/pipelines/oidctoken";
+pub(crate) const APP_SERVICE_PATH: &str = "/msi/token";
+
+/// Which secret a request carries.
+#[derive(Clone, Copy)]
+enum Purpose {
+    ActionsRequest,
+    PipelinesAccess,
+    IdentityHeader,
+}
+
+impl Purpose {
+    fn name(self) -> &'static str {
+        match self {
+            Purpose::ActionsRequest => "actions-id-token-request",
+            Purpose::PipelinesAccess => "azure-pipelines-system-access-token",
+            Purpose::IdentityHeader => "app-service-identity-header",
+        }
+    }
+}
+
+fn secret(key: &hmac::Key, purpose: Purpose) -> String {
+    crate::entra::sign(key, &json!({"purpose": purpose.name(), "iss": "acrlink-emulator"}))
+}
+
+fn is_secret(key: &hmac::Key, purpose: Purpose, presented: &str) -> bool {
+    crate::entra::verify(key, presented).is_some_and(|claims| claims["purpose"] == purpose.name())
+}
+
+fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The variables each sign-in place would give a process, pointing at this emulator: GitHub
+/// Actions', Azure Pipelines' (plus the AzureCLI task's service-connection id), App Service's,
+/// and `ACRLINK_IMDS_ENDPOINT`, the address override for IMDS.
+pub(crate) fn environment(shared: &Shared) -> BTreeMap<String, String> {
+    let base = &shared.endpoint;
+    let key = &shared.signing_key;
+    let mut env = BTreeMap::new();
+    env.insert("ACTIONS_ID_TOKEN_REQUEST_URL".into(), format!("{base}{GITHUB_PATH}?api-version=2.0"));
+    env.insert("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), secret(key, Purpose::ActionsRequest));
+    env.insert("SYSTEM_OIDCREQUESTURI".into(), format!("{base}{PIPELINES_PATH}"));
+    env.insert("SYSTEM_ACCESSTOKEN".into(), secret(key, Purpose::PipelinesAccess));
+    env.insert(
+        "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID".into(),
+        shared.sign_in.pipelines_service_connection_id.clone(),
+    );
+    env.insert("IDENTITY_ENDPOINT".into(), format!("{base}{APP_SERVICE_PATH}"));
+    env.insert("IDENTITY_HEADER".into(), secret(key, Purpose::IdentityHeader));
+    env.insert("ACRLINK_IMDS_ENDPOINT".into(), base.clone());
+    env
+}
+
+fn bearer(req: &Req) -> Option<&str> {
+    req.header("authorization").and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+}
+
+fn id_token(shared: &Shared, issuer: &str, subject: &str, audience: &str, extra: Value) -> String {
+    let now = unix_now();
+    let mut claims = json!({
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + shared.sign_in.id_token_lifetime_seconds as i64,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    if let (Some(claims), Value::Object(extra)) = (claims.as_object_mut(), extra) {
+        claims.extend(extra);
+    }
+    crate::entra::sign(&shared.signing_key, &claims)
+}
+
+/// `GET {ACTIONS_ID_TOKEN_REQUEST_URL}&audience=...` with `Authorization: Bearer
+/// {ACTIONS_ID_TOKEN_REQUEST_TOKEN}` → `{"value": "<JWT>"}`, as GitHub's runner service does.
+pub(crate) fn github(shared: &Shared, req: &Req) -> Reply {
+    if req.method != "GET" {
+        return Reply::json(
+            405,
+            &json!({"message": format!("The requested resource does not support http method '{}'.", req.method)}),
+        );
+    }
+    if !bearer(req).is_some_and(|t| is_secret(&shared.signing_key, Purpose::ActionsRequest, t)) {
+        return Reply::json(
+            401,
+            &json!({"message": "Unauthorized: the ID token request token is missing or invalid."}),
+        );
+    }
+    let sign_in = &shared.sign_in;
+    // GitHub's default audience is the repository owner's URL.
+    let owner = sign_in.github_subject.strip_prefix("repo:").and_then(|s| s.split('/').next()).unwrap_or("contoso");
+    let default_audience = format!("https://github.com/{owner}");
+    let audience = req.query("audience").unwrap_or(&default_audience);
+    let repository =
+        sign_in.github_subject.strip_prefix("repo:").and_then(|s| s.split(':').next()).unwrap_or_default().to_string();
+    let token = id_token(
+        shared,
+        &sign_in.github_issuer,
+        &sign_in.github_subject,
+        audience,
+        json!({"repository": repository, "repository_owner": owner, "event_name": "push", "run_id": "1"}),
+    );
+    Reply::json(200, &json!({"count": 1, "value": token}))
+}
+
+/// `POST {SYSTEM_OIDCREQUESTURI}?api-version=7.1&serviceConnectionId=...` with
+/// `Authorization: Bearer {SYSTEM_ACCESSTOKEN}` → `{"oidcToken": "<JWT>"}`.
+pub(crate) fn pipelines(shared: &Shared, req: &Req) -> Reply {
+    if req.method != "POST" {
+        return Reply::json(405, &json!({"message": "The requested resource does not support http method 'GET'."}));
+    }
+    if !bearer(req).is_some_and(|t| is_secret(&shared.signing_key, Purpose::PipelinesAccess, t)) {
+        return Reply::json(401, &json!({"message": "TF400813: The user is not authorized to access this resource."}));
+    }
+    if req.query("api-version").is_none() {
+        return Reply::json(
+            400,
+            &json!({"message": "VS800075: The project or api-version is missing.", "typeKey": "VssInvalidPreviewVersionException"}),
+        );
+    }
+    let sign_in = &shared.sign_in;
+    let connection = req.query("serviceConnectionId").unwrap_or_default();
+    if !connection.eq_ignore_ascii_case(&sign_in.pipelines_service_connection_id) {
+        return Reply::json(
+            404,
+            &json!({"message": format!("Service connection with id '{connection}' was not found or is not authorized for this pipeline."), "typeKey": "ServiceEndpointNotFoundException"}),
+        );
+    }
+    let token =
+        id_token(shared, &sign_in.pipelines_issuer, &sign_in.pipelines_subject, TOKEN_EXCHANGE_AUDIENCE, json!({}));
+    Reply::json(200, &json!({"oidcToken": token}))
+}
+
+/// One of the machine's managed identities: (object id, client id).
+fn managed_identity(shared: &Shared, client_id: Option<&str>) -> Result<(String, String), &'static str> {
+    let state = shared.state();
+    let mut candidates = shared.sign_in.managed_identities.iter().filter_map(|name| {
+        state
+            .directory
+            .values()
+            .find(|d| d.name.eq_ignore_ascii_case(name))
+            .and_then(|d| Some((d.object_id.clone(), d.client_id.clone()?)))
+    });
+    match client_id {
+        None => candidates.next().ok_or("No managed identity is assigned to this resource."),
+        Some(wanted) => candidates
+            .find(|(_, c)| c.eq_ignore_ascii_case(wanted))
+            .ok_or("The requested identity has not been assigned to this resource."),
+    }
+}
+
+/// The access token for `resource`, as (token, lifetime seconds, client id), or an error text.
+fn managed_token(shared: &Shared, req: &Req, resource: &str) -> Result<(String, i64, String), (u16, Value)> {
+    let client_id = req.query("client_id");
+    let (object_id, client_id) = managed_identity(shared, client_id)
+        .map_err(|message| (400, json!({"error": "invalid_request", "error_description": message})))?;
+    if !crate::entra::is_known_resource(shared.cloud, resource, &[&req.base_url, &shared.endpoint]) {
+        return Err((
+            400,
+            json!({"error": "invalid_resource", "error_description": format!("AADSTS500011: The resource principal named {resource} was not found in the tenant.")}),
+        ));
+    }
+    let (tenant, lifetime) = {
+        let state = shared.state();
+        (state.tenant_id.clone(), state.settings.token_lifetime_seconds as i64)
+    };
+    let audience = resource.to_string();
+    let claims = crate::entra::access_token_claims(&tenant, &object_id, &client_id, &audience, lifetime, "2");
+    Ok((crate::entra::sign(&shared.signing_key, &claims), lifetime, client_id))
+}
+
+/// IMDS: `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=...` with
+/// `Metadata: true` (optional `client_id`). Every value of the answer is a string.
+pub(crate) fn imds(shared: &Shared, req: &Req) -> Reply {
+    if req.method != "GET" {
+        return Reply::json(405, &json!({"error": "method_not_allowed", "error_description": "GET only"}));
+    }
+    if req.header("metadata") != Some("true") {
+        return Reply::json(
+            400,
+            &json!({"error": "bad_request_102", "error_description": "Required metadata header not specified"}),
+        );
+    }
+    if req.query("api-version").is_none() {
+        return Reply::json(
+            400,
+            &json!({"error": "bad_request_100", "error_description": "Required query variable 'api-version' is missing"}),
+        );
+    }
+    let Some(resource) = req.query("resource").map(str::to_string) else {
+        return Reply::json(
+            400,
+            &json!({"error": "invalid_request", "error_description": "Required query variable 'resource' is missing"}),
+        );
+    };
+    match managed_token(shared, req, &resource) {
+        Ok((token, lifetime, client_id)) => {
+            let now = unix_now();
+            Reply::json(
+                200,
+                &json!({
+                    "access_token": token,
+                    "refresh_token": "",
+                    "expires_in": lifetime.to_string(),
+                    "expires_on": (now + lifetime).to_string(),
+                    "ext_expires_in": lifetime.to_string(),
+                    "not_before": now.to_string(),
+                    "resource": resource,
+                    "token_type": "Bearer",
+                    "client_id": client_id,
+                }),
+            )
+        }
+        Err((status, body)) => Reply::json(status, &body),
+    }
+}
+
+/// App Service / Functions / Container Apps: `GET {IDENTITY_ENDPOINT}?resource=...&api-version=2019-08-01`
+/// with `X-IDENTITY-HEADER: {IDENTITY_HEADER}`. The answer has `expires_on`, no `expires_in`.
+pub(crate) fn app_service(shared: &Shared, req: &Req) -> Reply {
+    let header = req.header("x-identity-header").unwrap_or_default();
+    if !is_secret(&shared.signing_key, Purpose::IdentityHeader, header) {
+        return Reply::json(
+            401,
+            &json!({"statusCode": 401, "message": "Unauthorized: the X-IDENTITY-HEADER is missing or wrong."}),
+        );
+    }
+    let Some(resource) = req.query("resource").map(str::to_string) else {
+        return Reply::json(400, &json!({"statusCode": 400, "message": "The resource parameter is missing."}));
+    };
+    match managed_token(shared, req, &resource) {
+        Ok((token, lifetime, client_id)) => Reply::json(
+            200,
+            &json!({
+                "access_token": token,
+                "expires_on": (unix_now() + lifetime).to_string(),
+                "resource": resource,
+                "token_type": "Bearer",
+                "client_id": client_id,
+            }),
+        ),
+        Err((_, body)) => Reply::json(
+            500,
+            &json!({"statusCode": 500, "message": body["error_description"].as_str().unwrap_or("error"), "correlationId": uuid::Uuid::new_v4().to_string()}),
+        ),
+    }
+}
