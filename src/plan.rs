@@ -171,6 +171,23 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
     pub resource: Resource,
+    /// The resource before an in-place change (update or replace), in the fields that decide
+    /// it; for people and programs only, apply never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<State>,
+    /// The same fields after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<State>,
+}
+
+impl Change {
+    /// This change, showing what it changes: `before` → `after`.
+    #[must_use]
+    pub fn shifting(mut self, before: State, after: State) -> Change {
+        self.before = Some(before);
+        self.after = Some(after);
+        self
+    }
 }
 
 /// A desired resource that needs nothing, and why.
@@ -187,7 +204,7 @@ pub struct Summary {
     pub destroy: usize,
 }
 
-pub use crate::model::{Address, Finding, InPlace, PasswordSlot, Precondition, Reason};
+pub use crate::model::{Address, Finding, InPlace, PasswordSlot, Precondition, Reason, State};
 
 /// acrlink plan, as printed by `plan --format json` and saved by `plan --out`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -11,7 +11,8 @@ use super::dockerconfig::{self, Credential, CredentialNote};
 use super::pull_secret::{self, DesiredEntry, DesiredSecret, Source, is_managed};
 use super::{ApplyContext, Diff, Done, Failed, Found, Inputs, registry_id_of};
 use crate::model::{
-    Address, CredentialKind, EntryChange, Finding, InPlace, PasswordSlot, Precondition, Reason, TokenChange, version_of,
+    Address, CredentialKind, EntryChange, Finding, InPlace, PasswordSlot, Precondition, Reason, State, TokenChange,
+    TokenPassword, version_of,
 };
 use crate::ownership;
 use crate::plan::{Action, Change, PasswordGeneration, Resource, Unchanged};
@@ -262,12 +263,15 @@ fn token_change(inputs: &Inputs<'_>, token: &DesiredToken, plan: &TokenPlan, out
     } else {
         Vec::new()
     };
-    out.changes.push(Change {
+    let shift = live.filter(|_| action == Action::Update).map(|live| token_states(live, token, generate.as_ref()));
+    let change = Change {
         address,
         action,
         reason,
         precondition: expect_token(live),
         depends_on,
+        before: None,
+        after: None,
         resource: Resource::RegistryToken {
             registry: token.registry.clone(),
             registry_id: token.registry_id.clone(),
@@ -275,7 +279,36 @@ fn token_change(inputs: &Inputs<'_>, token: &DesiredToken, plan: &TokenPlan, out
             scope_map_id,
             generate,
         },
+    };
+    out.changes.push(match shift {
+        Some((before, after)) => change.shifting(before, after),
+        None => change,
     });
+}
+
+/// A live token as the plan shows it, and as it will be after the change.
+fn token_states(live: &LiveToken, token: &DesiredToken, generate: Option<&PasswordGeneration>) -> (State, State) {
+    let before_passwords: Vec<TokenPassword> = live
+        .passwords
+        .iter()
+        .filter_map(|p| {
+            let slot = PasswordSlot::from_acr(&p.name)?;
+            Some(TokenPassword { slot, expiry: p.expiry.clone(), generated: false })
+        })
+        .collect();
+    let mut after_passwords = before_passwords.clone();
+    if let Some(generation) = generate {
+        after_passwords.retain(|p| p.slot != generation.slot);
+        after_passwords.push(TokenPassword { slot: generation.slot, expiry: None, generated: true });
+        after_passwords.sort_by_key(|p| p.slot);
+    }
+    let before = State::RegistryToken {
+        scope_map: live.scope_map_id.rsplit('/').next().unwrap_or_default().to_string(),
+        enabled: live.enabled,
+        passwords: before_passwords,
+    };
+    let after = State::RegistryToken { scope_map: token.scope_map.clone(), enabled: true, passwords: after_passwords };
+    (before, after)
 }
 
 /// Addresses of the live Secrets (this owner's) whose entries hold a password of `token`.
@@ -313,6 +346,8 @@ pub(super) fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
                 reason: Reason::RegistryObjectUnwanted,
                 precondition: expect_token(Some(token)),
                 depends_on,
+                before: None,
+                after: None,
                 resource: Resource::RegistryToken {
                     registry: registry.clone(),
                     registry_id: registry_id.clone(),

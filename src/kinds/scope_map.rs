@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Diff, Found, Inputs, registry_id_of};
-use crate::model::{Address, InPlace, Precondition, Reason, version_of};
+use crate::model::{Address, InPlace, Precondition, Reason, State, version_of};
 use crate::ownership;
 use crate::plan::{Action, Change, Resource, Unchanged};
 use crate::provider::{Azure, LiveScopeMap};
@@ -43,18 +43,25 @@ pub(super) fn diff(inputs: &Inputs<'_>, out: &mut Diff) {
                 continue;
             }
         };
-        out.changes.push(Change {
+        let change = Change {
             address,
             action,
             reason,
             precondition: expect_scope_map(live),
             depends_on: Vec::new(),
+            before: None,
+            after: None,
             resource: Resource::ScopeMap {
                 registry: map.registry.clone(),
                 registry_id: map.registry_id.clone(),
                 name: map.name.clone(),
                 actions: map.actions.clone(),
             },
+        };
+        out.changes.push(match live {
+            Some(_) => change
+                .shifting(State::ScopeMap { actions: live_actions }, State::ScopeMap { actions: map.actions.clone() }),
+            None => change,
         });
     }
 }
@@ -83,6 +90,8 @@ pub(super) fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
                 reason: Reason::RegistryObjectUnwanted,
                 precondition: expect_scope_map(Some(map)),
                 depends_on: movers,
+                before: None,
+                after: None,
                 resource: Resource::ScopeMap {
                     registry: registry.clone(),
                     registry_id: registry_id.clone(),

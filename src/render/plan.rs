@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::shift::{Shift, Tag, shifts};
 use super::style;
 use crate::apply::{ApplyReport, Status};
 use crate::model::{Address, Grantee};
@@ -96,6 +97,59 @@ fn describe(change: &Change) -> String {
     }
 }
 
+/// The fields an in-place change changes, old → new; multi-line values as a line diff.
+fn shift_text(out: &mut String, change: &Change, indent: &str) {
+    let (Some(before), Some(after)) = (&change.before, &change.after) else { return };
+    for shift in shifts(before, after) {
+        match shift {
+            Shift::One { name, before, after } => {
+                let _ = writeln!(out, "{indent}{name}: {} → {}", style::removed(&before), style::added(&after));
+            }
+            Shift::Lines { name, lines } => {
+                let _ = writeln!(out, "{indent}{name}:");
+                for (tag, line) in lines {
+                    let line = match tag {
+                        Tag::Same => format!("    {line}"),
+                        Tag::Removed => style::removed(&format!("  - {line}")),
+                        Tag::Added => style::added(&format!("  + {line}")),
+                        Tag::Gap => style::dim("    ⋯"),
+                    };
+                    let _ = writeln!(out, "{indent}{line}");
+                }
+            }
+        }
+    }
+}
+
+/// The same as a `diff` code block, folded under the change's address.
+fn shift_markdown(out: &mut String, change: &Change) {
+    let (Some(before), Some(after)) = (&change.before, &change.after) else { return };
+    let shifts = shifts(before, after);
+    if shifts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "<details><summary><code>{}</code> changes</summary>\n\n```diff", change.address);
+    for shift in shifts {
+        match shift {
+            Shift::One { name, before, after } => {
+                let _ = writeln!(out, "- {name}: {before}\n+ {name}: {after}");
+            }
+            Shift::Lines { name, lines } => {
+                let _ = writeln!(out, "  {name}:");
+                for (tag, line) in lines {
+                    let _ = match tag {
+                        Tag::Same => writeln!(out, "      {line}"),
+                        Tag::Removed => writeln!(out, "-     {line}"),
+                        Tag::Added => writeln!(out, "+     {line}"),
+                        Tag::Gap => writeln!(out, "      ⋯"),
+                    };
+                }
+            }
+        }
+    }
+    out.push_str("```\n\n</details>\n\n");
+}
+
 /// How plan output heads bindings acrlink cannot satisfy: errors, though apply does the rest.
 const BLOCKED_ERRORS: &str = "Errors: bindings acrlink cannot satisfy (apply does everything else):";
 
@@ -141,6 +195,7 @@ pub fn text(plan: &Plan) -> String {
             let _ = writeln!(out, "      {}", describe(change));
             let _ =
                 writeln!(out, "      {}", style::dim(&format!("reason: {}", super::reason::reason(&change.reason))));
+            shift_text(&mut out, change, "      ");
         }
         out.push('\n');
     }
@@ -184,6 +239,9 @@ pub fn markdown(plan: &Plan) -> String {
             );
         }
         out.push('\n');
+        for change in &plan.changes {
+            shift_markdown(&mut out, change);
+        }
     } else if plan.errors.is_empty() && plan.blocked.is_empty() {
         let _ = writeln!(out, "No changes: the live fleet matches `{}`.\n", plan.config_path);
     }
@@ -241,6 +299,7 @@ pub fn drift_text(plan: &Plan) -> String {
                 style::bold(&change.address.to_string()),
                 describe(change)
             );
+            shift_text(&mut out, change, "          ");
         }
         out.push('\n');
         let _ = writeln!(out, "Run `acrlink apply` to repair it.");
@@ -295,6 +354,9 @@ pub fn drift_markdown(plan: &Plan) -> String {
             let _ = writeln!(out, "| {kind} | `{}` | {} |", change.address, cell(&describe(change)));
         }
         out.push('\n');
+        for change in &plan.changes {
+            shift_markdown(&mut out, change);
+        }
     }
     markdown_findings(&mut out, plan);
     out

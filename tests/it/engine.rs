@@ -577,3 +577,49 @@ fn plan_out_to_a_path_that_cannot_be_written_fails_before_reading_live_state() {
     assert!(output.stderr.contains("no/such/dir/plan.json"), "{output}");
     assert!(azure.arm_requests().is_empty(), "nothing was read: {:?}", azure.arm_requests());
 }
+
+/// Issue 12, item 4: changing a binding's repositories shows the old condition and the new,
+/// one repository test per line, in every format; the JSON plan carries both.
+#[test]
+fn changing_repositories_shows_the_old_and_new_condition_in_every_format() {
+    let azure = Azure::demo();
+    assert_clean(azure.sandbox().run(["apply", "--auto-approve"]).assert_exit(0));
+    let config = managed_identity_part(&std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap());
+    assert!(config.contains("repositories = [\"payments/*\"]"), "the demo's ABAC binding moved");
+    let sandbox =
+        azure.sandbox_with(&config.replace("repositories = [\"payments/*\"]", "repositories = [\"billing/*\"]"));
+    let old = "StringStartsWithIgnoreCase 'payments/'";
+    let new = "StringStartsWithIgnoreCase 'billing/'";
+
+    let text = sandbox.run(["--color", "never", "plan"]);
+    assert_clean(text.assert_exit(0));
+    assert!(text.stdout.contains("condition:"), "{text}");
+    let line = |sign: &str, test: &str| {
+        text.stdout.lines().any(|l| l.trim_start().starts_with(sign) && l.trim_end().ends_with(test))
+    };
+    assert!(line("- ", old) && line("+ ", new), "one repository test per line, old and new:\n{text}");
+
+    let markdown = sandbox.run(["plan", "--format", "markdown"]);
+    assert_clean(markdown.assert_exit(0));
+    assert!(markdown.stdout.contains("```diff"), "{markdown}");
+    let diff_line = |sign: char, test: &str| markdown.stdout.lines().any(|l| l.starts_with(sign) && l.ends_with(test));
+    assert!(diff_line('-', old) && diff_line('+', new), "{markdown}");
+
+    let json = sandbox.run(["plan", "--format", "json"]);
+    assert_clean(json.assert_exit(0));
+    let plan = json.json();
+    let updates: Vec<&serde_json::Value> =
+        plan["changes"].as_array().unwrap().iter().filter(|c| c["action"] == "update").collect();
+    assert_eq!(updates.len(), 2, "both payments clusters: {json}");
+    for update in updates {
+        let (before, after) = (&update["before"], &update["after"]);
+        assert_eq!(before["kind"], "role_assignment", "{json}");
+        assert!(before["condition"].as_str().unwrap().contains("'payments/'"), "{json}");
+        assert!(after["condition"].as_str().unwrap().contains("'billing/'"), "{json}");
+        assert!(!after["condition"].as_str().unwrap().contains("'payments/'"), "{json}");
+    }
+
+    let drift = sandbox.run(["--color", "never", "drift"]);
+    assert_clean(drift.assert_exit(2));
+    assert!(drift.stdout.contains(old) && drift.stdout.contains(new), "{drift}");
+}
