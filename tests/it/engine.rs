@@ -623,3 +623,63 @@ fn changing_repositories_shows_the_old_and_new_condition_in_every_format() {
     assert_clean(drift.assert_exit(2));
     assert!(drift.stdout.contains(old) && drift.stdout.contains(new), "{drift}");
 }
+
+/// Issue 12, item 5: a one-change plan on a 300-cluster fleet is a handful of lines, with the
+/// rest counted; `--show-unchanged` lists them on plan, drift and the plan apply prints; the
+/// Markdown of a fresh plan for the whole fleet stays under GitHub's comment limit.
+#[test]
+fn unchanged_resources_are_counted_not_listed_and_markdown_fits_a_comment_on_300_clusters() {
+    let (world, config) = fleet(300);
+    let azure = Azure::start(&world);
+    let sandbox = azure.sandbox_with(&config);
+    let adds = sandbox.run(["plan", "--format", "json"]).json()["summary"]["add"].as_u64().unwrap();
+    assert!(adds > 500, "{adds}");
+    let fresh = sandbox.run(["plan", "--format", "markdown"]);
+    assert_clean(fresh.assert_exit(0));
+    assert!(fresh.stdout.chars().count() < 65_536, "{} characters", fresh.stdout.chars().count());
+    assert!(fresh.stdout.contains(&format!("**Plan: {adds} to add, 0 to change, 0 to destroy.**")), "{}", fresh.stdout);
+    assert!(fresh.stdout.contains(&format!("<details><summary>{adds} changes</summary>")), "the details are folded");
+    assert!(fresh.stdout.contains("left out to keep the comment under 65536 characters"), "truncated with a count");
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+
+    let victim = azure
+        .emulator()
+        .state()
+        .role_assignments()
+        .into_iter()
+        .find(|a| a.description.as_deref().is_some_and(|d| d.starts_with("Managed by acrlink")))
+        .expect("a grant acrlink made");
+    azure.emulator().state().delete_role_assignment(&victim.id).unwrap();
+    let json = sandbox.run(["plan", "--format", "json"]).json();
+    assert_eq!(json["changes"].as_array().unwrap().len(), 1, "{json}");
+    let unchanged = json["unchanged"].as_array().unwrap().len();
+    assert!(unchanged > 500, "{unchanged}");
+    let counted = format!("… and {unchanged} unchanged");
+    let plan = sandbox.run(["--color", "never", "plan"]);
+    assert_clean(plan.assert_exit(0));
+    assert!(plan.stdout.contains(&counted), "{plan}");
+    assert!(plan.stdout.lines().count() < 15, "{plan}");
+    let listed = sandbox.run(["--color", "never", "plan", "--show-unchanged"]);
+    assert_eq!(listed.stdout.lines().filter(|l| l.trim_start().starts_with("= ")).count(), unchanged, "{listed}");
+    let markdown = sandbox.run(["plan", "--format", "markdown"]);
+    assert!(markdown.stdout.contains(&counted) && markdown.stdout.lines().count() < 40, "{markdown}");
+    assert_clean(sandbox.run(["plan", "--out", "saved.json"]).assert_exit(0));
+    let shown = sandbox.run(["--color", "never", "show", "saved.json"]);
+    assert!(shown.stdout.contains(&counted), "{shown}");
+    let shown = sandbox.run(["--color", "never", "show", "saved.json", "--show-unchanged"]);
+    assert!(shown.stdout.contains(&format!("{unchanged} already in place:")), "{shown}");
+
+    let drift = sandbox.run(["--color", "never", "drift"]);
+    assert_clean(drift.assert_exit(2));
+    assert!(drift.stdout.contains(&counted) && drift.stdout.lines().count() < 15, "{drift}");
+    let drift = sandbox.run(["--color", "never", "drift", "--show-unchanged"]);
+    assert!(drift.stdout.contains(&format!("{unchanged} already in place:")), "{drift}");
+
+    let apply = sandbox.run(["--color", "never", "apply", "--auto-approve", "--show-unchanged"]);
+    assert_clean(apply.assert_exit(0));
+    assert!(apply.stderr.contains(&format!("{unchanged} already in place:")), "{apply}");
+    let again = sandbox.run(["--color", "never", "apply", "--auto-approve"]);
+    assert_clean(again.assert_exit(0));
+    let all = format!("… and {} unchanged", unchanged + 1);
+    assert!(again.stderr.contains(&all) && !again.stderr.contains("= role_assignment"), "{again}");
+}
