@@ -103,6 +103,15 @@ pub(super) fn view<'a>(inputs: &'a Inputs<'_>, secret: &DesiredSecret) -> Secret
     SecretView { live, notes, payload }
 }
 
+/// What a live Secret holds, read without a desired one (for a delete).
+fn live_view(live: &LiveSecret) -> SecretView<'_> {
+    SecretView {
+        live: Some(live),
+        notes: dockerconfig::parse_notes(live.annotations.get(CREDENTIALS_ANNOTATION)),
+        payload: live.docker_config.as_ref().map(dockerconfig::parse).unwrap_or_default(),
+    }
+}
+
 pub fn expect_secret(live: Option<&LiveSecret>) -> Precondition {
     live.map_or(Precondition::Absent, |s| Precondition::Kubernetes {
         uid: s.uid.clone(),
@@ -234,7 +243,8 @@ fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: 
             return;
         }
     };
-    let shift = view.live.map(|live| (secret_state(live, &view), planned_state(inputs, &entries)));
+    let before = view.live.map(|live| secret_state(live, &view));
+    let after = planned_state(inputs, &entries);
     let change = Change {
         address,
         action,
@@ -251,10 +261,7 @@ fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: 
             sensitive_change: sensitive_change && action == Action::Update,
         },
     };
-    out.changes.push(match shift {
-        Some((before, after)) => change.shifting(before, after),
-        None => change,
-    });
+    out.changes.push(change.states(before, Some(after)));
 }
 
 /// A live Secret as the plan shows it: its registries with the kind and fingerprint of each
@@ -339,22 +346,25 @@ fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
             if inputs.desired.secrets.contains_key(&key) {
                 continue;
             }
-            out.changes.push(Change {
-                address: Address::secret(&cluster.key, &live.namespace, &live.name),
-                action: Action::Delete,
-                reason: Reason::SecretUnwanted,
-                precondition: expect_secret(Some(live)),
-                depends_on: Vec::new(),
-                before: None,
-                after: None,
-                resource: Resource::PullSecret {
-                    cluster: cluster.clone(),
-                    namespace: live.namespace.clone(),
-                    name: live.name.clone(),
-                    entries: Vec::new(),
-                    sensitive_change: false,
-                },
-            });
+            out.changes.push(
+                Change {
+                    address: Address::secret(&cluster.key, &live.namespace, &live.name),
+                    action: Action::Delete,
+                    reason: Reason::SecretUnwanted,
+                    precondition: expect_secret(Some(live)),
+                    depends_on: Vec::new(),
+                    before: None,
+                    after: None,
+                    resource: Resource::PullSecret {
+                        cluster: cluster.clone(),
+                        namespace: live.namespace.clone(),
+                        name: live.name.clone(),
+                        entries: Vec::new(),
+                        sensitive_change: false,
+                    },
+                }
+                .states(Some(secret_state(live, &live_view(live))), None),
+            );
         }
     }
 }

@@ -263,7 +263,8 @@ fn token_change(inputs: &Inputs<'_>, token: &DesiredToken, plan: &TokenPlan, out
     } else {
         Vec::new()
     };
-    let shift = live.filter(|_| action == Action::Update).map(|live| token_states(live, token, generate.as_ref()));
+    let before = live.map(live_state);
+    let after = planned_state(before.as_ref(), token, generate.as_ref());
     let change = Change {
         address,
         action,
@@ -280,15 +281,12 @@ fn token_change(inputs: &Inputs<'_>, token: &DesiredToken, plan: &TokenPlan, out
             generate,
         },
     };
-    out.changes.push(match shift {
-        Some((before, after)) => change.shifting(before, after),
-        None => change,
-    });
+    out.changes.push(change.states(before, Some(after)));
 }
 
-/// A live token as the plan shows it, and as it will be after the change.
-fn token_states(live: &LiveToken, token: &DesiredToken, generate: Option<&PasswordGeneration>) -> (State, State) {
-    let before_passwords: Vec<TokenPassword> = live
+/// A live token as the plan shows it.
+fn live_state(live: &LiveToken) -> State {
+    let passwords = live
         .passwords
         .iter()
         .filter_map(|p| {
@@ -296,19 +294,26 @@ fn token_states(live: &LiveToken, token: &DesiredToken, generate: Option<&Passwo
             Some(TokenPassword { slot, expiry: p.expiry.clone(), generated: false })
         })
         .collect();
-    let mut after_passwords = before_passwords.clone();
-    if let Some(generation) = generate {
-        after_passwords.retain(|p| p.slot != generation.slot);
-        after_passwords.push(TokenPassword { slot: generation.slot, expiry: None, generated: true });
-        after_passwords.sort_by_key(|p| p.slot);
-    }
-    let before = State::RegistryToken {
+    State::RegistryToken {
         scope_map: live.scope_map_id.rsplit('/').next().unwrap_or_default().to_string(),
         enabled: live.enabled,
-        passwords: before_passwords,
+        passwords,
+    }
+}
+
+/// The token as the change leaves it: enabled, on the binding's scope map, with a new password
+/// in the generated slot.
+fn planned_state(before: Option<&State>, token: &DesiredToken, generate: Option<&PasswordGeneration>) -> State {
+    let mut passwords = match before {
+        Some(State::RegistryToken { passwords, .. }) => passwords.clone(),
+        _ => Vec::new(),
     };
-    let after = State::RegistryToken { scope_map: token.scope_map.clone(), enabled: true, passwords: after_passwords };
-    (before, after)
+    if let Some(generation) = generate {
+        passwords.retain(|p| p.slot != generation.slot);
+        passwords.push(TokenPassword { slot: generation.slot, expiry: None, generated: true });
+        passwords.sort_by_key(|p| p.slot);
+    }
+    State::RegistryToken { scope_map: token.scope_map.clone(), enabled: true, passwords }
 }
 
 /// Addresses of the live Secrets (this owner's) whose entries hold a password of `token`.
@@ -340,22 +345,25 @@ pub(super) fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
                 .into_iter()
                 .filter(|holder| out.changes.iter().any(|c| &c.address == holder))
                 .collect();
-            out.changes.push(Change {
-                address: Address::token(registry, &token.name),
-                action: Action::Delete,
-                reason: Reason::RegistryObjectUnwanted,
-                precondition: expect_token(Some(token)),
-                depends_on,
-                before: None,
-                after: None,
-                resource: Resource::RegistryToken {
-                    registry: registry.clone(),
-                    registry_id: registry_id.clone(),
-                    name: token.name.clone(),
-                    scope_map_id: token.scope_map_id.clone(),
-                    generate: None,
-                },
-            });
+            out.changes.push(
+                Change {
+                    address: Address::token(registry, &token.name),
+                    action: Action::Delete,
+                    reason: Reason::RegistryObjectUnwanted,
+                    precondition: expect_token(Some(token)),
+                    depends_on,
+                    before: None,
+                    after: None,
+                    resource: Resource::RegistryToken {
+                        registry: registry.clone(),
+                        registry_id: registry_id.clone(),
+                        name: token.name.clone(),
+                        scope_map_id: token.scope_map_id.clone(),
+                        generate: None,
+                    },
+                }
+                .states(Some(live_state(token)), None),
+            );
         }
     }
 }

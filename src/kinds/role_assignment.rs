@@ -166,7 +166,8 @@ fn wanted_grant(want: &DesiredAssignment, grants: &Grants<'_>, mode: RoleAssignm
         cluster: want.cluster.clone(),
         registry: want.registry.clone(),
     };
-    context.result.changes.push(change(want, Action::Create, reason, Precondition::Absent));
+    let create = change(want, Action::Create, reason, Precondition::Absent);
+    context.result.changes.push(create.states(None, Some(wanted_state(want))));
 }
 
 /// An assignment already has the deterministic name: in place, or its condition differs.
@@ -295,7 +296,8 @@ fn prune(
                 address = address_of(&grantee, registry_key, Some(role));
             }
             let others = ownership::other_owners(assignment.description.as_deref(), context.owner);
-            let mut release = deletion(address, reason, assignment, &grantee, registry_key);
+            let mut release = deletion(address, reason, assignment, &grantee, registry_key)
+                .states(Some(live_state(assignment)), None);
             if !others.is_empty() {
                 // Another owner's file still wants it: only this owner's mark goes.
                 release.action = Action::Update;

@@ -24,6 +24,12 @@ pub fn scope_map_version(map: &LiveScopeMap) -> String {
     version_of(&actions)
 }
 
+fn sorted(actions: &[String]) -> Vec<String> {
+    let mut actions = actions.to_vec();
+    actions.sort();
+    actions
+}
+
 fn expect_scope_map(live: Option<&LiveScopeMap>) -> Precondition {
     live.map_or(Precondition::Absent, |m| Precondition::Arm { id: m.id.clone(), version: scope_map_version(m) })
 }
@@ -61,7 +67,7 @@ pub(super) fn diff(inputs: &Inputs<'_>, out: &mut Diff) {
         out.changes.push(match live {
             Some(_) => change
                 .shifting(State::ScopeMap { actions: live_actions }, State::ScopeMap { actions: map.actions.clone() }),
-            None => change,
+            None => change.states(None, Some(State::ScopeMap { actions: map.actions.clone() })),
         });
     }
 }
@@ -84,21 +90,24 @@ pub(super) fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
                 .map(|t| Address::token(registry, &t.name))
                 .filter(|a| out.changes.iter().any(|c| &c.address == a))
                 .collect();
-            out.changes.push(Change {
-                address: Address::scope_map(registry, &map.name),
-                action: Action::Delete,
-                reason: Reason::RegistryObjectUnwanted,
-                precondition: expect_scope_map(Some(map)),
-                depends_on: movers,
-                before: None,
-                after: None,
-                resource: Resource::ScopeMap {
-                    registry: registry.clone(),
-                    registry_id: registry_id.clone(),
-                    name: map.name.clone(),
-                    actions: map.actions.clone(),
-                },
-            });
+            out.changes.push(
+                Change {
+                    address: Address::scope_map(registry, &map.name),
+                    action: Action::Delete,
+                    reason: Reason::RegistryObjectUnwanted,
+                    precondition: expect_scope_map(Some(map)),
+                    depends_on: movers,
+                    before: None,
+                    after: None,
+                    resource: Resource::ScopeMap {
+                        registry: registry.clone(),
+                        registry_id: registry_id.clone(),
+                        name: map.name.clone(),
+                        actions: map.actions.clone(),
+                    },
+                }
+                .states(Some(State::ScopeMap { actions: sorted(&map.actions) }), None),
+            );
         }
     }
 }

@@ -174,6 +174,17 @@ fn plan_json_validates_against_the_committed_plan_schema() {
     let plan = output.json();
     let errors: Vec<String> = validator.iter_errors(&plan).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "{errors:?}");
+    // Every change but a namespace's carries what it leaves, and every delete what it removes.
+    for change in plan["changes"].as_array().unwrap() {
+        let (before, after) = (change.get("before").is_some(), change.get("after").is_some());
+        let expected = match change["action"].as_str().unwrap() {
+            _ if change["resource"]["kind"] == "namespace" => (false, false),
+            "create" => (false, true),
+            "delete" => (true, false),
+            _ => (true, true),
+        };
+        assert_eq!((before, after), expected, "{change}");
+    }
     let committed = std::fs::read_to_string(repo_root().join("schemas/plan.schema.json")).unwrap();
     let printed = crate::support::acrlink(["schema", "plan"]);
     assert_eq!(
