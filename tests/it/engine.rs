@@ -551,6 +551,8 @@ fn the_demo_runs_end_to_end() {
     assert_clean(output.assert_exit(0));
     assert!(output.stdout.contains("Demo complete."), "{output}");
     assert!(output.stdout.contains("(exit 2: drift)"), "{output}");
+    // The first plan shows the hand-made grant its heading talks about.
+    assert!(output.stdout.contains("already granted outside acrlink"), "{output}");
 }
 
 #[test]
