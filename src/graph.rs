@@ -270,6 +270,8 @@ mod tests {
             reason: crate::model::Reason::SecretUnwanted,
             precondition: Precondition::Absent,
             depends_on: depends_on.iter().map(|s| s.parse().unwrap()).collect(),
+            before: None,
+            after: None,
             resource: Resource::PullSecret {
                 cluster: ClusterTarget { key: cluster.clone(), id: String::new(), kube_context: None },
                 namespace: namespace.clone(),

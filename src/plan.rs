@@ -171,6 +171,31 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
     pub resource: Resource,
+    /// The resource before the change, in the fields that decide it (none for a create or a
+    /// namespace); for people and programs only, apply never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<State>,
+    /// The same fields after it (none for a delete; a credential made at apply time has no
+    /// fingerprint yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<State>,
+}
+
+impl Change {
+    /// This change, showing what it changes: `before` → `after`.
+    #[must_use]
+    pub fn shifting(self, before: State, after: State) -> Change {
+        self.states(Some(before), Some(after))
+    }
+
+    /// This change with what it starts from and what it leaves (a create has no before, a
+    /// delete no after).
+    #[must_use]
+    pub fn states(mut self, before: Option<State>, after: Option<State>) -> Change {
+        self.before = before;
+        self.after = after;
+        self
+    }
 }
 
 /// A desired resource that needs nothing, and why.
@@ -187,7 +212,7 @@ pub struct Summary {
     pub destroy: usize,
 }
 
-pub use crate::model::{Address, Finding, InPlace, PasswordSlot, Precondition, Reason};
+pub use crate::model::{Address, Finding, InPlace, PasswordSlot, Precondition, Reason, State};
 
 /// acrlink plan, as printed by `plan --format json` and saved by `plan --out`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -146,7 +146,8 @@ pub fn run(color: ColorWhen) -> Exit {
     narrator
         .heading("What would change? aks-dev-01 already has a grant made by hand with `az aks update --attach-acr`;");
     anstream::println!("        a grant acrlink made earlier for a decommissioned cluster is still on the registry.");
-    narrator.run(&["plan", "--detailed-exitcode"], 2, "changes to make");
+    // --show-unchanged: the hand-made grant the heading names is in place, so hidden by default.
+    narrator.run(&["plan", "--detailed-exitcode", "--show-unchanged"], 2, "changes to make");
 
     narrator.heading(
         "Apply it (concurrently; the hand-made grant is reported, not duplicated; tokens, Secrets and service accounts follow)",

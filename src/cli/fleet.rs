@@ -50,6 +50,9 @@ pub struct PlanArgs {
     /// text (Terraform-like), json (schemas/plan.schema.json) or markdown (pull-request comments)
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// List the resources already in place too (by default text and markdown only count them)
+    #[arg(long)]
+    pub show_unchanged: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +71,9 @@ pub struct ApplyArgs {
     /// Report format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// In the plan printed before applying, list the resources already in place too (by default only counted)
+    #[arg(long)]
+    pub show_unchanged: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +82,9 @@ pub struct DriftArgs {
     pub azure: AzureArgs,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// List the resources already in place too (by default text and markdown only count them)
+    #[arg(long)]
+    pub show_unchanged: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -216,11 +225,12 @@ fn log_request_counts(clients: &Clients) {
     );
 }
 
-pub(super) fn render_plan(plan: &Plan, format: OutputFormat) -> String {
+pub(super) fn render_plan(plan: &Plan, format: OutputFormat, show_unchanged: bool) -> String {
+    let view = render::plan::View { show_unchanged };
     match format {
-        OutputFormat::Text => render::plan::text(plan),
+        OutputFormat::Text => render::plan::text_with(plan, view),
         OutputFormat::Json => render::plan::json(plan),
-        OutputFormat::Markdown => render::plan::markdown(plan),
+        OutputFormat::Markdown => render::plan::markdown_with(plan, view),
     }
 }
 
@@ -242,7 +252,7 @@ pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
             }
         })?;
         let run = session.plan();
-        anstream::print!("{}", render_plan(&run.plan, args.format));
+        anstream::print!("{}", render_plan(&run.plan, args.format, args.show_unchanged));
         if let (Some(out), Some(file)) = (&args.out, out_file.as_mut()) {
             let text = render::plan::json(&run.plan);
             std::io::Write::write_all(file, text.as_bytes()).map_err(|e| {
@@ -266,10 +276,11 @@ pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
 pub fn drift(config_path: &Path, args: &DriftArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
         let run = Session::open(config_path, &args.azure)?.plan();
+        let view = render::plan::View { show_unchanged: args.show_unchanged };
         let text = match args.format {
-            OutputFormat::Text => render::plan::drift_text(&run.plan),
+            OutputFormat::Text => render::plan::drift_text_with(&run.plan, view),
             OutputFormat::Json => render::plan::drift_json(&run.plan),
-            OutputFormat::Markdown => render::plan::drift_markdown(&run.plan),
+            OutputFormat::Markdown => render::plan::drift_markdown_with(&run.plan, view),
         };
         anstream::print!("{text}");
         Ok(if !run.plan.errors.is_empty() {
@@ -342,7 +353,8 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
             }
         };
         if args.format == OutputFormat::Text || args.plan_file.is_none() {
-            anstream::eprint!("{}", render::plan::text(&plan));
+            let view = render::plan::View { show_unchanged: args.show_unchanged };
+            anstream::eprint!("{}", render::plan::text_with(&plan, view));
         }
         if !plan.errors.is_empty() {
             report_error(

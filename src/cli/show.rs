@@ -15,12 +15,15 @@ pub struct ShowArgs {
     /// text (as plan prints it), json (the saved document) or markdown (pull-request comments)
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// List the resources already in place too (by default text and markdown only count them)
+    #[arg(long)]
+    pub show_unchanged: bool,
 }
 
 pub fn run(args: &ShowArgs) -> Exit {
     match fleet::read_saved_plan(&args.plan_file) {
         Ok(plan) => {
-            anstream::print!("{}", fleet::render_plan(&plan, args.format));
+            anstream::print!("{}", fleet::render_plan(&plan, args.format, args.show_unchanged));
             Exit::Ok
         }
         Err(exit) => exit,

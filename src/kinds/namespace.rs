@@ -16,6 +16,8 @@ pub(super) fn diff(inputs: &Inputs<'_>, out: &mut Diff) {
             reason: Reason::NamespaceMissing,
             precondition: Precondition::Absent,
             depends_on: Vec::new(),
+            before: None,
+            after: None,
             resource: Resource::Namespace { cluster: cluster.clone(), name: namespace.clone() },
         });
     }

@@ -13,6 +13,7 @@ use crate::apply::Status;
 use crate::config::model::{Owner, SecretReference};
 use crate::model::{
     Address, CredentialKind, EntryChange, Finding, Grantee, InPlace, PasswordSlot, Precondition, Reason,
+    RegistryCredential, State,
 };
 use crate::ownership;
 use crate::plan::{Action, Change, CredentialPlan, Resource, SecretEntry, TokenSource, Unchanged};
@@ -100,6 +101,15 @@ pub(super) fn view<'a>(inputs: &'a Inputs<'_>, secret: &DesiredSecret) -> Secret
     let notes = live.map(|s| dockerconfig::parse_notes(s.annotations.get(CREDENTIALS_ANNOTATION))).unwrap_or_default();
     let payload = live.and_then(|s| s.docker_config.as_ref()).map(dockerconfig::parse).unwrap_or_default();
     SecretView { live, notes, payload }
+}
+
+/// What a live Secret holds, read without a desired one (for a delete).
+fn live_view(live: &LiveSecret) -> SecretView<'_> {
+    SecretView {
+        live: Some(live),
+        notes: dockerconfig::parse_notes(live.annotations.get(CREDENTIALS_ANNOTATION)),
+        payload: live.docker_config.as_ref().map(dockerconfig::parse).unwrap_or_default(),
+    }
 }
 
 pub fn expect_secret(live: Option<&LiveSecret>) -> Precondition {
@@ -239,12 +249,16 @@ fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: 
             return;
         }
     };
-    out.changes.push(Change {
+    let before = view.live.map(|live| secret_state(live, &view));
+    let after = planned_state(inputs, &entries);
+    let change = Change {
         address,
         action,
         reason,
         precondition: expect_secret(view.live),
         depends_on: secret_dependencies(inputs, secret),
+        before: None,
+        after: None,
         resource: Resource::PullSecret {
             cluster: secret.cluster.clone(),
             namespace: secret.namespace.clone(),
@@ -252,7 +266,62 @@ fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: 
             entries,
             sensitive_change: sensitive_change && action == Action::Update,
         },
-    });
+    };
+    out.changes.push(change.states(before, Some(after)));
+}
+
+/// A live Secret as the plan shows it: its registries with the kind and fingerprint of each
+/// credential, never the credential.
+fn secret_state(live: &LiveSecret, view: &SecretView<'_>) -> State {
+    let logins: BTreeSet<&String> = view.payload.keys().chain(view.notes.keys()).collect();
+    let registries = logins
+        .into_iter()
+        .map(|login| {
+            let note = view.notes.get(login);
+            RegistryCredential {
+                login_server: login.clone(),
+                credential: note.map(|n| n.kind),
+                token: note.and_then(|n| n.token.clone()),
+                fingerprint: view.payload.get(login).map(|c| c.fingerprint(login)),
+            }
+        })
+        .collect();
+    State::PullSecret { secret_type: live.type_.clone(), immutable: live.immutable, registries }
+}
+
+/// The Secret this change writes, in the same terms: a credential made at apply time (a new
+/// token password) has no fingerprint yet.
+fn planned_state(inputs: &Inputs<'_>, entries: &[SecretEntry]) -> State {
+    let registries = entries
+        .iter()
+        .map(|entry| {
+            let login = entry.login_server.to_ascii_lowercase();
+            let (credential, token, fingerprint) = match &entry.credential {
+                CredentialPlan::Admin { .. } => {
+                    let admin = inputs.registries.get(&entry.registry).and_then(|r| r.admin.as_ref());
+                    let fingerprint = admin.map(|a| {
+                        Credential { username: a.username.clone(), password: a.password.clone() }.fingerprint(&login)
+                    });
+                    (CredentialKind::Admin, None, fingerprint)
+                }
+                CredentialPlan::ServicePrincipal { client_id, .. } => {
+                    let fingerprint = inputs.service_principals.get(client_id).map(|c| c.fingerprint(&login));
+                    (CredentialKind::ServicePrincipal, None, fingerprint)
+                }
+                CredentialPlan::RegistryToken { token, source, .. } => {
+                    let fingerprint = match source {
+                        TokenSource::Generated => None,
+                        TokenSource::Keep { fingerprint } | TokenSource::Copy { fingerprint, .. } => {
+                            Some(fingerprint.clone())
+                        }
+                    };
+                    (CredentialKind::RegistryToken, Some(token.clone()), fingerprint)
+                }
+            };
+            RegistryCredential { login_server: login, credential: Some(credential), token, fingerprint }
+        })
+        .collect();
+    State::PullSecret { secret_type: DOCKER_CONFIG_JSON_TYPE.to_string(), immutable: false, registries }
 }
 
 /// A binding blocked by a Secret of its name that acrlink did not make.
@@ -283,20 +352,25 @@ fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
             if inputs.desired.secrets.contains_key(&key) {
                 continue;
             }
-            out.changes.push(Change {
-                address: Address::secret(&cluster.key, &live.namespace, &live.name),
-                action: Action::Delete,
-                reason: Reason::SecretUnwanted,
-                precondition: expect_secret(Some(live)),
-                depends_on: Vec::new(),
-                resource: Resource::PullSecret {
-                    cluster: cluster.clone(),
-                    namespace: live.namespace.clone(),
-                    name: live.name.clone(),
-                    entries: Vec::new(),
-                    sensitive_change: false,
-                },
-            });
+            out.changes.push(
+                Change {
+                    address: Address::secret(&cluster.key, &live.namespace, &live.name),
+                    action: Action::Delete,
+                    reason: Reason::SecretUnwanted,
+                    precondition: expect_secret(Some(live)),
+                    depends_on: Vec::new(),
+                    before: None,
+                    after: None,
+                    resource: Resource::PullSecret {
+                        cluster: cluster.clone(),
+                        namespace: live.namespace.clone(),
+                        name: live.name.clone(),
+                        entries: Vec::new(),
+                        sensitive_change: false,
+                    },
+                }
+                .states(Some(secret_state(live, &live_view(live))), None),
+            );
         }
     }
 }

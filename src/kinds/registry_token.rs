@@ -11,7 +11,8 @@ use super::dockerconfig::{self, Credential, CredentialNote};
 use super::pull_secret::{self, DesiredEntry, DesiredSecret, Source, is_managed};
 use super::{ApplyContext, Diff, Done, Failed, Found, Inputs, registry_id_of};
 use crate::model::{
-    Address, CredentialKind, EntryChange, Finding, InPlace, PasswordSlot, Precondition, Reason, TokenChange, version_of,
+    Address, CredentialKind, EntryChange, Finding, InPlace, PasswordSlot, Precondition, Reason, State, TokenChange,
+    TokenPassword, version_of,
 };
 use crate::ownership;
 use crate::plan::{Action, Change, PasswordGeneration, Resource, Unchanged};
@@ -262,12 +263,16 @@ fn token_change(inputs: &Inputs<'_>, token: &DesiredToken, plan: &TokenPlan, out
     } else {
         Vec::new()
     };
-    out.changes.push(Change {
+    let before = live.map(live_state);
+    let after = planned_state(before.as_ref(), token, generate.as_ref());
+    let change = Change {
         address,
         action,
         reason,
         precondition: expect_token(live),
         depends_on,
+        before: None,
+        after: None,
         resource: Resource::RegistryToken {
             registry: token.registry.clone(),
             registry_id: token.registry_id.clone(),
@@ -275,7 +280,40 @@ fn token_change(inputs: &Inputs<'_>, token: &DesiredToken, plan: &TokenPlan, out
             scope_map_id,
             generate,
         },
-    });
+    };
+    out.changes.push(change.states(before, Some(after)));
+}
+
+/// A live token as the plan shows it.
+fn live_state(live: &LiveToken) -> State {
+    let passwords = live
+        .passwords
+        .iter()
+        .filter_map(|p| {
+            let slot = PasswordSlot::from_acr(&p.name)?;
+            Some(TokenPassword { slot, expiry: p.expiry.clone(), generated: false })
+        })
+        .collect();
+    State::RegistryToken {
+        scope_map: live.scope_map_id.rsplit('/').next().unwrap_or_default().to_string(),
+        enabled: live.enabled,
+        passwords,
+    }
+}
+
+/// The token as the change leaves it: enabled, on the binding's scope map, with a new password
+/// in the generated slot.
+fn planned_state(before: Option<&State>, token: &DesiredToken, generate: Option<&PasswordGeneration>) -> State {
+    let mut passwords = match before {
+        Some(State::RegistryToken { passwords, .. }) => passwords.clone(),
+        _ => Vec::new(),
+    };
+    if let Some(generation) = generate {
+        passwords.retain(|p| p.slot != generation.slot);
+        passwords.push(TokenPassword { slot: generation.slot, expiry: None, generated: true });
+        passwords.sort_by_key(|p| p.slot);
+    }
+    State::RegistryToken { scope_map: token.scope_map.clone(), enabled: true, passwords }
 }
 
 /// The live Secrets (this owner's) holding a password of each token, by token name: read once
@@ -315,20 +353,25 @@ pub(super) fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
                 .filter(|holder| changed.contains(*holder))
                 .cloned()
                 .collect();
-            out.changes.push(Change {
-                address: Address::token(registry, &token.name),
-                action: Action::Delete,
-                reason: Reason::RegistryObjectUnwanted,
-                precondition: expect_token(Some(token)),
-                depends_on,
-                resource: Resource::RegistryToken {
-                    registry: registry.clone(),
-                    registry_id: registry_id.clone(),
-                    name: token.name.clone(),
-                    scope_map_id: token.scope_map_id.clone(),
-                    generate: None,
-                },
-            });
+            out.changes.push(
+                Change {
+                    address: Address::token(registry, &token.name),
+                    action: Action::Delete,
+                    reason: Reason::RegistryObjectUnwanted,
+                    precondition: expect_token(Some(token)),
+                    depends_on,
+                    before: None,
+                    after: None,
+                    resource: Resource::RegistryToken {
+                        registry: registry.clone(),
+                        registry_id: registry_id.clone(),
+                        name: token.name.clone(),
+                        scope_map_id: token.scope_map_id.clone(),
+                        generate: None,
+                    },
+                }
+                .states(Some(live_state(token)), None),
+            );
         }
     }
 }

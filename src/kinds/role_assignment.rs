@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::config::model::Owner;
-use crate::model::{Address, Finding, Grantee, InPlace, Precondition, Reason, version_of};
+use crate::model::{Address, Finding, Grantee, InPlace, Precondition, Reason, State, version_of};
 use crate::observe::FleetCluster;
 use crate::ownership::{self, description_owner};
 use crate::plan::{Action, Change, Marks, Resource, Unchanged};
@@ -166,7 +166,8 @@ fn wanted_grant(want: &DesiredAssignment, grants: &Grants<'_>, mode: RoleAssignm
         cluster: want.cluster.clone(),
         registry: want.registry.clone(),
     };
-    context.result.changes.push(change(want, Action::Create, reason, Precondition::Absent));
+    let create = change(want, Action::Create, reason, Precondition::Absent);
+    context.result.changes.push(create.states(None, Some(wanted_state(want))));
 }
 
 /// An assignment already has the deterministic name: in place, or its condition differs.
@@ -188,7 +189,8 @@ fn same_name(want: &DesiredAssignment, existing: &LiveRoleAssignment, context: &
         let mut in_place = want.clone();
         in_place.spec.description = existing.description.clone().unwrap_or_default();
         let precondition = expect_assignment(existing);
-        context.result.changes.push(change(&in_place, Action::Update, Reason::ConditionDiffers, precondition));
+        let update = change(&in_place, Action::Update, Reason::ConditionDiffers, precondition);
+        context.result.changes.push(update.shifting(live_state(existing), wanted_state(&in_place)));
     } else {
         context.result.warnings.push(Finding {
             subject: want.address.to_string(),
@@ -212,7 +214,7 @@ fn join(want: &DesiredAssignment, existing: &LiveRoleAssignment, context: &mut C
     if let Resource::RoleAssignment { marks, .. } = &mut change.resource {
         *marks = Marks::Join;
     }
-    context.result.changes.push(change);
+    context.result.changes.push(change.shifting(live_state(existing), wanted_state(&shared)));
 }
 
 /// Another grant (by hand, inherited, or acrlink's under another name) already does it.
@@ -239,7 +241,8 @@ fn other_condition(want: &DesiredAssignment, existing: &LiveRoleAssignment, cont
         in_place.spec.name = existing.name.clone();
         in_place.spec.description = existing.description.clone().unwrap_or_default();
         let precondition = expect_assignment(existing);
-        context.result.changes.push(change(&in_place, Action::Update, Reason::ConditionDiffers, precondition));
+        let update = change(&in_place, Action::Update, Reason::ConditionDiffers, precondition);
+        context.result.changes.push(update.shifting(live_state(existing), wanted_state(&in_place)));
         return;
     }
     context.result.warnings.push(Finding {
@@ -290,7 +293,8 @@ fn prune(
                 address = address_of(&grantee, registry_key, Some(role));
             }
             let others = ownership::other_owners(assignment.description.as_deref(), context.owner);
-            let mut release = deletion(address, reason, assignment, &grantee, registry_key);
+            let mut release = deletion(address, reason, assignment, &grantee, registry_key)
+                .states(Some(live_state(assignment)), None);
             if !others.is_empty() {
                 // Another owner's file still wants it: only this owner's mark goes.
                 release.action = Action::Update;
@@ -299,6 +303,11 @@ fn prune(
                     *marks = Marks::Leave;
                     spec.description = ownership::without_owner(&spec.description, context.owner).unwrap_or_default();
                 }
+                let mut after = live_state(assignment);
+                if let State::RoleAssignment { owners, .. } = &mut after {
+                    owners.retain(|o| o != context.owner.name());
+                }
+                release = release.shifting(live_state(assignment), after);
             }
             context.result.changes.push(release);
         }
@@ -369,6 +378,8 @@ fn deletion(
         reason,
         precondition: expect_assignment(assignment),
         depends_on: Vec::new(),
+        before: None,
+        after: None,
         resource: Resource::RoleAssignment {
             role_name: role_name(&role_guid(&assignment.role_definition_id)).to_string(),
             cluster: grantee.to_string(),
@@ -387,6 +398,24 @@ fn deletion(
     }
 }
 
+/// A live grant as the plan shows it.
+fn live_state(assignment: &LiveRoleAssignment) -> State {
+    State::RoleAssignment {
+        role: role_name(&role_guid(&assignment.role_definition_id)).to_string(),
+        condition: assignment.condition.clone(),
+        owners: assignment.description.as_deref().and_then(ownership::description_owners).unwrap_or_default(),
+    }
+}
+
+/// The grant a change writes, in the same terms.
+fn wanted_state(want: &DesiredAssignment) -> State {
+    State::RoleAssignment {
+        role: want.role_name.to_string(),
+        condition: want.spec.condition.clone(),
+        owners: ownership::description_owners(&want.spec.description).unwrap_or_default(),
+    }
+}
+
 fn address_of(grantee: &Grantee, registry: &str, role: Option<&str>) -> Address {
     Address::RoleAssignment { grantee: grantee.clone(), registry: registry.to_string(), role: role.map(str::to_string) }
 }
@@ -398,6 +427,8 @@ fn change(want: &DesiredAssignment, action: Action, reason: Reason, precondition
         reason,
         precondition,
         depends_on: Vec::new(),
+        before: None,
+        after: None,
         resource: Resource::RoleAssignment {
             role_name: want.role_name.to_string(),
             cluster: want.cluster.clone(),
@@ -583,6 +614,8 @@ fn create_change(grant: &Grant<'_>) -> Change {
         reason: Reason::ConditionDiffers,
         precondition: Precondition::Absent,
         depends_on: Vec::new(),
+        before: None,
+        after: None,
         resource: Resource::RoleAssignment {
             role_name: grant.role_name.to_string(),
             cluster: grant.cluster.to_string(),

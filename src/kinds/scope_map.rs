@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::{Diff, Found, Inputs, registry_id_of};
-use crate::model::{Address, InPlace, Precondition, Reason, version_of};
+use crate::model::{Address, InPlace, Precondition, Reason, State, version_of};
 use crate::ownership;
 use crate::plan::{Action, Change, Resource, Unchanged};
 use crate::provider::{Azure, LiveScopeMap};
@@ -22,6 +22,12 @@ pub fn scope_map_version(map: &LiveScopeMap) -> String {
     let mut actions: Vec<&str> = map.actions.iter().map(String::as_str).collect();
     actions.sort_unstable();
     version_of(&actions)
+}
+
+fn sorted(actions: &[String]) -> Vec<String> {
+    let mut actions = actions.to_vec();
+    actions.sort();
+    actions
 }
 
 fn expect_scope_map(live: Option<&LiveScopeMap>) -> Precondition {
@@ -43,18 +49,25 @@ pub(super) fn diff(inputs: &Inputs<'_>, out: &mut Diff) {
                 continue;
             }
         };
-        out.changes.push(Change {
+        let change = Change {
             address,
             action,
             reason,
             precondition: expect_scope_map(live),
             depends_on: Vec::new(),
+            before: None,
+            after: None,
             resource: Resource::ScopeMap {
                 registry: map.registry.clone(),
                 registry_id: map.registry_id.clone(),
                 name: map.name.clone(),
                 actions: map.actions.clone(),
             },
+        };
+        out.changes.push(match live {
+            Some(_) => change
+                .shifting(State::ScopeMap { actions: live_actions }, State::ScopeMap { actions: map.actions.clone() }),
+            None => change.states(None, Some(State::ScopeMap { actions: map.actions.clone() })),
         });
     }
 }
@@ -78,19 +91,24 @@ pub(super) fn prune(inputs: &Inputs<'_>, out: &mut Diff) {
                 .map(|t| Address::token(registry, &t.name))
                 .filter(|a| changed.contains(a))
                 .collect();
-            out.changes.push(Change {
-                address: Address::scope_map(registry, &map.name),
-                action: Action::Delete,
-                reason: Reason::RegistryObjectUnwanted,
-                precondition: expect_scope_map(Some(map)),
-                depends_on: movers,
-                resource: Resource::ScopeMap {
-                    registry: registry.clone(),
-                    registry_id: registry_id.clone(),
-                    name: map.name.clone(),
-                    actions: map.actions.clone(),
-                },
-            });
+            out.changes.push(
+                Change {
+                    address: Address::scope_map(registry, &map.name),
+                    action: Action::Delete,
+                    reason: Reason::RegistryObjectUnwanted,
+                    precondition: expect_scope_map(Some(map)),
+                    depends_on: movers,
+                    before: None,
+                    after: None,
+                    resource: Resource::ScopeMap {
+                        registry: registry.clone(),
+                        registry_id: registry_id.clone(),
+                        name: map.name.clone(),
+                        actions: map.actions.clone(),
+                    },
+                }
+                .states(Some(State::ScopeMap { actions: sorted(&map.actions) }), None),
+            );
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{Diff, Done, Failed, Found, Inputs};
 use crate::config::model::Owner;
-use crate::model::{Address, Finding, InPlace, Precondition, Reason};
+use crate::model::{Address, Finding, InPlace, Precondition, Reason, State};
 use crate::ownership::{self, PATCHED_LABEL, patched_annotation};
 use crate::plan::{Action, Change, Resource, Unchanged};
 use crate::provider::kubernetes::{ClusterTarget, KubeError, Kubernetes, LiveServiceAccount};
@@ -126,12 +126,17 @@ fn service_account(
         depends_on.push(Address::namespace(&cluster.key, namespace));
     }
     order_secret_deletes_after(out, &cluster.key, namespace, &remove, &address);
-    out.changes.push(Change {
+    let before = live.image_pull_secrets.clone().unwrap_or_default();
+    let mut after: Vec<String> = before.iter().filter(|s| !remove.contains(*s)).cloned().collect();
+    after.extend(add.iter().cloned());
+    let change = Change {
         address,
         action: Action::Update,
         reason: Reason::ServiceAccountEntries { add: add.clone(), remove: remove.clone() },
         precondition: expect_service_account(&live),
         depends_on,
+        before: None,
+        after: None,
         resource: Resource::ServiceAccountPullSecrets {
             cluster: cluster.clone(),
             namespace: namespace.clone(),
@@ -139,7 +144,11 @@ fn service_account(
             add,
             remove,
         },
-    });
+    };
+    out.changes.push(change.shifting(
+        State::ServiceAccount { image_pull_secrets: before },
+        State::ServiceAccount { image_pull_secrets: after },
+    ));
 }
 
 /// A Secret this account stops naming is deleted only once the account no longer names it:

@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod reason;
+pub mod state;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 pub use address::{Address, Grantee, Kind};
 pub use reason::{EntryChange, InPlace, Reason, TokenChange};
+pub use state::{RegistryCredential, State, TokenPassword};
 
 /// What apply checks before it acts on a saved plan; a mismatch means the plan is stale, and
 /// apply refuses it before writing anything.

@@ -4,4 +4,5 @@
 pub mod diagnostics;
 pub mod plan;
 pub mod reason;
+pub mod shift;
 pub mod style;

@@ -95,7 +95,8 @@ fn a_grant_made_with_az_attach_acr_is_in_place_for_acrlink_and_a_detach_plans_it
     let Some(az) = Az::signed_in(&fleet, SUB) else { return };
     az.ok(&["aks", "update", "-n", "aks-stg-01", "-g", "staging-rg", "--attach-acr", "contosoacr", "--output", "none"]);
     assert_eq!(planned(&sandbox, address), None, "the grant az made is in place");
-    let plan = sandbox.run(["plan"]);
+    // Counted among the unchanged by default, listed with --show-unchanged.
+    let plan = sandbox.run(["plan", "--show-unchanged"]);
     assert!(plan.stdout.contains("already granted outside acrlink"), "{plan}");
 
     az.ok(&["aks", "update", "-n", "aks-stg-01", "-g", "staging-rg", "--detach-acr", "contosoacr", "--output", "none"]);

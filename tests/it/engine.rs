@@ -174,6 +174,17 @@ fn plan_json_validates_against_the_committed_plan_schema() {
     let plan = output.json();
     let errors: Vec<String> = validator.iter_errors(&plan).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "{errors:?}");
+    // Every change but a namespace's carries what it leaves, and every delete what it removes.
+    for change in plan["changes"].as_array().unwrap() {
+        let (before, after) = (change.get("before").is_some(), change.get("after").is_some());
+        let expected = match change["action"].as_str().unwrap() {
+            _ if change["resource"]["kind"] == "namespace" => (false, false),
+            "create" => (false, true),
+            "delete" => (true, false),
+            _ => (true, true),
+        };
+        assert_eq!((before, after), expected, "{change}");
+    }
     let committed = std::fs::read_to_string(repo_root().join("schemas/plan.schema.json")).unwrap();
     let printed = crate::support::acrlink(["schema", "plan"]);
     assert_eq!(
@@ -540,6 +551,8 @@ fn the_demo_runs_end_to_end() {
     assert_clean(output.assert_exit(0));
     assert!(output.stdout.contains("Demo complete."), "{output}");
     assert!(output.stdout.contains("(exit 2: drift)"), "{output}");
+    // The first plan shows the hand-made grant its heading talks about.
+    assert!(output.stdout.contains("already granted outside acrlink"), "{output}");
 }
 
 #[test]
@@ -576,4 +589,110 @@ fn plan_out_to_a_path_that_cannot_be_written_fails_before_reading_live_state() {
     assert_clean(output.assert_exit(1));
     assert!(output.stderr.contains("no/such/dir/plan.json"), "{output}");
     assert!(azure.arm_requests().is_empty(), "nothing was read: {:?}", azure.arm_requests());
+}
+
+/// Issue 12, item 4: changing a binding's repositories shows the old condition and the new,
+/// one repository test per line, in every format; the JSON plan carries both.
+#[test]
+fn changing_repositories_shows_the_old_and_new_condition_in_every_format() {
+    let azure = Azure::demo();
+    assert_clean(azure.sandbox().run(["apply", "--auto-approve"]).assert_exit(0));
+    let config = managed_identity_part(&std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap());
+    assert!(config.contains("repositories = [\"payments/*\"]"), "the demo's ABAC binding moved");
+    let sandbox =
+        azure.sandbox_with(&config.replace("repositories = [\"payments/*\"]", "repositories = [\"billing/*\"]"));
+    let old = "StringStartsWithIgnoreCase 'payments/'";
+    let new = "StringStartsWithIgnoreCase 'billing/'";
+
+    let text = sandbox.run(["--color", "never", "plan"]);
+    assert_clean(text.assert_exit(0));
+    assert!(text.stdout.contains("condition:"), "{text}");
+    let line = |sign: &str, test: &str| {
+        text.stdout.lines().any(|l| l.trim_start().starts_with(sign) && l.trim_end().ends_with(test))
+    };
+    assert!(line("- ", old) && line("+ ", new), "one repository test per line, old and new:\n{text}");
+
+    let markdown = sandbox.run(["plan", "--format", "markdown"]);
+    assert_clean(markdown.assert_exit(0));
+    assert!(markdown.stdout.contains("```diff"), "{markdown}");
+    let diff_line = |sign: char, test: &str| markdown.stdout.lines().any(|l| l.starts_with(sign) && l.ends_with(test));
+    assert!(diff_line('-', old) && diff_line('+', new), "{markdown}");
+
+    let json = sandbox.run(["plan", "--format", "json"]);
+    assert_clean(json.assert_exit(0));
+    let plan = json.json();
+    let updates: Vec<&serde_json::Value> =
+        plan["changes"].as_array().unwrap().iter().filter(|c| c["action"] == "update").collect();
+    assert_eq!(updates.len(), 2, "both payments clusters: {json}");
+    for update in updates {
+        let (before, after) = (&update["before"], &update["after"]);
+        assert_eq!(before["kind"], "role_assignment", "{json}");
+        assert!(before["condition"].as_str().unwrap().contains("'payments/'"), "{json}");
+        assert!(after["condition"].as_str().unwrap().contains("'billing/'"), "{json}");
+        assert!(!after["condition"].as_str().unwrap().contains("'payments/'"), "{json}");
+    }
+
+    let drift = sandbox.run(["--color", "never", "drift"]);
+    assert_clean(drift.assert_exit(2));
+    assert!(drift.stdout.contains(old) && drift.stdout.contains(new), "{drift}");
+}
+
+/// Issue 12, item 5: a one-change plan on a 300-cluster fleet is a handful of lines, with the
+/// rest counted; `--show-unchanged` lists them on plan, drift and the plan apply prints; the
+/// Markdown of a fresh plan for the whole fleet stays under GitHub's comment limit.
+#[test]
+fn unchanged_resources_are_counted_not_listed_and_markdown_fits_a_comment_on_300_clusters() {
+    let (world, config) = fleet(300);
+    let azure = Azure::start(&world);
+    let sandbox = azure.sandbox_with(&config);
+    let adds = sandbox.run(["plan", "--format", "json"]).json()["summary"]["add"].as_u64().unwrap();
+    assert!(adds > 500, "{adds}");
+    let fresh = sandbox.run(["plan", "--format", "markdown"]);
+    assert_clean(fresh.assert_exit(0));
+    assert!(fresh.stdout.chars().count() < 65_536, "{} characters", fresh.stdout.chars().count());
+    assert!(fresh.stdout.contains(&format!("**Plan: {adds} to add, 0 to change, 0 to destroy.**")), "{}", fresh.stdout);
+    assert!(fresh.stdout.contains(&format!("<details><summary>{adds} changes</summary>")), "the details are folded");
+    assert!(fresh.stdout.contains("left out to keep the comment under 65536 characters"), "truncated with a count");
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+
+    let victim = azure
+        .emulator()
+        .state()
+        .role_assignments()
+        .into_iter()
+        .find(|a| a.description.as_deref().is_some_and(|d| d.starts_with("Managed by acrlink")))
+        .expect("a grant acrlink made");
+    azure.emulator().state().delete_role_assignment(&victim.id).unwrap();
+    let json = sandbox.run(["plan", "--format", "json"]).json();
+    assert_eq!(json["changes"].as_array().unwrap().len(), 1, "{json}");
+    let unchanged = json["unchanged"].as_array().unwrap().len();
+    assert!(unchanged > 500, "{unchanged}");
+    let counted = format!("… and {unchanged} unchanged");
+    let plan = sandbox.run(["--color", "never", "plan"]);
+    assert_clean(plan.assert_exit(0));
+    assert!(plan.stdout.contains(&counted), "{plan}");
+    assert!(plan.stdout.lines().count() < 15, "{plan}");
+    let listed = sandbox.run(["--color", "never", "plan", "--show-unchanged"]);
+    assert_eq!(listed.stdout.lines().filter(|l| l.trim_start().starts_with("= ")).count(), unchanged, "{listed}");
+    let markdown = sandbox.run(["plan", "--format", "markdown"]);
+    assert!(markdown.stdout.contains(&counted) && markdown.stdout.lines().count() < 40, "{markdown}");
+    assert_clean(sandbox.run(["plan", "--out", "saved.json"]).assert_exit(0));
+    let shown = sandbox.run(["--color", "never", "show", "saved.json"]);
+    assert!(shown.stdout.contains(&counted), "{shown}");
+    let shown = sandbox.run(["--color", "never", "show", "saved.json", "--show-unchanged"]);
+    assert!(shown.stdout.contains(&format!("{unchanged} already in place:")), "{shown}");
+
+    let drift = sandbox.run(["--color", "never", "drift"]);
+    assert_clean(drift.assert_exit(2));
+    assert!(drift.stdout.contains(&counted) && drift.stdout.lines().count() < 15, "{drift}");
+    let drift = sandbox.run(["--color", "never", "drift", "--show-unchanged"]);
+    assert!(drift.stdout.contains(&format!("{unchanged} already in place:")), "{drift}");
+
+    let apply = sandbox.run(["--color", "never", "apply", "--auto-approve", "--show-unchanged"]);
+    assert_clean(apply.assert_exit(0));
+    assert!(apply.stderr.contains(&format!("{unchanged} already in place:")), "{apply}");
+    let again = sandbox.run(["--color", "never", "apply", "--auto-approve"]);
+    assert_clean(again.assert_exit(0));
+    let all = format!("… and {} unchanged", unchanged + 1);
+    assert!(again.stderr.contains(&all) && !again.stderr.contains("= role_assignment"), "{again}");
 }

@@ -1161,3 +1161,58 @@ fn trace_verbosity_adds_arm_and_kubernetes_request_lines() {
     let filtered = fleet.sandbox_with(&demo_config()).env("ACRLINK_LOG", "acrlink=trace").run(["plan"]);
     assert!(filtered.stderr.contains("ARM response"), "ACRLINK_LOG sets the filter:\n{}", filtered.stderr);
 }
+
+/// Issue 12, item 4: in-place changes of pull-secret bindings show what changes, old → new:
+/// a scope map's actions, a service account's `imagePullSecrets`, a Secret's registries with
+/// the kind and fingerprint of each credential, never the credential.
+#[test]
+fn updates_show_scope_map_actions_service_account_entries_and_secret_fingerprints_old_and_new() {
+    let fleet = demo_fleet();
+    let client = fleet.kube("dev-rg", "aks-dev-02");
+    let sandbox = fleet.sandbox_with(&demo_config());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    // Behind acrlink's back: another tool's entry replaces acrlink's, and the admin password is renewed.
+    fleet
+        .runtime
+        .block_on(Api::<ServiceAccount>::namespaced(client.clone(), "default").patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"imagePullSecrets": [{"name": "other-tool"}]})),
+        ))
+        .unwrap();
+    let renewed = fleet.emulator().state().regenerate_registry_password("vendorimages", "password").unwrap();
+    let wider = demo_config().replace("repositories = [\"tools/*\"]", "repositories = [\"tools/*\", \"base/*\"]");
+    let sandbox = fleet.sandbox_with(&wider);
+
+    let text = sandbox.run(["--color", "never", "plan"]);
+    assert_clean(text.assert_exit(0));
+    assert!(!text.stdout.contains(&renewed) && !text.stderr.contains(&renewed), "{text}");
+    let has = |needle: &str| text.stdout.lines().any(|l| l.contains(needle));
+    assert!(has("actions:") && has("+ repositories/base/*/content/read"), "{text}");
+    assert!(has("    repositories/tools/*/content/read"), "unchanged actions are context: {text}");
+    assert!(has("imagePullSecrets:") && has("    other-tool") && has("+ vendor-pull"), "{text}");
+    assert!(has("registries:"), "{text}");
+    let entry = |sign: &str| {
+        text.stdout.lines().find(|l| l.trim_start().starts_with(sign) && l.contains("vendorimages.azurecr.io (admin;"))
+    };
+    let (old, new) = (entry("- ").expect("the old entry"), entry("+ ").expect("the new entry"));
+    assert_ne!(old.split("fingerprint").nth(1), new.split("fingerprint").nth(1), "{text}");
+
+    let json = sandbox.run(["plan", "--format", "json"]);
+    assert_clean(json.assert_exit(0));
+    assert!(!json.stdout.contains(&renewed));
+    let plan = json.json();
+    let change = |address: &str| {
+        plan["changes"].as_array().unwrap().iter().find(|c| c["address"] == address).cloned().unwrap_or_default()
+    };
+    let secret = change("secret[aks-dev-02/default/vendor-pull]");
+    let (before, after) = (&secret["before"]["registries"][0], &secret["after"]["registries"][0]);
+    assert_eq!((&before["credential"], &after["credential"]), (&"admin".into(), &"admin".into()), "{json}");
+    assert_ne!(before["fingerprint"], after["fingerprint"], "{json}");
+    let account = change("service_account[aks-dev-02/default/default]");
+    assert_eq!(account["before"]["image_pull_secrets"], serde_json::json!(["other-tool"]), "{json}");
+    assert_eq!(account["after"]["image_pull_secrets"], serde_json::json!(["other-tool", "vendor-pull"]), "{json}");
+    let scope_map = plan["changes"].as_array().unwrap().iter().find(|c| c["resource"]["kind"] == "scope_map").unwrap();
+    assert_eq!(scope_map["action"], "update");
+    assert_eq!(scope_map["after"]["actions"].as_array().unwrap().len(), 4, "{json}");
+}

@@ -1,0 +1,272 @@
+//! What an in-place change changes: the fields of its `before` and `after` states that differ,
+//! old → new, and a line diff (`similar`) for the values that span lines (repository
+//! conditions, scope-map actions, `imagePullSecrets`, a Secret's registries). States hold no
+//! secret, so nothing here can print one.
+
+use similar::{ChangeTag, TextDiff};
+
+use crate::model::{CredentialKind, RegistryCredential, State, TokenPassword};
+
+/// How many unchanged lines are shown around each changed one.
+const CONTEXT: usize = 3;
+
+/// A field's value, as people read it.
+enum Value {
+    One(String),
+    Lines(Vec<String>),
+}
+
+/// One line of a multi-line field's diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    Same,
+    Removed,
+    Added,
+    /// Unchanged lines left out (more than `CONTEXT` from any change).
+    Gap,
+}
+
+/// One field that changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shift {
+    One { name: &'static str, before: String, after: String },
+    Lines { name: &'static str, lines: Vec<(Tag, String)> },
+}
+
+/// The fields of `before` and `after` that differ, in a fixed order per kind.
+pub fn shifts(before: &State, after: &State) -> Vec<Shift> {
+    let (old, new) = (fields(before), fields(after));
+    let mut out = Vec::new();
+    for (name, new_value) in &new {
+        let old_value = old.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        match (old_value, new_value) {
+            (Some(Value::One(a)), Value::One(b)) if a == b => {}
+            (Some(Value::Lines(a)), Value::Lines(b)) if a == b => {}
+            (None | Some(Value::One(_)), Value::One(b)) => {
+                let a = match old_value {
+                    Some(Value::One(a)) => a.clone(),
+                    _ => "(none)".into(),
+                };
+                out.push(Shift::One { name, before: a, after: b.clone() });
+            }
+            (old_value, Value::Lines(b)) => {
+                let a = match old_value {
+                    Some(Value::Lines(a)) => a.as_slice(),
+                    _ => &[],
+                };
+                out.push(Shift::Lines { name, lines: line_diff(a, b) });
+            }
+            (Some(Value::Lines(a)), Value::One(b)) => {
+                out.push(Shift::One { name, before: a.join(", "), after: b.clone() });
+            }
+        }
+    }
+    out
+}
+
+fn line_diff(before: &[String], after: &[String]) -> Vec<(Tag, String)> {
+    let old: Vec<&str> = before.iter().map(String::as_str).collect();
+    let new: Vec<&str> = after.iter().map(String::as_str).collect();
+    let diff = TextDiff::configure().diff_slices(&old, &new);
+    let mut lines = Vec::new();
+    for (index, group) in diff.grouped_ops(CONTEXT).iter().enumerate() {
+        if index > 0 || group.first().is_some_and(|op| op.old_range().start > 0 || op.new_range().start > 0) {
+            lines.push((Tag::Gap, String::new()));
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                let tag = match change.tag() {
+                    ChangeTag::Equal => Tag::Same,
+                    ChangeTag::Delete => Tag::Removed,
+                    ChangeTag::Insert => Tag::Added,
+                };
+                lines.push((tag, change.value().to_string()));
+            }
+        }
+    }
+    let last_shown = diff.grouped_ops(CONTEXT).last().and_then(|g| g.last()).map(|op| op.old_range().end);
+    if last_shown.is_some_and(|end| end < old.len()) {
+        lines.push((Tag::Gap, String::new()));
+    }
+    lines
+}
+
+fn fields(state: &State) -> Vec<(&'static str, Value)> {
+    match state {
+        State::RoleAssignment { role, condition, owners } => vec![
+            ("role", Value::One(role.clone())),
+            ("condition", Value::Lines(condition.as_deref().map(condition_lines).unwrap_or_default())),
+            ("owners", Value::One(if owners.is_empty() { "(none)".into() } else { owners.join(", ") })),
+        ],
+        State::ScopeMap { actions } => vec![("actions", Value::Lines(actions.clone()))],
+        State::RegistryToken { scope_map, enabled, passwords } => vec![
+            ("scope_map", Value::One(scope_map.clone())),
+            ("enabled", Value::One(enabled.to_string())),
+            ("passwords", Value::Lines(passwords.iter().map(password).collect())),
+        ],
+        State::PullSecret { secret_type, immutable, registries } => vec![
+            ("type", Value::One(secret_type.clone())),
+            ("immutable", Value::One(immutable.to_string())),
+            ("registries", Value::Lines(registries.iter().map(registry).collect())),
+        ],
+        State::ServiceAccount { image_pull_secrets } => {
+            vec![("imagePullSecrets", Value::Lines(image_pull_secrets.clone()))]
+        }
+    }
+}
+
+fn password(password: &TokenPassword) -> String {
+    match (&password.expiry, password.generated) {
+        (_, true) => format!("{} (generated by this apply)", password.slot),
+        (Some(expiry), false) => format!("{} (expires {expiry})", password.slot),
+        (None, false) => format!("{} (no expiry)", password.slot),
+    }
+}
+
+/// A Secret's entry: its registry, where its credential comes from and the start of the
+/// credential's keyed fingerprint (enough to tell a change, never the credential).
+fn registry(entry: &RegistryCredential) -> String {
+    let kind = match (entry.credential, &entry.token) {
+        (Some(CredentialKind::RegistryToken), Some(token)) => format!("token {token}"),
+        (Some(CredentialKind::RegistryToken), None) => "token".into(),
+        (Some(CredentialKind::Admin), _) => "admin".into(),
+        (Some(CredentialKind::ServicePrincipal), _) => "service principal".into(),
+        (None, _) => "not written by acrlink".into(),
+    };
+    let fingerprint = match &entry.fingerprint {
+        Some(fingerprint) => format!("fingerprint {}", fingerprint.get(..12).unwrap_or(fingerprint)),
+        None => "new credential at apply".into(),
+    };
+    format!("{} ({kind}; {fingerprint})", entry.login_server)
+}
+
+/// An ABAC condition, one test per line: a break before each `AND` and `OR`, after an `OR (`
+/// that opens a group, and before the parentheses that close more than their line opens;
+/// indented by nesting. Quoted text is never split.
+pub fn condition_lines(condition: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let chars: Vec<char> = condition.chars().collect();
+    for (index, &c) in chars.iter().enumerate() {
+        if c == '\'' {
+            quoted = !quoted;
+        }
+        if !quoted && c == ' ' {
+            let rest: String = chars[index + 1..].iter().take(4).collect();
+            if (rest.starts_with("AND ") || rest.starts_with("OR ")) && !current.trim().is_empty() {
+                pieces.push(std::mem::take(&mut current));
+                continue;
+            }
+        }
+        current.push(c);
+    }
+    pieces.push(current);
+    let mut lines: Vec<String> = Vec::new();
+    for piece in pieces {
+        let piece = piece.trim();
+        let (head, body) = match ["OR (", "AND ("].iter().find(|op| piece.len() > op.len() && piece.starts_with(*op)) {
+            Some(op) => (Some(*op), &piece[op.len()..]),
+            None => (None, piece),
+        };
+        lines.extend(head.map(str::to_string));
+        let (opens, closes) = parentheses(body);
+        let excess = closes.saturating_sub(opens);
+        let trimmed = body.trim_end_matches(')');
+        let peel = excess.min(body.len() - trimmed.len());
+        let (text, closing) = body.split_at(body.len() - peel);
+        if !text.is_empty() {
+            lines.push(text.to_string());
+        }
+        if !closing.is_empty() {
+            lines.push(closing.to_string());
+        }
+    }
+    indent(lines)
+}
+
+/// Opening and closing parentheses outside quotes.
+fn parentheses(text: &str) -> (usize, usize) {
+    let mut quoted = false;
+    let (mut opens, mut closes) = (0, 0);
+    for c in text.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => opens += 1,
+            ')' if !quoted => closes += 1,
+            _ => {}
+        }
+    }
+    (opens, closes)
+}
+
+fn indent(lines: Vec<String>) -> Vec<String> {
+    let mut depth: usize = 0;
+    lines
+        .into_iter()
+        .map(|line| {
+            let (opens, closes) = parentheses(&line);
+            let closing_only = line.chars().all(|c| c == ')');
+            let after = (depth + opens).saturating_sub(closes);
+            let level = if closing_only { after } else { depth };
+            depth = after;
+            format!("{}{line}", "  ".repeat(level))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::roles::repository_condition;
+
+    #[test]
+    fn a_repository_condition_reads_one_repository_test_per_line() {
+        let condition = repository_condition(&["team/*".into(), "base/nginx".into()]);
+        let lines = condition_lines(&condition);
+        assert_eq!(lines.concat().replace(' ', ""), condition.replace(' ', ""), "nothing lost: {lines:#?}");
+        let tests: Vec<&String> = lines.iter().filter(|l| l.contains("@Request")).collect();
+        assert_eq!(tests.len(), 2, "{lines:#?}");
+        assert!(
+            tests[0].trim_start().starts_with("@Request") && tests[0].trim_end().ends_with("'team/'"),
+            "{lines:#?}"
+        );
+        assert!(tests[1].trim_start().starts_with("OR @Request") && tests[1].ends_with("'base/nginx'"), "{lines:#?}");
+        // Quoted text is never split, whatever it holds.
+        assert_eq!(condition_lines("a == 'x OR y'"), vec!["a == 'x OR y'".to_string()]);
+    }
+
+    #[test]
+    fn adding_a_repository_changes_only_its_own_line() {
+        let state = |repositories: &[&str]| State::RoleAssignment {
+            role: "Container Registry Repository Reader".into(),
+            condition: Some(repository_condition(&repositories.iter().map(|r| r.to_string()).collect::<Vec<_>>())),
+            owners: vec!["default".into()],
+        };
+        let shifts = shifts(&state(&["team/*"]), &state(&["team/*", "base/nginx"]));
+        let [Shift::Lines { name: "condition", lines }] = shifts.as_slice() else { panic!("{shifts:#?}") };
+        let changed: Vec<&(Tag, String)> =
+            lines.iter().filter(|(tag, _)| matches!(tag, Tag::Added | Tag::Removed)).collect();
+        assert_eq!(changed.len(), 1, "{lines:#?}");
+        assert_eq!(changed[0].0, Tag::Added);
+        assert!(changed[0].1.contains("'base/nginx'"), "{lines:#?}");
+    }
+
+    #[test]
+    fn single_values_show_old_and_new_and_long_lists_only_their_context() {
+        let token = |enabled| State::RegistryToken { scope_map: "m".into(), enabled, passwords: Vec::new() };
+        assert_eq!(
+            shifts(&token(false), &token(true)),
+            vec![Shift::One { name: "enabled", before: "false".into(), after: "true".into() }]
+        );
+        let names: Vec<String> = (0..100).map(|i| format!("secret-{i:03}")).collect();
+        let mut more = names.clone();
+        more.push("tools-pull".into());
+        let account = |list: &[String]| State::ServiceAccount { image_pull_secrets: list.to_vec() };
+        let shifts = shifts(&account(&names), &account(&more));
+        let [Shift::Lines { lines, .. }] = shifts.as_slice() else { panic!("{shifts:#?}") };
+        assert_eq!(lines.len(), 1 + CONTEXT + 1, "a gap, the context, the new line: {lines:#?}");
+        assert_eq!(lines[0].0, Tag::Gap);
+        assert_eq!(lines.last().unwrap(), &(Tag::Added, "tools-pull".to_string()));
+    }
+}
