@@ -301,7 +301,8 @@ pub async fn run_command(
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere): how a serving emulator is told to stop.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

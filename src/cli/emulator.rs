@@ -105,7 +105,8 @@ async fn serve_with_env(world: &std::path::Path, args: &EmulatorArgs) -> Result<
             .and_then(|()| stdout.flush())
             .map_err(|e| (format!("cannot write to stdout: {e}"), None))?;
     }
-    wait_for_signal().await;
+    // Serves until SIGINT or SIGTERM, as `acrlink_emulator::run_command` does.
+    acrlink_emulator::wait_for_signal().await;
     emulator.shutdown().await;
     Ok(())
 }
@@ -136,28 +137,4 @@ fn write_env_file(path: &std::path::Path, exports: &str) -> Result<(), Failure> 
         return Err(failed(e));
     }
     Ok(())
-}
-
-/// Serves until SIGINT or SIGTERM, as `acrlink_emulator::run_command` does.
-#[cfg(feature = "emulator")]
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
