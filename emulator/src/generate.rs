@@ -184,6 +184,7 @@ fn principals(spec: &Spec, subscriptions: &[Subscription]) -> Vec<Principal> {
             roles: all_subscriptions("Owner"),
             visible_after_seconds: 0.0,
             default_client: true,
+            no_directory_read: false,
         },
         Principal {
             name: "fleet-reader".into(),
@@ -196,6 +197,7 @@ fn principals(spec: &Spec, subscriptions: &[Subscription]) -> Vec<Principal> {
             roles: all_subscriptions("Reader"),
             visible_after_seconds: 0.0,
             default_client: false,
+            no_directory_read: false,
         },
     ]
 }

@@ -80,6 +80,15 @@ fn authenticate(shared: &Shared, req: &Req) -> Result<(), Reply> {
     if claims["tid"].as_str() != Some(state.tenant_id.as_str()) {
         return Err(invalid("Access token validation failure. Invalid issuer."));
     }
+    let caller = claims["oid"].as_str().unwrap_or_default().to_ascii_lowercase();
+    if state.directory.get(&caller).is_some_and(|d| d.no_directory_read) {
+        return Err(graph_error(
+            req,
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ));
+    }
     Ok(())
 }
 

@@ -156,6 +156,7 @@ impl StateHandle {
                 federated: Vec::new(),
                 groups: Vec::new(),
                 visible_at: Instant::now() + Duration::from_secs_f64(delay.max(0.0)),
+                no_directory_read: false,
             },
         );
         Ok(PrincipalView { name: new.name, kind, object_id, client_id, visible: delay <= 0.0 })

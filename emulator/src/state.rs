@@ -119,6 +119,8 @@ pub(crate) struct DirectoryObject {
     pub federated: Vec<FederatedCredential>,
     pub groups: Vec<String>,
     pub visible_at: Instant,
+    /// Graph refuses this principal's directory reads.
+    pub no_directory_read: bool,
 }
 
 #[derive(Clone)]
@@ -374,6 +376,7 @@ fn identity_object(object_id: &str, client_id: Option<String>, name: String, vis
         federated: Vec::new(),
         groups: Vec::new(),
         visible_at,
+        no_directory_read: false,
     }
 }
 
@@ -513,6 +516,7 @@ fn principal_object(world: &World, p: &world::Principal, start: Instant) -> Dire
         federated: p.federated_credentials.clone(),
         groups,
         visible_at: start + Duration::from_secs_f64(p.visible_after_seconds.max(0.0)),
+        no_directory_read: p.no_directory_read,
     }
 }
 

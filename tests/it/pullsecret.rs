@@ -1216,3 +1216,33 @@ fn updates_show_scope_map_actions_service_account_entries_and_secret_fingerprint
     assert_eq!(scope_map["action"], "update");
     assert_eq!(scope_map["after"]["actions"].as_array().unwrap().len(), 4, "{json}");
 }
+
+/// An identity that may not read the directory: Microsoft Graph refuses the service
+/// principal's lookup, and the plan's error names both ways out; `principal_object_id` on the
+/// binding needs no lookup at all.
+#[test]
+fn a_refused_graph_lookup_is_an_error_naming_both_ways_out() {
+    let world = std::fs::read_to_string(repo_root().join(DEMO_WORLD))
+        .unwrap()
+        .replace("default_client = true\n", "default_client = true\nno_directory_read = true\n");
+    let fleet = Fleet::start(&world);
+    let config = format!("{}\n{PARTNER_BINDING}", demo_config());
+    let refused = fleet.sandbox_with(&config).env("PARTNER_SECRET", "partner-demo-secret").run(["plan"]);
+    assert_clean(refused.assert_exit(1));
+    assert!(refused.stdout.contains("Authorization_RequestDenied"), "{refused}");
+    assert!(
+        refused.stdout.contains("Application.Read.All") && refused.stdout.contains("principal_object_id"),
+        "{refused}"
+    );
+    let given = config.replace(
+        "secret_name = \"partner-pull\"\n",
+        "secret_name = \"partner-pull\"\nprincipal_object_id = \"5e1f7a20-3c4d-4b6e-9a8b-7c6d5e4f3a2b\"\n",
+    );
+    let planned = fleet.sandbox_with(&given).env("PARTNER_SECRET", "partner-demo-secret").run(["plan"]);
+    assert_clean(planned.assert_exit(0));
+    assert!(
+        planned.stdout.contains(&format!("role_assignment[sp:{PARTNER}/toolsacr]"))
+            || planned.stderr.contains(&format!("role_assignment[sp:{PARTNER}/toolsacr]")),
+        "{planned}"
+    );
+}

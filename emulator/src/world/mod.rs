@@ -566,6 +566,11 @@ pub struct Principal {
     /// marked principal, the first one with a secret is used.
     #[serde(default, skip_serializing_if = "is_false")]
     pub default_client: bool,
+    /// Microsoft Graph refuses this principal's directory reads (403
+    /// `Authorization_RequestDenied`), as it does an identity without Application.Read.All or
+    /// the Directory Readers role.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_directory_read: bool,
 }
 
 fn service_principal() -> String {
