@@ -474,52 +474,57 @@ pub(super) async fn apply<A: Azure>(
 ) -> Result<Done, Failed> {
     match (change.action, grant.marks) {
         (Action::Delete, _) | (_, Marks::Leave) => release(change, grant, azure, context).await,
-        (_, Marks::Join) => join_live(grant, azure, context).await,
-        (Action::Create, Marks::Write) => create(change, grant, azure, context).await,
-        (_, Marks::Write) => put(change, grant, azure, context).await,
+        (_, Marks::Join) => join_live(&change.address, grant, azure, context).await,
+        (Action::Create, Marks::Write) => create(&change.address, grant, azure, context).await,
+        (action, Marks::Write) => put(action, &change.address, grant, azure, context).await,
     }
 }
 
 /// A grant planned absent: made only if it still is. One that appeared since the plan (another
 /// run, maybe of another owner) is joined or adopted, never rewritten.
 async fn create<A: Azure>(
-    change: &Change,
+    address: &Address,
     grant: &Grant<'_>,
     azure: &A,
     context: &ApplyContext,
 ) -> Result<Done, Failed> {
     match azure.get_role_assignment(&grant.spec.id()).await.map_err(failed)? {
-        Some(live) if is_managed(&live) && !is_owned(&live, &context.owner) => join_live(grant, azure, context).await,
+        Some(live) if is_managed(&live) && !is_owned(&live, &context.owner) => {
+            join_live(address, grant, azure, context).await
+        }
         Some(live) => Ok(Done::new(Status::Adopted, format!("{} appeared since the plan; adopted", live.name))),
-        None => put(change, grant, azure, context).await,
+        None => put(Action::Create, address, grant, azure, context).await,
     }
 }
 
-/// PUTs the change's spec, riding out directory replication lag (PrincipalNotFound).
-async fn put<A: Azure>(change: &Change, grant: &Grant<'_>, azure: &A, context: &ApplyContext) -> Result<Done, Failed> {
+/// PUTs the grant's spec for `action`, riding out directory replication lag (PrincipalNotFound).
+async fn put<A: Azure>(
+    action: Action,
+    address: &Address,
+    grant: &Grant<'_>,
+    azure: &A,
+    context: &ApplyContext,
+) -> Result<Done, Failed> {
     let Grant { role_name, cluster, registry, spec, .. } = grant;
     let started = Instant::now();
     let mut wait = Duration::from_millis(500);
     loop {
         match azure.create_role_assignment(spec).await {
-            Ok(Written::Updated) if change.action == Action::Create => return Err(raced(grant)),
-            Ok(Written::Unchanged) if change.action == Action::Create => {
+            Ok(Written::Updated) if action == Action::Create => return Err(raced(grant)),
+            Ok(Written::Unchanged) if action == Action::Create => {
                 return Ok(Done::new(
                     Status::Adopted,
                     "made the same moment by another run of this file; adopted".into(),
                 ));
             }
             Ok(_) => {
-                let (status, verb) = if change.action == Action::Create {
-                    (Status::Created, "granted")
-                } else {
-                    (Status::Updated, "updated")
-                };
+                let (status, verb) =
+                    if action == Action::Create { (Status::Created, "granted") } else { (Status::Updated, "updated") };
                 return Ok(Done::new(status, format!("{verb} {role_name} to {cluster} on {registry}")));
             }
             Err(AzureError::RoleAssignmentExists { existing_id }) => return adopt(grant, azure, existing_id).await,
             Err(AzureError::PrincipalNotFound { .. }) if started.elapsed() + wait <= context.principal_wait => {
-                tracing::info!(address = %change.address, wait_ms = wait.as_millis() as u64, "principal not visible yet; retrying");
+                tracing::info!(%address, wait_ms = wait.as_millis() as u64, "principal not visible yet; retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(15));
             }
@@ -542,12 +547,18 @@ fn raced(grant: &Grant<'_>) -> Failed {
 }
 
 /// Records this owner on a grant another acrlink owner made, keeping every mark there.
-async fn join_live<A: Azure>(grant: &Grant<'_>, azure: &A, context: &ApplyContext) -> Result<Done, Failed> {
+/// A grant that went away before it could be joined is made afresh, with this owner's mark.
+async fn join_live<A: Azure>(
+    address: &Address,
+    grant: &Grant<'_>,
+    azure: &A,
+    context: &ApplyContext,
+) -> Result<Done, Failed> {
     let Some(live) = azure.get_role_assignment(&grant.spec.id()).await.map_err(failed)? else {
         let mut own = grant.spec.clone();
         own.description = ownership::with_owner(&grant.spec.description, &context.owner);
         let made = Grant { spec: &own, ..*grant };
-        return put(&create_change(grant), &made, azure, context).await;
+        return put(Action::Create, address, &made, azure, context).await;
     };
     if !is_managed(&live) || is_owned(&live, &context.owner) {
         return Ok(Done::new(Status::Adopted, format!("{} already holds this grant; adopted", live.name)));
@@ -603,26 +614,6 @@ fn spec_of(live: &LiveRoleAssignment, description: String) -> RoleAssignmentSpec
         principal_type: live.principal_type.clone().unwrap_or_else(|| "ServicePrincipal".into()),
         description,
         condition: live.condition.clone(),
-    }
-}
-
-/// A create of `grant`, for a join whose grant went away before it could be joined.
-fn create_change(grant: &Grant<'_>) -> Change {
-    Change {
-        address: Address::role_assignment(grant.cluster, grant.registry),
-        action: Action::Create,
-        reason: Reason::ConditionDiffers,
-        precondition: Precondition::Absent,
-        depends_on: Vec::new(),
-        before: None,
-        after: None,
-        resource: Resource::RoleAssignment {
-            role_name: grant.role_name.to_string(),
-            cluster: grant.cluster.to_string(),
-            registry: grant.registry.to_string(),
-            spec: grant.spec.clone(),
-            marks: Marks::Write,
-        },
     }
 }
 
