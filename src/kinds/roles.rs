@@ -72,6 +72,29 @@ pub fn pull_role(mode: RoleAssignmentMode) -> &'static str {
     }
 }
 
+/// The role assignment that lets `principal_id` pull from `registry` with `role_guid`, under
+/// the deterministic name every binding method uses.
+pub fn pull_grant(
+    registry: &crate::provider::LiveRegistry,
+    principal_id: &str,
+    role_guid: &str,
+    description: String,
+    condition: Option<String>,
+) -> crate::provider::RoleAssignmentSpec {
+    crate::provider::RoleAssignmentSpec {
+        scope: registry.id.clone(),
+        name: role_assignment_name(&registry.id, principal_id, role_guid),
+        role_definition_id: format!(
+            "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}",
+            registry.subscription_id
+        ),
+        principal_id: principal_id.to_string(),
+        principal_type: "ServicePrincipal".into(),
+        description,
+        condition,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use crate::config::model::{Binding, Config, Method};
 use crate::kinds::role_assignment::{DesiredAssignment, assignment_address};
-use crate::kinds::roles::{ACR_PULL, REPOSITORY_READER, repository_condition, role_assignment_name, role_name};
+use crate::kinds::roles::{ACR_PULL, REPOSITORY_READER, pull_grant, repository_condition, role_name};
 use crate::model::{Address, Finding};
 use crate::observe::Inventory;
 use crate::ownership;
-use crate::provider::{RoleAssignmentMode, RoleAssignmentSpec};
+use crate::provider::RoleAssignmentMode;
 
 /// Clusters a binding selects from the observed fleet, by key.
 pub fn select_clusters<'a>(binding: &Binding, inventory: &'a Inventory) -> Vec<&'a crate::observe::FleetCluster> {
@@ -59,18 +59,8 @@ pub fn resolve(config: &Config, inventory: &Inventory) -> (Vec<DesiredAssignment
                         continue;
                     }
                 };
-                let spec = RoleAssignmentSpec {
-                    scope: registry.id.clone(),
-                    name: role_assignment_name(&registry.id, &kubelet.object_id, role_guid),
-                    role_definition_id: format!(
-                        "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}",
-                        registry.subscription_id
-                    ),
-                    principal_id: kubelet.object_id.clone(),
-                    principal_type: "ServicePrincipal".into(),
-                    description: ownership::assignment_description(&config.owner, &binding.name, &cluster.live.id),
-                    condition,
-                };
+                let description = ownership::assignment_description(&config.owner, &binding.name, &cluster.live.id);
+                let spec = pull_grant(registry, &kubelet.object_id, role_guid, description, condition);
                 match desired.get(&address) {
                     Some(existing) if existing.spec.condition != spec.condition => problems.push(Finding {
                         subject: address.to_string(),

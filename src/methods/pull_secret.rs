@@ -12,14 +12,14 @@ use crate::kinds::dockerconfig::Credential;
 use crate::kinds::pull_secret::{DesiredEntry, DesiredSecret, Source, read_client_secret};
 use crate::kinds::registry_token::DesiredToken;
 use crate::kinds::role_assignment::DesiredAssignment;
-use crate::kinds::roles::{pull_role, role_assignment_name, role_name};
+use crate::kinds::roles::{pull_grant, pull_role, role_name};
 use crate::kinds::scope_map::DesiredScopeMap;
 use crate::model::{Address, Finding, Grantee};
 use crate::observe::objects::{ClusterQuery, ClusterState, RegistryQuery};
 use crate::observe::{FleetCluster, Inventory};
 use crate::ownership;
+use crate::provider::LiveRegistry;
 use crate::provider::kubernetes::ClusterTarget;
-use crate::provider::{LiveRegistry, RoleAssignmentSpec};
 
 fn pull_secret(binding: &Binding) -> Option<&PullSecret> {
     match &binding.method {
@@ -400,17 +400,12 @@ fn service_principal_grant(
         registry: key.to_string(),
         binding: binding.to_string(),
         role_name: role_name(role_guid),
-        spec: RoleAssignmentSpec {
-            scope: registry.id.clone(),
-            name: role_assignment_name(&registry.id, object_id, role_guid),
-            role_definition_id: format!(
-                "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}",
-                registry.subscription_id
-            ),
-            principal_id: object_id.to_string(),
-            principal_type: "ServicePrincipal".into(),
-            description: ownership::service_principal_description(&config.owner, binding, client_id),
-            condition: None,
-        },
+        spec: pull_grant(
+            registry,
+            object_id,
+            role_guid,
+            ownership::service_principal_description(&config.owner, binding, client_id),
+            None,
+        ),
     }
 }
