@@ -96,6 +96,9 @@ struct Checker<'a> {
     default_subscription_broken: bool,
     too_costly_reported: bool,
     suggestion_comparisons: u64,
+    /// The directory of the file: relative paths in it (`client_secret_file`) are read from
+    /// there, as kubeconfig and compose paths are, not from wherever acrlink runs.
+    base_dir: &'a Path,
 }
 
 /// Misspelt names compared with known ones for "did you mean" hints, per file.
@@ -234,6 +237,7 @@ pub fn check(
         default_subscription_broken: false,
         too_costly_reported: false,
         suggestion_comparisons: 0,
+        base_dir: path.parent().unwrap_or(Path::new("")),
     };
     let azure_is_table = root.get("azure").is_none_or(|e| matches!(e.value.value, super::source::NodeValue::Table(_)));
     c.default_subscription_broken =
@@ -836,7 +840,7 @@ fn service_principal_secret(c: &mut Checker<'_>, path: &FieldPath, binding: &Raw
             if file.trim().is_empty() {
                 c.error("empty-value", path.key("client_secret_file"), "client_secret_file must not be empty");
             }
-            SecretReference::File(file.into())
+            SecretReference::File(c.base_dir.join(file))
         }
         (Some(_), Some(_)) => {
             c.error_at_key(

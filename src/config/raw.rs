@@ -212,7 +212,8 @@ pub struct RawBinding {
     /// pull-secret with service-principal: environment variable that holds the secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_env: Option<String>,
-    /// pull-secret with service-principal: file that holds the secret.
+    /// pull-secret with service-principal: file that holds the secret (a relative path is read
+    /// from the directory of this file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<String>,
     /// pull-secret with service-principal: the principal's object id, so acrlink need not look

@@ -840,6 +840,33 @@ fn a_saved_plan_whose_client_secret_source_was_altered_is_refused_and_reads_noth
     assert!(!refused.stdout.contains(private) && !refused.stderr.contains(private));
 }
 
+/// A relative `client_secret_file` is read next to the file that names it (as kubeconfig and
+/// compose paths are), not from wherever acrlink happens to run: the same file plans alike from
+/// its own directory, from the repository root with `-c`, and in CI.
+#[test]
+fn a_relative_client_secret_file_is_read_beside_the_desired_state_file() {
+    let fleet = demo_fleet();
+    let partner = PARTNER_BINDING
+        .replace("client_secret_env = \"PARTNER_SECRET\"", "client_secret_file = \"partner-secret.txt\"");
+    let sandbox = fleet.sandbox_with("");
+    sandbox.write("team/acrlink.toml", format!("{}\n{partner}", demo_config()));
+    sandbox.write("team/partner-secret.txt", "partner-demo-secret");
+    let plan = sandbox.run(["plan", "-c", "team/acrlink.toml", "--format", "json"]);
+    assert_clean(plan.assert_exit(0));
+    let secret = plan.json()["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "secret[aks-dev-01/default/partner-pull]")
+        .cloned()
+        .expect("the partner's Secret is planned");
+    let entry = &secret["resource"]["entries"][0]["credential"];
+    assert_eq!(entry["secret_file"], "team/partner-secret.txt", "{secret}");
+    assert_clean(sandbox.run(["apply", "-c", "team/acrlink.toml", "--auto-approve"]).assert_exit(0));
+    let dev1 = fleet.kube("dev-rg", "aks-dev-01");
+    assert!(fleet.secret(&dev1, "default", "partner-pull").is_some());
+}
+
 /// A kubeconfig whose only context points at a port nothing listens on.
 const DEAD_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: dead\n  context: {cluster: dead, user: u}\ncurrent-context: dead\nusers:\n- name: u\n  user: {token: abc}\n";
 
