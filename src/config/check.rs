@@ -276,6 +276,7 @@ pub fn check(
         .map(|(i, b)| b.as_ref().and_then(|b| check_binding(&mut c, &defined, i, b, broken.contains(&i))))
         .collect();
     check_binding_names(&mut c, raw);
+    check_secret_sources(&mut c, &bindings);
     if check_fan_out(&mut c, &bindings, &registries, &index) {
         check_overlaps(&mut c, &bindings, &index);
     }
@@ -1341,6 +1342,31 @@ fn check_overlaps(c: &mut Checker<'_>, bindings: &[Option<Binding>], clusters: &
                 }
             }
         }
+    }
+}
+
+/// One application, one place its secret is read: apply reads a service principal's secret by
+/// client id, so two bindings naming different sources for it would leave which one wins to
+/// the order of the file.
+fn check_secret_sources(c: &mut Checker<'_>, bindings: &[Option<Binding>]) {
+    let mut first_source: HashMap<&str, (usize, &SecretReference)> = HashMap::new();
+    for (i, binding) in bindings.iter().enumerate() {
+        let Some(Binding { method: Method::PullSecret(ps), .. }) = binding else { continue };
+        let CredentialSource::ServicePrincipal { client_id, secret, .. } = &ps.credential else { continue };
+        let &mut (first, source) = first_source.entry(client_id).or_insert((i, secret));
+        if source == secret {
+            continue;
+        }
+        let field = match secret {
+            SecretReference::Environment(_) => "client_secret_env",
+            SecretReference::File(_) => "client_secret_file",
+        };
+        c.error(
+            "contradicting-bindings",
+            FieldPath::root().key("bindings").index(i).key(field),
+            format!("bindings[{i}] reads the secret of client {client_id} from another place than bindings[{first}]"),
+        );
+        c.hint("name the same client_secret_env or client_secret_file in every binding of one application");
     }
 }
 
