@@ -40,14 +40,16 @@ pub(crate) fn is_known_resource(cloud: CloudName, resource: &str, own: &[&str]) 
         .any(|r| r.trim_end_matches('/').eq_ignore_ascii_case(bare))
 }
 
-/// Whether a token's audience is Microsoft Graph: its well-known forms or the emulator itself,
-/// which serves Graph for the clouds its metadata describes.
-pub(crate) fn is_graph_audience(audience: &str, own: &[&str]) -> bool {
+/// Whether a token's audience is this cloud's Microsoft Graph: its resource id (each cloud has
+/// its own host), Graph's application id, or the emulator itself, which serves Graph for the
+/// cloud its metadata describes.
+pub(crate) fn is_graph_audience(cloud: CloudName, audience: &str, own: &[&str]) -> bool {
     let bare = audience.trim_end_matches('/');
-    [GRAPH_RESOURCE, GRAPH_APP_ID].iter().chain(own).any(|r| r.trim_end_matches('/').eq_ignore_ascii_case(bare))
+    [cloud.profile().graph_resource, GRAPH_APP_ID]
+        .iter()
+        .chain(own)
+        .any(|r| r.trim_end_matches('/').eq_ignore_ascii_case(bare))
 }
-
-const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 /// Microsoft Graph's application id, the other form its audience takes.
 const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 

@@ -73,7 +73,7 @@ fn authenticate(shared: &Shared, req: &Req) -> Result<(), Reply> {
         return Err(invalid("Lifetime validation failed, the token is expired."));
     }
     let audience = claims["aud"].as_str().unwrap_or_default();
-    if !is_graph_audience(audience, &[&req.base_url, &shared.endpoint]) {
+    if !is_graph_audience(shared.cloud, audience, &[&req.base_url, &shared.endpoint]) {
         return Err(invalid("Access token validation failure. Invalid audience."));
     }
     let state = shared.state();

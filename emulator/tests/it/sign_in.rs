@@ -228,9 +228,14 @@ async fn a_managed_identity_must_name_a_principal_with_a_client_id() {
 /// login-server suffix and the metadata document.
 #[tokio::test]
 async fn a_sovereign_world_speaks_its_clouds_audiences_and_suffixes() {
-    for (cloud, arm, suffix) in [
-        ("AzureChinaCloud", "https://management.chinacloudapi.cn", "azurecr.cn"),
-        ("AzureUSGovernment", "https://management.usgovcloudapi.net", "azurecr.us"),
+    for (cloud, arm, suffix, graph) in [
+        (
+            "AzureChinaCloud",
+            "https://management.chinacloudapi.cn",
+            "azurecr.cn",
+            "https://microsoftgraph.chinacloudapi.cn",
+        ),
+        ("AzureUSGovernment", "https://management.usgovcloudapi.net", "azurecr.us", "https://graph.microsoft.us"),
     ] {
         let text = WORLD.replacen("[tenant]\n", &format!("[tenant]\ncloud = \"{cloud}\"\n"), 1);
         install_crypto();
@@ -264,5 +269,12 @@ async fn a_sovereign_world_speaks_its_clouds_audiences_and_suffixes() {
         let metadata = env.get("/metadata/endpoints?api-version=2022-09-01").await;
         assert_eq!(metadata.body["name"], cloud);
         assert_eq!(metadata.body["suffixes"]["acrLoginServer"], suffix);
+        // That cloud's Microsoft Graph takes tokens for its own Graph resource.
+        let scope: &'static str = Box::leak(format!("{graph}/.default").into_boxed_str());
+        let (status, body) = token_response(&env.client, &env.base, &secret_form(scope)).await;
+        assert_eq!(status, StatusCode::OK, "{cloud}: {body}");
+        let graph_token = body["access_token"].as_str().unwrap_or_default().to_string();
+        let found = env.get_as(&graph_token, &format!("/v1.0/servicePrincipals(appId='{ACRLINK_CLIENT}')")).await;
+        assert_eq!(found.status, StatusCode::OK, "{cloud}: {found}");
     }
 }
