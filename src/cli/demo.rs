@@ -10,18 +10,23 @@ use acrlink::render::style;
 
 const DEMO_CONFIG: &str = include_str!("../../examples/demo/acrlink.toml");
 const DEMO_WORLD: &str = include_str!("../../examples/demo/world.toml");
+/// The partner's client secret, read from beside the file (its `client_secret_file`); the
+/// emulated world's own, demo-only.
+const DEMO_PARTNER_SECRET: &str = include_str!("../../examples/demo/partner-puller.secret");
 
 /// The demo's files: the checkout's own when run from it, else embedded copies.
 fn demo_files() -> std::io::Result<(PathBuf, PathBuf)> {
     let config = Path::new("examples/demo/acrlink.toml");
     let world = Path::new("examples/demo/world.toml");
-    if config.exists() && world.exists() {
+    let partner_secret = Path::new("examples/demo/partner-puller.secret");
+    if config.exists() && world.exists() && partner_secret.exists() {
         return Ok((config.to_path_buf(), world.to_path_buf()));
     }
     let dir = std::env::temp_dir().join(format!("acrlink-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("acrlink.toml"), DEMO_CONFIG)?;
     std::fs::write(dir.join("world.toml"), DEMO_WORLD)?;
+    std::fs::write(dir.join("partner-puller.secret"), DEMO_PARTNER_SECRET)?;
     Ok((dir.join("acrlink.toml"), dir.join("world.toml")))
 }
 

@@ -485,8 +485,9 @@ fn kubernetes_reads_per_cluster_are_a_small_constant_whatever_the_namespaces() {
     assert_clean(sandbox.run(["plan"]).assert_exit(0));
     let requests = fleet.kube_requests();
     // aks-stg-01 has 17 namespaces, aks-dev-01 has 5: the same handful of lists each.
-    // aks-stg-01 has one more Secret name to look for (tools-pull): one more list, that is all.
-    assert_eq!(requests.get("aks-stg-01").copied(), requests.get("aks-dev-01").map(|n| n + 1), "{requests:?}");
+    // aks-stg-01 has two more Secret names to look for (tools-pull, partner-pull): one more
+    // list each, that is all.
+    assert_eq!(requests.get("aks-stg-01").copied(), requests.get("aks-dev-01").map(|n| n + 2), "{requests:?}");
     assert!(requests.values().all(|n| *n <= 7), "{requests:?}");
 }
 
@@ -495,7 +496,9 @@ fn no_secret_reaches_any_output_of_any_command() {
     let fleet = demo_fleet();
     let with_sp = format!(
         "{}\n[[bindings]]\nname = \"partner\"\nclusters = [\"aks-dev-01\"]\nregistries = [\"toolsacr\"]\nmethod = \"pull-secret\"\ncredential = \"service-principal\"\nclient_id = \"6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11\"\nclient_secret_env = \"PARTNER_SECRET\"\nnamespaces = [\"default\"]\nsecret_name = \"partner-pull\"\n",
+        // The demo's own service-principal binding reads the same canary.
         demo_config()
+            .replace("client_secret_file = \"partner-puller.secret\"", "client_secret_env = \"PARTNER_SECRET\"")
     );
     let sandbox = fleet.sandbox_with(&with_sp).env("PARTNER_SECRET", SP_CANARY);
     let saved = sandbox.path().join("plan.json");
@@ -544,6 +547,7 @@ fn no_secret_reaches_any_output_of_any_command() {
         (&staging, "tools", "tools-pull", "toolsacr.azurecr.io"),
         (&dev1, "default", "vendor-pull", "vendorimages.azurecr.io"),
         (&dev1, "default", "partner-pull", "toolsacr.azurecr.io"),
+        (&staging, "default", "partner-pull", "contosoacr.azurecr.io"),
     ] {
         let (user, password) = fleet.credential_in(client, namespace, name, login).expect("a credential");
         secrets.push(engine.encode(format!("{user}:{password}")));
@@ -565,9 +569,10 @@ fn no_secret_reaches_any_output_of_any_command() {
     let world =
         std::fs::read_to_string(repo_root().join(DEMO_WORLD)).unwrap().replace("demo-admin-password-1", ADMIN_CANARY);
     demo.write("examples/demo/world.toml", world);
-    demo.write("examples/demo/acrlink.toml", demo_config());
+    crate::support::write_config(&demo.path().join("examples/demo"), &demo_config());
     let output = demo.run(["demo"]);
     assert_clean(output.assert_exit(0));
+    assert!(!format!("{output}").contains("partner-demo-secret"), "the partner's secret leaked:\n{output}");
 }
 
 #[test]
@@ -846,25 +851,24 @@ fn a_saved_plan_whose_client_secret_source_was_altered_is_refused_and_reads_noth
 #[test]
 fn a_relative_client_secret_file_is_read_beside_the_desired_state_file() {
     let fleet = demo_fleet();
-    let partner = PARTNER_BINDING
-        .replace("client_secret_env = \"PARTNER_SECRET\"", "client_secret_file = \"partner-secret.txt\"");
     let sandbox = fleet.sandbox_with("");
-    sandbox.write("team/acrlink.toml", format!("{}\n{partner}", demo_config()));
-    sandbox.write("team/partner-secret.txt", "partner-demo-secret");
+    std::fs::create_dir_all(sandbox.path().join("team")).unwrap();
+    crate::support::write_config(&sandbox.path().join("team"), &demo_config());
     let plan = sandbox.run(["plan", "-c", "team/acrlink.toml", "--format", "json"]);
     assert_clean(plan.assert_exit(0));
     let secret = plan.json()["changes"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["address"] == "secret[aks-dev-01/default/partner-pull]")
+        .find(|c| c["address"] == "secret[aks-stg-01/default/partner-pull]")
         .cloned()
         .expect("the partner's Secret is planned");
-    let entry = &secret["resource"]["entries"][0]["credential"];
-    assert_eq!(entry["secret_file"], "team/partner-secret.txt", "{secret}");
+    let credentials: Vec<&serde_json::Value> =
+        secret["resource"]["entries"].as_array().unwrap().iter().map(|e| &e["credential"]).collect();
+    assert_eq!(credentials[0]["secret_file"], "team/partner-puller.secret", "{secret}");
     assert_clean(sandbox.run(["apply", "-c", "team/acrlink.toml", "--auto-approve"]).assert_exit(0));
-    let dev1 = fleet.kube("dev-rg", "aks-dev-01");
-    assert!(fleet.secret(&dev1, "default", "partner-pull").is_some());
+    let stg = fleet.kube("staging-rg", "aks-stg-01");
+    assert!(fleet.secret(&stg, "default", "partner-pull").is_some());
 }
 
 /// A kubeconfig whose only context points at a port nothing listens on.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::support::{Emulated, Output, repo_root};
+use crate::support::{Emulated, Output, repo_root, write_config};
 
 const GITHUB_CLIENT: &str = "e1000000-0000-4000-8000-0000000000c1";
 const PIPELINES_CLIENT: &str = "e1000000-0000-4000-8000-0000000000c2";
@@ -94,7 +94,7 @@ impl Place {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("bin")).unwrap();
         let config = std::fs::read_to_string(repo_root().join("examples/demo/acrlink.toml")).unwrap();
-        std::fs::write(dir.path().join("acrlink.toml"), config).unwrap();
+        write_config(dir.path(), &config);
         let silent_imds = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         Place { azure, dir, silent_imds }
     }
@@ -104,7 +104,13 @@ impl Place {
     fn base(&self) -> BTreeMap<String, String> {
         let env = self.azure.emulator().env();
         let mut vars = BTreeMap::new();
-        for key in ["SSL_CERT_FILE", "AZURE_AUTHORITY_HOST", "ACRLINK_ARM_ENDPOINT", "AZURE_TENANT_ID"] {
+        for key in [
+            "SSL_CERT_FILE",
+            "AZURE_AUTHORITY_HOST",
+            "ACRLINK_ARM_ENDPOINT",
+            "ACRLINK_GRAPH_ENDPOINT",
+            "AZURE_TENANT_ID",
+        ] {
             vars.insert(key.to_string(), env[key].clone());
         }
         vars.insert("PATH".into(), self.dir.path().join("bin").display().to_string());
@@ -396,7 +402,7 @@ fn least_privilege_place(
     let azure = Emulated::start(&least_privilege_world(actions, data_actions));
     let dir = tempfile::tempdir().unwrap();
     let config = std::fs::read_to_string(repo_root().join("examples/demo/acrlink.toml")).unwrap();
-    std::fs::write(dir.path().join("acrlink.toml"), config).unwrap();
+    write_config(dir.path(), &config);
     let mut vars: BTreeMap<String, String> = azure.emulator().env().into_iter().collect();
     vars.insert("PATH".into(), "/nonexistent".into());
     vars.insert("ACRLINK_RETRY_BUDGET_SECONDS".into(), "60".into());
@@ -477,18 +483,14 @@ fn each_sovereign_cloud_signs_in_with_its_own_audience_and_plans() {
         vars.insert("PATH".into(), "/nonexistent".into());
         vars.insert("ACRLINK_ARM_REQUESTS_PER_SECOND".into(), "1000".into());
 
-        std::fs::write(
-            dir.path().join("acrlink.toml"),
-            config.replacen("[azure]\n", &format!("[azure]\ncloud = \"{cloud}\"\n"), 1),
-        )
-        .unwrap();
+        write_config(dir.path(), &config.replacen("[azure]\n", &format!("[azure]\ncloud = \"{cloud}\"\n"), 1));
         let plan = run_in(dir.path(), &vars, &["plan", "--color", "never", "--detailed-exitcode"]);
         assert_planned(&plan, cloud);
         assert!(plan.stdout.contains(&format!("vendorimages.{suffix}")), "{cloud}: registries under {suffix}\n{plan}");
 
         // The same file without the cloud asks for public cloud's audience, which that cloud's
         // Entra does not know.
-        std::fs::write(dir.path().join("acrlink.toml"), &config).unwrap();
+        write_config(dir.path(), &config);
         let wrong = run_in(dir.path(), &vars, &["plan", "--color", "never"]);
         wrong.assert_exit(1);
         assert!(

@@ -167,8 +167,22 @@ impl Emulated {
             sandbox = sandbox.env(&key, &value);
         }
         sandbox = sandbox.env("ACRLINK_RETRY_BUDGET_SECONDS", "60").env("ACRLINK_ARM_REQUESTS_PER_SECOND", "1000");
-        sandbox.write("acrlink.toml", config);
+        write_config(sandbox.path(), config);
         sandbox
+    }
+}
+
+/// The file the demo's service-principal binding names for its client secret.
+const DEMO_PARTNER_SECRET_FILE: &str = "partner-puller.secret";
+
+/// Writes `config` as DIR/acrlink.toml. The demo's service-principal binding reads its secret
+/// from a file beside the config (examples/demo/partner-puller.secret): a directory holding
+/// that config gets it too, as the demo's own directory has it.
+pub fn write_config(dir: &Path, config: &str) {
+    std::fs::write(dir.join("acrlink.toml"), config).expect("write acrlink.toml");
+    if config.contains(&format!("client_secret_file = \"{DEMO_PARTNER_SECRET_FILE}\"")) {
+        let secret = std::fs::read(repo_root().join("examples/demo").join(DEMO_PARTNER_SECRET_FILE)).unwrap();
+        std::fs::write(dir.join(DEMO_PARTNER_SECRET_FILE), secret).expect("write the partner's secret");
     }
 }
 
