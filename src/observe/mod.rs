@@ -37,6 +37,18 @@ pub struct Inventory {
 }
 
 fn fetch_error(subject: &str, error: &AzureError) -> Finding {
+    // Every read of an endpoint that cannot be reached fails alike: one error (the engine
+    // drops repeats), about the endpoint, not one per read.
+    if let AzureError::Unreachable { .. } = error {
+        return Finding {
+            subject: "Azure".into(),
+            message: error.to_string(),
+            hint: Some(
+                "check the network path and proxy settings to it, and the cloud in [azure] (ACRLINK_ARM_ENDPOINT overrides the endpoint)"
+                    .into(),
+            ),
+        };
+    }
     let hint = match error {
         AzureError::Authentication(_) => {
             Some("check the credential: acrlink --auth, AZURE_* variables or `az login`".into())

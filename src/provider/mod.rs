@@ -145,6 +145,9 @@ pub enum AzureError {
     RetriesExhausted { attempts: u32, elapsed_seconds: f64, last: String },
     #[error("cannot reach Azure: {0}")]
     Transport(String),
+    /// No connection could be made to `endpoint` (scheme, host and port) after a few quick tries.
+    #[error("cannot reach {endpoint}: {detail}")]
+    Unreachable { endpoint: String, detail: String },
     #[error("the answer to {url} is larger than {limit} bytes; refused (ACRLINK_MAX_RESPONSE_BYTES raises the limit)")]
     TooLarge { url: String, limit: usize },
     #[error("unexpected response from Azure: {0}")]

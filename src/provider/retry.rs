@@ -29,15 +29,27 @@ impl Default for RetryPolicy {
 /// Why the last attempt failed, as far as retrying cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    Throttled { retry_after: Option<Duration> },
+    Throttled {
+        retry_after: Option<Duration>,
+    },
     Transient,
+    /// No connection could be made (refused, no such host, TLS handshake): a server that is not
+    /// there rarely appears within the budget, so this is retried only briefly.
+    Unreachable,
     Permanent,
 }
+
+/// Attempts at a server that cannot be reached: a blip is ridden out (about a second of
+/// back-off in all), a wrong or dead endpoint fails within seconds, not the whole budget.
+pub const UNREACHABLE_ATTEMPTS: u32 = 4;
 
 impl RetryPolicy {
     /// How long to wait before attempt `attempt + 1`, or None to give up.
     pub fn delay(&self, attempt: u32, failure: Failure, started: Instant) -> Option<Duration> {
         if failure == Failure::Permanent || attempt >= self.max_attempts {
+            return None;
+        }
+        if failure == Failure::Unreachable && attempt >= UNREACHABLE_ATTEMPTS {
             return None;
         }
         let exponential =
@@ -114,6 +126,17 @@ mod tests {
         assert!(first <= Duration::from_millis(200));
         let late = policy.delay(7, Failure::Transient, now).unwrap();
         assert!(late <= Duration::from_secs(30) && late >= Duration::from_secs(6));
+    }
+
+    #[test]
+    fn an_unreachable_server_is_given_up_on_within_seconds_whatever_the_budget() {
+        let policy = RetryPolicy { budget: Duration::from_secs(3600), ..RetryPolicy::default() };
+        let now = Instant::now();
+        let waits: Vec<Duration> =
+            (1..=UNREACHABLE_ATTEMPTS).map_while(|attempt| policy.delay(attempt, Failure::Unreachable, now)).collect();
+        assert_eq!(waits.len() as u32, UNREACHABLE_ATTEMPTS - 1);
+        assert!(waits.iter().sum::<Duration>() <= Duration::from_secs(2), "{waits:?}");
+        assert!(policy.delay(UNREACHABLE_ATTEMPTS, Failure::Transient, now).is_some(), "other failures go on");
     }
 
     #[test]

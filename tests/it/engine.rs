@@ -262,6 +262,25 @@ fn throttling_storms_server_errors_and_dropped_connections_are_ridden_out() {
     assert_no_duplicates(&azure);
 }
 
+/// Nothing listens where ARM should be: a refused connection is not a throttled or busy
+/// server, so acrlink gives up within seconds (not the retry budget) and says so once, naming
+/// the endpoint, instead of once per read.
+#[test]
+fn an_unreachable_arm_endpoint_fails_within_seconds_with_one_error_naming_it() {
+    let azure = Azure::demo();
+    let sandbox =
+        azure.sandbox().env("ACRLINK_RETRY_BUDGET_SECONDS", "60").env("ACRLINK_ARM_ENDPOINT", "https://127.0.0.1:1");
+    let started = Instant::now();
+    let output = sandbox.run(["plan", "--color", "never"]);
+    assert_clean(output.assert_exit(1));
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}\n{output}", started.elapsed());
+    let errors: Vec<&str> = output.stdout.lines().filter(|l| l.trim_start().starts_with('✗')).collect();
+    assert_eq!(errors.len(), 1, "one error, not one per read:\n{output}");
+    assert!(errors[0].contains("cannot reach") && errors[0].contains("https://127.0.0.1:1"), "{output}");
+    assert!(errors[0].contains("Connection refused"), "{output}");
+    assert!(!output.stdout.contains("Plan:"), "{output}");
+}
+
 #[test]
 fn a_throttling_storm_longer_than_the_budget_fails_cleanly() {
     let azure = Azure::demo();

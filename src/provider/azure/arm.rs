@@ -298,12 +298,16 @@ impl ArmClient {
                 }
                 Err(e) => {
                     let detail = first_line(&error_chain(&e));
-                    match self.retry.delay(attempt, Failure::Transient, started) {
+                    let failure = if e.is_connect() { Failure::Unreachable } else { Failure::Transient };
+                    match self.retry.delay(attempt, failure, started) {
                         Some(wait) => {
-                            self.note_retry(Failure::Transient);
+                            self.note_retry(failure);
                             tracing::info!(error = %detail, wait_ms = wait.as_millis() as u64, url, "ARM connection failed; retrying");
                             tokio::time::sleep(wait).await;
                             continue;
+                        }
+                        None if failure == Failure::Unreachable => {
+                            return Err(AzureError::Unreachable { endpoint: origin(url), detail: root_cause(&e) });
                         }
                         None if attempt == 1 => return Err(AzureError::Transport(detail)),
                         None => return Err(exhausted(attempt, started, detail)),
@@ -459,6 +463,24 @@ async fn read_capped(mut response: reqwest::Response, limit: usize, url: &str) -
 
 fn exhausted(attempts: u32, started: Instant, last: String) -> AzureError {
     AzureError::RetriesExhausted { attempts, elapsed_seconds: started.elapsed().as_secs_f64(), last }
+}
+
+/// `https://host:port` of a URL, for naming an endpoint without its path and query.
+fn origin(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed.origin().ascii_serialization(),
+        Err(_) => url.split('?').next().unwrap_or_default().to_string(),
+    }
+}
+
+/// The innermost cause of a connection failure ("Connection refused (os error 111)", "failed
+/// to lookup address information: …"): what the user can act on, without reqwest's wrapping.
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    first_line(&cause.to_string())
 }
 
 fn first_line(text: &str) -> String {
