@@ -357,6 +357,10 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
             anstream::eprint!("{}", render::plan::text_with(&plan, view));
         }
         if !plan.errors.is_empty() {
+            if args.format == OutputFormat::Json {
+                let nothing = apply::ApplyReport { outcomes: Vec::new() };
+                anstream::print!("{}", render::plan::apply_json_with_errors(&nothing, &plan.errors));
+            }
             report_error(
                 "the plan has errors; nothing was changed",
                 Some("fix the errors listed above and run apply again"),

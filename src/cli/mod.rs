@@ -134,7 +134,8 @@ acrlink completions powershell >> $PROFILE"
 
 #[derive(Debug, clap::Args)]
 pub struct SchemaArgs {
-    /// Which document: the desired-state file (default) or the JSON plan
+    /// Which document: the desired-state file (default), the JSON plan, or the JSON output of
+    /// apply, drift or validate
     #[arg(value_enum, default_value_t = SchemaKind::Config)]
     pub kind: SchemaKind,
 }
@@ -143,6 +144,12 @@ pub struct SchemaArgs {
 pub enum SchemaKind {
     Config,
     Plan,
+    /// `apply --format json`
+    Apply,
+    /// `drift --format json`
+    Drift,
+    /// `validate --format json`
+    Validate,
 }
 
 impl Command {
@@ -257,6 +264,9 @@ fn run(cli: Cli) -> Exit {
             let schema = match args.kind {
                 SchemaKind::Config => acrlink::config::raw::json_schema(),
                 SchemaKind::Plan => acrlink::plan::json_schema(),
+                SchemaKind::Apply => acrlink::render::plan::apply_json_schema(),
+                SchemaKind::Drift => acrlink::render::plan::drift_json_schema(),
+                SchemaKind::Validate => acrlink::render::diagnostics::json_schema(),
             };
             anstream::println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             Exit::Ok

@@ -33,6 +33,9 @@ pub fn run(path: &Path, args: &ValidateArgs) -> Exit {
                 }
                 _ => None,
             };
+            if args.format == ReportFormat::Json {
+                anstream::print!("{}", diagnostics::unreadable_json(path, &err.to_string(), hint));
+            }
             report_error(&err.to_string(), hint);
             return Exit::Error;
         }

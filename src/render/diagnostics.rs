@@ -134,14 +134,26 @@ fn window(line: &str, column: usize) -> (String, usize) {
     (shown, column)
 }
 
-#[derive(Serialize)]
-struct JsonReport<'a> {
+/// `validate --format json`.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct JsonReport<'a> {
     format_version: u32,
     file: String,
     valid: bool,
     errors: usize,
     warnings: usize,
     diagnostics: &'a [Diagnostic],
+    /// Why the file could not be read at all (then `diagnostics` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Unreadable>,
+}
+
+/// A file that could not be read: missing, a directory, not UTF-8.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Unreadable {
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
 }
 
 pub fn json(report: &Report) -> String {
@@ -153,8 +165,28 @@ pub fn json(report: &Report) -> String {
         errors,
         warnings: report.diagnostics.len() - errors,
         diagnostics: &report.diagnostics,
+        error: None,
     };
     serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}
+
+/// The JSON report of a file that could not be read.
+pub fn unreadable_json(path: &std::path::Path, message: &str, hint: Option<&str>) -> String {
+    let document = JsonReport {
+        format_version: REPORT_FORMAT_VERSION,
+        file: path.display().to_string(),
+        valid: false,
+        errors: 1,
+        warnings: 0,
+        diagnostics: &[],
+        error: Some(Unreadable { message: message.to_string(), hint: hint.map(str::to_string) }),
+    };
+    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}
+
+/// The JSON Schema of `validate --format json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(JsonReport<'static>)).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -513,8 +513,9 @@ pub fn drift_text_with(plan: &Plan, view: View) -> String {
     out
 }
 
-#[derive(serde::Serialize)]
-struct DriftJson<'a> {
+/// `drift --format json`: what differs from the file, in three lists, plus what blocks a binding.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct DriftJson<'a> {
     format_version: u32,
     drift: bool,
     missing: Vec<&'a Change>,
@@ -645,17 +646,46 @@ pub fn apply_markdown(report: &ApplyReport) -> String {
     out
 }
 
+/// `apply --format json`: what each change did; `errors` when the plan had errors and nothing
+/// was changed.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ApplyJson<'a> {
+    format_version: u32,
+    succeeded: usize,
+    failed: usize,
+    skipped: usize,
+    not_started: usize,
+    interrupted: bool,
+    outcomes: &'a [crate::apply::Outcome],
+    errors: &'a [Finding],
+}
+
 pub fn apply_json(report: &ApplyReport) -> String {
-    let document = serde_json::json!({
-        "format_version": 1,
-        "succeeded": report.succeeded(),
-        "failed": report.failed(),
-        "skipped": report.skipped(),
-        "not_started": report.not_started(),
-        "interrupted": report.interrupted(),
-        "outcomes": report.outcomes,
-    });
+    apply_json_with_errors(report, &[])
+}
+
+/// An apply refused for the plan's errors: JSON still, so a pipeline parsing it sees why.
+pub fn apply_json_with_errors(report: &ApplyReport, errors: &[Finding]) -> String {
+    let document = ApplyJson {
+        format_version: 1,
+        succeeded: report.succeeded(),
+        failed: report.failed(),
+        skipped: report.skipped(),
+        not_started: report.not_started(),
+        interrupted: report.interrupted(),
+        outcomes: &report.outcomes,
+        errors,
+    };
     serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}
+
+/// The JSON Schemas of `drift --format json` and `apply --format json`.
+pub fn drift_json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(DriftJson<'static>)).unwrap_or_default()
+}
+
+pub fn apply_json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(ApplyJson<'static>)).unwrap_or_default()
 }
 
 #[cfg(test)]

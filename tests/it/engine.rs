@@ -194,6 +194,65 @@ fn plan_json_validates_against_the_committed_plan_schema() {
     );
 }
 
+/// Validates `document` against the committed schemas/KIND.schema.json, and checks that file is
+/// what `acrlink schema KIND` prints now.
+fn assert_follows_committed_schema(kind: &str, document: &serde_json::Value) {
+    let committed = std::fs::read_to_string(repo_root().join(format!("schemas/{kind}.schema.json")))
+        .unwrap_or_else(|e| panic!("schemas/{kind}.schema.json: {e}"));
+    let printed = crate::support::acrlink(["schema", kind]);
+    assert_eq!(
+        printed.stdout.trim_end(),
+        committed.trim_end(),
+        "run `cargo run -- schema {kind} > schemas/{kind}.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> =
+        validator.iter_errors(document).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{kind}: {errors:?}\n{document:#}");
+}
+
+/// Every JSON output a pipeline parses has a generated, committed, freshness-tested schema:
+/// drift (with drift and without), apply (changes made, nothing to do, a plan with errors:
+/// still JSON on stdout), validate (valid, invalid, unreadable file: still JSON).
+#[test]
+fn apply_drift_and_validate_json_follow_their_committed_schemas() {
+    let azure = Azure::demo();
+    let sandbox = azure.sandbox();
+    let drift = sandbox.run(["drift", "--format", "json"]);
+    drift.assert_exit(2);
+    assert_follows_committed_schema("drift", &drift.json());
+    let applied = sandbox.run(["apply", "--auto-approve", "--format", "json"]);
+    assert_clean(applied.assert_exit(0));
+    assert!(applied.json()["succeeded"].as_u64().unwrap() > 0, "{applied}");
+    assert_follows_committed_schema("apply", &applied.json());
+    let nothing = sandbox.run(["apply", "--auto-approve", "--format", "json"]);
+    assert_follows_committed_schema("apply", &nothing.assert_exit(0).json());
+    assert_follows_committed_schema("drift", &sandbox.run(["drift", "--format", "json"]).assert_exit(0).json());
+
+    let demo = std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap();
+    let broken = azure.sandbox_with(
+        &managed_identity_part(&demo).replace("resource_group = \"dev-rg\"", "resource_group = \"gone-rg\""),
+    );
+    let refused = broken.run(["apply", "--auto-approve", "--format", "json"]);
+    refused.assert_exit(1);
+    let refused = refused.json();
+    assert!(!refused["errors"].as_array().unwrap().is_empty(), "{refused:#}");
+    assert_follows_committed_schema("apply", &refused);
+
+    let valid = sandbox.run(["validate", "--format", "json"]);
+    assert_follows_committed_schema("validate", &valid.assert_exit(0).json());
+    let invalid = Sandbox::new();
+    invalid.write("acrlink.toml", "version = 1\n[[bindings]]\nclusters = []\n");
+    assert_follows_committed_schema("validate", &invalid.run(["validate", "--format", "json"]).assert_exit(1).json());
+    let missing = Sandbox::new().run(["validate", "--format", "json", "nothing-here.toml"]);
+    missing.assert_exit(1);
+    let missing = missing.json();
+    assert_eq!(missing["valid"], false);
+    assert!(missing["error"]["message"].as_str().unwrap().contains("nothing-here.toml"), "{missing:#}");
+    assert_follows_committed_schema("validate", &missing);
+}
+
 /// A world of `clusters` clusters and 2 registries; a file binding every cluster to both.
 fn fleet(clusters: usize) -> (String, String) {
     let world = acrlink_emulator::generate_world(&format!("clusters={clusters},registries=2,subscriptions=1")).unwrap();
