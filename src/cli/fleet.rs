@@ -19,6 +19,7 @@ use acrlink::provider::azure::auth::CloudEndpoints;
 use acrlink::provider::kubernetes::live::KubeClients;
 use acrlink::render::{self, style};
 use acrlink::settings::Settings;
+use acrlink::subset::Subset;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AzureArgs {
@@ -37,10 +38,37 @@ pub enum OutputFormat {
     Markdown,
 }
 
+/// Subset runs: the whole fleet is read, and only the selected changes (with what they depend
+/// on) are planned, shown and applied.
+#[derive(Debug, clap::Args)]
+pub struct SubsetArgs {
+    /// Only this resource and the changes it depends on; repeatable; globs over addresses, e.g. 'role_assignment[aks-dev-*/*]' or 'secret[aks1/*/*]'
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+    /// Only the clusters this selects (a key, a glob or labels such as env=dev, as in bindings), with what their changes depend on; repeatable
+    #[arg(long = "cluster", value_name = "SELECTOR")]
+    pub clusters: Vec<String>,
+}
+
+impl SubsetArgs {
+    /// Parsed before anything is read, so a typo fails at once.
+    fn subset(&self) -> Result<Subset, Exit> {
+        Subset::new(&self.targets, &self.clusters).map_err(|e| {
+            report_error(
+                &e.to_string(),
+                Some("--target takes an address or a glob over addresses (`acrlink plan --show-unchanged` lists them); --cluster a cluster key, glob or label selector"),
+            );
+            Exit::Error
+        })
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub azure: AzureArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     /// Exit 2 when the plan has changes (0 none, 1 error)
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -59,6 +87,8 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub azure: AzureArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     /// A plan saved by `acrlink plan --out FILE`; without it, apply plans first
     #[arg(value_name = "PLANFILE")]
     pub plan_file: Option<PathBuf>,
@@ -80,6 +110,8 @@ pub struct ApplyArgs {
 pub struct DriftArgs {
     #[command(flatten)]
     pub azure: AzureArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// List the resources already in place too (by default text and markdown only count them)
@@ -240,6 +272,7 @@ fn status(message: &str) {
 
 pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
+        let subset = args.subset.subset()?;
         // Found out before live state is read, not after.
         let mut out_file = match &args.out {
             Some(out) => Some(open_for_plan(out)?),
@@ -252,9 +285,10 @@ pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
             }
         })?;
         let run = session.plan();
-        anstream::print!("{}", render_plan(&run.plan, args.format, args.show_unchanged));
+        let plan = subset.restrict(run.plan, &run.inventory);
+        anstream::print!("{}", render_plan(&plan, args.format, args.show_unchanged));
         if let (Some(out), Some(file)) = (&args.out, out_file.as_mut()) {
-            let text = render::plan::json(&run.plan);
+            let text = render::plan::json(&plan);
             std::io::Write::write_all(file, text.as_bytes()).map_err(|e| {
                 report_error(&format!("cannot write the plan to {}: {e}", out.display()), None);
                 Exit::Error
@@ -262,9 +296,9 @@ pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
             status(&format!("Saved the plan to {}; apply it with `acrlink apply {}`.", out.display(), out.display()));
         }
         // A binding acrlink cannot satisfy fails the plan: a pipeline must not pass with it.
-        Ok(if !run.plan.errors.is_empty() || !run.plan.blocked.is_empty() {
+        Ok(if !plan.errors.is_empty() || !plan.blocked.is_empty() {
             Exit::Error
-        } else if args.detailed_exitcode && run.plan.has_changes() {
+        } else if args.detailed_exitcode && plan.has_changes() {
             Exit::Changes
         } else {
             Exit::Ok
@@ -275,17 +309,19 @@ pub fn plan(config_path: &Path, args: &PlanArgs) -> Exit {
 
 pub fn drift(config_path: &Path, args: &DriftArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
+        let subset = args.subset.subset()?;
         let run = Session::open(config_path, &args.azure)?.plan();
+        let plan = subset.restrict(run.plan, &run.inventory);
         let view = render::plan::View { show_unchanged: args.show_unchanged };
         let text = match args.format {
-            OutputFormat::Text => render::plan::drift_text_with(&run.plan, view),
-            OutputFormat::Json => render::plan::drift_json(&run.plan),
-            OutputFormat::Markdown => render::plan::drift_markdown_with(&run.plan, view),
+            OutputFormat::Text => render::plan::drift_text_with(&plan, view),
+            OutputFormat::Json => render::plan::drift_json(&plan),
+            OutputFormat::Markdown => render::plan::drift_markdown_with(&plan, view),
         };
         anstream::print!("{text}");
-        Ok(if !run.plan.errors.is_empty() {
+        Ok(if !plan.errors.is_empty() {
             Exit::Error
-        } else if run.plan.has_changes() || !run.plan.blocked.is_empty() {
+        } else if plan.has_changes() || !plan.blocked.is_empty() {
             Exit::Changes
         } else {
             Exit::Ok
@@ -345,11 +381,20 @@ fn confirm(auto_approve: bool) -> Result<(), Exit> {
 
 pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
+        let subset = args.subset.subset()?;
         let (plan, connection, config) = match &args.plan_file {
+            Some(_) if !subset.is_everything() => {
+                report_error(
+                    "--target and --cluster do not apply to a saved plan: it holds what it was made with",
+                    Some("make the saved plan with them: acrlink plan --target … --out FILE"),
+                );
+                return Err(Exit::Error);
+            }
             Some(file) => saved_plan(file, config_path, &args.azure)?,
             None => {
                 let session = Session::open(config_path, &args.azure)?;
-                (session.plan().plan, session.connection, session.config)
+                let run = session.plan();
+                (subset.restrict(run.plan, &run.inventory), session.connection, session.config)
             }
         };
         if args.format == OutputFormat::Text || args.plan_file.is_none() {

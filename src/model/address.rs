@@ -152,6 +152,18 @@ impl Address {
         }
     }
 
+    /// The cluster an object lives in or lets pull: a namespace's, Secret's or service
+    /// account's, a kubelet grant's; None for registry-side objects and other principals' grants.
+    pub fn cluster(&self) -> Option<&str> {
+        match self {
+            Address::Cluster(key) => Some(key),
+            Address::Namespace { cluster, .. }
+            | Address::Secret { cluster, .. }
+            | Address::ServiceAccount { cluster, .. } => Some(cluster),
+            _ => self.grant_cluster(),
+        }
+    }
+
     /// The cluster a role assignment lets pull, when that cluster is in the file.
     pub fn grant_cluster(&self) -> Option<&str> {
         match self {

@@ -871,6 +871,59 @@ fn a_relative_client_secret_file_is_read_beside_the_desired_state_file() {
     assert!(fleet.secret(&stg, "default", "partner-pull").is_some());
 }
 
+/// The addresses of a JSON plan's changes.
+fn changed_addresses(plan: &Output) -> Vec<String> {
+    plan.json()["changes"].as_array().unwrap().iter().map(|c| c["address"].as_str().unwrap().to_string()).collect()
+}
+
+/// Subset runs: `--target` (globs over addresses) and `--cluster` (the bindings' selectors)
+/// narrow plan, apply and drift to what they select plus what that depends on; the rest of the
+/// fleet is read, left alone and still planned afterwards.
+#[test]
+fn target_and_cluster_narrow_plan_apply_and_drift_to_what_they_select_and_its_dependencies() {
+    let fleet = demo_fleet();
+    let sandbox = fleet.sandbox_with(&demo_config());
+    let targeted = sandbox.run(["plan", "--format", "json", "--target", "secret[aks-stg-01/default/partner-pull]"]);
+    assert_clean(targeted.assert_exit(0));
+    assert_eq!(
+        changed_addresses(&targeted),
+        vec![
+            format!("role_assignment[sp:{PARTNER}/contosoacr]"),
+            "secret[aks-stg-01/default/partner-pull]".to_string()
+        ],
+        "the Secret and the grant it depends on"
+    );
+    assert!(targeted.stdout.contains("2 of 20 change(s)"), "{targeted}");
+
+    let dev = sandbox.run(["plan", "--format", "json", "--cluster", "env=dev"]);
+    let dev_changes = changed_addresses(&dev);
+    assert!(!dev_changes.is_empty());
+    assert!(dev_changes.iter().all(|a| a.contains("[aks-dev-0")), "{dev_changes:?}");
+
+    let globbed = sandbox.run(["plan", "--format", "json", "--target", "role_assignment[aks-*/contosoacr]"]);
+    let grants = changed_addresses(&globbed);
+    assert!(
+        grants.len() >= 2
+            && grants.iter().all(|a| a.starts_with("role_assignment[aks-") && a.ends_with("/contosoacr]")),
+        "{grants:?}"
+    );
+
+    assert_clean(sandbox.run(["apply", "--auto-approve", "--cluster", "aks-dev-01"]).assert_exit(0));
+    let after = changed_addresses(&sandbox.run(["plan", "--format", "json"]));
+    assert!(after.iter().all(|a| !a.contains("[aks-dev-01/")), "aks-dev-01 is done: {after:?}");
+    assert!(after.iter().any(|a| a.contains("[aks-dev-02/")), "the rest is still to do: {after:?}");
+    sandbox.run(["drift", "--cluster", "aks-dev-01"]).assert_exit(0);
+    sandbox.run(["drift", "--cluster", "aks-dev-02"]).assert_exit(2);
+
+    let typo = sandbox.run(["plan", "--target", "secret[{aks"]);
+    typo.assert_exit(1);
+    assert!(typo.stderr.contains("invalid --target"), "{typo}");
+    sandbox.run(["plan", "--out", "plan.json"]).assert_exit(0);
+    let saved = sandbox.run(["apply", "plan.json", "--cluster", "aks-dev-02"]);
+    saved.assert_exit(1);
+    assert!(saved.stderr.contains("do not apply to a saved plan"), "{saved}");
+}
+
 /// A kubeconfig whose only context points at a port nothing listens on.
 const DEAD_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: dead\n  context: {cluster: dead, user: u}\ncurrent-context: dead\nusers:\n- name: u\n  user: {token: abc}\n";
 
