@@ -219,10 +219,20 @@ impl Session {
 
     /// Reads live state and plans.
     fn plan(&self) -> engine::PlanRun {
+        self.plan_for(Intent::Converge)
+    }
+
+    /// Reads live state and plans what `intent` asks for.
+    fn plan_for(&self, intent: Intent) -> engine::PlanRun {
         status("Reading live state…");
         let clients = &self.connection.clients;
-        let run =
-            self.connection.runtime.block_on(engine::plan(&self.config, &self.digest, &*clients.azure, &clients.kube));
+        let (azure, kube) = (&*clients.azure, &clients.kube);
+        let run = self.connection.runtime.block_on(async {
+            match intent {
+                Intent::Converge => engine::plan(&self.config, &self.digest, azure, kube).await,
+                Intent::Destroy => engine::plan_removal(&self.config, &self.digest, azure, kube).await,
+            }
+        });
         log_request_counts(clients);
         run
     }
@@ -379,7 +389,49 @@ fn confirm(auto_approve: bool) -> Result<(), Exit> {
     }
 }
 
+/// What an apply makes live state match: the file, or nothing of this owner's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intent {
+    Converge,
+    Destroy,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
+    /// Do not ask for confirmation (required when stdin is not a terminal)
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many changes to apply at once
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// Report format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// Plans the removal of everything this file's owner made, and applies it as apply does.
+pub fn destroy(config_path: &Path, args: DestroyArgs) -> Exit {
+    let as_apply = ApplyArgs {
+        azure: args.azure,
+        subset: args.subset,
+        plan_file: None,
+        auto_approve: args.auto_approve,
+        parallelism: args.parallelism,
+        format: args.format,
+        show_unchanged: false,
+    };
+    apply_for(config_path, &as_apply, Intent::Destroy)
+}
+
 pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
+    apply_for(config_path, args, Intent::Converge)
+}
+
+fn apply_for(config_path: &Path, args: &ApplyArgs, intent: Intent) -> Exit {
     let result = (|| -> Result<Exit, Exit> {
         let subset = args.subset.subset()?;
         let (plan, connection, config) = match &args.plan_file {
@@ -393,7 +445,7 @@ pub fn apply(config_path: &Path, args: &ApplyArgs) -> Exit {
             Some(file) => saved_plan(file, config_path, &args.azure)?,
             None => {
                 let session = Session::open(config_path, &args.azure)?;
-                let run = session.plan();
+                let run = session.plan_for(intent);
                 (subset.restrict(run.plan, &run.inventory), session.connection, session.config)
             }
         };

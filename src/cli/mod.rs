@@ -100,6 +100,13 @@ acrlink plan --out plan.json\n  acrlink show plan.json --format markdown > plan.
 against live state first and refused when stale. Exit codes: 0 ok, 1 anything failed."
     )]
     Apply(fleet::ApplyArgs),
+    /// Remove everything this file's owner made: grants, pull Secrets, service-account entries, tokens, scope maps
+    #[command(
+        after_help = "Plans the removal (what a file that binds nothing would prune) and applies it after the same \
+confirmation as apply; nothing acrlink did not make is touched. --target/--cluster narrow it. \
+Exit codes: 0 ok, 1 anything failed, 130 interrupted."
+    )]
+    Destroy(fleet::DestroyArgs),
     /// Report what changed outside acrlink: missing, changed and extra grants
     #[command(
         after_help = "Exit codes: 0 no drift, 2 drift, 1 error. Run it on a schedule; `acrlink apply` repairs it."
@@ -156,7 +163,12 @@ impl Command {
     /// For a command that reads no desired-state file: its name and what to do instead of -c.
     fn ignores_config(&self) -> Option<(&'static str, &'static str)> {
         match self {
-            Command::Validate(_) | Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Graph(_) => None,
+            Command::Validate(_)
+            | Command::Plan(_)
+            | Command::Apply(_)
+            | Command::Destroy(_)
+            | Command::Drift(_)
+            | Command::Graph(_) => None,
             Command::Schema(_) => {
                 Some(("schema", "leave out -c; to check a file against the schema, run `acrlink validate -c FILE`"))
             }
@@ -254,6 +266,7 @@ fn run(cli: Cli) -> Exit {
         Command::Plan(args) => fleet::plan(&config_path, &args),
         Command::Show(args) => show::run(&args),
         Command::Apply(args) => fleet::apply(&config_path, &args),
+        Command::Destroy(args) => fleet::destroy(&config_path, args),
         Command::Drift(args) => fleet::drift(&config_path, &args),
         Command::Graph(args) => fleet::graph(&config_path, &args),
         Command::Emulator(args) => emulator::run(&args),

@@ -66,14 +66,24 @@ struct Objects {
     token_registries: BTreeSet<String>,
 }
 
+/// What a plan reads of the clusters' and registries' own objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObjectReads {
+    /// Only when the file has pull-secret bindings: a managed-identity fleet needs no
+    /// Kubernetes access at all.
+    WhenBound,
+    /// Always: a removal must find every Secret, entry and token the owner made.
+    Always,
+}
+
 async fn objects<A: Azure, K: Kubernetes>(
     config: &Config,
     inventory: &Inventory,
-    azure: &A,
-    kube: &K,
+    (azure, kube): (&A, &K),
+    reads: ObjectReads,
     findings: &mut Findings,
 ) -> Objects {
-    if !pull_secret::has_bindings(config) {
+    if reads == ObjectReads::WhenBound && !pull_secret::has_bindings(config) {
         return Objects::default();
     }
     let (cluster_queries, registry_queries) = pull_secret::queries(config, inventory);
@@ -150,11 +160,33 @@ fn principal_lookup_failed(client_id: &str, error: &crate::provider::AzureError)
 }
 
 pub async fn plan<A: Azure, K: Kubernetes>(config: &Config, config_digest: &str, azure: &A, kube: &K) -> PlanRun {
+    plan_with(config, config_digest, (azure, kube), ObjectReads::WhenBound).await
+}
+
+/// `acrlink destroy`: the plan of a file that keeps its clusters, registries and owner and
+/// binds nothing, so every grant, Secret, service-account entry, token and scope map the owner
+/// made is pruned, and nothing it did not make is touched.
+pub async fn plan_removal<A: Azure, K: Kubernetes>(
+    config: &Config,
+    config_digest: &str,
+    azure: &A,
+    kube: &K,
+) -> PlanRun {
+    let bare = Config { bindings: Vec::new(), ..config.clone() };
+    plan_with(&bare, config_digest, (azure, kube), ObjectReads::Always).await
+}
+
+async fn plan_with<A: Azure, K: Kubernetes>(
+    config: &Config,
+    config_digest: &str,
+    (azure, kube): (&A, &K),
+    reads: ObjectReads,
+) -> PlanRun {
     let mut findings = Findings::default();
     let (inventory, assignments) = fleet(config, azure, &mut findings).await;
     let mut lookups = Findings::default();
     let (objects, principals) = futures::join!(
-        objects(config, &inventory, azure, kube, &mut findings),
+        objects(config, &inventory, (azure, kube), reads, &mut findings),
         principals(config, azure, &mut lookups)
     );
     findings.problems.extend(lookups.problems);

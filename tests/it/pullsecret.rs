@@ -563,6 +563,14 @@ fn no_secret_reaches_any_output_of_any_command() {
     }
     // The credentials did reach the cluster, so the search above was not vacuous.
     assert_eq!(fleet.password_in(&dev1, "default", "partner-pull", "toolsacr.azurecr.io").as_deref(), Some(SP_CANARY));
+    // Last, as it removes what the checks above read: destroy, in every format.
+    for format in ["json", "markdown", "text"] {
+        let output = sandbox.run(["-vvv", "destroy", "--auto-approve", "--format", format]);
+        assert_clean(output.assert_exit(0));
+        for secret in &secrets {
+            assert!(!format!("{output}").contains(secret.as_str()), "a secret leaked:\n{output}");
+        }
+    }
 
     // The demo, with the canary planted in its world.
     let demo = Sandbox::new();
@@ -922,6 +930,51 @@ fn target_and_cluster_narrow_plan_apply_and_drift_to_what_they_select_and_its_de
     let saved = sandbox.run(["apply", "plan.json", "--cluster", "aks-dev-02"]);
     saved.assert_exit(1);
     assert!(saved.stderr.contains("do not apply to a saved plan"), "{saved}");
+}
+
+/// `acrlink destroy` removes everything this file's owner made (grants of both methods,
+/// Secrets, service-account entries, tokens, scope maps) and nothing else: the grant made by
+/// hand with `--attach-acr` and the rest of the service accounts stay. A second run has
+/// nothing to do.
+#[test]
+fn destroy_removes_what_the_owner_made_and_nothing_else() {
+    let fleet = demo_fleet();
+    let sandbox = fleet.sandbox_with(&demo_config());
+    assert_clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let refused = sandbox.run(["destroy"]);
+    refused.assert_exit(1);
+    assert!(refused.stderr.contains("--auto-approve"), "no terminal, no confirmation:\n{refused}");
+
+    let destroyed = sandbox.run(["destroy", "--auto-approve", "--color", "never"]);
+    assert_clean(destroyed.assert_exit(0));
+    assert!(destroyed.stderr.contains("Plan: 0 to add, 4 to change, 14 to destroy."), "{destroyed}");
+    let managed: Vec<_> = fleet
+        .emulator()
+        .state()
+        .role_assignments()
+        .into_iter()
+        .filter(|a| a.description.as_deref().is_some_and(|d| d.contains("acrlink")))
+        .collect();
+    assert!(managed.is_empty(), "{managed:?}");
+    assert!(
+        fleet.emulator().state().role_assignments().iter().any(|a| a.name == "9a1d3f5e-0000-4000-8000-00000000a11a"),
+        "the hand-made grant stays"
+    );
+    let (dev1, stg) = (fleet.kube("dev-rg", "aks-dev-01"), fleet.kube("staging-rg", "aks-stg-01"));
+    for (client, namespace, name) in [
+        (&dev1, "default", "vendor-pull"),
+        (&stg, "default", "tools-pull"),
+        (&stg, "tools", "tools-pull"),
+        (&stg, "default", "partner-pull"),
+    ] {
+        assert!(fleet.secret(client, namespace, name).is_none(), "{namespace}/{name} is gone");
+    }
+    assert!(fleet.pull_secrets_of(&dev1, "default", "default").is_empty());
+    assert!(fleet.pull_secrets_of(&stg, "default", "default").is_empty());
+    assert!(fleet.token_passwords("toolsacr").is_empty(), "the token is gone");
+    assert_clean(sandbox.run(["destroy", "--auto-approve"]).assert_exit(0));
+    // The file still wants it all: the next plan puts it back.
+    assert_clean(sandbox.run(["plan", "--detailed-exitcode"]).assert_exit(2));
 }
 
 /// A kubeconfig whose only context points at a port nothing listens on.
