@@ -216,6 +216,14 @@ fn demo_config() -> String {
     std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap()
 }
 
+/// The demo's file with its service-principal binding reading the partner's secret from
+/// `source` instead: a test binding the same application elsewhere must name the same place.
+fn demo_config_with_partner_secret(source: &str) -> String {
+    let demo = demo_config();
+    assert!(demo.contains("client_secret_file = \"partner-puller.secret\""));
+    demo.replace("client_secret_file = \"partner-puller.secret\"", source)
+}
+
 #[track_caller]
 fn assert_clean(output: &Output) {
     output.assert_no_panic();
@@ -834,7 +842,8 @@ fn a_saved_plan_whose_client_secret_source_was_altered_is_refused_and_reads_noth
     let fleet = demo_fleet();
     let private = "PRIVATE-not-a-client-secret-51c0";
     let partner = "[[bindings]]\nname = \"partner\"\nclusters = [\"aks-dev-01\"]\nregistries = [\"toolsacr\"]\nmethod = \"pull-secret\"\ncredential = \"service-principal\"\nclient_id = \"6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11\"\nclient_secret_file = \"partner-secret.txt\"\nnamespaces = [\"default\"]\nsecret_name = \"partner-pull\"\n";
-    let sandbox = fleet.sandbox_with(&format!("{}\n{partner}", demo_config()));
+    let demo = demo_config_with_partner_secret("client_secret_file = \"partner-secret.txt\"");
+    let sandbox = fleet.sandbox_with(&format!("{demo}\n{partner}"));
     sandbox.write("partner-secret.txt", SP_CANARY);
     sandbox.write("private.txt", private);
     assert_clean(sandbox.run(["plan", "--out", "plan.json"]).assert_exit(0));
@@ -1196,7 +1205,8 @@ const PARTNER_BINDING: &str = "[[bindings]]\nname = \"partner\"\nclusters = [\"a
 #[test]
 fn a_service_principal_binding_grants_its_principal_pull_before_writing_secrets() {
     let fleet = demo_fleet();
-    let config = format!("{}\n{PARTNER_BINDING}", demo_config());
+    let config =
+        format!("{}\n{PARTNER_BINDING}", demo_config_with_partner_secret("client_secret_env = \"PARTNER_SECRET\""));
     let sandbox = fleet.sandbox_with(&config).env("PARTNER_SECRET", "partner-demo-secret");
     let plan = sandbox.run(["plan", "--format", "json"]);
     assert_clean(&plan);
@@ -1257,7 +1267,10 @@ fn a_service_principals_existing_grant_is_adopted_and_abac_registries_get_the_re
         .replace("name = \"partner\"", "name = \"partner-abac\"")
         .replace("registries = [\"toolsacr\"]", "registries = [\"paymentsabac\"]");
     let abac = abac.replace("clusters = [\"aks-dev-01\"]", "clusters = [\"team=payments\"]");
-    let config = format!("{}\n{PARTNER_BINDING}\n{abac}", demo_config());
+    let config = format!(
+        "{}\n{PARTNER_BINDING}\n{abac}",
+        demo_config_with_partner_secret("client_secret_env = \"PARTNER_SECRET\"")
+    );
     let sandbox = fleet.sandbox_with(&config).env("PARTNER_SECRET", "partner-demo-secret");
     let plan = sandbox.run(["plan", "--format", "json"]);
     assert_eq!(plan.code, Some(0), "{plan}");
@@ -1363,7 +1376,8 @@ fn a_refused_graph_lookup_is_an_error_naming_both_ways_out() {
         .unwrap()
         .replace("default_client = true\n", "default_client = true\nno_directory_read = true\n");
     let fleet = Fleet::start(&world);
-    let config = format!("{}\n{PARTNER_BINDING}", demo_config());
+    let config =
+        format!("{}\n{PARTNER_BINDING}", demo_config_with_partner_secret("client_secret_env = \"PARTNER_SECRET\""));
     let refused = fleet.sandbox_with(&config).env("PARTNER_SECRET", "partner-demo-secret").run(["plan"]);
     assert_clean(refused.assert_exit(1));
     assert!(refused.stdout.contains("Authorization_RequestDenied"), "{refused}");
