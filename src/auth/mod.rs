@@ -44,7 +44,7 @@ pub enum AuthMethod {
     GithubOidc,
     /// Azure Pipelines OIDC: SYSTEM_OIDCREQUESTURI, SYSTEM_ACCESSTOKEN, AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, AZURESUBSCRIPTION_CLIENT_ID/_TENANT_ID
     AzurePipelinesOidc,
-    /// The machine's managed identity: App Service (IDENTITY_ENDPOINT + IDENTITY_HEADER) or IMDS; AZURE_CLIENT_ID picks a user-assigned one
+    /// The machine's managed identity: App Service (IDENTITY_ENDPOINT + IDENTITY_HEADER), Azure Arc (IDENTITY_ENDPOINT + IMDS_ENDPOINT) or IMDS; AZURE_CLIENT_ID picks a user-assigned one
     ManagedIdentity,
     /// `az login`, then `azd auth login`
     AzureCli,
@@ -289,6 +289,19 @@ fn managed_identity(
             client_options: client_options(context.cloud, env),
         };
         return Ok(ManagedIdentityCredential::new(Some(options)).map_err(setup)?);
+    }
+    if let (Some(endpoint), Some(_)) = (env.get("IDENTITY_ENDPOINT"), env.get("IMDS_ENDPOINT")) {
+        if let Some(id) = client_id {
+            return Err(format!(
+                "Azure Arc (IDENTITY_ENDPOINT and IMDS_ENDPOINT are set) has only the machine's system-assigned identity; unset AZURE_CLIENT_ID / --client-id ({id})"
+            ));
+        }
+        // ACRLINK_ARC_KEY_DIRECTORY: where the agent writes its keys, when not the default.
+        let directory = env
+            .get("ACRLINK_ARC_KEY_DIRECTORY")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| imds::default_arc_key_directory(env.get("ProgramData")));
+        return Ok(Arc::new(imds::ImdsCredential::arc(endpoint, directory)?));
     }
     let endpoint = env.get("ACRLINK_IMDS_ENDPOINT").unwrap_or(imds::DEFAULT_ENDPOINT);
     let probe = in_chain.then_some(IMDS_PROBE_TIMEOUT);
