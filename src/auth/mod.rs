@@ -8,6 +8,7 @@
 //! in [`Sensitive`] until handed to azure_identity's own `Secret`.
 
 mod chain;
+mod explain;
 pub mod imds;
 pub mod oidc;
 
@@ -145,16 +146,28 @@ pub struct Context<'a> {
     pub tenant: Option<&'a str>,
 }
 
-fn client_options(cloud: Cloud, env: &Environment) -> ClientOptions {
-    use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
-    // AZURE_AUTHORITY_HOST wins, as in every Azure SDK; else the cloud's from the one table.
-    let mut custom = CustomConfiguration::default();
-    custom.authority_host = env
-        .get("AZURE_AUTHORITY_HOST")
+/// AZURE_AUTHORITY_HOST wins, as in every Azure SDK; else the cloud's from the one table.
+fn authority_host(cloud: Cloud, env: &Environment) -> String {
+    env.get("AZURE_AUTHORITY_HOST")
         .unwrap_or(crate::provider::azure::auth::profile(cloud).authority_host)
         .trim_end_matches('/')
-        .to_string();
-    ClientOptions { cloud: Some(Arc::new(CloudConfiguration::Custom(custom))), ..Default::default() }
+        .to_string()
+}
+
+fn client_options(cloud: Cloud, env: &Environment) -> ClientOptions {
+    use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+    use azure_core::http::{ExponentialRetryOptions, RetryOptions};
+    let mut custom = CustomConfiguration::default();
+    custom.authority_host = authority_host(cloud, env);
+    // A sign-in that cannot reach Entra (refused, reset, 5xx) fails within seconds, not after
+    // the SDK's default minute of retries: nothing else can happen before it.
+    let retry = RetryOptions::exponential(ExponentialRetryOptions {
+        initial_delay: time::Duration::milliseconds(500),
+        max_retries: 3,
+        max_total_elapsed: time::Duration::seconds(15),
+        max_delay: time::Duration::seconds(4),
+    });
+    ClientOptions { cloud: Some(Arc::new(CloudConfiguration::Custom(custom))), retry, ..Default::default() }
 }
 
 /// A reason a method cannot be used here.
@@ -179,8 +192,25 @@ fn setup(e: azure_core::Error) -> Unavailable {
 }
 
 /// The credential of one method, or why it cannot be used here. `in_chain`: managed identity
-/// probes IMDS briefly instead of waiting for it.
+/// probes IMDS briefly instead of waiting for it. Methods that sign in at Entra explain its
+/// refusals (host, AADSTS code, what to check).
 pub fn method_credential(
+    method: AuthMethod,
+    context: &Context<'_>,
+    env: &Environment,
+    in_chain: bool,
+) -> Result<Arc<dyn TokenCredential>, Unavailable> {
+    let credential = unexplained(method, context, env, in_chain)?;
+    Ok(match method {
+        AuthMethod::ServicePrincipal
+        | AuthMethod::WorkloadIdentity
+        | AuthMethod::GithubOidc
+        | AuthMethod::AzurePipelinesOidc => explain::Explained::wrap(credential, &authority_host(context.cloud, env)),
+        _ => credential,
+    })
+}
+
+fn unexplained(
     method: AuthMethod,
     context: &Context<'_>,
     env: &Environment,

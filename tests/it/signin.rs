@@ -529,3 +529,39 @@ fn each_sovereign_cloud_signs_in_with_its_own_audience_and_plans() {
         );
     }
 }
+
+#[test]
+fn a_failed_sign_in_names_the_host_the_entra_code_and_what_to_do() {
+    let place = Place::start();
+    let authority = place.azure.emulator().env()["AZURE_AUTHORITY_HOST"].clone();
+    let host = authority.trim_start_matches("https://").trim_end_matches('/').to_string();
+    let good = place.environment("service-principal");
+    let cases = [
+        ("AZURE_CLIENT_SECRET", "not-the-secret", "AADSTS7000215", "AZURE_CLIENT_SECRET"),
+        ("AZURE_TENANT_ID", "0f0f0f0f-0000-4000-8000-000000000000", "AADSTS90002", "AZURE_TENANT_ID"),
+        ("AZURE_CLIENT_ID", "0f0f0f0f-0000-4000-8000-0000000000cc", "AADSTS700016", "AZURE_CLIENT_ID"),
+    ];
+    for (name, value, code, hint) in cases {
+        let mut vars = good.clone();
+        vars.insert(name.into(), value.into());
+        let output = place.run(&vars, &["plan", "--auth", "service-principal", "--color", "never"]);
+        output.assert_exit(1).assert_no_panic();
+        let error = output.stderr.lines().find(|l| l.contains(code)).unwrap_or_else(|| panic!("{code}\n{output}"));
+        assert!(error.contains(&host), "names the sign-in host {host}\n{output}");
+        assert!(
+            output.stderr.contains("hint:") && output.stderr.contains(hint),
+            "{code}: a hint naming {hint}\n{output}"
+        );
+    }
+    // Nothing listens: refused connections fail within seconds, naming the host.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let mut vars = good.clone();
+    vars.insert("AZURE_AUTHORITY_HOST".into(), format!("https://{address}/"));
+    let started = Instant::now();
+    let output = place.run(&vars, &["plan", "--auth", "service-principal", "--color", "never"]);
+    output.assert_exit(1).assert_no_panic();
+    assert!(started.elapsed() < Duration::from_secs(15), "refused fast: {:?}\n{output}", started.elapsed());
+    assert!(output.stderr.contains(&address.to_string()), "names {address}\n{output}");
+}
