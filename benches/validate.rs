@@ -4,6 +4,8 @@
 //! misspelt names).
 //!
 //! Run: `cargo bench --bench validate` (builds release). Prints one table; asserts nothing.
+//! Each file is generated and validated in a child process (this bench run again with
+//! ACRLINK_BENCH_ONE=NAME), so the peak memory column (Linux: VmHWM) is that file's alone.
 //! With ACRLINK_BENCH_DIR=DIR it also writes each file there, to measure the binary's peak
 //! memory with `/usr/bin/time -v acrlink validate -c DIR/FILE`.
 
@@ -90,7 +92,44 @@ fn measure(name: &str, text: &str) {
     let seconds = started.elapsed().as_secs_f64();
     let errors = diagnostics.iter().filter(|d| d.severity == acrlink::config::Severity::Error).count();
     let verdict = if config.is_some() { "valid".to_string() } else { format!("invalid ({errors} errors)") };
-    println!("{name:>24} | {:>9.1} MB | {seconds:>8.3} s | {verdict}", text.len() as f64 / 1e6);
+    println!("{name:>24} | {:>9.1} MB | {seconds:>8.3} s | {:>7} MB | {verdict}", text.len() as f64 / 1e6, peak_mb());
+}
+
+/// This process's peak resident memory in MB (VmHWM), or "?" where /proc does not say.
+fn peak_mb() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kilobytes = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+    kilobytes.map_or("?".to_string(), |kb| format!("{:.0}", kb as f64 / 1024.0))
+}
+
+/// The files, by name; each is generated only in the child that measures it.
+const FILES: [&str; 8] = [
+    "fleet-8000-clusters",
+    "fleet-16000-clusters",
+    "fleet-32000-clusters",
+    "fleet-50000-clusters",
+    "array-1000000-elements",
+    "fan-out-4000x2000",
+    "fan-out-10mb",
+    "hostile-20mb",
+];
+
+fn generate(name: &str) -> String {
+    match name {
+        "fleet-8000-clusters" => fleet(8_000),
+        "fleet-16000-clusters" => fleet(16_000),
+        "fleet-32000-clusters" => fleet(32_000),
+        "fleet-50000-clusters" => fleet(50_000),
+        "array-1000000-elements" => long_array(1_000_000),
+        "fan-out-4000x2000" => fan_out(4_000, 2_000),
+        // The same bomb grown to 10 MB: 125,000 clusters and as many registries, all to all.
+        "fan-out-10mb" => fan_out(125_000, 125_000),
+        "hostile-20mb" => hostile(20_000_000),
+        other => panic!("no bench file {other}"),
+    }
 }
 
 /// Where the time of one file goes: parsing into the position tree, the structure check
@@ -112,17 +151,21 @@ fn phases(name: &str, text: &str) {
 }
 
 fn main() {
-    println!("{:>24} | {:>12} | {:>10} | result", "file", "size", "validate");
+    if let Ok(name) = std::env::var("ACRLINK_BENCH_ONE") {
+        measure(&name, &generate(&name));
+        return;
+    }
+    println!("{:>24} | {:>12} | {:>10} | {:>10} | result", "file", "size", "validate", "peak");
     if std::env::var_os("ACRLINK_BENCH_PHASES").is_some() {
         phases("fleet-50000-clusters", &fleet(50_000));
         return;
     }
-    for clusters in [8_000, 16_000, 32_000, 50_000] {
-        measure(&format!("fleet-{clusters}-clusters"), &fleet(clusters));
+    let exe = std::env::current_exe().expect("the bench binary");
+    for name in FILES {
+        let status = std::process::Command::new(&exe)
+            .env("ACRLINK_BENCH_ONE", name)
+            .status()
+            .expect("run the bench binary for one file");
+        assert!(status.success(), "{name}: {status}");
     }
-    measure("array-1000000-elements", &long_array(1_000_000));
-    measure("fan-out-4000x2000", &fan_out(4_000, 2_000));
-    // The same bomb grown to 10 MB: 125,000 clusters and as many registries, all to all.
-    measure("fan-out-10mb", &fan_out(125_000, 125_000));
-    measure("hostile-20mb", &hostile(20_000_000));
 }

@@ -1,6 +1,7 @@
 //! Signing in without a secret: the CI token services (GitHub Actions' ID-token endpoint,
 //! Azure Pipelines' OIDC endpoint), whose ID tokens Entra's token endpoint accepts as
-//! federated client assertions, and the managed-identity endpoints (IMDS, App Service).
+//! federated client assertions, and the managed-identity endpoints (IMDS, App Service, Azure
+//! Arc).
 //!
 //! Their request secrets (`ACTIONS_ID_TOKEN_REQUEST_TOKEN`, `SYSTEM_ACCESSTOKEN`,
 //! `IDENTITY_HEADER`) are signed with the emulator's key, so no state holds them.
@@ -21,6 +22,7 @@ pub(crate) const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 pub(crate) const GITHUB_PATH: &str = "/actions/idtoken";
 pub(crate) const PIPELINES_PATH: &str = "/pipelines/oidctoken";
 pub(crate) const APP_SERVICE_PATH: &str = "/msi/token";
+pub(crate) const ARC_PATH: &str = "/azcmagent/metadata/identity/oauth2/token";
 
 /// Which secret a request carries.
 #[derive(Clone, Copy)]
@@ -28,6 +30,7 @@ enum Purpose {
     ActionsRequest,
     PipelinesAccess,
     IdentityHeader,
+    ArcKey,
 }
 
 impl Purpose {
@@ -36,6 +39,7 @@ impl Purpose {
             Purpose::ActionsRequest => "actions-id-token-request",
             Purpose::PipelinesAccess => "azure-pipelines-system-access-token",
             Purpose::IdentityHeader => "app-service-identity-header",
+            Purpose::ArcKey => "azure-arc-challenge-key",
         }
     }
 }
@@ -70,6 +74,18 @@ pub(crate) fn environment(shared: &Shared) -> BTreeMap<String, String> {
     env.insert("IDENTITY_ENDPOINT".into(), format!("{base}{APP_SERVICE_PATH}"));
     env.insert("IDENTITY_HEADER".into(), secret(key, Purpose::IdentityHeader));
     env.insert("ACRLINK_IMDS_ENDPOINT".into(), base.clone());
+    env
+}
+
+/// An Azure Arc-enabled server's variables (the agent sets IDENTITY_ENDPOINT and IMDS_ENDPOINT
+/// for every process), and ACRLINK_ARC_KEY_DIRECTORY: acrlink's setting for where the agent's
+/// challenge keys are, here this emulator's own directory instead of /var/opt/azcmagent/tokens.
+pub(crate) fn arc_environment(shared: &Shared) -> BTreeMap<String, String> {
+    let base = &shared.endpoint;
+    let mut env = BTreeMap::new();
+    env.insert("IDENTITY_ENDPOINT".into(), format!("{base}{ARC_PATH}"));
+    env.insert("IMDS_ENDPOINT".into(), base.clone());
+    env.insert("ACRLINK_ARC_KEY_DIRECTORY".into(), shared.arc_key_directory.display().to_string());
     env
 }
 
@@ -267,4 +283,65 @@ pub(crate) fn app_service(shared: &Shared, req: &Req) -> Reply {
             &json!({"statusCode": 500, "message": body["error_description"].as_str().unwrap_or("error"), "correlationId": uuid::Uuid::new_v4().to_string()}),
         ),
     }
+}
+
+/// Azure Arc's identity service: `GET {IDENTITY_ENDPOINT}?api-version=2020-06-01&resource=...`
+/// with `Metadata: true`. Without `Authorization`, it writes a fresh key file into its key
+/// directory and answers 401 `WWW-Authenticate: Basic realm=<that file>`; with
+/// `Authorization: Basic <the file's content>`, an IMDS-style token (values as strings).
+pub(crate) fn arc(shared: &Shared, req: &Req) -> Reply {
+    if req.method != "GET" {
+        return Reply::json(405, &json!({"error": "method_not_allowed", "error_description": "GET only"}));
+    }
+    if req.header("metadata") != Some("true") {
+        return Reply::json(
+            400,
+            &json!({"error": "bad_request_102", "error_description": "Required metadata header not specified"}),
+        );
+    }
+    let Some(resource) = req.query("resource").map(str::to_string).filter(|_| req.query("api-version").is_some())
+    else {
+        return Reply::json(
+            400,
+            &json!({"error": "invalid_request", "error_description": "Required query variables 'api-version' and 'resource'"}),
+        );
+    };
+    let presented = req.header("authorization").and_then(|h| h.strip_prefix("Basic "));
+    match presented {
+        None => arc_challenge(shared),
+        Some(key) if is_secret(&shared.signing_key, Purpose::ArcKey, key.trim()) => {
+            match managed_token(shared, req, &resource) {
+                Ok((token, lifetime, client_id)) => {
+                    let now = unix_now();
+                    Reply::json(
+                        200,
+                        &json!({
+                            "access_token": token,
+                            "expires_in": lifetime.to_string(),
+                            "expires_on": (now + lifetime).to_string(),
+                            "not_before": now.to_string(),
+                            "resource": resource,
+                            "token_type": "Bearer",
+                            "client_id": client_id,
+                        }),
+                    )
+                }
+                Err((status, body)) => Reply::json(status, &body),
+            }
+        }
+        Some(_) => Reply::json(401, &json!({"error": "unauthorized", "error_description": "Invalid secret key"})),
+    }
+}
+
+/// A fresh key file in the key directory and the 401 that names it.
+fn arc_challenge(shared: &Shared) -> Reply {
+    let file = shared.arc_key_directory.join(format!("{}.key", uuid::Uuid::new_v4().simple()));
+    if let Err(e) = std::fs::write(&file, secret(&shared.signing_key, Purpose::ArcKey)) {
+        return Reply::json(
+            500,
+            &json!({"error": "internal_error", "error_description": format!("cannot write the key: {e}")}),
+        );
+    }
+    Reply::json(401, &json!({"error": "unauthorized", "error_description": "Authorization header is required"}))
+        .with_header("WWW-Authenticate", format!("Basic realm={}", file.display()))
 }

@@ -129,6 +129,9 @@ impl Emulator {
         let signing_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
             .map_err(|_| EmulatorError::Tls("cannot generate the token signing key".into()))?;
         let state = state::State::build(&world, Instant::now());
+        let arc_key_directory = ca_file.dir().join("azcmagent-tokens");
+        std::fs::create_dir_all(&arc_key_directory)
+            .map_err(|source| EmulatorError::Output { what: arc_key_directory.display().to_string(), source })?;
         let shared = Arc::new(server::Shared {
             throttle: Mutex::new(throttle::Throttler::new(world.settings.throttle.clone())),
             state: Mutex::new(state),
@@ -138,6 +141,7 @@ impl Emulator {
             endpoint,
             ca_pem: tls.ca_pem.clone(),
             sign_in: world.sign_in.clone(),
+            arc_key_directory,
             cloud: world.tenant.cloud,
             rendered: std::sync::atomic::AtomicU64::new(0),
         });
@@ -182,6 +186,12 @@ impl Emulator {
     /// The variables of every secret-less sign-in place (see `ReadyInfo::sign_in_env`).
     pub fn sign_in_env(&self) -> BTreeMap<String, String> {
         identity::environment(&self.shared)
+    }
+
+    /// The variables of an Azure Arc-enabled server whose agent is this emulator: IDENTITY_ENDPOINT
+    /// and IMDS_ENDPOINT, and ACRLINK_ARC_KEY_DIRECTORY, where its challenge keys are written.
+    pub fn arc_sign_in_env(&self) -> BTreeMap<String, String> {
+        identity::arc_environment(&self.shared)
     }
 
     /// Exactly what makes acrlink and other clients target this emulator.

@@ -223,6 +223,8 @@ pub enum Target {
     Imds,
     /// App Service's managed-identity endpoint (`IDENTITY_ENDPOINT`).
     AppServiceIdentity,
+    /// Azure Arc's identity service (`IDENTITY_ENDPOINT` with `IMDS_ENDPOINT`).
+    ArcIdentity,
     /// A provider or type the emulator does not serve.
     UnknownType {
         namespace: String,
@@ -327,6 +329,9 @@ fn front_door(method: &str, s: &[&str], l: &[&str]) -> Option<Route> {
         }
         ["msi", "token"] => {
             return Some(route("/msi/token", "AppService_Token", None, Target::AppServiceIdentity));
+        }
+        ["azcmagent", "metadata", "identity", "oauth2", "token"] => {
+            return Some(route("/azcmagent/metadata/identity/oauth2/token", "Arc_Token", None, Target::ArcIdentity));
         }
         ["metadata", "endpoints"] => {
             return Some(route("/metadata/endpoints", "Metadata_Endpoints", None, Target::Metadata));

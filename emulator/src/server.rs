@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub ca_pem: String,
     /// The CI token services' claims and the machine's managed identities.
     pub sign_in: crate::world::SignIn,
+    /// Where the Azure Arc identity service writes the keys it challenges with.
+    pub arc_key_directory: std::path::PathBuf,
     /// The world's cloud: which ARM audiences count, which resources Entra knows.
     pub cloud: crate::cloud::CloudName,
     /// List items turned into JSON for list answers (ARM and Resource Graph pages), so tests
@@ -221,6 +223,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             Target::PipelinesIdToken => identity::pipelines(&shared, &req),
             Target::Imds => identity::imds(&shared, &req),
             Target::AppServiceIdentity => identity::app_service(&shared, &req),
+            Target::ArcIdentity => identity::arc(&shared, &req),
             Target::Graph { rest } => graph::handle(&shared, &req, rest),
             Target::Kube { .. } if kube::is_watch(&req) => match kube::watch(&shared, &req, &route) {
                 Ok(body) => {

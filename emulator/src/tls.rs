@@ -77,6 +77,11 @@ impl CaFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The emulator's own temporary directory, removed with it.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
 }
 
 impl Drop for CaFile {

@@ -8,6 +8,7 @@
 //! in [`Sensitive`] until handed to azure_identity's own `Secret`.
 
 mod chain;
+mod explain;
 pub mod imds;
 pub mod oidc;
 
@@ -44,7 +45,7 @@ pub enum AuthMethod {
     GithubOidc,
     /// Azure Pipelines OIDC: SYSTEM_OIDCREQUESTURI, SYSTEM_ACCESSTOKEN, AZURESUBSCRIPTION_SERVICE_CONNECTION_ID, AZURESUBSCRIPTION_CLIENT_ID/_TENANT_ID
     AzurePipelinesOidc,
-    /// The machine's managed identity: App Service (IDENTITY_ENDPOINT + IDENTITY_HEADER) or IMDS; AZURE_CLIENT_ID picks a user-assigned one
+    /// The machine's managed identity: App Service (IDENTITY_ENDPOINT + IDENTITY_HEADER), Azure Arc (IDENTITY_ENDPOINT + IMDS_ENDPOINT) or IMDS; AZURE_CLIENT_ID picks a user-assigned one
     ManagedIdentity,
     /// `az login`, then `azd auth login`
     AzureCli,
@@ -145,16 +146,28 @@ pub struct Context<'a> {
     pub tenant: Option<&'a str>,
 }
 
-fn client_options(cloud: Cloud, env: &Environment) -> ClientOptions {
-    use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
-    // AZURE_AUTHORITY_HOST wins, as in every Azure SDK; else the cloud's from the one table.
-    let mut custom = CustomConfiguration::default();
-    custom.authority_host = env
-        .get("AZURE_AUTHORITY_HOST")
+/// AZURE_AUTHORITY_HOST wins, as in every Azure SDK; else the cloud's from the one table.
+fn authority_host(cloud: Cloud, env: &Environment) -> String {
+    env.get("AZURE_AUTHORITY_HOST")
         .unwrap_or(crate::provider::azure::auth::profile(cloud).authority_host)
         .trim_end_matches('/')
-        .to_string();
-    ClientOptions { cloud: Some(Arc::new(CloudConfiguration::Custom(custom))), ..Default::default() }
+        .to_string()
+}
+
+fn client_options(cloud: Cloud, env: &Environment) -> ClientOptions {
+    use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+    use azure_core::http::{ExponentialRetryOptions, RetryOptions};
+    let mut custom = CustomConfiguration::default();
+    custom.authority_host = authority_host(cloud, env);
+    // A sign-in that cannot reach Entra (refused, reset, 5xx) fails within seconds, not after
+    // the SDK's default minute of retries: nothing else can happen before it.
+    let retry = RetryOptions::exponential(ExponentialRetryOptions {
+        initial_delay: time::Duration::milliseconds(500),
+        max_retries: 3,
+        max_total_elapsed: time::Duration::seconds(15),
+        max_delay: time::Duration::seconds(4),
+    });
+    ClientOptions { cloud: Some(Arc::new(CloudConfiguration::Custom(custom))), retry, ..Default::default() }
 }
 
 /// A reason a method cannot be used here.
@@ -179,8 +192,25 @@ fn setup(e: azure_core::Error) -> Unavailable {
 }
 
 /// The credential of one method, or why it cannot be used here. `in_chain`: managed identity
-/// probes IMDS briefly instead of waiting for it.
+/// probes IMDS briefly instead of waiting for it. Methods that sign in at Entra explain its
+/// refusals (host, AADSTS code, what to check).
 pub fn method_credential(
+    method: AuthMethod,
+    context: &Context<'_>,
+    env: &Environment,
+    in_chain: bool,
+) -> Result<Arc<dyn TokenCredential>, Unavailable> {
+    let credential = unexplained(method, context, env, in_chain)?;
+    Ok(match method {
+        AuthMethod::ServicePrincipal
+        | AuthMethod::WorkloadIdentity
+        | AuthMethod::GithubOidc
+        | AuthMethod::AzurePipelinesOidc => explain::Explained::wrap(credential, &authority_host(context.cloud, env)),
+        _ => credential,
+    })
+}
+
+fn unexplained(
     method: AuthMethod,
     context: &Context<'_>,
     env: &Environment,
@@ -289,6 +319,19 @@ fn managed_identity(
             client_options: client_options(context.cloud, env),
         };
         return Ok(ManagedIdentityCredential::new(Some(options)).map_err(setup)?);
+    }
+    if let (Some(endpoint), Some(_)) = (env.get("IDENTITY_ENDPOINT"), env.get("IMDS_ENDPOINT")) {
+        if let Some(id) = client_id {
+            return Err(format!(
+                "Azure Arc (IDENTITY_ENDPOINT and IMDS_ENDPOINT are set) has only the machine's system-assigned identity; unset AZURE_CLIENT_ID / --client-id ({id})"
+            ));
+        }
+        // ACRLINK_ARC_KEY_DIRECTORY: where the agent writes its keys, when not the default.
+        let directory = env
+            .get("ACRLINK_ARC_KEY_DIRECTORY")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| imds::default_arc_key_directory(env.get("ProgramData")));
+        return Ok(Arc::new(imds::ImdsCredential::arc(endpoint, directory)?));
     }
     let endpoint = env.get("ACRLINK_IMDS_ENDPOINT").unwrap_or(imds::DEFAULT_ENDPOINT);
     let probe = in_chain.then_some(IMDS_PROBE_TIMEOUT);

@@ -144,6 +144,7 @@ impl Place {
             }
             "app-service" => set(&["IDENTITY_ENDPOINT", "IDENTITY_HEADER"]),
             "imds" => set(&["ACRLINK_IMDS_ENDPOINT"]),
+            "azure-arc" => vars.extend(self.azure.emulator().arc_sign_in_env()),
             _ => {}
         }
         let client = match method {
@@ -215,13 +216,14 @@ fn assert_planned(output: &Output, what: &str) {
 }
 
 /// (the place, the method `auto` should pick there).
-const PLACES: [(&str, &str); 6] = [
+const PLACES: [(&str, &str); 7] = [
     ("service-principal", "service-principal"),
     ("workload-identity", "workload-identity"),
     ("github-oidc", "github-oidc"),
     ("azure-pipelines-oidc", "azure-pipelines-oidc"),
     ("app-service", "managed-identity"),
     ("imds", "managed-identity"),
+    ("azure-arc", "managed-identity"),
 ];
 
 #[test]
@@ -245,6 +247,36 @@ fn every_method_signs_in_and_plans_and_auto_picks_the_one_each_place_offers() {
         place.requests("AppService_Token") >= 2 && place.requests("Imds_Token") >= 2,
         "both MI endpoints were used"
     );
+    // Azure Arc: each sign-in is a challenge and the request repeated with the key.
+    assert!(place.requests("Arc_Token") >= 4, "the Azure Arc identity service was used");
+}
+
+#[test]
+fn azure_arc_keys_are_read_only_from_the_agent_key_directory() {
+    let place = Place::start();
+    // The service's challenge names a file outside the directory acrlink reads keys from.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut vars = place.environment("azure-arc");
+    vars.insert("ACRLINK_ARC_KEY_DIRECTORY".into(), elsewhere.path().display().to_string());
+    let refused = place.run(&vars, &["plan", "--auth", "managed-identity", "--color", "never"]);
+    refused.assert_exit(1).assert_no_panic();
+    assert!(refused.stderr.contains("refused the key file"), "{refused}");
+    assert!(refused.stderr.contains(&format!("keys are read only from {}", elsewhere.path().display())), "{refused}");
+    assert_eq!(place.requests("Arc_Token"), 1, "the key was never sent");
+    // Arc has only the machine's system-assigned identity.
+    let mut vars = place.environment("azure-arc");
+    vars.insert("AZURE_CLIENT_ID".into(), USER_ASSIGNED_CLIENT.into());
+    let refused = place.run(&vars, &["plan", "--auth", "managed-identity", "--color", "never"]);
+    refused.assert_exit(1).assert_no_panic();
+    assert!(refused.stderr.contains("only the machine's system-assigned identity"), "{refused}");
+    // The challenge keys never show, even at -vvv.
+    let vars = place.environment("azure-arc");
+    let output = place.run(&vars, &["-vvv", "plan", "--auth", "managed-identity", "--color", "never"]);
+    assert_planned(&output, "Azure Arc at -vvv");
+    for file in std::fs::read_dir(&vars["ACRLINK_ARC_KEY_DIRECTORY"]).unwrap() {
+        let key = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        assert!(!output.stdout.contains(&key) && !output.stderr.contains(&key), "an Azure Arc key leaked");
+    }
 }
 
 #[test]
@@ -498,4 +530,40 @@ fn each_sovereign_cloud_signs_in_with_its_own_audience_and_plans() {
             "{cloud}\n{wrong}"
         );
     }
+}
+
+#[test]
+fn a_failed_sign_in_names_the_host_the_entra_code_and_what_to_do() {
+    let place = Place::start();
+    let authority = place.azure.emulator().env()["AZURE_AUTHORITY_HOST"].clone();
+    let host = authority.trim_start_matches("https://").trim_end_matches('/').to_string();
+    let good = place.environment("service-principal");
+    let cases = [
+        ("AZURE_CLIENT_SECRET", "not-the-secret", "AADSTS7000215", "AZURE_CLIENT_SECRET"),
+        ("AZURE_TENANT_ID", "0f0f0f0f-0000-4000-8000-000000000000", "AADSTS90002", "AZURE_TENANT_ID"),
+        ("AZURE_CLIENT_ID", "0f0f0f0f-0000-4000-8000-0000000000cc", "AADSTS700016", "AZURE_CLIENT_ID"),
+    ];
+    for (name, value, code, hint) in cases {
+        let mut vars = good.clone();
+        vars.insert(name.into(), value.into());
+        let output = place.run(&vars, &["plan", "--auth", "service-principal", "--color", "never"]);
+        output.assert_exit(1).assert_no_panic();
+        let error = output.stderr.lines().find(|l| l.contains(code)).unwrap_or_else(|| panic!("{code}\n{output}"));
+        assert!(error.contains(&host), "names the sign-in host {host}\n{output}");
+        assert!(
+            output.stderr.contains("hint:") && output.stderr.contains(hint),
+            "{code}: a hint naming {hint}\n{output}"
+        );
+    }
+    // Nothing listens: refused connections fail within seconds, naming the host.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let mut vars = good.clone();
+    vars.insert("AZURE_AUTHORITY_HOST".into(), format!("https://{address}/"));
+    let started = Instant::now();
+    let output = place.run(&vars, &["plan", "--auth", "service-principal", "--color", "never"]);
+    output.assert_exit(1).assert_no_panic();
+    assert!(started.elapsed() < Duration::from_secs(15), "refused fast: {:?}\n{output}", started.elapsed());
+    assert!(output.stderr.contains(&address.to_string()), "names {address}\n{output}");
 }

@@ -1,6 +1,7 @@
 //! Signing in without a secret: the GitHub Actions and Azure Pipelines OIDC token services,
 //! their ID tokens exchanged at Entra as federated assertions, and the managed-identity
-//! endpoints (IMDS through its address override, App Service), all as a client would call them.
+//! endpoints (IMDS through its address override, App Service, Azure Arc), all as a client would
+//! call them.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -191,6 +192,41 @@ async fn app_service_endpoint_checks_its_header_and_has_no_expires_in() {
     assert_eq!(claims(body["access_token"].as_str().unwrap_or_default())["oid"], VM_OBJECT);
     let response = env.client.get(&url).header("X-IDENTITY-HEADER", "guess").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn azure_arc_challenges_with_a_key_file_in_its_key_directory() {
+    let env = start_world(&world()).await;
+    let arc = env.emulator.arc_sign_in_env();
+    let url =
+        format!("{}?api-version=2020-06-01&resource=https%3A%2F%2Fmanagement.azure.com", arc["IDENTITY_ENDPOINT"]);
+    assert_eq!(arc["IMDS_ENDPOINT"], env.base);
+    // First request: 401 naming a fresh .key file in the key directory.
+    let challenge = env.client.get(&url).header("Metadata", "true").send().await.unwrap();
+    assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
+    let header = challenge.headers()["www-authenticate"].to_str().unwrap().to_string();
+    let file = std::path::PathBuf::from(header.strip_prefix("Basic realm=").expect("Basic realm=<file>"));
+    assert_eq!(file.parent(), Some(std::path::Path::new(&arc["ACRLINK_ARC_KEY_DIRECTORY"])), "{header}");
+    assert_eq!(file.extension().and_then(|e| e.to_str()), Some("key"));
+    // Repeated with the file's content: an IMDS-style answer, numbers as strings.
+    let key = std::fs::read_to_string(&file).unwrap();
+    let response = env
+        .client
+        .get(&url)
+        .header("Metadata", "true")
+        .header("Authorization", format!("Basic {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["expires_in"].is_string() && body["expires_on"].is_string(), "{body}");
+    assert_eq!(claims(body["access_token"].as_str().unwrap_or_default())["oid"], VM_OBJECT);
+    // A guessed key, or no Metadata header, is refused.
+    let guessed =
+        env.client.get(&url).header("Metadata", "true").header("Authorization", "Basic guess").send().await.unwrap();
+    assert_eq!(guessed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(env.client.get(&url).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
