@@ -528,6 +528,9 @@ fn no_secret_reaches_any_output_of_any_command() {
         vec!["-vvv", "apply", "--auto-approve", "--format", "markdown"],
         vec!["-vvv", "drift", "--format", "json"],
         vec!["-vvv", "drift", "--format", "markdown"],
+        // import reads the same fleet, Secrets included, and writes a file: to stdout here.
+        vec!["-vvv", "import"],
+        vec!["-vvv", "import", "--format", "yaml"],
     ] {
         let output = sandbox.run(&args);
         assert_clean(&output);
