@@ -23,6 +23,9 @@ pub struct ImportArgs {
     /// Only clusters carrying this Azure tag (repeatable: all of them); registries are not filtered by tags
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
+    /// Also read each cluster's kubernetes.io/dockerconfigjson Secrets and the ServiceAccounts naming them (through AKS credentials, as plan does): acrlink's own become pull-secret bindings, the rest comments naming their registries and credential kinds (never a value)
+    #[arg(long)]
+    pub pull_secrets: bool,
     /// File format; default: yaml when --out ends in .yaml or .yml, else toml
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<FileFormat>,
@@ -86,8 +89,23 @@ pub fn run(args: &ImportArgs) -> Exit {
             report_error(&e.to_string(), Some("the identity needs Reader on the clusters and registries in scope"));
             Exit::Error
         })?;
+        let secrets = match args.pull_secrets {
+            false => None,
+            true => {
+                status("Reading the clusters' pull Secrets…");
+                let keys = import::layout::keys(&live);
+                let read = import::secrets::read(&live, &keys, &*clients.azure, &clients.kube);
+                Some(connection.runtime.block_on(read).map_err(|e| {
+                    report_error(
+                        &e.to_string(),
+                        Some("--pull-secrets lists secrets and serviceaccounts in every cluster in scope (Azure Kubernetes Service Cluster User Role, and read on them in Kubernetes)"),
+                    );
+                    Exit::Error
+                })?)
+            }
+        };
         log_request_counts(clients);
-        let outcome = Outcome::decide(live);
+        let outcome = Outcome::decide(live, secrets.as_ref());
         let text = written(&outcome, &scope, args.file_format())?;
         checked(&text, args)?;
         output(&text, args)?;

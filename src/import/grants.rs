@@ -43,6 +43,27 @@ pub enum Unexpressed {
     ConditionWithoutAbac { id: String, cluster: String, registry: String },
     /// What plan would still do with the file: a pair left out, or an acrlink grant it would prune.
     PlanWould { address: String, action: String, reason: String },
+    /// A pull Secret no binding stands for: its registries and credential kinds, never a value.
+    Secret { cluster: String, namespace: String, name: String, holds: Vec<String>, why: SecretWhy },
+}
+
+/// Why a pull Secret is not bound.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SecretWhy {
+    /// Made outside acrlink: a binding of its name would be blocked (or, with adopt, rewrite it).
+    MadeOutside,
+    /// Made by another acrlink owner's file.
+    OtherOwner(String),
+    /// A registry that is not in scope (or not in Azure).
+    NotInScope,
+    /// A service principal's: the file must say where its secret is read (client_secret_env).
+    ServicePrincipal,
+    /// An Entra token, which expires within hours.
+    EntraToken,
+    /// A token whose binding's name its scope map does not give back.
+    TokenBindingUnknown,
+    /// A token binding whose clusters differ in namespaces or registries.
+    Uneven,
 }
 
 /// The pairs the file binds, the owner it names, and what it cannot say.

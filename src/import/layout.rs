@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::Live;
 use super::grants::Pair;
+use super::secret_bindings::SecretBinding;
+use crate::model::CredentialKind;
 
 /// File keys, parallel to `Live::clusters` and `Live::registries`.
 #[derive(Debug, Clone, Default)]
@@ -38,17 +40,70 @@ fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
         .collect()
 }
 
-/// One managed-identity binding of the imported file.
+/// One binding of the imported file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
     pub name: String,
     pub clusters: Vec<String>,
     pub registries: Vec<String>,
     pub repositories: Vec<String>,
+    /// None for a managed-identity binding.
+    pub pull_secret: Option<PullSecretFields>,
+}
+
+/// What a pull-secret binding adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullSecretFields {
+    pub credential: CredentialKind,
+    pub secret_name: String,
+    pub namespaces: Vec<String>,
+    pub service_accounts: Vec<String>,
+}
+
+/// The keys of every cluster and registry the file names, for selectors that must be exact
+/// among them all.
+pub struct FileKeys<'a> {
+    pub clusters: BTreeSet<&'a str>,
+    pub registries: BTreeSet<&'a str>,
+}
+
+impl<'a> FileKeys<'a> {
+    pub fn new(keys: &'a Keys, pairs: &[Pair], secrets: &[SecretBinding]) -> FileKeys<'a> {
+        let clusters = pairs.iter().map(|p| p.cluster).chain(secrets.iter().flat_map(|b| b.clusters.iter().copied()));
+        let registries =
+            pairs.iter().map(|p| p.registry).chain(secrets.iter().flat_map(|b| b.registries.iter().copied()));
+        FileKeys {
+            clusters: clusters.map(|i| keys.clusters[i].as_str()).collect(),
+            registries: registries.map(|j| keys.registries[j].as_str()).collect(),
+        }
+    }
+}
+
+/// Pull-secret bindings with their selectors.
+pub fn secret_bindings(keys: &Keys, bindings: &[SecretBinding], file: &FileKeys<'_>) -> Vec<Binding> {
+    bindings
+        .iter()
+        .map(|b| {
+            let clusters: BTreeSet<&str> = b.clusters.iter().map(|&i| keys.clusters[i].as_str()).collect();
+            let registries: BTreeSet<&str> = b.registries.iter().map(|&j| keys.registries[j].as_str()).collect();
+            Binding {
+                name: b.name.clone().unwrap_or_default(),
+                clusters: shortest(&clusters, &file.clusters),
+                registries: shortest(&registries, &file.registries),
+                repositories: b.repositories.clone(),
+                pull_secret: Some(PullSecretFields {
+                    credential: b.credential,
+                    secret_name: b.secret_name.clone(),
+                    namespaces: b.namespaces.iter().cloned().collect(),
+                    service_accounts: b.service_accounts.iter().cloned().collect(),
+                }),
+            }
+        })
+        .collect()
 }
 
 /// Pairs grouped into bindings: clusters with the same registries (and repositories) share one.
-pub fn bindings(keys: &Keys, pairs: &[Pair]) -> Vec<Binding> {
+pub fn bindings(keys: &Keys, pairs: &[Pair], file: &FileKeys<'_>, names: &mut HashSet<String>) -> Vec<Binding> {
     // Per cluster: its registries, by the repositories they are read with.
     let mut profiles: BTreeMap<&str, BTreeMap<&[String], BTreeSet<&str>>> = BTreeMap::new();
     for pair in pairs {
@@ -62,16 +117,14 @@ pub fn bindings(keys: &Keys, pairs: &[Pair]) -> Vec<Binding> {
             groups.entry((registries.clone(), repositories)).or_default().insert(cluster);
         }
     }
-    let all_clusters: BTreeSet<&str> = profiles.keys().copied().collect();
-    let all_registries: BTreeSet<&str> = pairs.iter().map(|p| keys.registries[p.registry].as_str()).collect();
-    let mut names = HashSet::new();
     groups
         .into_iter()
         .map(|((registries, repositories), clusters)| Binding {
-            name: binding_name(&registries, &mut names),
-            clusters: shortest(&clusters, &all_clusters),
-            registries: shortest(&registries, &all_registries),
+            name: binding_name(&registries, names),
+            clusters: shortest(&clusters, &file.clusters),
+            registries: shortest(&registries, &file.registries),
             repositories: repositories.to_vec(),
+            pull_secret: None,
         })
         .collect()
 }
@@ -152,9 +205,11 @@ mod tests {
             clusters: strings(clusters),
             registries: strings(registries),
             repositories: strings(repositories),
+            pull_secret: None,
         };
+        let file = FileKeys::new(&keys, &pairs, &[]);
         assert_eq!(
-            bindings(&keys, &pairs),
+            bindings(&keys, &pairs, &file, &mut HashSet::new()),
             vec![binding("pull-r1", &["*"], &["r1"], &[]), binding("pull-r2", &["a*"], &["r2"], &["team/*"])]
         );
     }

@@ -10,9 +10,11 @@
 
 pub mod grants;
 pub mod layout;
+pub mod secret_bindings;
+pub mod secrets;
 pub mod write;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use futures::future::join_all;
 
@@ -140,21 +142,44 @@ pub struct Outcome {
     pub keys: layout::Keys,
     pub grants: grants::Grants,
     pub bindings: Vec<layout::Binding>,
+    /// The clusters and registries the file names, by index into `live`.
+    pub clusters: BTreeSet<usize>,
+    pub registries: BTreeSet<usize>,
 }
 
 impl Outcome {
-    /// Names, grants and bindings of the live state read.
-    pub fn decide(live: Live) -> Outcome {
+    /// Names, grants and bindings of the live state read (and its pull Secrets, when read).
+    pub fn decide(live: Live, secrets: Option<&secrets::SecretsLive>) -> Outcome {
         let keys = layout::keys(&live);
-        let grants = grants::decide(&live, &keys);
-        let bindings = layout::bindings(&keys, &grants.pairs);
-        Outcome { live, keys, grants, bindings }
+        let mut grants = grants::decide(&live, &keys);
+        let (mut secret_bindings, unexpressed) = match secrets {
+            Some(found) => secret_bindings::decide(&live, &keys, found, &grants.owner),
+            None => Default::default(),
+        };
+        grants.unexpressed.extend(unexpressed);
+        // Token bindings keep the names their tokens were made under; the rest avoid them.
+        let mut names: HashSet<String> = secret_bindings.iter().filter_map(|b| b.name.clone()).collect();
+        let file = layout::FileKeys::new(&keys, &grants.pairs, &secret_bindings);
+        let mut bindings = layout::bindings(&keys, &grants.pairs, &file, &mut names);
+        secret_bindings::name_bindings(&mut secret_bindings, &mut names);
+        bindings.extend(layout::secret_bindings(&keys, &secret_bindings, &file));
+        let clusters = grants
+            .pairs
+            .iter()
+            .map(|p| p.cluster)
+            .chain(secret_bindings.iter().flat_map(|b| b.clusters.iter().copied()))
+            .collect();
+        let registries = grants
+            .pairs
+            .iter()
+            .map(|p| p.registry)
+            .chain(secret_bindings.iter().flat_map(|b| b.registries.iter().copied()))
+            .collect();
+        Outcome { live, keys, grants, bindings, clusters, registries }
     }
 
     /// The file's text.
     pub fn file(&self, header: &write::Header<'_>, format: write::Format) -> Result<String, write::WriteError> {
-        let imported =
-            write::Imported { live: &self.live, keys: &self.keys, grants: &self.grants, bindings: &self.bindings };
-        write::file(&imported, header, format)
+        write::file(self, header, format)
     }
 }

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use super::grants::{Grants, Unexpressed};
-use super::layout::{Binding, Keys};
-use super::{Live, Scope};
-use crate::config::raw::{Cloud, RawAzure, RawBinding, RawCluster, RawRegistry};
+use super::grants::{SecretWhy, Unexpressed};
+use super::layout::Binding;
+use super::{Outcome, Scope};
+use crate::config::model::DEFAULT_SECRET_NAME;
+use crate::config::raw::{Cloud, Credential, Method, RawAzure, RawBinding, RawCluster, RawRegistry};
+use crate::model::CredentialKind;
 
 /// The file format `--format` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,16 +35,8 @@ pub struct WriteError {
     message: String,
 }
 
-/// Everything the file is made of.
-pub struct Imported<'a> {
-    pub live: &'a Live,
-    pub keys: &'a Keys,
-    pub grants: &'a Grants,
-    pub bindings: &'a [Binding],
-}
-
 /// The file's text.
-pub fn file(imported: &Imported<'_>, header: &Header<'_>, format: Format) -> Result<String, WriteError> {
+pub fn file(imported: &Outcome, header: &Header<'_>, format: Format) -> Result<String, WriteError> {
     let raw = raw_config(imported);
     let body = match format {
         Format::Toml => toml::to_string(&raw).map_err(|e| WriteError { format: "TOML", message: e.to_string() })?,
@@ -69,31 +63,39 @@ struct File {
     bindings: Vec<RawBinding>,
 }
 
-fn raw_config(imported: &Imported<'_>) -> File {
-    let Imported { live, keys, grants, bindings } = imported;
+fn raw_config(imported: &Outcome) -> File {
+    let Outcome { live, keys, grants, bindings, .. } = imported;
     let subscription = default_subscription(imported);
     let other =
         |id: &str| (!id.eq_ignore_ascii_case(subscription.as_deref().unwrap_or_default())).then(|| id.to_string());
-    let mut registries = BTreeMap::new();
-    let mut clusters = BTreeMap::new();
-    for pair in &grants.pairs {
-        let registry = &live.registries[pair.registry];
-        let key = &keys.registries[pair.registry];
-        registries.entry(key.clone()).or_insert_with(|| RawRegistry {
-            name: (key != &registry.name).then(|| registry.name.clone()),
-            resource_group: registry.resource_group.clone(),
-            subscription_id: other(&registry.subscription_id),
-        });
-        let cluster = &live.clusters[pair.cluster];
-        let key = &keys.clusters[pair.cluster];
-        clusters.entry(key.clone()).or_insert_with(|| RawCluster {
-            name: (key != &cluster.name).then(|| cluster.name.clone()),
-            resource_group: cluster.resource_group.clone(),
-            subscription_id: other(&cluster.subscription_id),
-            labels: BTreeMap::new(),
-            kube_context: None,
-        });
-    }
+    let registries = imported
+        .registries
+        .iter()
+        .map(|&j| {
+            let (registry, key) = (&live.registries[j], &keys.registries[j]);
+            let raw = RawRegistry {
+                name: (key != &registry.name).then(|| registry.name.clone()),
+                resource_group: registry.resource_group.clone(),
+                subscription_id: other(&registry.subscription_id),
+            };
+            (key.clone(), raw)
+        })
+        .collect();
+    let clusters = imported
+        .clusters
+        .iter()
+        .map(|&i| {
+            let (cluster, key) = (&live.clusters[i], &keys.clusters[i]);
+            let raw = RawCluster {
+                name: (key != &cluster.name).then(|| cluster.name.clone()),
+                resource_group: cluster.resource_group.clone(),
+                subscription_id: other(&cluster.subscription_id),
+                labels: BTreeMap::new(),
+                kube_context: None,
+            };
+            (key.clone(), raw)
+        })
+        .collect();
     File {
         version: 1,
         owner: (!grants.owner.is_default()).then(|| grants.owner.name().to_string()),
@@ -104,33 +106,36 @@ fn raw_config(imported: &Imported<'_>) -> File {
     }
 }
 
-/// The subscription most bound clusters and registries are in (the smaller id among equals).
-fn default_subscription(imported: &Imported<'_>) -> Option<String> {
+/// The subscription most of the file's clusters and registries are in (the smaller id among equals).
+fn default_subscription(imported: &Outcome) -> Option<String> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for pair in &imported.grants.pairs {
-        for id in [
-            &imported.live.registries[pair.registry].subscription_id,
-            &imported.live.clusters[pair.cluster].subscription_id,
-        ] {
-            *counts.entry(id.to_ascii_lowercase()).or_default() += 1;
-        }
+    let registries = imported.registries.iter().map(|&j| &imported.live.registries[j].subscription_id);
+    let clusters = imported.clusters.iter().map(|&i| &imported.live.clusters[i].subscription_id);
+    for id in registries.chain(clusters) {
+        *counts.entry(id.to_ascii_lowercase()).or_default() += 1;
     }
     counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0))).map(|(id, _)| id)
 }
 
 fn raw_binding(binding: &Binding) -> RawBinding {
+    let pull = binding.pull_secret.as_ref();
+    let listed = |items: &[String]| (!items.is_empty()).then(|| items.to_vec());
     RawBinding {
         name: Some(binding.name.clone()),
         clusters: binding.clusters.clone(),
         registries: binding.registries.clone(),
-        method: None,
-        repositories: (!binding.repositories.is_empty()).then(|| binding.repositories.clone()),
-        credential: None,
-        namespaces: None,
+        method: pull.map(|_| Method::PullSecret),
+        repositories: listed(&binding.repositories),
+        credential: pull.map(|p| match p.credential {
+            CredentialKind::Admin => Credential::Admin,
+            CredentialKind::RegistryToken => Credential::RegistryToken,
+            CredentialKind::ServicePrincipal => Credential::ServicePrincipal,
+        }),
+        namespaces: pull.map(|p| p.namespaces.clone()),
         exclude_namespaces: None,
         namespace_selector: None,
-        secret_name: None,
-        service_accounts: None,
+        secret_name: pull.filter(|p| p.secret_name != DEFAULT_SECRET_NAME).map(|p| p.secret_name.clone()),
+        service_accounts: pull.and_then(|p| listed(&p.service_accounts)),
         token_ttl: None,
         rotate_before: None,
         adopt: None,
@@ -143,7 +148,7 @@ fn raw_binding(binding: &Binding) -> RawBinding {
 }
 
 /// The schema line, the header and the list of what was not imported.
-fn comments(imported: &Imported<'_>, header: &Header<'_>, format: Format) -> String {
+fn comments(imported: &Outcome, header: &Header<'_>, format: Format) -> String {
     let mut lines = vec![
         match format {
             Format::Toml => "#:schema ./schemas/acrlink.schema.json".to_string(),
@@ -210,8 +215,27 @@ pub fn describe(unexpressed: &Unexpressed) -> String {
         Unexpressed::ConditionWithoutAbac { id, cluster, registry } => format!(
             "cluster {cluster} on registry {registry}: a repository condition on a registry not in ABAC mode ({id})"
         ),
+        Unexpressed::Secret { cluster, namespace, name, holds, why } => {
+            format!("Secret {namespace}/{name} in cluster {cluster}, holding {}: {}", holds.join(", "), secret_why(why))
+        }
         Unexpressed::PlanWould { address, action, reason } => {
             format!("{address}: acrlink plan would {action} it: {reason}")
         }
+    }
+}
+
+fn secret_why(why: &SecretWhy) -> String {
+    match why {
+        SecretWhy::MadeOutside => {
+            "made outside acrlink; a binding of its name would be blocked (adopt = true takes it over)".into()
+        }
+        SecretWhy::OtherOwner(owner) => format!("made by acrlink owner {owner}'s file"),
+        SecretWhy::NotInScope => "a registry that is not in scope (or not an Azure registry)".into(),
+        SecretWhy::ServicePrincipal => {
+            "a service principal's; a binding must say where its secret is read (client_secret_env or client_secret_file)".into()
+        }
+        SecretWhy::EntraToken => "an Entra token (az acr login --expose-token), which expires within hours".into(),
+        SecretWhy::TokenBindingUnknown => "a token whose binding acrlink cannot tell from its scope map".into(),
+        SecretWhy::Uneven => "a token binding whose clusters differ in namespaces or registries".into(),
     }
 }

@@ -275,3 +275,79 @@ fn a_scope_that_leaves_out_clusters_acrlink_grants_to_says_plan_would_prune_them
     let plan = sandbox.run(["-c", "dev.toml", "plan"]);
     assert!(plan.assert_exit(0).stdout.contains("Plan: 0 to add, 0 to change, 3 to destroy."), "{plan}");
 }
+
+/// Planted as a hand-made Secret's password: never in any output or file.
+const FOREIGN_CANARY: &str = "CANARY-foreign-pw-71c0e5d2";
+
+/// A pull Secret made outside acrlink (`kubectl create secret docker-registry`), with the
+/// cluster's admin kubeconfig.
+fn hand_made_secret(azure: &Emulated, cluster: &str, namespace: &str, name: &str, auths: serde_json::Value) {
+    use k8s_openapi::api::core::v1::Secret;
+    let yaml = azure.emulator().state().kubeconfig(cluster, true).unwrap();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
+    let payload = serde_json::json!({ "auths": auths }).to_string();
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/dockerconfigjson".into()),
+        data: Some([(".dockerconfigjson".to_string(), k8s_openapi::ByteString(payload.into_bytes()))].into()),
+        ..Default::default()
+    };
+    azure.runtime.block_on(async {
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        kube::Api::<Secret>::namespaced(client, namespace).create(&Default::default(), &secret).await.unwrap();
+    });
+}
+
+#[test]
+fn pull_secrets_acrlink_made_become_bindings_and_others_are_named_without_their_values() {
+    let azure = Emulated::start(&demo_world());
+    let demo = azure.sandbox_with(&std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap());
+    demo.run(["apply", "--auto-approve"]).assert_exit(0);
+    let user = |name: &str| serde_json::json!({ "username": name, "password": FOREIGN_CANARY });
+    hand_made_secret(
+        &azure,
+        "aks-stg-01",
+        "default",
+        "by-hand",
+        serde_json::json!({ "vendorimages.azurecr.io": user("vendorimages") }),
+    );
+    hand_made_secret(
+        &azure,
+        "aks-dev-02",
+        "default",
+        "partner",
+        serde_json::json!({ "toolsacr.azurecr.io": user("6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11"), "ghcr.io": user("bot") }),
+    );
+    let sandbox = azure.sandbox_with("").env("SOURCE_DATE_EPOCH", EPOCH);
+    let (output, text) = import_and_plan(&sandbox, "fleet.toml", &["--pull-secrets"]);
+    // The demo's two pull-secret bindings, as its file has them (the token binding keeps the
+    // name its tokens were made under).
+    assert!(
+        text.contains("clusters = [\"aks-dev-0*\"]\nregistries = [\"vendorimages\"]\nmethod = \"pull-secret\"\ncredential = \"admin\"\nnamespaces = [\"default\"]\nsecret_name = \"vendor-pull\"\nservice_accounts = [\"default\"]\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("name = \"staging-tools\"\nclusters = [\"aks-stg-01\"]\nregistries = [\"toolsacr\"]\nmethod = \"pull-secret\"\nrepositories = [\"tools/*\"]\ncredential = \"registry-token\"\nnamespaces = [\"default\", \"tools\"]\nsecret_name = \"tools-pull\"\nservice_accounts = [\"default\"]\n"),
+        "{text}"
+    );
+    // Secrets made by hand: what they hold, never the password.
+    assert!(
+        text.contains(
+            "# - Secret default/by-hand in cluster aks-stg-01, holding vendorimages (admin user): made outside acrlink"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("# - Secret default/partner in cluster aks-dev-02, holding ghcr.io (user bot), toolsacr (service principal 6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11): made outside acrlink"),
+        "{text}"
+    );
+    assert!(!text.contains(FOREIGN_CANARY) && !output.stderr.contains(FOREIGN_CANARY), "{text}");
+    let verbose = sandbox.run(["-vvv", "import", "--pull-secrets"]);
+    assert!(!format!("{verbose}").contains(FOREIGN_CANARY), "a secret leaked\n{verbose}");
+    assert_eq!(verbose.assert_exit(0).stdout, text);
+}

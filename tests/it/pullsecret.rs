@@ -531,6 +531,7 @@ fn no_secret_reaches_any_output_of_any_command() {
         // import reads the same fleet, Secrets included, and writes a file: to stdout here.
         vec!["-vvv", "import"],
         vec!["-vvv", "import", "--format", "yaml"],
+        vec!["-vvv", "import", "--pull-secrets"],
     ] {
         let output = sandbox.run(&args);
         assert_clean(&output);
