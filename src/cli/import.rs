@@ -178,7 +178,9 @@ fn warn_unexpressed(outcome: &Outcome) {
         "{} thing(s) acrlink cannot express: listed in comments at the top of the file.",
         unexpressed.len()
     ));
-    for note in unexpressed.iter().filter(|u| matches!(u, Unexpressed::PlanWould { .. })) {
+    for note in
+        unexpressed.iter().filter(|u| matches!(u, Unexpressed::PlanWould { .. } | Unexpressed::Unreadable { .. }))
+    {
         anstream::eprintln!("{} {}", acrlink::render::style::warning("warning:"), describe(note));
     }
 }

@@ -43,6 +43,8 @@ pub enum Unexpressed {
     ConditionWithoutAbac { id: String, cluster: String, registry: String },
     /// What plan would still do with the file: a pair left out, or an acrlink grant it would prune.
     PlanWould { address: String, action: String, reason: String },
+    /// A cluster whose pull Secrets could not be read (`--pull-secrets`).
+    Unreadable { cluster: String, message: String },
     /// A pull Secret no binding stands for: its registries and credential kinds, never a value.
     Secret { cluster: String, namespace: String, name: String, holds: Vec<String>, why: SecretWhy },
 }

@@ -52,7 +52,11 @@ pub fn decide(
     found: &SecretsLive,
     owner: &Owner,
 ) -> (Vec<SecretBinding>, BTreeSet<Unexpressed>) {
-    let mut unexpressed = BTreeSet::new();
+    let mut unexpressed: BTreeSet<Unexpressed> = found
+        .unreadable
+        .iter()
+        .map(|f| Unexpressed::Unreadable { cluster: f.subject.clone(), message: f.message.clone() })
+        .collect();
     let mut placed = Placed::new();
     let mut secrets_of: BTreeMap<Group, Vec<&FoundSecret>> = BTreeMap::new();
     for secret in &found.secrets {

@@ -70,11 +70,14 @@ pub struct SecretsLive {
     /// By registry index.
     pub tokens: BTreeMap<usize, Vec<LiveToken>>,
     pub scope_maps: BTreeMap<usize, Vec<LiveScopeMap>>,
+    /// Clusters whose Secrets could not be read, with why: as plan does for clusters no
+    /// binding targets, they are reported, not fatal (an Azure RBAC cluster may refuse lists).
+    pub unreadable: Vec<Finding>,
 }
 
 /// Reads every cluster's pull Secrets and ServiceAccounts, and every registry's tokens and
-/// scope maps; an unreadable cluster or registry fails the import (a file missing its Secrets
-/// would have plan prune them).
+/// scope maps. An unreadable registry fails the import (a file missing its tokens' bindings
+/// would have plan prune them); an unreadable cluster is reported in the file.
 pub async fn read<A: Azure, K: Kubernetes>(
     live: &Live,
     keys: &Keys,
@@ -86,8 +89,10 @@ pub async fn read<A: Azure, K: Kubernetes>(
             (i, ClusterTarget { key: key.clone(), id: cluster.id.clone(), kube_context: None })
         });
     let read = futures::stream::iter(targets.map(|(i, target)| async move {
-        let listed = futures::try_join!(kube.pull_secrets(&target), kube.service_accounts(&target));
-        (i, target, listed)
+        // Both answers, then the first failure in a fixed order: the file names one reason, the
+        // same on every run, whichever list failed first.
+        let (secrets, accounts) = futures::join!(kube.pull_secrets(&target), kube.service_accounts(&target));
+        (i, target, secrets.and_then(|secrets| Ok((secrets, accounts?))))
     }))
     .buffer_unordered(CLUSTER_CONCURRENCY)
     .collect::<Vec<_>>();
@@ -101,9 +106,10 @@ pub async fn read<A: Azure, K: Kubernetes>(
     for (i, target, listed) in clusters {
         match listed {
             Ok((secrets, accounts)) => found.secrets.extend(classify(live, i, &secrets, &accounts)),
-            Err(e) => problems.push(kube_problem(&target, &e)),
+            Err(e) => found.unreadable.push(kube_problem(&target, &e)),
         }
     }
+    found.unreadable.sort();
     for (j, tokens, maps) in registries {
         let what = |kind: &str| format!("{kind} of registry {}", keys.registries[j]);
         match (tokens, maps) {

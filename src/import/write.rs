@@ -218,6 +218,9 @@ pub fn describe(unexpressed: &Unexpressed) -> String {
         Unexpressed::Secret { cluster, namespace, name, holds, why } => {
             format!("Secret {namespace}/{name} in cluster {cluster}, holding {}: {}", holds.join(", "), secret_why(why))
         }
+        Unexpressed::Unreadable { message, .. } => {
+            format!("{message}: its pull Secrets are not in this file")
+        }
         Unexpressed::PlanWould { address, action, reason } => {
             format!("{address}: acrlink plan would {action} it: {reason}")
         }

@@ -66,6 +66,7 @@ fn the_applied_demo_fleet_imports_to_a_file_whose_plan_is_empty_in_toml_and_yaml
     assert!(yaml.starts_with("# yaml-language-server: $schema=./schemas/acrlink.schema.json\n"), "{yaml}");
     let stdout = sandbox.run(["import", "--format", "yaml"]);
     assert_eq!(stdout.assert_exit(0).stdout, yaml);
+    assert_eq!(sandbox.run(["import", "--out", "-"]).assert_exit(0).stdout, text);
 }
 
 #[test]
@@ -323,8 +324,13 @@ fn pull_secrets_acrlink_made_become_bindings_and_others_are_named_without_their_
         "partner",
         serde_json::json!({ "toolsacr.azurecr.io": user("6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11"), "ghcr.io": user("bot") }),
     );
+    // A cluster that refuses to list Secrets is reported, as plan reports one it only searches.
+    azure.emulator().state().set_kube_denials("aks-sandbox", vec!["*".into()]).unwrap();
     let sandbox = azure.sandbox_with("").env("SOURCE_DATE_EPOCH", EPOCH);
     let (output, text) = import_and_plan(&sandbox, "fleet.toml", &["--pull-secrets"]);
+    assert!(text.contains("# - cannot read cluster aks-sandbox: forbidden:"), "{text}");
+    assert!(text.contains(": its pull Secrets are not in this file\n"), "{text}");
+    assert!(output.stderr.contains("warning: cannot read cluster aks-sandbox"), "{output}");
     // The demo's two pull-secret bindings, as its file has them (the token binding keeps the
     // name its tokens were made under).
     assert!(

@@ -537,6 +537,12 @@ fn no_secret_reaches_any_output_of_any_command() {
         assert_clean(&output);
         everything.push(format!("{output}"));
     }
+    // import names the service principal's Secret (its file would need the secret's source).
+    let imported = sandbox.run(["import", "--pull-secrets"]);
+    assert!(
+        imported.assert_exit(0).stdout.contains("# - Secret default/partner-pull in cluster aks-dev-01, holding toolsacr (service principal 6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11): a service principal's"),
+        "{imported}"
+    );
     everything.push(std::fs::read_to_string(&saved).unwrap());
     // Every credential that now sits in a Secret, and the encoded forms a leak would take.
     use base64::Engine as _;
