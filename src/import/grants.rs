@@ -109,8 +109,9 @@ fn sort_grants<'a>(live: &'a Live, keys: &Keys) -> Sorted<'a> {
     sorted
 }
 
-/// Decides the pairs and the owner, then keeps only pairs plan leaves alone.
-pub fn decide(live: &Live, keys: &Keys) -> Grants {
+/// Decides the pairs and the owner (`fallback` when no acrlink grant in scope names one), then
+/// keeps only pairs plan leaves alone.
+pub fn decide(live: &Live, keys: &Keys, fallback: Owner) -> Grants {
     let sorted = sort_grants(live, keys);
     let mut unexpressed = BTreeSet::new();
     for (assignment, registries) in sorted.outside.values() {
@@ -134,7 +135,7 @@ pub fn decide(live: &Live, keys: &Keys) -> Grants {
             *owners.entry(owner).or_default() += 1;
         }
     }
-    let owner = most_common(&owners);
+    let owner = if owners.is_empty() { fallback } else { most_common(&owners) };
     // First pass: leave out every pair plan would touch; second: what plan would still do.
     let first = simulate(live, keys, &pairs, &owner);
     let touched: HashSet<String> = first
@@ -164,9 +165,9 @@ pub fn decide(live: &Live, keys: &Keys) -> Grants {
     Grants { owner, pairs, unexpressed }
 }
 
-/// The owner most acrlink grants in scope carry ("default" first among equals, then by name),
-/// so that plan joins none of them.
-fn most_common(owners: &BTreeMap<String, usize>) -> Owner {
+/// The owner most acrlink grants (or Secrets) in scope carry ("default" first among equals,
+/// then by name), so that plan joins none of them.
+pub fn most_common(owners: &BTreeMap<String, usize>) -> Owner {
     let best = owners.iter().max_by(|a, b| {
         a.1.cmp(b.1).then_with(|| (b.0 != "default").cmp(&(a.0 != "default"))).then_with(|| b.0.cmp(a.0))
     });

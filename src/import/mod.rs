@@ -151,7 +151,12 @@ impl Outcome {
     /// Names, grants and bindings of the live state read (and its pull Secrets, when read).
     pub fn decide(live: Live, secrets: Option<&secrets::SecretsLive>) -> Outcome {
         let keys = layout::keys(&live);
-        let mut grants = grants::decide(&live, &keys);
+        // When no acrlink grant in scope names an owner, the owner of acrlink's Secrets does.
+        let mut secret_owners = BTreeMap::new();
+        for owner in secrets.iter().flat_map(|found| found.secrets.iter().filter_map(|s| s.owner.clone())) {
+            *secret_owners.entry(owner).or_default() += 1;
+        }
+        let mut grants = grants::decide(&live, &keys, grants::most_common(&secret_owners));
         let (mut secret_bindings, unexpressed) = match secrets {
             Some(found) => secret_bindings::decide(&live, &keys, found, &grants.owner),
             None => Default::default(),

@@ -357,3 +357,25 @@ fn pull_secrets_acrlink_made_become_bindings_and_others_are_named_without_their_
     assert!(!format!("{verbose}").contains(FOREIGN_CANARY), "a secret leaked\n{verbose}");
     assert_eq!(verbose.assert_exit(0).stdout, text);
 }
+
+#[test]
+fn the_owner_of_acrlinks_secrets_owns_the_file_when_no_acrlink_grant_says_otherwise() {
+    let azure = Emulated::start(&demo_world());
+    let team = azure.sandbox_with(
+        "version = 1\nowner = \"team\"\n\n[azure]\nsubscription_id = \"1d6c45e0-bd9f-4771-bb67-36616452f239\"\n\n\
+[registries.vendorimages]\nresource_group = \"platform-rg\"\n\n[clusters.aks-dev-01]\nresource_group = \"dev-rg\"\n\n\
+[[bindings]]\nname = \"vendor\"\nclusters = [\"aks-dev-01\"]\nregistries = [\"vendorimages\"]\nmethod = \"pull-secret\"\n\
+credential = \"admin\"\nnamespaces = [\"default\"]\nsecret_name = \"vendor-pull\"\n",
+    );
+    team.run(["apply", "--auto-approve"]).assert_exit(0);
+    let sandbox = azure.sandbox_with("");
+    let args = ["--subscription", "1d6c45e0-bd9f-4771-bb67-36616452f239", "--pull-secrets"];
+    let (_, text) = import_and_plan(&sandbox, "team.toml", &args);
+    assert!(text.contains("\nowner = \"team\"\n"), "{text}");
+    assert!(
+        text.contains("name = \"secret-vendor-pull\"\nclusters = [\"*\"]\nregistries = [\"vendorimages\"]"),
+        "{text}"
+    );
+    // The default owner's orphan is not team's to prune: nothing is said of plan deleting it.
+    assert!(!text.contains("acrlink plan would"), "{text}");
+}
