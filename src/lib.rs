@@ -21,6 +21,7 @@ pub mod check;
 pub mod config;
 pub mod engine;
 pub mod graph;
+pub mod import;
 pub mod kinds;
 pub mod methods;
 pub mod model;

@@ -7,6 +7,7 @@ mod demo;
 mod docs;
 mod emulator;
 mod fleet;
+mod import;
 mod interrupt;
 mod show;
 mod validate;
@@ -115,6 +116,16 @@ Exit codes: 0 ok, 1 anything failed, 130 interrupted."
     /// Print the dependency graph of the fleet's resources as Graphviz DOT
     #[command(after_help = "Example: acrlink graph | dot -Tsvg > graph.svg")]
     Graph(fleet::GraphArgs),
+    /// Write the desired-state file of a live fleet, so that its first plan is empty
+    #[command(
+        after_help = "Reads the clusters and registries in scope and the role assignments that let kubelet identities \
+pull (made by acrlink, by `az aks update --attach-acr` or by hand, at any covering scope), and writes a file that \
+validates and whose `acrlink plan` shows no changes. What acrlink cannot express is listed as comments at its top.\n\
+Exit codes: 0 written, 1 error (nothing written).\n\
+Examples:\n  acrlink import --subscription SUB --out acrlink.toml && acrlink plan --detailed-exitcode\n  \
+acrlink import --subscription SUB --resource-group platform-rg --tag env=prod --format yaml --out acrlink.yaml"
+    )]
+    Import(import::ImportArgs),
     /// Run the local Azure emulator (Entra, ARM for AKS/ACR/role assignments) on loopback
     #[command(
         after_help = "Prints one JSON line when ready: {\"arm_endpoint\", \"authority_host\", \"tenant_id\", \"env\": {...}}.\n\
@@ -171,6 +182,9 @@ impl Command {
             | Command::Graph(_) => None,
             Command::Schema(_) => {
                 Some(("schema", "leave out -c; to check a file against the schema, run `acrlink validate -c FILE`"))
+            }
+            Command::Import(_) => {
+                Some(("import", "leave out -c: import writes a file, given with --out FILE, and reads none"))
             }
             Command::Emulator(_) => Some((
                 "emulator",
@@ -269,6 +283,7 @@ fn run(cli: Cli) -> Exit {
         Command::Destroy(args) => fleet::destroy(&config_path, args),
         Command::Drift(args) => fleet::drift(&config_path, &args),
         Command::Graph(args) => fleet::graph(&config_path, &args),
+        Command::Import(args) => import::run(&args),
         Command::Emulator(args) => emulator::run(&args),
         Command::Demo => run_demo(cli.color),
         Command::Completions(args) => docs::completions(&args),

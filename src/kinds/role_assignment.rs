@@ -60,7 +60,7 @@ fn expect_assignment(assignment: &LiveRoleAssignment) -> Precondition {
 /// Whether `ancestor` is `scope` or one of its parents (subscription, resource group, "/").
 /// Assignments are listed per registry scope, so a management-group assignment in that list
 /// is one of the registry's ancestors even though its id does not show the nesting.
-fn covers(ancestor: &str, scope: &str) -> bool {
+pub fn covers(ancestor: &str, scope: &str) -> bool {
     let ancestor = normalize_id(ancestor);
     let scope = normalize_id(scope);
     ancestor.is_empty()

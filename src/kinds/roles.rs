@@ -64,6 +64,27 @@ pub fn repository_condition(repositories: &[String]) -> String {
     )
 }
 
+/// The repositories of a condition `repository_condition` wrote, or None for any other
+/// condition (hand-written, another shape): only an exact round trip counts, since a grant
+/// satisfies a binding only when their conditions are equal to the character.
+pub fn condition_repositories(condition: &str) -> Option<Vec<String>> {
+    const HEAD: &str = "((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'}) AND !(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'})) OR (";
+    const SUBJECT: &str = "@Request[Microsoft.ContainerRegistry/registries/repositories:name] ";
+    let tests = condition.strip_prefix(HEAD)?.strip_suffix("))")?;
+    let repositories = tests
+        .split(" OR ")
+        .map(|test| {
+            let test = test.strip_prefix(SUBJECT)?;
+            let quoted = |operator: &str| test.strip_prefix(operator)?.strip_prefix(" '")?.strip_suffix('\'');
+            match quoted("StringStartsWithIgnoreCase") {
+                Some(prefix) => Some(format!("{prefix}*")),
+                None => quoted("StringEqualsIgnoreCase").map(str::to_string),
+            }
+        })
+        .collect::<Option<Vec<String>>>()?;
+    (repository_condition(&repositories) == condition).then_some(repositories)
+}
+
 /// The role that lets a principal pull every repository of a registry in `mode`.
 pub fn pull_role(mode: RoleAssignmentMode) -> &'static str {
     match mode {
@@ -126,6 +147,19 @@ mod tests {
             role_assignment_name("/subscriptions/s/resourcegroups/rg", "p", ACR_PULL),
             "5f637d5b-3226-5e07-99ae-715f02f5e975"
         );
+    }
+
+    #[test]
+    fn conditions_read_back_into_their_repositories_and_nothing_else_does() {
+        let repositories = vec!["team/*".to_string(), "base/nginx".to_string()];
+        assert_eq!(condition_repositories(&repository_condition(&repositories)), Some(repositories));
+        let hand_written =
+            repository_condition(&["team/*".into()]).replace("StringStartsWithIgnoreCase", "StringStartsWith");
+        assert_eq!(condition_repositories(&hand_written), None);
+        assert_eq!(condition_repositories("@Resource[x] StringEquals 'y'"), None);
+        // A quote inside a repository would not round-trip: refused rather than misread.
+        let odd = repository_condition(&["a' OR 'b".into()]);
+        assert_eq!(condition_repositories(&odd), None);
     }
 
     #[test]

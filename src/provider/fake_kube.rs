@@ -186,6 +186,20 @@ impl Kubernetes for FakeKube {
         })
     }
 
+    async fn pull_secrets(&self, cluster: &ClusterTarget) -> Result<Vec<LiveSecret>, KubeError> {
+        self.with(cluster, |c| {
+            Ok(c.secrets
+                .values()
+                .filter(|s| s.type_ == crate::provider::kubernetes::DOCKER_CONFIG_JSON_TYPE)
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn service_accounts(&self, cluster: &ClusterTarget) -> Result<Vec<LiveServiceAccount>, KubeError> {
+        self.with(cluster, |c| Ok(c.service_accounts.values().cloned().collect()))
+    }
+
     async fn service_accounts_named(
         &self,
         cluster: &ClusterTarget,

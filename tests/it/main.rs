@@ -7,6 +7,7 @@ mod cli;
 mod engine;
 mod examples;
 mod graph_reads;
+mod import;
 mod pullsecret;
 mod signin;
 mod support;

@@ -539,11 +539,21 @@ fn no_secret_reaches_any_output_of_any_command() {
         vec!["-vvv", "apply", "--auto-approve", "--format", "markdown"],
         vec!["-vvv", "drift", "--format", "json"],
         vec!["-vvv", "drift", "--format", "markdown"],
+        // import reads the same fleet, Secrets included, and writes a file: to stdout here.
+        vec!["-vvv", "import"],
+        vec!["-vvv", "import", "--format", "yaml"],
+        vec!["-vvv", "import", "--pull-secrets"],
     ] {
         let output = sandbox.run(&args);
         assert_clean(&output);
         everything.push(format!("{output}"));
     }
+    // import names the service principal's Secret (its file would need the secret's source).
+    let imported = sandbox.run(["import", "--pull-secrets"]);
+    assert!(
+        imported.assert_exit(0).stdout.contains("# - Secret default/partner-pull in cluster aks-dev-01, holding toolsacr (service principal 6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11): a service principal's"),
+        "{imported}"
+    );
     everything.push(std::fs::read_to_string(&saved).unwrap());
     // Every credential that now sits in a Secret, and the encoded forms a leak would take.
     use base64::Engine as _;

@@ -21,6 +21,7 @@ use arm::ArmClient;
 pub const AKS_API_VERSION: &str = "2025-10-01";
 pub const ACR_API_VERSION: &str = "2025-11-01";
 pub const AUTHORIZATION_API_VERSION: &str = "2022-04-01";
+pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
 
 pub struct AzureClient {
     pub arm: ArmClient,
@@ -37,6 +38,14 @@ impl AzureClient {
     /// Looks service principals up through `graph` (Microsoft Graph, with its own audience).
     pub fn with_graph(self, graph: ArmClient) -> AzureClient {
         AzureClient { graph: Some(graph), ..self }
+    }
+
+    /// The ids of the subscriptions the signed-in identity can see (Subscriptions_List), for
+    /// `acrlink import` without `--subscription`.
+    pub async fn list_subscriptions(&self) -> Result<Vec<String>, AzureError> {
+        let url = self.arm.url(&format!("/subscriptions?api-version={SUBSCRIPTIONS_API_VERSION}"));
+        let subscriptions: Vec<wire::Subscription> = self.arm.list(&url).await?;
+        Ok(subscriptions.into_iter().map(|s| s.subscription_id).collect())
     }
 
     /// Reads clusters and registries of many subscriptions through Resource Graph as `read_via` says.

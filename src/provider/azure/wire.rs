@@ -305,3 +305,10 @@ impl std::fmt::Debug for NamedValue {
         f.write_str("NamedValue(<sensitive>)")
     }
 }
+
+/// One entry of Subscriptions_List: only its id is read.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub subscription_id: String,
+}

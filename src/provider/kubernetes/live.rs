@@ -418,6 +418,26 @@ impl Kubernetes for KubeClients {
         Ok(list.items.into_iter().map(live_secret).collect())
     }
 
+    async fn pull_secrets(&self, cluster: &ClusterTarget) -> Result<Vec<LiveSecret>, KubeError> {
+        let params = ListParams::default().fields(&format!("type={DOCKER_CONFIG_JSON_TYPE}"));
+        let list = self
+            .call(cluster, "list pull secrets", |c| {
+                let params = params.clone();
+                async move { Api::<Secret>::all(c).list(&params).await }
+            })
+            .await?;
+        Ok(list.items.into_iter().map(live_secret).collect())
+    }
+
+    async fn service_accounts(&self, cluster: &ClusterTarget) -> Result<Vec<LiveServiceAccount>, KubeError> {
+        let list = self
+            .call(cluster, "list service accounts", |c| async move {
+                Api::<ServiceAccount>::all(c).list(&ListParams::default()).await
+            })
+            .await?;
+        Ok(list.items.into_iter().map(live_service_account).collect())
+    }
+
     async fn service_accounts_named(
         &self,
         cluster: &ClusterTarget,

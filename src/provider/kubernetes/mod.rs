@@ -114,6 +114,13 @@ pub trait Kubernetes: Send + Sync {
         &self,
         cluster: &ClusterTarget,
     ) -> impl Future<Output = Result<Vec<LiveSecret>, KubeError>> + Send;
+    /// Every `kubernetes.io/dockerconfigjson` Secret, in all namespaces (one request; `import`).
+    fn pull_secrets(&self, cluster: &ClusterTarget) -> impl Future<Output = Result<Vec<LiveSecret>, KubeError>> + Send;
+    /// Every ServiceAccount, in all namespaces (one request; `import` reads their imagePullSecrets).
+    fn service_accounts(
+        &self,
+        cluster: &ClusterTarget,
+    ) -> impl Future<Output = Result<Vec<LiveServiceAccount>, KubeError>> + Send;
     /// Every ServiceAccount of this name, in all namespaces.
     fn service_accounts_named(
         &self,
