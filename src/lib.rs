@@ -31,3 +31,4 @@ pub mod provider;
 pub mod render;
 pub mod sensitive;
 pub mod settings;
+pub mod verify;

@@ -94,7 +94,7 @@ pub struct GraphArgs {
 }
 
 /// Loads and validates the file; on problems prints them to stderr.
-fn load_config(path: &Path) -> Result<(Config, String), Exit> {
+pub(super) fn load_config(path: &Path) -> Result<(Config, String), Exit> {
     match config::load(path) {
         Ok((Some(config), report)) => {
             for diagnostic in report.diagnostics.iter() {
@@ -114,9 +114,9 @@ fn load_config(path: &Path) -> Result<(Config, String), Exit> {
 }
 
 /// The Azure client and, sharing its credential, the Kubernetes clients reached through AKS.
-struct Clients {
-    azure: Arc<AzureClient>,
-    kube: KubeClients,
+pub(super) struct Clients {
+    pub(super) azure: Arc<AzureClient>,
+    pub(super) kube: KubeClients,
 }
 
 fn clients(config: Option<&Config>, args: &AzureArgs, settings: &Settings) -> Result<Clients, Exit> {
@@ -162,14 +162,14 @@ struct Session {
 }
 
 /// Settings, clients, runtime and a signed-in credential.
-struct Connection {
-    settings: Settings,
-    clients: Clients,
-    runtime: tokio::runtime::Runtime,
+pub(super) struct Connection {
+    pub(super) settings: Settings,
+    pub(super) clients: Clients,
+    pub(super) runtime: tokio::runtime::Runtime,
 }
 
 impl Connection {
-    fn open(config: Option<&Config>, args: &AzureArgs) -> Result<Connection, Exit> {
+    pub(super) fn open(config: Option<&Config>, args: &AzureArgs) -> Result<Connection, Exit> {
         let settings = Settings::from_variables(|name| std::env::var(name).ok());
         let clients = clients(config, args, &settings)?;
         let runtime = runtime()?;
@@ -213,7 +213,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     })
 }
 
-fn log_request_counts(clients: &Clients) {
+pub(super) fn log_request_counts(clients: &Clients) {
     use std::sync::atomic::Ordering;
     let stats = &clients.azure.arm.stats;
     tracing::info!(
@@ -234,7 +234,7 @@ pub(super) fn render_plan(plan: &Plan, format: OutputFormat, show_unchanged: boo
     }
 }
 
-fn status(message: &str) {
+pub(super) fn status(message: &str) {
     anstream::eprintln!("{}", style::dim(message));
 }
 

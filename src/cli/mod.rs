@@ -10,6 +10,7 @@ mod fleet;
 mod interrupt;
 mod show;
 mod validate;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -105,6 +106,10 @@ against live state first and refused when stale. Exit codes: 0 ok, 1 anything fa
         after_help = "Exit codes: 0 no drift, 2 drift, 1 error. Run it on a schedule; `acrlink apply` repairs it."
     )]
     Drift(fleet::DriftArgs),
+    /// Check that every bound cluster can pull from its registries, and name the cause where one cannot
+    #[command(after_help = "Exit codes: 0 every cluster can pull, 2 something cannot, 1 error.\n\
+Examples:\n  acrlink verify\n  acrlink verify --probe azure --clusters env=prod\n  acrlink verify --format markdown > verify.md")]
+    Verify(verify::VerifyArgs),
     /// Print the dependency graph of the fleet's resources as Graphviz DOT
     #[command(after_help = "Example: acrlink graph | dot -Tsvg > graph.svg")]
     Graph(fleet::GraphArgs),
@@ -134,7 +139,7 @@ acrlink completions powershell >> $PROFILE"
 
 #[derive(Debug, clap::Args)]
 pub struct SchemaArgs {
-    /// Which document: the desired-state file (default) or the JSON plan
+    /// Which document: the desired-state file (default), the JSON plan or the JSON verify report
     #[arg(value_enum, default_value_t = SchemaKind::Config)]
     pub kind: SchemaKind,
 }
@@ -143,13 +148,20 @@ pub struct SchemaArgs {
 pub enum SchemaKind {
     Config,
     Plan,
+    /// The JSON report of `acrlink verify --format json`
+    Verify,
 }
 
 impl Command {
     /// For a command that reads no desired-state file: its name and what to do instead of -c.
     fn ignores_config(&self) -> Option<(&'static str, &'static str)> {
         match self {
-            Command::Validate(_) | Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Graph(_) => None,
+            Command::Validate(_)
+            | Command::Plan(_)
+            | Command::Apply(_)
+            | Command::Drift(_)
+            | Command::Graph(_)
+            | Command::Verify(_) => None,
             Command::Schema(_) => {
                 Some(("schema", "leave out -c; to check a file against the schema, run `acrlink validate -c FILE`"))
             }
@@ -249,6 +261,7 @@ fn run(cli: Cli) -> Exit {
         Command::Apply(args) => fleet::apply(&config_path, &args),
         Command::Drift(args) => fleet::drift(&config_path, &args),
         Command::Graph(args) => fleet::graph(&config_path, &args),
+        Command::Verify(args) => verify::run(&config_path, &args),
         Command::Emulator(args) => emulator::run(&args),
         Command::Demo => run_demo(cli.color),
         Command::Completions(args) => docs::completions(&args),
@@ -257,6 +270,7 @@ fn run(cli: Cli) -> Exit {
             let schema = match args.kind {
                 SchemaKind::Config => acrlink::config::raw::json_schema(),
                 SchemaKind::Plan => acrlink::plan::json_schema(),
+                SchemaKind::Verify => acrlink::verify::json_schema(),
             };
             anstream::println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             Exit::Ok

@@ -11,3 +11,4 @@ mod pullsecret;
 mod signin;
 mod support;
 mod validate;
+mod verify;
