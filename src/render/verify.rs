@@ -10,6 +10,7 @@ fn layer_name(layer: Layer) -> &'static str {
     match layer {
         Layer::Azure => "azure",
         Layer::Registry => "registry",
+        Layer::Pod => "pod",
     }
 }
 

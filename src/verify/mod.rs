@@ -2,10 +2,12 @@
 //! One verdict per (cluster, registry, repository[, namespace]) from up to three layers: the
 //! Azure layer (`azure`: identities, effective grants decided from role definitions, ABAC
 //! conditions, registry policies and network settings; no cluster access), the registry layer
-//! (`registry`: pull-secret credentials exchanged at the registry's token endpoint). Reads
-//! only; renders nothing (`render::verify`).
+//! (`registry`: pull-secret credentials exchanged at the registry's token endpoint) and the pod
+//! layer (`pod`: a probe pod the kubelet really pulls, deleted afterwards). Writes nothing but
+//! its probe pods; renders nothing (`render::verify`).
 
 pub mod azure;
+pub mod pod;
 pub mod registry;
 
 use std::collections::BTreeMap;
@@ -31,6 +33,8 @@ pub enum Layer {
     Azure,
     /// Also pull-secret credentials, exchanged at each registry's token endpoint.
     Registry,
+    /// Also a probe pod per cluster and registry (and namespace) that the kubelet pulls.
+    Pod,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -189,6 +193,12 @@ pub struct Options {
     /// Only clusters this selects (`--clusters`).
     pub clusters: Option<ClusterSelector>,
     pub parallelism: usize,
+    /// How long the pod layer waits for a pull, role-propagation retries included.
+    pub timeout: std::time::Duration,
+    /// The probe image (`--image`): on one registry, or a repository:tag looked up on each.
+    pub image: Option<String>,
+    /// Set on Ctrl-C or SIGTERM: probes stop and their pods are deleted.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// One (binding, cluster, registry) the file asks for, with its repositories.
@@ -304,6 +314,9 @@ pub async fn verify<A: Azure, K: Kubernetes, R: RegistryTokens>(
     }
     if options.probe >= Layer::Registry {
         decided = registry::run(config, &fleet, &pairs, decided, kube, registries, options).await;
+    }
+    if options.probe >= Layer::Pod {
+        decided = pod::run(config, &fleet, &pairs, decided, kube, options).await;
     }
     report(config, options.probe, decided.into_iter().map(|(_, c)| c).collect(), errors)
 }

@@ -335,3 +335,148 @@ fn the_azure_layer_adds_one_role_definition_read_per_distinct_role() {
         }
     }
 }
+
+/// The demo file with a probe image on every registry.
+fn probed_config() -> String {
+    let mut config = demo_config();
+    for (registry, image) in [
+        ("contosoacr", "base/nginx:1.27"),
+        ("paymentsabac", "payments/api:2.4.1"),
+        ("vendorimages", "vendor/agent:3.1"),
+        ("toolsacr", "tools/debug:1.0"),
+    ] {
+        let marker = format!("[registries.{registry}]\n");
+        assert!(config.contains(&marker), "{registry} is in the demo file");
+        config = config.replacen(&marker, &format!("{marker}verify = {{ image = \"{image}\" }}\n"), 1);
+    }
+    config
+}
+
+/// `acrlink-verify` Pods left in a cluster.
+fn probe_pods(fleet: &Emulated, cluster: &str) -> Vec<String> {
+    let pods = Api::<Pod>::all(kube(fleet, cluster));
+    let params =
+        kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=acrlink,acrlink.io/probe=acrlink-verify");
+    let list = fleet.runtime.block_on(pods.list(&params)).unwrap();
+    list.items.into_iter().filter_map(|p| p.metadata.name).collect()
+}
+
+const CLUSTERS: [&str; 5] = ["aks-dev-01", "aks-dev-02", "aks-stg-01", "aks-pay-weu", "aks-pay-neu"];
+
+/// The pod layer: every probe pulled by the kubelet, none left behind, a constant number of
+/// Kubernetes requests per probe (create, watch, delete) plus one leftover list per cluster.
+#[test]
+fn probe_pods_pull_for_real_cost_three_requests_each_and_are_deleted() {
+    let fleet = Emulated::start(&world(|w| w));
+    let sandbox = fleet.sandbox_with(&probed_config());
+    clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    fleet.emulator().reset_ledger();
+    let output = verify(&sandbox, &["--probe", "pod", "--timeout", "60s", "-vvv"]);
+    clean(output.assert_exit(0));
+    let report = output.json();
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 11, "{report:#}");
+    assert!(checks.iter().all(|c| c["layer"] == "pod" && c["verdict"] == "ok"), "{report:#}");
+    // 11 probes (one per cluster, registry and namespace) and 5 clusters.
+    let pod_requests: u64 =
+        fleet.emulator().ledger().entries.iter().filter(|e| e.route.contains("pods")).map(|e| e.count).sum();
+    assert_eq!(pod_requests, 11 * 3 + 5, "{:#?}", fleet.emulator().ledger().entries);
+    for cluster in CLUSTERS {
+        assert!(probe_pods(&fleet, cluster).is_empty(), "probe pods left on {cluster}");
+    }
+}
+
+#[test]
+fn a_probe_image_that_does_not_exist_is_image_not_found() {
+    let fleet = Emulated::start(&world(|w| w));
+    let sandbox = fleet.sandbox_with(&probed_config().replace("base/nginx:1.27", "base/nginx:9.99"));
+    clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let output = verify(&sandbox, &["--probe", "pod", "--clusters", "aks-dev-01"]);
+    clean(output.assert_exit(2));
+    let report = output.json();
+    let contoso = check(&report, "aks-dev-01", "contosoacr", None);
+    assert_cause(contoso, "image-not-found", "verify.image of registry contosoacr");
+    assert!(contoso["message"].as_str().unwrap().contains("not found"), "{contoso:#}");
+    assert_eq!(check(&report, "aks-dev-01", "vendorimages", None)["verdict"], "ok");
+}
+
+/// A grant made a moment ago: the kubelet is refused until it propagates. Within --timeout the
+/// probe waits for the kubelet's retry and reports the late success; past it, `propagation`.
+#[test]
+fn a_grant_still_propagating_is_waited_for_within_the_timeout_and_named_past_it() {
+    let fleet =
+        Emulated::start(&world(|w| w.replace("rbac_propagation_seconds = 1.0", "rbac_propagation_seconds = 10.0")));
+    let sandbox = fleet.sandbox_with(&probed_config());
+    clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let output = verify(&sandbox, &["--probe", "pod", "--clusters", "aks-dev-02", "--timeout", "1s"]);
+    clean(output.assert_exit(2));
+    assert_cause(check(&output.json(), "aks-dev-02", "contosoacr", None), "propagation", "run verify again later");
+    let output = verify(&sandbox, &["--probe", "pod", "--clusters", "aks-pay-neu", "--timeout", "30s"]);
+    clean(output.assert_exit(0));
+    let report = output.json();
+    let late = check(&report, "aks-pay-neu", "contosoacr", None);
+    assert_eq!(late["verdict"], "ok", "{late:#}");
+    assert!(late["notes"][0].as_str().is_some_and(|n| n.contains("not yet propagated")), "{late:#}");
+}
+
+/// A run stopped mid-probe (SIGINT, SIGTERM) deletes its probe pods and exits 130; one killed
+/// outright leaves them, and the next verify deletes them first.
+#[test]
+fn probe_pods_never_outlive_a_stopped_run() {
+    // Kubelets that never get to the pull: every probe stays pending.
+    let fleet = Emulated::start(&world(|w| {
+        w.replace("pull_delay_ms = 100, backoff_initial_ms = 300", "pull_delay_ms = 600000, backoff_initial_ms = 300")
+    }));
+    let sandbox = fleet.sandbox_with(&probed_config());
+    clean(sandbox.run(["apply", "--auto-approve"]).assert_exit(0));
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_acrlink"))
+            .args(["verify", "--probe", "pod", "--clusters", "aks-dev-01", "--timeout", "5m"])
+            .current_dir(sandbox.path())
+            .envs(fleet.emulator().env())
+            .env("ACRLINK_CACHE_DIR", sandbox.path().join(".cache"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let wait_for_probes = |count: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while probe_pods(&fleet, "aks-dev-01").len() < count {
+            assert!(std::time::Instant::now() < deadline, "the probe pods never appeared");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    for signal in ["-INT", "-TERM"] {
+        let child = spawn();
+        wait_for_probes(2);
+        assert!(std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(130), "{signal}: {stderr}");
+        assert!(stderr.contains("Interrupted: deleting the probe pods"), "{stderr}");
+        assert!(probe_pods(&fleet, "aks-dev-01").is_empty(), "{signal} left probe pods");
+    }
+    let mut child = spawn();
+    wait_for_probes(2);
+    child.kill().unwrap();
+    let _ = child.wait();
+    let left = probe_pods(&fleet, "aks-dev-01");
+    assert_eq!(left.len(), 2, "a killed run cannot clean up");
+    // The next run deletes them first (and its own at the end).
+    let output = verify(&sandbox, &["--probe", "pod", "--clusters", "aks-dev-01", "--timeout", "1s"]);
+    output.assert_no_panic();
+    assert!(probe_pods(&fleet, "aks-dev-01").is_empty(), "leftovers {left:?} were not cleaned");
+}
+
+#[test]
+fn a_blank_probe_image_is_a_file_error() {
+    let sandbox = Sandbox::new();
+    let config =
+        probed_config().replace("verify = { image = \"base/nginx:1.27\" }", "verify = { image = \"base/nginx 1.27\" }");
+    sandbox.write("acrlink.toml", config);
+    let output = sandbox.run(["validate"]);
+    output.assert_exit(1);
+    assert!(output.stdout.contains("invalid probe image") || output.stderr.contains("invalid probe image"), "{output}");
+}
