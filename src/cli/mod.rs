@@ -123,7 +123,7 @@ Examples:\n  acrlink emulator --world examples/demo/world.toml\n  \
 acrlink emulator --world examples/demo/world.toml --env-file emulator.env &  # then: . ./emulator.env\n  acrlink emulator --generate clusters=1000,registries=20,subscriptions=5 --out big.toml"
     )]
     Emulator(emulator::EmulatorArgs),
-    /// A guided tour on the built-in emulator: plan, apply, plan, drift behind acrlink's back, apply, drift
+    /// A guided tour on the built-in emulator: plan, apply, plan, drift behind acrlink's back, apply, drift, then verify naming why a cluster cannot pull and passing after the fix
     Demo,
     /// Print a shell completion script (bash, zsh, fish, powershell or elvish)
     #[command(

@@ -80,8 +80,8 @@ fn kube(fleet: &Emulated, cluster: &str) -> kube::Client {
     })
 }
 
-/// What the emulator's kubelet does with a Pod running `image` in `default`: "Running", or the
-/// waiting reason and message of a failed pull.
+/// What the emulator's kubelet does with a Pod running `image` in `default`: "Running", or
+/// "ErrImagePull: " and the message of a failed pull.
 fn kubelet(fleet: &Emulated, cluster: &str, name: &str, image: &str) -> String {
     let pods = Api::<Pod>::namespaced(kube(fleet, cluster), "default");
     let pod: Pod = serde_json::from_value(serde_json::json!({
@@ -101,7 +101,9 @@ fn kubelet(fleet: &Emulated, cluster: &str, name: &str, image: &str) -> String {
             .unwrap_or_default()
             .into_iter()
             .find_map(|c| c.state.and_then(|s| s.waiting))
-            .filter(|w| w.reason.as_deref().is_some_and(|r| r.contains("ImagePull")));
+            // ErrImagePull carries the registry's answer; ImagePullBackOff only says the kubelet
+            // waits for its next try, so that try is waited for.
+            .filter(|w| w.reason.as_deref() == Some("ErrImagePull"));
         if let Some(waiting) = waiting {
             return format!("{}: {}", waiting.reason.unwrap_or_default(), waiting.message.unwrap_or_default());
         }
