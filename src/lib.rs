@@ -33,3 +33,4 @@ pub mod render;
 pub mod sensitive;
 pub mod settings;
 pub mod subset;
+pub mod verify;

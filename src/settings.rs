@@ -28,6 +28,9 @@ pub struct Settings {
     /// Where Entra-integrated clusters' kubeconfigs are kept between runs (ACRLINK_CACHE_DIR,
     /// else $XDG_CACHE_HOME/acrlink, else ~/.cache/acrlink; `off` keeps none).
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Where registries' data planes are reached instead of `https://<login server>`
+    /// (ACRLINK_REGISTRY_ENDPOINT; a registry is then `<endpoint>/<login server>`): the emulator.
+    pub registry_endpoint: Option<String>,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             read_via: ReadVia::default(),
             cache_dir: None,
             graph_endpoint: None,
+            registry_endpoint: None,
         }
     }
 }
@@ -88,6 +92,7 @@ impl Settings {
         }
         settings.cache_dir = cache_dir(&variable);
         settings.graph_endpoint = variable("ACRLINK_GRAPH_ENDPOINT").filter(|v| !v.trim().is_empty());
+        settings.registry_endpoint = variable("ACRLINK_REGISTRY_ENDPOINT").filter(|v| !v.trim().is_empty());
         settings
     }
 }

@@ -144,6 +144,9 @@ fn registry(subscriptions: &[Subscription], j: usize) -> Registry {
         },
         azure_ad_authentication_as_arm: true,
         anonymous_pull: false,
+        public_network_access: true,
+        network_deny_by_default: false,
+        private_endpoints: Vec::new(),
         admin_passwords: Vec::new(),
         repositories,
         scope_maps: vec![ScopeMap {

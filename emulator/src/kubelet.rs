@@ -261,6 +261,16 @@ fn pull(
     };
     let separator = if r.reference.starts_with("sha256:") { '@' } else { ':' };
     let full = format!("{}/{}{separator}{}", registry.login_server, r.repository, r.reference);
+    let prefix = format!("failed to pull and unpack image \"{full}\": failed to resolve reference \"{full}\"");
+    // A closed registry answers the node's requests with 403 (or not at all) before any token.
+    if !registry.reachable_from_clusters() {
+        return Err(format!(
+            "rpc error: code = Unknown desc = {prefix}: unexpected status from HEAD request to https://{login}/v2/{repository}/manifests/{reference}: 403 Forbidden",
+            login = registry.login_server,
+            repository = r.repository,
+            reference = r.reference
+        ));
+    }
     let credentials = secret_credentials(store, pod, &registry.login_server);
     let mut authorized = credentials.iter().any(|(u, p)| {
         access::basic(state, &shared.signing_key, registry, u, p)
@@ -272,11 +282,15 @@ fn pull(
         .as_ref()
         .map(|k| k.object_id.clone())
         .or_else(|| cluster.service_principal_client_id.as_ref().and_then(|c| state.clients.get(c)).cloned());
-    if !authorized && let Some(oid) = &identity {
+    // The kubelet's credential provider exchanges an ARM-audience token: refused where the
+    // registry's azureADAuthenticationAsArmPolicy is disabled.
+    if !authorized
+        && registry.aad_as_arm
+        && let Some(oid) = &identity
+    {
         authorized = access::may(state, registry, &Who::Principal(oid.clone()), &r.repository, "pull");
     }
     authorized = authorized || access::may(state, registry, &Who::Anonymous, &r.repository, "pull");
-    let prefix = format!("failed to pull and unpack image \"{full}\": failed to resolve reference \"{full}\"");
     if !authorized {
         let flavour = if credentials.is_empty() && identity.is_none() { "anonymous" } else { "oauth" };
         let scope = format!("repository%3A{}%3Apull", r.repository.replace('/', "%2F"));

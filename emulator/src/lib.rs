@@ -208,6 +208,8 @@ impl Emulator {
         // Microsoft Graph (`/v1.0`) is served on the same host.
         env.insert("ACRLINK_GRAPH_ENDPOINT".into(), endpoint.clone());
         env.insert("ACRLINK_EMULATOR_ADMIN".into(), format!("{endpoint}/_emulator"));
+        // Registries' data planes (token exchange), each under `/acr/<login server>`.
+        env.insert("ACRLINK_REGISTRY_ENDPOINT".into(), format!("{endpoint}/acr"));
         env.insert("AZURE_TENANT_ID".into(), state.tenant_id.clone());
         env.insert("AZURE_CLIENT_ID".into(), state.default_client.0.clone());
         env.insert("AZURE_CLIENT_SECRET".into(), state.default_client.1.clone());

@@ -90,6 +90,15 @@ pub(crate) struct TokenRec {
     pub passwords: Vec<TokenPassword>,
 }
 
+impl RegistryRec {
+    /// Whether a cluster's kubelet reaches the registry: its network is open, or a private
+    /// endpoint (in a virtual network the clusters are taken to share) is approved.
+    pub fn reachable_from_clusters(&self) -> bool {
+        (self.public_network && !self.deny_by_default)
+            || self.private_endpoints.iter().any(|(_, status)| status.eq_ignore_ascii_case("Approved"))
+    }
+}
+
 pub(crate) struct RegistryRec {
     pub id: String,
     pub subscription: String,
@@ -103,6 +112,10 @@ pub(crate) struct RegistryRec {
     pub role_assignment_mode: RoleAssignmentMode,
     pub aad_as_arm: bool,
     pub anonymous_pull: bool,
+    pub public_network: bool,
+    pub deny_by_default: bool,
+    /// (name, connection status) of each private endpoint.
+    pub private_endpoints: Vec<(String, String)>,
     pub passwords: [String; 2],
     pub repositories: BTreeMap<String, Vec<String>>,
     pub scope_maps: BTreeMap<String, ScopeMapRec>,
@@ -472,6 +485,9 @@ fn registry_rec(
         role_assignment_mode: r.role_assignment_mode,
         aad_as_arm: r.azure_ad_authentication_as_arm,
         anonymous_pull: r.anonymous_pull,
+        public_network: r.public_network_access,
+        deny_by_default: r.network_deny_by_default,
+        private_endpoints: r.private_endpoints.iter().map(|e| (e.name.clone(), e.status.clone())).collect(),
         passwords,
         repositories: r.repositories.clone(),
         scope_maps,

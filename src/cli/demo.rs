@@ -1,6 +1,7 @@
 //! `acrlink demo`: starts the emulator in-process with the demo world and narrates
-//! plan → apply → plan → a change behind acrlink's back → drift → apply → drift, running the
-//! real acrlink binary for every step, as a user would.
+//! plan → apply → plan → a change behind acrlink's back → drift → apply → drift → verify (a
+//! repository outside an ABAC condition named, then fixed), running the real acrlink binary for
+//! every step, as a user would.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -146,7 +147,7 @@ pub fn run(color: ColorWhen) -> Exit {
             world_path.display()
         ))
     );
-    let mut narrator = Narrator { exe, config: config.clone(), env, color, step: 0, total: 8, surprises: Vec::new() };
+    let mut narrator = Narrator { exe, config: config.clone(), env, color, step: 0, total: 10, surprises: Vec::new() };
 
     narrator
         .heading("What would change? aks-dev-01 already has a grant made by hand with `az aks update --attach-acr`;");
@@ -181,6 +182,8 @@ pub fn run(color: ColorWhen) -> Exit {
     narrator.heading("And the fleet is back in line");
     narrator.run(&["drift"], 0, "no drift");
 
+    verify_steps(&mut narrator, &config);
+
     runtime.block_on(emulator.shutdown());
     anstream::println!();
     if narrator.surprises.is_empty() {
@@ -197,6 +200,53 @@ pub fn run(color: ColorWhen) -> Exit {
         }
         Exit::Error
     }
+}
+
+/// `acrlink verify` diagnoses a cluster that cannot pull: the payments team now needs
+/// research/model, the file says so, and verify names the cause (the grant's ABAC condition
+/// leaves it out) before apply fixes it. The widened file is a copy, beside copies of the files
+/// next to the demo's (which it may name, relative to itself); the demo's own is left as it is.
+fn verify_steps(narrator: &mut Narrator, config: &Path) {
+    let widened = std::fs::read_to_string(config).map(|text| {
+        text.replace("repositories = [\"payments/*\"]", "repositories = [\"payments/*\", \"research/model\"]")
+    });
+    let dir = std::env::temp_dir().join(format!("acrlink-demo-verify-{}", std::process::id()));
+    let written = widened.and_then(|text| {
+        std::fs::create_dir_all(&dir)?;
+        copy_siblings(config, &dir)?;
+        std::fs::write(dir.join("acrlink.toml"), text)?;
+        Ok(dir.join("acrlink.toml"))
+    });
+    let path = match written {
+        Ok(path) => path,
+        Err(e) => return narrator.surprises.push(format!("cannot write the widened demo file: {e}")),
+    };
+    let original = std::mem::replace(&mut narrator.config, path);
+    narrator.heading(
+        "The payments clusters now also need research/model; the file says so. Can every cluster pull? verify names the cause",
+    );
+    narrator.run(&["verify", "--clusters", "team=payments"], 2, "a cluster cannot pull");
+    narrator.heading("Apply the widened file: the grant's condition now covers research/model, and verify passes");
+    narrator.run(&["apply", "--auto-approve"], 0, "applied");
+    narrator.run(&["verify", "--clusters", "team=payments"], 0, "every cluster can pull");
+    narrator.config = original;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Copies the plain files beside `config` into `dir`.
+fn copy_siblings(config: &Path, dir: &Path) -> std::io::Result<()> {
+    let Some(parent) = config.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }) else {
+        return Ok(());
+    };
+    for entry in std::fs::read_dir(parent)? {
+        let path = entry?.path();
+        if path.is_file()
+            && let Some(name) = path.file_name()
+        {
+            std::fs::copy(&path, dir.join(name))?;
+        }
+    }
+    Ok(())
 }
 
 /// Pods pull through the kubelet identity and a pull Secret, and not beyond a binding.

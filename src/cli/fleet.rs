@@ -126,7 +126,7 @@ pub struct GraphArgs {
 }
 
 /// Loads and validates the file; on problems prints them to stderr.
-fn load_config(path: &Path) -> Result<(Config, String), Exit> {
+pub(super) fn load_config(path: &Path) -> Result<(Config, String), Exit> {
     match config::load(path) {
         Ok((Some(config), report)) => {
             for diagnostic in report.diagnostics.iter() {
@@ -195,7 +195,7 @@ struct Session {
 
 /// Settings, clients, runtime and a signed-in credential.
 pub(super) struct Connection {
-    settings: Settings,
+    pub(super) settings: Settings,
     pub(super) clients: Clients,
     pub(super) runtime: tokio::runtime::Runtime,
 }

@@ -13,22 +13,43 @@ const GRACE: Duration = Duration::from_secs(30);
 /// The exit code of a run stopped by a signal (128 + SIGINT), as shells report it.
 pub const EXIT_CODE: u8 = 130;
 
+/// What a command says when stopped: on the first signal, on a second, and when its work in
+/// flight outlasts the grace period.
+pub struct Wording {
+    pub first: &'static str,
+    pub second: &'static str,
+    pub overdue: &'static str,
+}
+
+const APPLY: Wording = Wording {
+    first: "Interrupted: no further change starts; waiting up to 30 s for those in flight (signal again to stop at once)",
+    second: "Stopped at once; changes in flight may or may not have been made: plan again",
+    overdue: "Changes in flight did not finish in time; stopped: plan again",
+};
+
 /// Watches for the signals on `runtime`; sets `stop` and calls `notice` on the first.
 pub fn watch(runtime: &tokio::runtime::Runtime, stop: Arc<AtomicBool>, notice: impl Fn(&str) + Send + 'static) {
+    watch_worded(runtime, stop, &APPLY, notice);
+}
+
+/// `watch`, in a command's own words.
+pub fn watch_worded(
+    runtime: &tokio::runtime::Runtime,
+    stop: Arc<AtomicBool>,
+    wording: &'static Wording,
+    notice: impl Fn(&str) + Send + 'static,
+) {
     runtime.spawn(async move {
         let Ok(mut signals) = Signals::new() else {
-            tracing::warn!("cannot watch for signals; Ctrl-C will stop apply at once");
+            tracing::warn!("cannot watch for signals; Ctrl-C will stop at once");
             return;
         };
         signals.next().await;
         stop.store(true, Ordering::SeqCst);
-        notice(&format!(
-            "Interrupted: no further change starts; waiting up to {} s for those in flight (signal again to stop at once)",
-            GRACE.as_secs()
-        ));
+        notice(wording.first);
         tokio::select! {
-            () = signals.next() => notice("Stopped at once; changes in flight may or may not have been made: plan again"),
-            () = tokio::time::sleep(GRACE) => notice("Changes in flight did not finish in time; stopped: plan again"),
+            () = signals.next() => notice(wording.second),
+            () = tokio::time::sleep(GRACE) => notice(wording.overdue),
         }
         std::process::exit(i32::from(EXIT_CODE));
     });

@@ -11,6 +11,7 @@ mod import;
 mod interrupt;
 mod show;
 mod validate;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -113,6 +114,10 @@ Exit codes: 0 ok, 1 anything failed, 130 interrupted."
         after_help = "Exit codes: 0 no drift, 2 drift, 1 error. Run it on a schedule; `acrlink apply` repairs it."
     )]
     Drift(fleet::DriftArgs),
+    /// Check that every bound cluster can pull from its registries, and name the cause where one cannot
+    #[command(after_help = "Exit codes: 0 every cluster can pull, 2 something cannot, 1 error.\n\
+Examples:\n  acrlink verify\n  acrlink verify --probe azure --clusters env=prod\n  acrlink verify --format markdown > verify.md")]
+    Verify(verify::VerifyArgs),
     /// Print the dependency graph of the fleet's resources as Graphviz DOT
     #[command(after_help = "Example: acrlink graph | dot -Tsvg > graph.svg")]
     Graph(fleet::GraphArgs),
@@ -136,7 +141,7 @@ Examples:\n  acrlink emulator --world examples/demo/world.toml\n  \
 acrlink emulator --world examples/demo/world.toml --env-file emulator.env &  # then: . ./emulator.env\n  acrlink emulator --generate clusters=1000,registries=20,subscriptions=5 --out big.toml"
     )]
     Emulator(emulator::EmulatorArgs),
-    /// A guided tour on the built-in emulator: plan, apply, plan, drift behind acrlink's back, apply, drift
+    /// A guided tour on the built-in emulator: plan, apply, plan, drift behind acrlink's back, apply, drift, then verify naming why a cluster cannot pull and passing after the fix
     Demo,
     /// Print a shell completion script (bash, zsh, fish, powershell or elvish)
     #[command(
@@ -153,7 +158,7 @@ acrlink completions powershell >> $PROFILE"
 #[derive(Debug, clap::Args)]
 pub struct SchemaArgs {
     /// Which document: the desired-state file (default), the JSON plan, or the JSON output of
-    /// apply, drift or validate
+    /// apply, drift, validate or verify
     #[arg(value_enum, default_value_t = SchemaKind::Config)]
     pub kind: SchemaKind,
 }
@@ -168,6 +173,8 @@ pub enum SchemaKind {
     Drift,
     /// `validate --format json`
     Validate,
+    /// The JSON report of `acrlink verify --format json`
+    Verify,
 }
 
 impl Command {
@@ -179,7 +186,8 @@ impl Command {
             | Command::Apply(_)
             | Command::Destroy(_)
             | Command::Drift(_)
-            | Command::Graph(_) => None,
+            | Command::Graph(_)
+            | Command::Verify(_) => None,
             Command::Schema(_) => {
                 Some(("schema", "leave out -c; to check a file against the schema, run `acrlink validate -c FILE`"))
             }
@@ -284,6 +292,7 @@ fn run(cli: Cli) -> Exit {
         Command::Drift(args) => fleet::drift(&config_path, &args),
         Command::Graph(args) => fleet::graph(&config_path, &args),
         Command::Import(args) => import::run(&args),
+        Command::Verify(args) => verify::run(&config_path, &args),
         Command::Emulator(args) => emulator::run(&args),
         Command::Demo => run_demo(cli.color),
         Command::Completions(args) => docs::completions(&args),
@@ -295,6 +304,7 @@ fn run(cli: Cli) -> Exit {
                 SchemaKind::Apply => acrlink::render::plan::apply_json_schema(),
                 SchemaKind::Drift => acrlink::render::plan::drift_json_schema(),
                 SchemaKind::Validate => acrlink::render::diagnostics::json_schema(),
+                SchemaKind::Verify => acrlink::verify::json_schema(),
             };
             anstream::println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
             Exit::Ok

@@ -392,9 +392,22 @@ fn check_registries(
             );
             c.hint("registry names are unique across Azure; keep one entry");
         }
+        let verify_image = registry.verify.as_ref().map(|v| v.image.clone());
+        if let Some(image) = &verify_image
+            && (image.is_empty() || image.chars().any(char::is_whitespace))
+        {
+            c.error("invalid-image", path.key("verify").key("image"), format!("invalid probe image {image:?}"));
+            c.hint("an image reference such as \"base/nginx:1.27\" or \"base/nginx@sha256:...\"");
+        }
         result.insert(
             key.clone(),
-            Registry { key: key.clone(), name, subscription_id, resource_group: registry.resource_group.clone() },
+            Registry {
+                key: key.clone(),
+                name,
+                subscription_id,
+                resource_group: registry.resource_group.clone(),
+                verify_image,
+            },
         );
     }
     result

@@ -48,6 +48,8 @@ pub struct Registry {
     pub name: String,
     pub subscription_id: String,
     pub resource_group: String,
+    /// The image `verify --probe pod` pulls (`verify.image`).
+    pub verify_image: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -87,6 +87,18 @@ pub struct RawRegistry {
     /// Subscription id, when it differs from `azure.subscription_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<String>,
+    /// How `acrlink verify --probe pod` tests pulls from this registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<RawVerify>,
+}
+
+/// What `acrlink verify` pulls from a registry.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    /// The probe image: a repository and tag or digest on this registry ("base/nginx@sha256:..."
+    /// is best: it never changes), with or without the login server.
+    pub image: String,
 }
 
 /// An AKS cluster.

@@ -77,6 +77,8 @@ fn raw_config(imported: &Outcome) -> File {
                 name: (key != &registry.name).then(|| registry.name.clone()),
                 resource_group: registry.resource_group.clone(),
                 subscription_id: other(&registry.subscription_id),
+                // No probe image is known from live state; verify --image supplies one.
+                verify: None,
             };
             (key.clone(), raw)
         })

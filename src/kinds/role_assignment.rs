@@ -689,6 +689,7 @@ mod tests {
                 login_server: "acr1.azurecr.io".into(),
                 role_assignment_mode: mode,
                 admin_user_enabled: false,
+                access: Default::default(),
             },
         )])
     }

@@ -35,6 +35,8 @@ pub struct FakeAzure {
     pub service_principals: BTreeMap<String, String>,
     /// Graph refuses directory reads, as it does an identity without directory read permission.
     pub graph_denied: bool,
+    /// Role definitions by GUID (lowercase).
+    pub role_definitions: Mutex<BTreeMap<String, super::RoleDefinition>>,
 }
 
 impl FakeAzure {
@@ -148,6 +150,11 @@ impl Azure for FakeAzure {
             })
             .cloned()
             .collect())
+    }
+
+    async fn get_role_definition(&self, id: &str) -> Result<Option<super::RoleDefinition>, AzureError> {
+        self.call();
+        Ok(lock(&self.role_definitions).get(&role_guid(id)).cloned())
     }
 
     async fn get_role_assignment(&self, id: &str) -> Result<Option<LiveRoleAssignment>, AzureError> {
@@ -369,6 +376,7 @@ pub fn fleet_fixture() -> FakeAzure {
         login_server: format!("{name}.azurecr.io"),
         role_assignment_mode: mode,
         admin_user_enabled: false,
+        access: Default::default(),
     };
     FakeAzure {
         clusters: vec![cluster("aks1", "dev-rg", 1), cluster("aks2", "dev-rg", 2)],

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::kubernetes::{
-    ClusterTarget, KubeError, Kubernetes, LiveNamespace, LivePod, LiveSecret, LiveServiceAccount, SecretWrite,
+    ClusterTarget, KubeError, Kubernetes, LiveNamespace, LivePod, LiveSecret, LiveServiceAccount, ProbePod,
+    PullOutcome, SecretWrite,
 };
 use crate::ownership::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, PATCHED_LABEL};
 use crate::sensitive::Sensitive;
@@ -336,6 +337,57 @@ impl Kubernetes for FakeKube {
                 }
                 None => Ok(()),
             }
+        })
+    }
+
+    /// A probe Pod is kept as a Pod whose phase is what the fake's kubelet does: it pulls.
+    async fn create_probe_pod(&self, cluster: &ClusterTarget, pod: &ProbePod) -> Result<(), KubeError> {
+        self.with(cluster, |c| {
+            c.pods.push(LivePod {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                service_account: pod.service_account.clone().unwrap_or_else(|| "default".into()),
+                image_pull_secrets: Vec::new(),
+                phase: "Running".into(),
+            });
+            Ok(())
+        })
+    }
+
+    async fn watch_pull(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+        _wait: std::time::Duration,
+        _pulled_only: bool,
+    ) -> Result<PullOutcome, KubeError> {
+        self.with(cluster, |c| {
+            let pod = c.pods.iter().find(|p| p.namespace == namespace && p.name == name);
+            Ok(match pod {
+                Some(p) if p.phase == "Running" => PullOutcome::Pulled,
+                Some(_) => PullOutcome::Pending,
+                None => PullOutcome::Failed { reason: "Deleted".into(), message: String::new() },
+            })
+        })
+    }
+
+    async fn delete_pod(&self, cluster: &ClusterTarget, namespace: &str, name: &str) -> Result<(), KubeError> {
+        self.with(cluster, |c| {
+            c.pods.retain(|p| !(p.namespace == namespace && p.name == name));
+            Ok(())
+        })
+    }
+
+    /// The fake keeps no labels: probe Pods are known by acrlink's name prefix.
+    async fn pods_labelled(
+        &self,
+        cluster: &ClusterTarget,
+        _selector: &str,
+    ) -> Result<Vec<(String, String)>, KubeError> {
+        self.with(cluster, |c| {
+            let probes = c.pods.iter().filter(|p| p.name.starts_with("acrlink-verify"));
+            Ok(probes.map(|p| (p.namespace.clone(), p.name.clone())).collect())
         })
     }
 

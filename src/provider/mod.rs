@@ -8,6 +8,7 @@ pub mod fake;
 #[cfg(test)]
 pub mod fake_kube;
 pub mod kubernetes;
+pub mod registry;
 pub mod retry;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,60 @@ pub struct LiveRegistry {
     pub login_server: String,
     pub role_assignment_mode: RoleAssignmentMode,
     pub admin_user_enabled: bool,
+    /// Settings that decide who reaches the registry and with which tokens (`verify`).
+    pub access: RegistryAccess,
+}
+
+/// A registry's settings that can break pulls, read with the registry itself (no extra read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryAccess {
+    /// `policies.azureADAuthenticationAsArmPolicy`: whether ARM-audience tokens (the kubelet's)
+    /// are accepted by the token exchange. Enabled when absent, as in Azure.
+    pub arm_tokens: bool,
+    /// `publicNetworkAccess` is not `Disabled`.
+    pub public_network: bool,
+    /// `networkRuleSet.defaultAction` is `Deny`: only listed networks reach the registry.
+    pub default_deny: bool,
+    pub private_endpoints: Vec<PrivateEndpoint>,
+    /// `sku.name` (Basic, Standard, Premium), when known.
+    pub sku: Option<String>,
+}
+
+impl Default for RegistryAccess {
+    fn default() -> Self {
+        RegistryAccess {
+            arm_tokens: true,
+            public_network: true,
+            default_deny: false,
+            private_endpoints: Vec::new(),
+            sku: None,
+        }
+    }
+}
+
+/// A private endpoint connection of a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateEndpoint {
+    /// The private endpoint's ARM id.
+    pub id: String,
+    /// `privateLinkServiceConnectionState.status` is `Approved`.
+    pub approved: bool,
+}
+
+/// A role definition's permissions: what decides whether a role grants pull, whatever its name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoleDefinition {
+    pub id: String,
+    pub role_name: String,
+    pub permissions: Vec<Permission>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Permission {
+    pub actions: Vec<String>,
+    pub not_actions: Vec<String>,
+    pub data_actions: Vec<String>,
+    pub not_data_actions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +262,8 @@ pub trait Azure: Send + Sync {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<LiveRoleAssignment>, AzureError>> + Send;
+    /// A role definition by its full id (as a role assignment names it), or None.
+    fn get_role_definition(&self, id: &str) -> impl Future<Output = Result<Option<RoleDefinition>, AzureError>> + Send;
     /// PUT: creates the assignment, or (same name) updates its description and condition.
     fn create_role_assignment(
         &self,

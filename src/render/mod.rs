@@ -6,3 +6,4 @@ pub mod plan;
 pub mod reason;
 pub mod shift;
 pub mod style;
+pub mod verify;

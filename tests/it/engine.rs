@@ -631,6 +631,12 @@ fn the_demo_runs_end_to_end() {
     assert!(output.stdout.contains("(exit 2: drift)"), "{output}");
     // The first plan shows the hand-made grant its heading talks about.
     assert!(output.stdout.contains("already granted outside acrlink"), "{output}");
+    // verify diagnoses the repository outside the ABAC condition, and passes after apply.
+    assert!(
+        output.stdout.contains("[abac-condition]") && output.stdout.contains("(exit 2: a cluster cannot pull)"),
+        "{output}"
+    );
+    assert!(output.stdout.contains("(exit 0: every cluster can pull)"), "{output}");
 }
 
 #[test]

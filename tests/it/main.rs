@@ -12,3 +12,4 @@ mod pullsecret;
 mod signin;
 mod support;
 mod validate;
+mod verify;

@@ -543,6 +543,10 @@ fn no_secret_reaches_any_output_of_any_command() {
         vec!["-vvv", "import"],
         vec!["-vvv", "import", "--format", "yaml"],
         vec!["-vvv", "import", "--pull-secrets"],
+        // verify reads every Secret's credential and sends it to the registry.
+        vec!["-vvv", "verify", "--probe", "pod", "--image", "tools/debug:1.0"],
+        vec!["-vvv", "verify", "--format", "json"],
+        vec!["-vvv", "verify", "--format", "markdown"],
     ] {
         let output = sandbox.run(&args);
         assert_clean(&output);

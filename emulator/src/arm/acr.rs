@@ -30,7 +30,7 @@ pub(crate) fn registry_json(r: &RegistryRec, version: &str) -> Value {
         "creationDate": r.creation_date,
         "provisioningState": "Succeeded",
         "adminUserEnabled": r.admin_user_enabled,
-        "networkRuleSet": {"defaultAction": "Allow", "ipRules": []},
+        "networkRuleSet": {"defaultAction": if r.deny_by_default { "Deny" } else { "Allow" }, "ipRules": []},
         "policies": {
             "quarantinePolicy": {"status": "disabled"},
             "trustPolicy": {"type": "Notary", "status": "disabled"},
@@ -42,8 +42,8 @@ pub(crate) fn registry_json(r: &RegistryRec, version: &str) -> Value {
         "status": Value::Null,
         "dataEndpointEnabled": false,
         "dataEndpointHostNames": [],
-        "privateEndpointConnections": [],
-        "publicNetworkAccess": "Enabled",
+        "privateEndpointConnections": private_endpoint_connections(r),
+        "publicNetworkAccess": if r.public_network { "Enabled" } else { "Disabled" },
         "networkRuleBypassOptions": "AzureServices",
         "networkRuleBypassAllowedForTasks": false,
         "zoneRedundancy": "Disabled",
@@ -61,6 +61,26 @@ pub(crate) fn registry_json(r: &RegistryRec, version: &str) -> Value {
         "sku": {"name": r.sku, "tier": r.sku},
         "properties": properties,
     })
+}
+
+/// `privateEndpointConnections` as ACR shows them (Registries_Get, 2025-11-01).
+fn private_endpoint_connections(r: &RegistryRec) -> Value {
+    let rg_id = format!("/subscriptions/{}/resourceGroups/{}", r.subscription, r.resource_group);
+    r.private_endpoints
+        .iter()
+        .map(|(name, status)| {
+            json!({
+                "id": format!("{}/privateEndpointConnections/{name}-connection", r.id),
+                "name": format!("{name}-connection"),
+                "type": "Microsoft.ContainerRegistry/registries/privateEndpointConnections",
+                "properties": {
+                    "privateEndpoint": {"id": format!("{rg_id}/providers/Microsoft.Network/privateEndpoints/{name}")},
+                    "privateLinkServiceConnectionState": {"status": status, "description": "", "actionsRequired": "None"},
+                    "provisioningState": "Succeeded",
+                },
+            })
+        })
+        .collect()
 }
 
 fn credentials_json(r: &RegistryRec) -> Value {

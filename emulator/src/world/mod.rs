@@ -471,6 +471,18 @@ pub struct Registry {
     pub azure_ad_authentication_as_arm: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub anonymous_pull: bool,
+    /// `publicNetworkAccess`: false shows `Disabled`, and kubelets reach the registry only
+    /// through an approved private endpoint.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub public_network_access: bool,
+    /// `networkRuleSet.defaultAction = Deny`: as closed to kubelets as public access disabled
+    /// (the emulator knows no cluster egress addresses), unless a private endpoint is approved.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub network_deny_by_default: bool,
+    /// Private endpoint connections (`privateEndpointConnections`); the clusters' virtual
+    /// networks are taken to be linked to each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private_endpoints: Vec<PrivateEndpoint>,
     /// The admin user's `password` and `password2`; random when left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub admin_passwords: Vec<String>,
@@ -481,6 +493,21 @@ pub struct Registry {
     pub scope_maps: Vec<ScopeMap>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tokens: Vec<RegistryToken>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrivateEndpoint {
+    /// The private endpoint's name (in the registry's resource group).
+    pub name: String,
+    /// `privateLinkServiceConnectionState.status`: `Approved`, `Pending`, `Rejected` or
+    /// `Disconnected`; only `Approved` lets traffic through.
+    #[serde(default = "approved")]
+    pub status: String,
+}
+
+fn approved() -> String {
+    "Approved".into()
 }
 
 fn standard() -> String {

@@ -325,3 +325,46 @@ async fn end_to_end_pulls_follow_grants_secrets_and_rotation() {
     assert_eq!(secrets.body[0]["metadata"]["name"], "acr-admin");
     assert_eq!(env.admin(Method::GET, "/clusters/aks-b/objects/widgets", None).await.status, StatusCode::NOT_FOUND);
 }
+
+/// Registry settings that change what a kubelet pulls: a closed network (public access off, or
+/// rules denying by default) blocks every pull until a private endpoint is approved, and a
+/// registry refusing ARM-audience tokens refuses the kubelet identity but not a pull secret.
+#[tokio::test]
+async fn closed_networks_and_the_arm_audience_policy_change_what_kubelets_pull() {
+    let world = PULL_WORLD.replace(
+        "name = \"acrapp\"\n",
+        "name = \"acrapp\"\npublic_network_access = false\nprivate_endpoints = [{ name = \"pe-aks\", status = \"Pending\" }]\n",
+    ).replace(
+        "name = \"acrabac\"\n",
+        "name = \"acrabac\"\nazure_ad_authentication_as_arm = false\n",
+    );
+    let env = start_world(&world).await;
+    let shown = env.get(&format!("{}?api-version=2025-11-01", registry_id("acrapp"))).await.body;
+    assert_eq!(shown["properties"]["publicNetworkAccess"], "Disabled");
+    let connection = &shown["properties"]["privateEndpointConnections"][0]["properties"];
+    assert_eq!(connection["privateLinkServiceConnectionState"]["status"], "Pending");
+    assert!(connection["privateEndpoint"]["id"].as_str().is_some_and(|id| id.ends_with("/privateEndpoints/pe-aks")));
+    let abac = env.get(&format!("{}?api-version=2025-11-01", registry_id("acrabac"))).await.body;
+    assert_eq!(abac["properties"]["policies"]["azureADAuthenticationAsArmPolicy"]["status"], "disabled");
+
+    let kube = Kube::connect(&env, PROD, "rg", "aks-a").await;
+    create(&kube, "default", "secrets", &pull_secret("admin", "acrapp.azurecr.io", "acrapp", "admin-one")).await;
+    create(&kube, "default", "pods", &pod("closed", "acrapp.azurecr.io/team/app:1.0", &["admin"])).await;
+    let failed = wait_for(&kube, "default", "closed", "ErrImagePull", WAIT).await;
+    let message = failed["status"]["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap_or_default();
+    assert!(message.ends_with("403 Forbidden"), "{message}");
+
+    // The Repository Reader grant counts for the kubelet identity only while ARM tokens work.
+    let grant = json!({"properties": {"roleDefinitionId": format!("/subscriptions/{PROD}/providers/Microsoft.Authorization/roleDefinitions/{REPOSITORY_READER}"),
+                                     "principalId": KUBELET_A, "principalType": "ServicePrincipal"}});
+    let at = format!(
+        "{}/providers/Microsoft.Authorization/roleAssignments/f0000000-0000-0000-0000-000000000009?api-version=2022-04-01",
+        registry_id("acrabac")
+    );
+    assert_eq!(env.put(&at, &grant).await.status, StatusCode::CREATED);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    create(&kube, "default", "pods", &pod("arm", "acrabac.azurecr.io/team-b/api:2.0", &[])).await;
+    let refused = wait_for(&kube, "default", "arm", "ErrImagePull", WAIT).await;
+    let message = refused["status"]["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap_or_default();
+    assert!(message.ends_with("401 Unauthorized"), "{message}");
+}

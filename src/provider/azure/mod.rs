@@ -13,7 +13,7 @@ use base64::Engine as _;
 
 use super::{
     AdminCredentials, Azure, AzureError, GeneratedPassword, LiveCluster, LiveRegistry, LiveRoleAssignment,
-    LiveScopeMap, LiveToken, ReadVia, RoleAssignmentSpec, Written,
+    LiveScopeMap, LiveToken, ReadVia, RoleAssignmentSpec, RoleDefinition, Written,
 };
 use crate::sensitive::Sensitive;
 use arm::ArmClient;
@@ -164,6 +164,11 @@ impl Azure for AzureClient {
     async fn get_role_assignment(&self, id: &str) -> Result<Option<LiveRoleAssignment>, AzureError> {
         let url = self.arm.url(&format!("{id}?api-version={AUTHORIZATION_API_VERSION}"));
         Ok(self.arm.get::<wire::RoleAssignment>(&url).await?.map(LiveRoleAssignment::from))
+    }
+
+    async fn get_role_definition(&self, id: &str) -> Result<Option<RoleDefinition>, AzureError> {
+        let url = self.arm.url(&format!("{id}?api-version={AUTHORIZATION_API_VERSION}"));
+        Ok(self.arm.get::<wire::RoleDefinition>(&url).await?.map(RoleDefinition::from))
     }
 
     async fn create_role_assignment(&self, spec: &RoleAssignmentSpec) -> Result<Written, AzureError> {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::provider::{KubeletIdentity, LiveCluster, LiveRegistry, LiveRoleAssignment, RoleAssignmentMode};
+use crate::provider::{
+    KubeletIdentity, LiveCluster, LiveRegistry, LiveRoleAssignment, PrivateEndpoint, RegistryAccess, RoleAssignmentMode,
+};
 
 #[derive(Debug, Deserialize)]
 pub struct Page<T> {
@@ -46,7 +48,99 @@ pub struct Registry {
     pub id: String,
     pub name: String,
     #[serde(default)]
+    pub sku: Option<Sku>,
+    #[serde(default)]
     pub properties: RegistryProperties,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Sku {
+    pub name: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RegistryPolicies {
+    #[serde(default, rename = "azureADAuthenticationAsArmPolicy")]
+    pub aad_as_arm: Option<Status>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Status {
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NetworkRuleSet {
+    #[serde(default, rename = "defaultAction")]
+    pub default_action: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PrivateEndpointConnection {
+    #[serde(default)]
+    pub properties: PrivateEndpointConnectionProperties,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PrivateEndpointConnectionProperties {
+    #[serde(default, rename = "privateEndpoint")]
+    pub private_endpoint: Option<IdOnly>,
+    #[serde(default, rename = "privateLinkServiceConnectionState")]
+    pub state: Option<Status>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct IdOnly {
+    #[serde(default)]
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleDefinition {
+    pub id: String,
+    #[serde(default)]
+    pub properties: RoleDefinitionProperties,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RoleDefinitionProperties {
+    #[serde(default, rename = "roleName")]
+    pub role_name: String,
+    #[serde(default)]
+    pub permissions: Vec<RolePermission>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RolePermission {
+    #[serde(default)]
+    pub actions: Vec<String>,
+    #[serde(default, rename = "notActions")]
+    pub not_actions: Vec<String>,
+    #[serde(default, rename = "dataActions")]
+    pub data_actions: Vec<String>,
+    #[serde(default, rename = "notDataActions")]
+    pub not_data_actions: Vec<String>,
+}
+
+impl From<RoleDefinition> for crate::provider::RoleDefinition {
+    fn from(definition: RoleDefinition) -> Self {
+        crate::provider::RoleDefinition {
+            id: definition.id,
+            role_name: definition.properties.role_name,
+            permissions: definition
+                .properties
+                .permissions
+                .into_iter()
+                .map(|p| crate::provider::Permission {
+                    actions: p.actions,
+                    not_actions: p.not_actions,
+                    data_actions: p.data_actions,
+                    not_data_actions: p.not_data_actions,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +151,39 @@ pub struct RegistryProperties {
     pub admin_user_enabled: Option<bool>,
     #[serde(default, rename = "roleAssignmentMode")]
     pub role_assignment_mode: Option<String>,
+    #[serde(default)]
+    pub policies: Option<RegistryPolicies>,
+    #[serde(default, rename = "publicNetworkAccess")]
+    pub public_network_access: Option<String>,
+    #[serde(default, rename = "networkRuleSet")]
+    pub network_rule_set: Option<NetworkRuleSet>,
+    #[serde(default, rename = "privateEndpointConnections")]
+    pub private_endpoint_connections: Option<Vec<PrivateEndpointConnection>>,
+}
+
+impl RegistryProperties {
+    fn access(&mut self, sku: Option<Sku>) -> RegistryAccess {
+        let is = |value: Option<&str>, expected: &str| value.is_some_and(|v| v.eq_ignore_ascii_case(expected));
+        let arm = self.policies.as_ref().and_then(|p| p.aad_as_arm.as_ref()).and_then(|s| s.status.as_deref());
+        let default_action = self.network_rule_set.as_ref().and_then(|n| n.default_action.as_deref());
+        let private_endpoints = self
+            .private_endpoint_connections
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| PrivateEndpoint {
+                id: c.properties.private_endpoint.map(|e| e.id).unwrap_or_default(),
+                approved: is(c.properties.state.as_ref().and_then(|s| s.status.as_deref()), "Approved"),
+            })
+            .collect();
+        RegistryAccess {
+            arm_tokens: !is(arm, "disabled"),
+            public_network: !is(self.public_network_access.as_deref(), "Disabled"),
+            default_deny: is(default_action, "Deny"),
+            private_endpoints,
+            sku: sku.map(|s| s.name),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,7 +252,8 @@ impl From<ManagedCluster> for LiveCluster {
 }
 
 impl From<Registry> for LiveRegistry {
-    fn from(registry: Registry) -> LiveRegistry {
+    fn from(mut registry: Registry) -> LiveRegistry {
+        let access = registry.properties.access(registry.sku.take());
         let (subscription_id, resource_group) = id_parts(&registry.id);
         let abac = registry
             .properties
@@ -140,6 +268,7 @@ impl From<Registry> for LiveRegistry {
             login_server: registry.properties.login_server.unwrap_or_default(),
             role_assignment_mode: if abac { RoleAssignmentMode::Abac } else { RoleAssignmentMode::Legacy },
             admin_user_enabled: registry.properties.admin_user_enabled.unwrap_or(false),
+            access,
         }
     }
 }

@@ -13,14 +13,14 @@ use azure_core::credentials::TokenCredential;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::cache::KubeconfigCache;
 use super::{
     ClusterTarget, DOCKER_CONFIG_JSON_TYPE, KubeError, Kubernetes, LiveNamespace, LivePod, LiveSecret,
-    LiveServiceAccount, SecretWrite,
+    LiveServiceAccount, ProbePod, PullOutcome, SecretWrite,
 };
 use crate::ownership::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, PATCHED_LABEL};
 use crate::provider::Azure;
@@ -585,6 +585,93 @@ impl Kubernetes for KubeClients {
         }
     }
 
+    async fn create_probe_pod(&self, cluster: &ClusterTarget, pod: &ProbePod) -> Result<(), KubeError> {
+        let object = probe_pod_object(pod)?;
+        let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+        self.call(cluster, "create probe pod", |c| {
+            let (object, params) = (object.clone(), params.clone());
+            async move { Api::<Pod>::namespaced(c, &pod.namespace).create(&params, &object).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn watch_pull(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+        wait: std::time::Duration,
+        pulled_only: bool,
+    ) -> Result<PullOutcome, KubeError> {
+        use futures::StreamExt as _;
+        let seconds = u32::try_from(wait.as_secs().max(1)).unwrap_or(u32::MAX);
+        let params = WatchParams::default().fields(&format!("metadata.name={name}")).timeout(seconds);
+        let stream = self
+            .call(cluster, "watch probe pod", |c| {
+                let params = params.clone();
+                async move { Api::<Pod>::namespaced(c, namespace).watch(&params, "0").await }
+            })
+            .await?;
+        let mut stream = std::pin::pin!(stream);
+        let deadline = tokio::time::sleep(wait);
+        let mut deadline = std::pin::pin!(deadline);
+        loop {
+            let event = tokio::select! {
+                () = &mut deadline => return Ok(PullOutcome::Pending),
+                event = stream.next() => event,
+            };
+            match event {
+                None => return Ok(PullOutcome::Pending),
+                Some(Ok(WatchEvent::Added(pod) | WatchEvent::Modified(pod))) => {
+                    if let Some(outcome) = pull_outcome(&pod, pulled_only) {
+                        return Ok(outcome);
+                    }
+                }
+                Some(Ok(WatchEvent::Deleted(_))) => {
+                    return Ok(PullOutcome::Failed {
+                        reason: "Deleted".into(),
+                        message: "the probe pod was deleted by someone else".into(),
+                    });
+                }
+                Some(Ok(WatchEvent::Bookmark(_))) => {}
+                Some(Ok(WatchEvent::Error(status))) => {
+                    return Err(KubeError::Api { code: status.code, reason: status.reason, message: status.message });
+                }
+                Some(Err(error)) => return Err(map_error(error, &cluster.key)),
+            }
+        }
+    }
+
+    async fn delete_pod(&self, cluster: &ClusterTarget, namespace: &str, name: &str) -> Result<(), KubeError> {
+        let params = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() };
+        let result = self
+            .call(cluster, "delete probe pod", |c| {
+                let params = params.clone();
+                async move { Api::<Pod>::namespaced(c, namespace).delete(name, &params).await }
+            })
+            .await;
+        match result {
+            Ok(_) | Err(KubeError::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn pods_labelled(&self, cluster: &ClusterTarget, selector: &str) -> Result<Vec<(String, String)>, KubeError> {
+        let params = ListParams::default().labels(selector);
+        let list = self
+            .call(cluster, "list probe pods", |c| {
+                let params = params.clone();
+                async move { Api::<Pod>::all(c).list(&params).await }
+            })
+            .await?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|p| (p.metadata.namespace.unwrap_or_default(), p.metadata.name.unwrap_or_default()))
+            .collect())
+    }
+
     async fn patch_service_account(
         &self,
         cluster: &ClusterTarget,
@@ -612,6 +699,56 @@ impl Kubernetes for KubeClients {
         .await
         .map(|_| ())
     }
+}
+
+/// The probe Pod as the API takes it: pulls every time, runs once, carries no service-account
+/// token, asks for almost nothing, and ends itself after its deadline even if acrlink is gone.
+fn probe_pod_object(pod: &ProbePod) -> Result<Pod, KubeError> {
+    let mut spec = serde_json::json!({
+        "restartPolicy": "Never",
+        "activeDeadlineSeconds": pod.deadline_seconds,
+        "automountServiceAccountToken": false,
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{
+            "name": "probe",
+            "image": pod.image,
+            "imagePullPolicy": "Always",
+            "resources": {"requests": {"cpu": "1m", "memory": "4Mi"}, "limits": {"cpu": "10m", "memory": "16Mi"}},
+        }],
+    });
+    if let Some(account) = &pod.service_account {
+        spec["serviceAccountName"] = account.clone().into();
+    }
+    let object = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": pod.name, "namespace": pod.namespace, "labels": pod.labels},
+        "spec": spec,
+    });
+    serde_json::from_value(object).map_err(|e| KubeError::Invalid { message: e.to_string() })
+}
+
+/// What a watched probe Pod shows: pulled (running or terminated), a failed pull (unless only
+/// a pull is waited for), or nothing yet.
+fn pull_outcome(pod: &Pod, pulled_only: bool) -> Option<PullOutcome> {
+    let status = pod.status.as_ref()?;
+    let state = status.container_statuses.as_ref().and_then(|s| s.first()).and_then(|s| s.state.as_ref());
+    if state.is_some_and(|s| s.running.is_some() || s.terminated.is_some()) {
+        return Some(PullOutcome::Pulled);
+    }
+    if pulled_only {
+        return None;
+    }
+    if status.phase.as_deref() == Some("Failed") {
+        return Some(PullOutcome::Failed {
+            reason: status.reason.clone().unwrap_or_else(|| "Failed".into()),
+            message: status.message.clone().unwrap_or_default(),
+        });
+    }
+    let waiting = state.and_then(|s| s.waiting.as_ref())?;
+    let reason = waiting.reason.clone().unwrap_or_default();
+    matches!(reason.as_str(), "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName")
+        .then(|| PullOutcome::Failed { reason, message: waiting.message.clone().unwrap_or_default() })
 }
 
 /// Namespace and object names are DNS labels, but a name read from elsewhere is escaped anyway.

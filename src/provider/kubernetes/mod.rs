@@ -66,6 +66,30 @@ pub struct LivePod {
     pub phase: String,
 }
 
+/// A short-lived Pod that shows whether the kubelet pulls an image (`verify --probe pod`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbePod {
+    pub namespace: String,
+    pub name: String,
+    pub image: String,
+    /// The service account whose imagePullSecrets admission copies; None: `default`.
+    pub service_account: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// `activeDeadlineSeconds`: the kubelet ends the Pod even if acrlink is gone.
+    pub deadline_seconds: i64,
+}
+
+/// What a probe Pod's first container shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullOutcome {
+    /// Running or terminated: the image was pulled.
+    Pulled,
+    /// `ErrImagePull` / `ImagePullBackOff` (or the Pod failed), with the kubelet's message.
+    Failed { reason: String, message: String },
+    /// Neither within the time given.
+    Pending,
+}
+
 /// A pull Secret to write: `kubernetes.io/dockerconfigjson`.
 #[derive(Debug, Clone)]
 pub struct SecretWrite {
@@ -184,6 +208,36 @@ pub trait Kubernetes: Send + Sync {
         name: &str,
         patch: &serde_json::Value,
     ) -> impl Future<Output = Result<(), KubeError>> + Send;
+    /// Creates a probe Pod (`imagePullPolicy: Always`, `restartPolicy: Never`, no service
+    /// account token, tiny requests).
+    fn create_probe_pod(
+        &self,
+        cluster: &ClusterTarget,
+        pod: &ProbePod,
+    ) -> impl Future<Output = Result<(), KubeError>> + Send;
+    /// WATCHES (one request, no polling) a Pod for up to `wait` until its image is pulled or,
+    /// unless `pulled_only` (waiting out the kubelet's retries), a pull fails.
+    fn watch_pull(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+        wait: std::time::Duration,
+        pulled_only: bool,
+    ) -> impl Future<Output = Result<PullOutcome, KubeError>> + Send;
+    /// Deletes a Pod at once (grace period 0); gone already is success.
+    fn delete_pod(
+        &self,
+        cluster: &ClusterTarget,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<(), KubeError>> + Send;
+    /// (namespace, name) of every Pod carrying these labels, in all namespaces.
+    fn pods_labelled(
+        &self,
+        cluster: &ClusterTarget,
+        selector: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, KubeError>> + Send;
 }
 
 /// Annotation on a managed Secret: per registry, the credential's kind, user, fingerprint and expiry.
