@@ -125,8 +125,8 @@ fn after_apply_every_cluster_pulls_and_verify_exits_0_in_every_format() {
     assert_eq!(report["probe"], "registry");
     // One verdict per (cluster, registry, repository[, namespace]): 5 clusters on contosoacr,
     // 2 payments clusters on paymentsabac/payments/*, 2 dev clusters' vendor Secrets, the
-    // staging cluster's tools Secret in two namespaces.
-    assert_eq!(report["checks"].as_array().unwrap().len(), 11, "{report:#}");
+    // staging cluster's tools Secret in two namespaces and its partner's Secret.
+    assert_eq!(report["checks"].as_array().unwrap().len(), 12, "{report:#}");
     let tools = check(&report, "aks-stg-01", "toolsacr", Some("tools/*"));
     assert_eq!((&tools["layer"], &tools["method"]), (&Value::from("registry"), &Value::from("pull-secret")));
     let schema: Value =
@@ -148,7 +148,7 @@ fn after_apply_every_cluster_pulls_and_verify_exits_0_in_every_format() {
     assert_eq!(kubelet(&fleet, "aks-dev-01", "agent", "vendorimages.azurecr.io/vendor/agent:3.1"), "Running");
 
     let text = clean(sandbox.run(["verify", "-vvv"]).assert_exit(0)).stdout.clone();
-    assert!(text.contains("cluster aks-dev-01\n") && text.contains("11 can pull, 0 cannot"), "{text}");
+    assert!(text.contains("cluster aks-dev-01\n") && text.contains("12 can pull, 0 cannot"), "{text}");
     let markdown = clean(sandbox.run(["verify", "-vvv", "--format", "markdown"]).assert_exit(0)).stdout.clone();
     assert!(markdown.starts_with("### acrlink verify") && markdown.contains("| `aks-stg-01` |"), "{markdown}");
     clean(sandbox.run(["verify", "-vvv", "--format", "json"]).assert_exit(0));
@@ -378,9 +378,10 @@ fn probe_pods_pull_for_real_cost_three_requests_each_and_are_deleted() {
     clean(output.assert_exit(0));
     let report = output.json();
     let checks = report["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 11, "{report:#}");
+    assert_eq!(checks.len(), 12, "{report:#}");
     assert!(checks.iter().all(|c| c["layer"] == "pod" && c["verdict"] == "ok"), "{report:#}");
-    // 11 probes (one per cluster, registry and namespace) and 5 clusters.
+    // 11 probes (one per cluster, registry and namespace: staging's kubelet grant and its
+    // partner's Secret on contosoacr share the default namespace's probe) and 5 clusters.
     let pod_requests: u64 =
         fleet.emulator().ledger().entries.iter().filter(|e| e.route.contains("pods")).map(|e| e.count).sum();
     assert_eq!(pod_requests, 11 * 3 + 5, "{:#?}", fleet.emulator().ledger().entries);
