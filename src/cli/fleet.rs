@@ -83,15 +83,9 @@ pub struct PlanArgs {
     pub show_unchanged: bool,
 }
 
+/// How changes are made: the same for apply and destroy.
 #[derive(Debug, clap::Args)]
-pub struct ApplyArgs {
-    #[command(flatten)]
-    pub azure: AzureArgs,
-    #[command(flatten)]
-    pub subset: SubsetArgs,
-    /// A plan saved by `acrlink plan --out FILE`; without it, apply plans first
-    #[arg(value_name = "PLANFILE")]
-    pub plan_file: Option<PathBuf>,
+pub struct Execution {
     /// Do not ask for confirmation (required when stdin is not a terminal)
     #[arg(long)]
     pub auto_approve: bool,
@@ -101,6 +95,19 @@ pub struct ApplyArgs {
     /// Report format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub azure: AzureArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
+    /// A plan saved by `acrlink plan --out FILE`; without it, apply plans first
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: Execution,
     /// In the plan printed before applying, list the resources already in place too (by default only counted)
     #[arg(long)]
     pub show_unchanged: bool,
@@ -402,28 +409,14 @@ pub struct DestroyArgs {
     pub azure: AzureArgs,
     #[command(flatten)]
     pub subset: SubsetArgs,
-    /// Do not ask for confirmation (required when stdin is not a terminal)
-    #[arg(long)]
-    pub auto_approve: bool,
-    /// How many changes to apply at once
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub parallelism: u16,
-    /// Report format
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    #[command(flatten)]
+    pub run: Execution,
 }
 
 /// Plans the removal of everything this file's owner made, and applies it as apply does.
 pub fn destroy(config_path: &Path, args: DestroyArgs) -> Exit {
-    let as_apply = ApplyArgs {
-        azure: args.azure,
-        subset: args.subset,
-        plan_file: None,
-        auto_approve: args.auto_approve,
-        parallelism: args.parallelism,
-        format: args.format,
-        show_unchanged: false,
-    };
+    let as_apply =
+        ApplyArgs { azure: args.azure, subset: args.subset, plan_file: None, run: args.run, show_unchanged: false };
     apply_for(config_path, &as_apply, Intent::Destroy)
 }
 
@@ -449,12 +442,12 @@ fn apply_for(config_path: &Path, args: &ApplyArgs, intent: Intent) -> Exit {
                 (subset.restrict(run.plan, &run.inventory), session.connection, session.config)
             }
         };
-        if args.format == OutputFormat::Text || args.plan_file.is_none() {
+        if args.run.format == OutputFormat::Text || args.plan_file.is_none() {
             let view = render::plan::View { show_unchanged: args.show_unchanged };
             anstream::eprint!("{}", render::plan::text_with(&plan, view));
         }
         if !plan.errors.is_empty() {
-            if args.format == OutputFormat::Json {
+            if args.run.format == OutputFormat::Json {
                 let nothing = apply::ApplyReport { outcomes: Vec::new() };
                 anstream::print!("{}", render::plan::apply_json_with_errors(&nothing, &plan.errors));
             }
@@ -466,7 +459,7 @@ fn apply_for(config_path: &Path, args: &ApplyArgs, intent: Intent) -> Exit {
         }
         if !plan.has_changes() {
             let nothing = apply::ApplyReport { outcomes: Vec::new() };
-            match args.format {
+            match args.run.format {
                 OutputFormat::Json => anstream::print!("{}", render::plan::apply_json(&nothing)),
                 OutputFormat::Markdown => anstream::print!("{}", render::plan::apply_markdown(&nothing)),
                 OutputFormat::Text => {}
@@ -474,9 +467,9 @@ fn apply_for(config_path: &Path, args: &ApplyArgs, intent: Intent) -> Exit {
             return Ok(unmet(&plan).unwrap_or(Exit::Ok));
         }
         // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
-        confirm(args.auto_approve || args.plan_file.is_some())?;
+        confirm(args.run.auto_approve || args.plan_file.is_some())?;
         let report = execute(&plan, &connection, &config, args);
-        match args.format {
+        match args.run.format {
             OutputFormat::Json => anstream::print!("{}", render::plan::apply_json(&report)),
             OutputFormat::Markdown => anstream::print!("{}", render::plan::apply_markdown(&report)),
             OutputFormat::Text => anstream::print!("{}", render::plan::apply_text(&report)),
@@ -543,7 +536,7 @@ fn saved_plan(file: &Path, config_path: &Path, azure: &AzureArgs) -> Result<(Pla
 /// Applies the plan's changes with a progress bar on a terminal, a line per outcome elsewhere.
 fn execute(plan: &Plan, connection: &Connection, config: &Config, args: &ApplyArgs) -> apply::ApplyReport {
     let options = ApplyOptions {
-        parallelism: usize::from(args.parallelism),
+        parallelism: usize::from(args.run.parallelism),
         principal_wait: connection.settings.principal_wait,
         secret_sources: pull_secret::secret_sources(config),
         stop: Arc::default(),
