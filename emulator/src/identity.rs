@@ -208,17 +208,26 @@ fn managed_token(shared: &Shared, req: &Req, resource: &str) -> Result<(String, 
     Ok((crate::entra::sign(&shared.signing_key, &claims), lifetime, client_id))
 }
 
+/// IMDS and Arc's identity service answer only a GET with `Metadata: true` (what keeps a
+/// server-side request forgery from reaching them), and word the refusals alike.
+fn refuse_without_metadata(req: &Req) -> Option<Reply> {
+    if req.method != "GET" {
+        return Some(Reply::json(405, &json!({"error": "method_not_allowed", "error_description": "GET only"})));
+    }
+    if req.header("metadata") != Some("true") {
+        return Some(Reply::json(
+            400,
+            &json!({"error": "bad_request_102", "error_description": "Required metadata header not specified"}),
+        ));
+    }
+    None
+}
+
 /// IMDS: `GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=...` with
 /// `Metadata: true` (optional `client_id`). Every value of the answer is a string.
 pub(crate) fn imds(shared: &Shared, req: &Req) -> Reply {
-    if req.method != "GET" {
-        return Reply::json(405, &json!({"error": "method_not_allowed", "error_description": "GET only"}));
-    }
-    if req.header("metadata") != Some("true") {
-        return Reply::json(
-            400,
-            &json!({"error": "bad_request_102", "error_description": "Required metadata header not specified"}),
-        );
+    if let Some(refused) = refuse_without_metadata(req) {
+        return refused;
     }
     if req.query("api-version").is_none() {
         return Reply::json(
@@ -290,14 +299,8 @@ pub(crate) fn app_service(shared: &Shared, req: &Req) -> Reply {
 /// directory and answers 401 `WWW-Authenticate: Basic realm=<that file>`; with
 /// `Authorization: Basic <the file's content>`, an IMDS-style token (values as strings).
 pub(crate) fn arc(shared: &Shared, req: &Req) -> Reply {
-    if req.method != "GET" {
-        return Reply::json(405, &json!({"error": "method_not_allowed", "error_description": "GET only"}));
-    }
-    if req.header("metadata") != Some("true") {
-        return Reply::json(
-            400,
-            &json!({"error": "bad_request_102", "error_description": "Required metadata header not specified"}),
-        );
+    if let Some(refused) = refuse_without_metadata(req) {
+        return refused;
     }
     let Some(resource) = req.query("resource").map(str::to_string).filter(|_| req.query("api-version").is_some())
     else {
