@@ -11,9 +11,10 @@ const DEMO_CONFIG: &str = "examples/demo/acrlink.toml";
 const EPOCH: &str = "1767225600";
 
 /// The demo's file without its service-principal binding. Import cannot express that binding
-/// (the file would have to say where the secret is read), so the grant acrlink made for it
-/// would be pruned by the imported file's plan: a known gap of import, kept out of these tests
-/// of what it does express.
+/// (the file would have to say where the secret is read), so the imported file's plan would
+/// prune the grant acrlink made for it; import says so (see
+/// `a_service_principal_grant_import_cannot_express_is_named_as_what_plan_would_delete`), and
+/// these tests of what it does express leave the binding out.
 fn demo_config() -> String {
     let demo = std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap();
     let start = demo.find("# A partner's agent on staging").expect("the demo's service-principal binding");
@@ -388,4 +389,21 @@ credential = \"admin\"\nnamespaces = [\"default\"]\nsecret_name = \"vendor-pull\
     );
     // The default owner's orphan is not team's to prune: nothing is said of plan deleting it.
     assert!(!text.contains("acrlink plan would"), "{text}");
+}
+
+/// The grant acrlink made for the demo's service-principal binding has no binding in an
+/// imported file: import names it, on stderr and at the top of the file, as what plan would
+/// delete, rather than leaving it to surprise the first plan.
+#[test]
+fn a_service_principal_grant_import_cannot_express_is_named_as_what_plan_would_delete() {
+    let azure = Emulated::start(&demo_world());
+    let demo = azure.sandbox_with(&std::fs::read_to_string(repo_root().join(DEMO_CONFIG)).unwrap());
+    demo.run(["apply", "--auto-approve"]).assert_exit(0);
+    let imported = demo.run(["import", "--out", "imported.toml"]);
+    let line = "role_assignment[sp:6b2ed2b0-1f0a-4b5e-9f1e-2a7f0c3d9e11/contosoacr]: acrlink plan would delete it";
+    assert!(imported.assert_exit(0).stderr.contains(line), "{imported}");
+    let file = std::fs::read_to_string(demo.path().join("imported.toml")).unwrap();
+    assert!(file.contains(line), "{file}");
+    let plan = demo.run(["-c", "imported.toml", "plan"]);
+    assert!(plan.assert_exit(0).stdout.contains("Plan: 0 to add, 0 to change, 1 to destroy."), "{plan}");
 }
