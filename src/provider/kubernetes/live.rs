@@ -587,7 +587,7 @@ impl Kubernetes for KubeClients {
 
     async fn create_probe_pod(&self, cluster: &ClusterTarget, pod: &ProbePod) -> Result<(), KubeError> {
         let object = probe_pod_object(pod)?;
-        let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+        let params = post_params();
         self.call(cluster, "create probe pod", |c| {
             let (object, params) = (object.clone(), params.clone());
             async move { Api::<Pod>::namespaced(c, &pod.namespace).create(&params, &object).await }
