@@ -241,23 +241,37 @@ pub(crate) fn imds(shared: &Shared, req: &Req) -> Reply {
             &json!({"error": "invalid_request", "error_description": "Required query variable 'resource' is missing"}),
         );
     };
-    match managed_token(shared, req, &resource) {
+    imds_style_token(shared, req, &resource, |answer, lifetime| {
+        answer.insert("refresh_token".into(), json!(""));
+        answer.insert("ext_expires_in".into(), json!(lifetime.to_string()));
+    })
+}
+
+/// The token answer IMDS and Arc share (every value a string); `extend` adds what only one of
+/// them sends.
+fn imds_style_token(
+    shared: &Shared,
+    req: &Req,
+    resource: &str,
+    extend: impl FnOnce(&mut serde_json::Map<String, Value>, i64),
+) -> Reply {
+    match managed_token(shared, req, resource) {
         Ok((token, lifetime, client_id)) => {
             let now = unix_now();
-            Reply::json(
-                200,
-                &json!({
-                    "access_token": token,
-                    "refresh_token": "",
-                    "expires_in": lifetime.to_string(),
-                    "expires_on": (now + lifetime).to_string(),
-                    "ext_expires_in": lifetime.to_string(),
-                    "not_before": now.to_string(),
-                    "resource": resource,
-                    "token_type": "Bearer",
-                    "client_id": client_id,
-                }),
-            )
+            let mut answer = serde_json::Map::new();
+            for (key, value) in [
+                ("access_token", token),
+                ("expires_in", lifetime.to_string()),
+                ("expires_on", (now + lifetime).to_string()),
+                ("not_before", now.to_string()),
+                ("resource", resource.to_string()),
+                ("token_type", "Bearer".to_string()),
+                ("client_id", client_id),
+            ] {
+                answer.insert(key.into(), Value::String(value));
+            }
+            extend(&mut answer, lifetime);
+            Reply::json(200, &Value::Object(answer))
         }
         Err((status, body)) => Reply::json(status, &body),
     }
@@ -313,24 +327,7 @@ pub(crate) fn arc(shared: &Shared, req: &Req) -> Reply {
     match presented {
         None => arc_challenge(shared),
         Some(key) if is_secret(&shared.signing_key, Purpose::ArcKey, key.trim()) => {
-            match managed_token(shared, req, &resource) {
-                Ok((token, lifetime, client_id)) => {
-                    let now = unix_now();
-                    Reply::json(
-                        200,
-                        &json!({
-                            "access_token": token,
-                            "expires_in": lifetime.to_string(),
-                            "expires_on": (now + lifetime).to_string(),
-                            "not_before": now.to_string(),
-                            "resource": resource,
-                            "token_type": "Bearer",
-                            "client_id": client_id,
-                        }),
-                    )
-                }
-                Err((status, body)) => Reply::json(status, &body),
-            }
+            imds_style_token(shared, req, &resource, |_, _| {})
         }
         Some(_) => Reply::json(401, &json!({"error": "unauthorized", "error_description": "Invalid secret key"})),
     }
