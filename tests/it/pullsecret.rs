@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
 use crate::support::{Emulated, Output, Sandbox, repo_root};
@@ -152,11 +152,27 @@ impl Fleet {
                 .find_map(|c| c.state.and_then(|s| s.waiting))
                 .filter(|w| w.reason.as_deref().is_some_and(|r| r.contains("ImagePull")));
             if let Some(waiting) = waiting {
-                return format!("{}: {}", waiting.reason.unwrap_or_default(), waiting.message.unwrap_or_default());
+                let reason = waiting.reason.unwrap_or_default();
+                // ImagePullBackOff's message only repeats the image; why the pull failed is in
+                // the kubelet's Failed event, as `kubectl describe pod` shows. Polling can miss
+                // the short ErrImagePull window on a loaded machine.
+                let message = self.pull_failure(client, namespace, name).or(waiting.message).unwrap_or_default();
+                return format!("{reason}: {message}");
             }
             assert!(std::time::Instant::now() < deadline, "pod {namespace}/{name} never settled");
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+    }
+
+    /// The message of the kubelet's latest `Failed to pull image` Event for the Pod.
+    fn pull_failure(&self, client: &kube::Client, namespace: &str, pod: &str) -> Option<String> {
+        let events = Api::<Event>::namespaced(client.clone(), namespace);
+        let list = self.runtime.block_on(events.list(&Default::default())).unwrap();
+        list.items
+            .into_iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some(pod) && e.reason.as_deref() == Some("Failed"))
+            .filter_map(|e| e.message)
+            .rfind(|m| m.starts_with("Failed to pull image"))
     }
 
     /// Whether the registry's token service accepts `username`/`password` for pulling `repository`.
