@@ -205,7 +205,7 @@ impl Checker<'_> {
         }
     }
 
-    fn labels(&mut self, labels: &BTreeMap<String, String>, path: &FieldPath) {
+    fn labels<'l>(&mut self, labels: impl IntoIterator<Item = (&'l String, &'l String)>, path: &FieldPath) {
         for (key, value) in labels {
             if let Err(why) = names::label_key(key) {
                 self.error_at_key("invalid-label", path.key(key), format!("invalid label key {key:?}"));
@@ -223,13 +223,13 @@ impl Checker<'_> {
 /// reported again through its consequences (a missing subscription, a selector that matches
 /// nothing because a cluster's labels were unreadable, ...).
 pub fn check(
-    raw: &PartialConfig,
+    mut raw: PartialConfig,
     root: &Node,
     path: &Path,
     structural: &[Diagnostic],
 ) -> (Option<Config>, Vec<Diagnostic>) {
     let top = FieldPath::root();
-    let azure_raw = raw.azure.clone().unwrap_or_default();
+    let azure_raw = raw.azure.take().unwrap_or_default();
     let mut c = Checker {
         root,
         keys: KeyIndex::default(),
@@ -242,19 +242,19 @@ pub fn check(
     let azure_is_table = root.get("azure").is_none_or(|e| matches!(e.value.value, super::source::NodeValue::Table(_)));
     c.default_subscription_broken =
         (!azure_is_table || c.written(&top.key("azure").key("subscription_id"))) && azure_raw.subscription_id.is_none();
-    check_version_and_owner(&mut c, raw);
+    check_version_and_owner(&mut c, &raw);
     let default_subscription = azure_raw.subscription_id.as_deref();
     check_azure(&mut c, &azure_raw);
 
-    let registries = check_registries(&mut c, raw, default_subscription);
-    let clusters = check_clusters(&mut c, raw, default_subscription);
-    let cluster_sets = check_cluster_sets(&mut c, raw, default_subscription);
+    let registries = check_registries(&mut c, &raw, default_subscription);
+    let clusters = check_clusters(&mut c, &mut raw, default_subscription);
+    let cluster_sets = check_cluster_sets(&mut c, &raw, default_subscription);
     let under = |first: &str| {
         structural.iter().any(|d| matches!(d.path.0.first(), Some(super::diagnostic::Segment::Key(k)) if k == first))
     };
     let index = ClusterIndex::new(&clusters);
     let defined = Defined {
-        raw,
+        raw: &raw,
         registries: &registries,
         clusters: &index,
         sets: &cluster_sets,
@@ -275,7 +275,7 @@ pub fn check(
         .enumerate()
         .map(|(i, b)| b.as_ref().and_then(|b| check_binding(&mut c, &defined, i, b, broken.contains(&i))))
         .collect();
-    check_binding_names(&mut c, raw);
+    check_binding_names(&mut c, &raw);
     check_secret_sources(&mut c, &bindings);
     if check_fan_out(&mut c, &bindings, &registries, &index) {
         check_overlaps(&mut c, &bindings, &index);
@@ -415,18 +415,22 @@ fn check_registries(
 
 fn check_clusters(
     c: &mut Checker<'_>,
-    raw: &PartialConfig,
+    raw: &mut PartialConfig,
     default_subscription: Option<&str>,
 ) -> BTreeMap<String, Cluster> {
     let mut result = BTreeMap::new();
-    let mut seen: BTreeMap<(String, String, String), String> = BTreeMap::new();
-    for (key, cluster) in &raw.clusters {
-        let Some(cluster) = cluster else { continue };
+    // The same AKS cluster under two keys, found by a hash of its identity: a map keyed by the
+    // identity's three strings held as much memory as the clusters themselves.
+    let mut seen: HashMap<u64, Vec<&str>> = HashMap::new();
+    for (key, slot) in &mut raw.clusters {
+        // Moved into the model (only the key stays, for references): a fleet is held once.
+        let Some(cluster) = slot.take() else { continue };
+        let raw::RawCluster { name: given_name, resource_group, subscription_id, labels, kube_context } = *cluster;
         let path = FieldPath::root().key("clusters").key(key);
-        let name_broken = cluster.name.is_none() && c.written(&path.key("name"));
-        let name = cluster.name.clone().unwrap_or_else(|| key.clone());
+        let name_broken = given_name.is_none() && c.written(&path.key("name"));
+        let name = given_name.clone().unwrap_or_else(|| key.clone());
         if !name_broken && let Err(why) = names::cluster_name(&name) {
-            match &cluster.name {
+            match &given_name {
                 Some(_) => {
                     c.error("invalid-name", path.key("name"), format!("invalid AKS cluster name {name:?}"));
                     c.hint(why);
@@ -441,38 +445,40 @@ fn check_clusters(
                 }
             };
         }
-        if let Err(why) = names::resource_group_name(&cluster.resource_group) {
+        if let Err(why) = names::resource_group_name(&resource_group) {
             c.error(
                 "invalid-name",
                 path.key("resource_group"),
-                format!("invalid resource group name {:?}", cluster.resource_group),
+                format!("invalid resource group name {resource_group:?}"),
             );
             c.hint(why);
         }
-        if let Some(own) = &cluster.subscription_id {
+        if let Some(own) = &subscription_id {
             c.guid(path.key("subscription_id"), own, "subscription_id");
         }
-        c.labels(&cluster.labels, &path.key("labels"));
-        if cluster.kube_context.as_deref().is_some_and(|k| k.trim().is_empty()) {
+        c.labels(&labels, &path.key("labels"));
+        if kube_context.as_deref().is_some_and(|k| k.trim().is_empty()) {
             c.error("empty-value", path.key("kube_context"), "kube_context must not be empty");
         }
-        let Some(subscription_id) = c.subscription(
-            cluster.subscription_id.as_deref(),
-            default_subscription,
-            &path,
-            &format!("cluster `{key}`"),
-        ) else {
+        let Some(subscription_id) =
+            c.subscription(subscription_id.as_deref(), default_subscription, &path, &format!("cluster `{key}`"))
+        else {
             continue;
         };
         if name_broken {
             continue;
         }
-        let identity = (
-            subscription_id.to_ascii_lowercase(),
-            cluster.resource_group.to_ascii_lowercase(),
-            name.to_ascii_lowercase(),
-        );
-        if let Some(first) = seen.insert(identity, key.clone()) {
+        let same = seen.entry(cluster_identity(&subscription_id, &resource_group, &name)).or_default();
+        // The latest one, as the message always named.
+        let first = same.iter().rev().copied().find(|k| {
+            result.get(*k).is_some_and(|c: &Cluster| {
+                c.subscription_id.eq_ignore_ascii_case(&subscription_id)
+                    && c.resource_group.eq_ignore_ascii_case(&resource_group)
+                    && c.name.eq_ignore_ascii_case(&name)
+            })
+        });
+        same.push(key);
+        if let Some(first) = first {
             c.error_at_key(
                 "duplicate-cluster",
                 path.clone(),
@@ -482,17 +488,23 @@ fn check_clusters(
         }
         result.insert(
             key.clone(),
-            Cluster {
-                key: key.clone(),
-                name,
-                subscription_id,
-                resource_group: cluster.resource_group.clone(),
-                labels: cluster.labels.clone(),
-                kube_context: cluster.kube_context.clone(),
-            },
+            Cluster { key: key.clone(), name, subscription_id, resource_group, labels, kube_context },
         );
     }
     result
+}
+
+/// A hash of a cluster's Azure identity, as Azure compares it (case-insensitively).
+fn cluster_identity(subscription_id: &str, resource_group: &str, name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for part in [subscription_id, resource_group, name] {
+        for byte in part.bytes() {
+            byte.to_ascii_lowercase().hash(&mut hasher);
+        }
+        0xffu8.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 fn check_cluster_sets(c: &mut Checker<'_>, raw: &PartialConfig, default_subscription: Option<&str>) -> Vec<ClusterSet> {

@@ -104,9 +104,9 @@ impl Diagnostic {
             severity: Severity::Error,
             code,
             path,
-            line: position.line,
-            column: position.column,
-            length: position.length,
+            line: position.line as usize,
+            column: position.column as usize,
+            length: position.length as usize,
             message: message.into(),
             hint: None,
             redact_source: false,
@@ -192,7 +192,11 @@ impl Collector {
     pub fn into_vec(mut self) -> Vec<Diagnostic> {
         let dropped = self.dropped_errors + self.dropped_warnings;
         if let Some((line, column)) = self.first_dropped {
-            let position = super::source::Position { line, column, length: 0 };
+            let position = super::source::Position {
+                line: super::source::narrow(line),
+                column: super::source::narrow(column),
+                length: 0,
+            };
             let message = format!(
                 "{dropped} more problems are not listed ({} errors, {} warnings): only the first {MAX_DIAGNOSTICS} are",
                 self.dropped_errors, self.dropped_warnings

@@ -11,7 +11,9 @@ pub mod reach;
 pub mod selector;
 pub mod source;
 pub mod structure;
+mod toml_sections;
 
+use diagnostic::Segment;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -57,6 +59,11 @@ pub fn validate_text(text: &str, path: &Path) -> (Option<Config>, Vec<Diagnostic
                 Format::Toml => "TOML",
                 Format::Yaml => "YAML",
             };
+            // A file refused for its size is not a syntax problem, nor read again as the other format.
+            if syntax.code == source::TOO_LARGE {
+                let diagnostic = Diagnostic::error(syntax.code, syntax.path, syntax.position, syntax.message);
+                return (None, vec![diagnostic.with_hint(syntax.hint.unwrap_or_default())]);
+            }
             let mut diagnostic = Diagnostic::error(
                 syntax.code,
                 syntax.path,
@@ -67,17 +74,26 @@ pub fn validate_text(text: &str, path: &Path) -> (Option<Config>, Vec<Diagnostic
             return (None, vec![diagnostic]);
         }
     };
-    let (pruned, mut diagnostics) = structure::StructureCheck::run(schema(), &root);
+    let mut collections = Collections::default();
+    let (pruned, mut diagnostics) = {
+        let mut sink =
+            |collection: &str, at: Segment, value: serde_json::Value| collections.take(collection, at, value);
+        structure::StructureCheck::run_streaming(schema(), &root, &Collections::NAMES, &mut sink)
+    };
     // TOML text in a .yaml file is often one long YAML string: the document is not a table.
     if let Some(not_a_table) = diagnostics.iter_mut().find(|d| d.code == "wrong-type" && d.path.0.is_empty())
         && let Some(hint) = other_format_hint(text, path)
     {
         not_a_table.hint = Some(hint);
     }
-    let pruned = pruned.unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
-    let config = match Some(serde_json::from_value::<raw::PartialConfig>(pruned)) {
+    // A file whose top level cannot be typed (no `version`) is checked as empty, as before.
+    let typed = match pruned {
+        Some(pruned) => serde_json::from_value::<raw::PartialConfig>(pruned).and_then(|raw| collections.into(raw)),
+        None => Ok(raw::PartialConfig::default()),
+    };
+    let config = match Some(typed) {
         Some(Ok(raw)) => {
-            let (config, semantic) = check::check(&raw, &root, path, &diagnostics);
+            let (config, semantic) = check::check(raw, &root, path, &diagnostics);
             diagnostics.extend(semantic);
             config
         }
@@ -97,6 +113,63 @@ pub fn validate_text(text: &str, path: &Path) -> (Option<Config>, Vec<Diagnostic
     diagnostics.dedup();
     let config = if diagnostics.iter().any(|d| d.severity == Severity::Error) { None } else { config };
     (config, diagnostics)
+}
+
+/// The file's large collections, typed entry by entry while the structure check hands them
+/// over: a fleet's file is never held whole as JSON, whose maps cost hundreds of bytes each.
+#[derive(Default)]
+struct Collections {
+    registries: std::collections::BTreeMap<String, Option<raw::RawRegistry>>,
+    clusters: std::collections::BTreeMap<String, Option<Box<raw::RawCluster>>>,
+    cluster_sets: Vec<Option<raw::RawClusterSet>>,
+    bindings: Vec<Option<raw::RawBinding>>,
+    /// The first entry serde could not type although the schema passed it (a bug in acrlink).
+    error: Option<serde_json::Error>,
+}
+
+impl Collections {
+    const NAMES: [&'static str; 4] = ["registries", "clusters", "cluster_sets", "bindings"];
+
+    fn take(&mut self, collection: &str, at: Segment, value: serde_json::Value) {
+        match (collection, at) {
+            ("registries", Segment::Key(key)) => {
+                let entry = self.typed(value);
+                self.registries.insert(key, entry);
+            }
+            ("clusters", Segment::Key(key)) => {
+                let entry = self.typed(value);
+                self.clusters.insert(key, entry);
+            }
+            ("cluster_sets", Segment::Index(_)) => {
+                let entry = self.typed(value);
+                self.cluster_sets.push(entry);
+            }
+            ("bindings", Segment::Index(_)) => {
+                let entry = self.typed(value);
+                self.bindings.push(entry);
+            }
+            _ => {}
+        }
+    }
+
+    fn typed<T: serde::de::DeserializeOwned>(&mut self, value: serde_json::Value) -> Option<T> {
+        serde_json::from_value::<Option<T>>(value).unwrap_or_else(|err| {
+            self.error.get_or_insert(err);
+            None
+        })
+    }
+
+    /// The rest of the file, typed, with the collections put back.
+    fn into(self, mut raw: raw::PartialConfig) -> Result<raw::PartialConfig, serde_json::Error> {
+        if let Some(err) = self.error {
+            return Err(err);
+        }
+        raw.registries = self.registries;
+        raw.clusters = self.clusters;
+        raw.cluster_sets = self.cluster_sets;
+        raw.bindings = self.bindings;
+        Ok(raw)
+    }
 }
 
 /// For a file that does not parse in the format its extension names: a hint to rename it when

@@ -52,13 +52,16 @@ pub struct Registry {
     pub verify_image: Option<String>,
 }
 
+/// A cluster's labels, sorted by key.
+pub type Labels = litemap::LiteMap<String, String>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
     pub key: String,
     pub name: String,
     pub subscription_id: String,
     pub resource_group: String,
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     pub kube_context: Option<String>,
 }
 

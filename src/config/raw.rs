@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
+
+use super::model::Labels;
 use serde::{Deserialize, Serialize};
 
 /// acrlink desired-state file, format version 1.
@@ -114,8 +116,9 @@ pub struct RawCluster {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<String>,
     /// Local labels, matched by binding selectors such as "env=prod".
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub labels: Labels,
     /// Reach the cluster's Kubernetes API through this context of the local kubeconfig instead
     /// of the AKS user credential (pull-secret bindings only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,8 +270,10 @@ pub struct PartialConfig {
     pub azure: Option<RawAzure>,
     #[serde(default)]
     pub registries: BTreeMap<String, Option<RawRegistry>>,
+    /// Boxed: the checks move each cluster into the model and keep only the key here, for
+    /// references and suggestions.
     #[serde(default)]
-    pub clusters: BTreeMap<String, Option<RawCluster>>,
+    pub clusters: BTreeMap<String, Option<Box<RawCluster>>>,
     #[serde(default)]
     pub cluster_sets: Vec<Option<RawClusterSet>>,
     #[serde(default)]

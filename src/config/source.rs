@@ -10,9 +10,11 @@ use super::diagnostic::FieldPath;
 /// Where a node starts in the file, 1-based, with the length of its token in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Position {
-    pub line: usize,
-    pub column: usize,
-    pub length: usize,
+    /// u32, not usize: a fleet's file has millions of positions (a 4 GB file is refused long
+    /// before any count overflows).
+    pub line: u32,
+    pub column: u32,
+    pub length: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +44,9 @@ pub struct Entry {
     pub key_position: Position,
     pub value: Node,
 }
+
+/// The code of a file refused for holding too many keys and values.
+pub const TOO_LARGE: &str = "too-large";
 
 /// The one syntax error that stops parsing, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,8 +138,13 @@ impl<'a> LineIndex<'a> {
         let column = self.chars_between(line_start, start).unwrap_or(start - line_start) + 1;
         let end = span.end.clamp(start, self.text.len());
         let length = self.chars_between(start, end).unwrap_or(0);
-        Position { line, column, length }
+        Position { line: narrow(line), column: narrow(column), length: narrow(length) }
     }
+}
+
+/// A count as a position field (u32): saturating, a file never comes near it.
+pub(super) fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Characters in a run of UTF-8 bytes: every byte that does not continue a character starts one.
@@ -143,51 +153,86 @@ fn count_chars(bytes: &[u8]) -> usize {
 }
 
 fn parse_toml(text: &str) -> Result<Node, SyntaxError> {
-    use toml::de::{DeTable, DeValue};
     let index = LineIndex::new(text);
-    let root = DeTable::parse(text).map_err(|err| toml_error(text, &index, &err))?;
-
-    fn convert_table(table: &DeTable<'_>, index: &LineIndex<'_>) -> Vec<Entry> {
-        table
-            .iter()
-            .map(|(key, value)| Entry {
-                key: key.get_ref().to_string(),
-                key_position: index.position(key.span()),
-                value: convert_value(value.get_ref(), value.span(), index),
-            })
-            .collect()
+    // Section by section holds a fraction of DeTable's memory; anything that path does not take
+    // as plainly valid goes through DeTable whole, which names the exact error.
+    use super::toml_sections::Parsed;
+    match super::toml_sections::parse(text, &index) {
+        Parsed::Tree(root) => Ok(root),
+        Parsed::Whole => parse_toml_whole(text, &index),
+        Parsed::TooLarge(position) => Err(SyntaxError {
+            code: TOO_LARGE,
+            path: FieldPath::root(),
+            message: "the file holds more than a million keys and values; it is not read further".into(),
+            hint: Some(
+                "a file describing 50,000 clusters holds about 500,000: check what generated this one, or split the fleet across files"
+                    .into(),
+            ),
+            position,
+        }),
     }
+}
 
-    fn convert_value(value: &DeValue<'_>, span: std::ops::Range<usize>, index: &LineIndex<'_>) -> Node {
-        let value = match value {
-            DeValue::String(s) => NodeValue::String(s.to_string()),
-            DeValue::Integer(i) => {
-                let digits = i.as_str().replace('_', "");
-                match i64::from_str_radix(
-                    digits.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b"),
-                    i.radix(),
-                ) {
-                    Ok(n) => NodeValue::Integer(n),
-                    // Out of i64 range: keep the text, the range check reports it.
-                    Err(_) => NodeValue::BigInteger(i.as_str().to_string()),
-                }
-            }
-            DeValue::Float(f) => NodeValue::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
-            DeValue::Boolean(b) => NodeValue::Bool(*b),
-            DeValue::Datetime(d) => NodeValue::Datetime(d.to_string()),
-            DeValue::Array(items) => {
-                NodeValue::Array(items.iter().map(|item| convert_value(item.get_ref(), item.span(), index)).collect())
-            }
-            DeValue::Table(table) => NodeValue::Table(convert_table(table, index)),
-        };
-        Node { value, position: index.position(span) }
-    }
-
+/// The whole file through DeTable.
+pub(super) fn parse_toml_whole(text: &str, index: &LineIndex<'_>) -> Result<Node, SyntaxError> {
+    let root = toml::de::DeTable::parse(text).map_err(|err| toml_error(text, index, &err))?;
     let span = root.span();
     Ok(Node {
-        value: NodeValue::Table(convert_table(root.get_ref(), &index)),
+        value: NodeValue::Table(convert_table(root.get_ref(), 0, index)),
         position: index.position(span.start..span.start),
     })
+}
+
+/// A parsed table's entries; spans are of a text that starts `offset` bytes into the file.
+fn convert_table(table: &toml::de::DeTable<'_>, offset: usize, index: &LineIndex<'_>) -> Vec<Entry> {
+    // Exactly sized: collecting from a map's iterator allocates room for at least four
+    // entries, and most tables of a fleet file hold one or two.
+    let mut entries = Vec::with_capacity(table.len());
+    entries.extend(table.iter().map(|(key, value)| Entry {
+        key: key.get_ref().to_string(),
+        key_position: index.position(shifted(key.span(), offset)),
+        value: convert_value(value.get_ref(), shifted(value.span(), offset), offset, index),
+    }));
+    entries
+}
+
+fn shifted(span: std::ops::Range<usize>, offset: usize) -> std::ops::Range<usize> {
+    span.start + offset..span.end + offset
+}
+
+/// A parsed value as a node; `span` is already shifted, the spans inside it are `offset` short.
+pub(super) fn convert_value(
+    value: &toml::de::DeValue<'_>,
+    span: std::ops::Range<usize>,
+    offset: usize,
+    index: &LineIndex<'_>,
+) -> Node {
+    use toml::de::DeValue;
+    let value = match value {
+        DeValue::String(s) => NodeValue::String(s.to_string()),
+        DeValue::Integer(i) => {
+            let digits = i.as_str().replace('_', "");
+            match i64::from_str_radix(
+                digits.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b"),
+                i.radix(),
+            ) {
+                Ok(n) => NodeValue::Integer(n),
+                // Out of i64 range: keep the text, the range check reports it.
+                Err(_) => NodeValue::BigInteger(i.as_str().to_string()),
+            }
+        }
+        DeValue::Float(f) => NodeValue::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(b) => NodeValue::Bool(*b),
+        DeValue::Datetime(d) => NodeValue::Datetime(d.to_string()),
+        DeValue::Array(items) => NodeValue::Array(
+            items
+                .iter()
+                .map(|item| convert_value(item.get_ref(), shifted(item.span(), offset), offset, index))
+                .collect(),
+        ),
+        DeValue::Table(table) => NodeValue::Table(convert_table(table, offset, index)),
+    };
+    Node { value, position: index.position(span) }
 }
 
 fn toml_error(text: &str, index: &LineIndex<'_>, err: &toml::de::Error) -> SyntaxError {
@@ -290,7 +335,7 @@ fn yaml_error(text: &str, err: &serde_saphyr::Error) -> SyntaxError {
     let inner = err.without_snippet();
     let mut position = match err.location() {
         Some(l) if l.line() > 0 => {
-            Position { line: l.line() as usize, column: (l.column() as usize).max(1), length: 1 }
+            Position { line: narrow(l.line() as usize), column: narrow(l.column() as usize).max(1), length: 1 }
         }
         // No location: the end of the document is where the parser gave up.
         _ => end_of_text(&LineIndex::new(text), text),
@@ -305,10 +350,10 @@ fn yaml_error(text: &str, err: &serde_saphyr::Error) -> SyntaxError {
     }
     // The scanner reports a tab after consuming it; point at the tab itself.
     if message.contains("tab")
-        && let Some(line) = text.lines().nth(position.line - 1)
-        && let Some(at) = line.chars().take(position.column).position(|c| c == '\t')
+        && let Some(line) = text.lines().nth(position.line as usize - 1)
+        && let Some(at) = line.chars().take(position.column as usize).position(|c| c == '\t')
     {
-        position.column = at + 1;
+        position.column = narrow(at + 1);
     }
     SyntaxError::new(message, position)
 }
@@ -370,9 +415,9 @@ fn yaml_duplicate_key(text: &str, key: &str, position: Position) -> Option<Synta
 
 fn yaml_position(location: &serde_saphyr::Location) -> Position {
     Position {
-        line: location.line() as usize,
-        column: location.column() as usize,
-        length: location.span().len() as usize,
+        line: narrow(location.line() as usize),
+        column: narrow(location.column() as usize),
+        length: narrow(location.span().len() as usize),
     }
 }
 
@@ -518,8 +563,8 @@ mod tests {
             let want_column = text[line_start..offset].chars().count() + 1;
             let want_length = text[offset..].chars().take(3).map(char::len_utf8).sum::<usize>();
             let position = index.position(offset..offset + want_length);
-            assert_eq!((position.line, position.column), (want_line, want_column), "offset {offset}");
-            assert_eq!(position.length, text[offset..offset + want_length].chars().count(), "offset {offset}");
+            assert_eq!((position.line as usize, position.column as usize), (want_line, want_column), "offset {offset}");
+            assert_eq!(position.length as usize, text[offset..offset + want_length].chars().count(), "offset {offset}");
         }
     }
 

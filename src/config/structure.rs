@@ -5,23 +5,64 @@
 
 use serde_json::{Map, Value};
 
-use super::diagnostic::{Collector, Diagnostic, FieldPath, did_you_mean};
+use super::diagnostic::{Collector, Diagnostic, FieldPath, Segment, did_you_mean};
 use super::source::{Node, NodeValue, Position};
 
 /// Field names that look like a secret written into the file; they get a dedicated error.
 pub(crate) const INLINE_SECRET_FIELDS: &[&str] =
     &["client_secret", "secret", "password", "admin_password", "token_password", "access_token", "refresh_token"];
 
-pub struct StructureCheck<'s> {
+/// Takes each checked entry of the file's large collections (`clusters.<key>`, `bindings[i]`)
+/// as soon as it is ready: the collection's name, the entry's key or index, the entry.
+pub type Sink<'k> = dyn FnMut(&str, Segment, Value) + 'k;
+
+pub struct StructureCheck<'s, 'k> {
     root: &'s Value,
     diagnostics: Collector,
+    /// The top-level collections whose entries go to the sink instead of the returned copy, so
+    /// that a fleet's file is never held as JSON whole (a JSON map costs hundreds of bytes
+    /// however small the table).
+    collections: &'k [&'k str],
+    sink: Option<&'k mut Sink<'k>>,
 }
 
-impl<'s> StructureCheck<'s> {
+impl<'s, 'k> StructureCheck<'s, 'k> {
     pub fn run(schema: &'s Value, node: &Node) -> (Option<Value>, Vec<Diagnostic>) {
-        let mut check = StructureCheck { root: schema, diagnostics: Collector::default() };
+        let mut check =
+            StructureCheck { root: schema, diagnostics: Collector::default(), collections: &[], sink: None };
         let pruned = check.value(schema, node, &FieldPath::root(), node.position);
         (pruned, check.diagnostics.into_vec())
+    }
+
+    /// As `run`, but the entries of the top-level `collections` go to `sink` one by one, in
+    /// the file's order, and are left out of the returned copy.
+    pub fn run_streaming(
+        schema: &'s Value,
+        node: &Node,
+        collections: &'k [&'k str],
+        sink: &'k mut Sink<'k>,
+    ) -> (Option<Value>, Vec<Diagnostic>) {
+        let mut check =
+            StructureCheck { root: schema, diagnostics: Collector::default(), collections, sink: Some(sink) };
+        let pruned = check.value(schema, node, &FieldPath::root(), node.position);
+        (pruned, check.diagnostics.into_vec())
+    }
+
+    /// The sink, when `path` is one of the streamed collections.
+    fn sink_for(&mut self, path: &FieldPath) -> Option<(&str, &mut Sink<'k>)> {
+        let [Segment::Key(collection)] = path.0.as_slice() else { return None };
+        let name = self.collections.iter().find(|c| **c == collection.as_str())?;
+        Some((name, self.sink.as_deref_mut()?))
+    }
+
+    /// Keeps a checked table entry in `kept`, or hands it to the sink.
+    fn keep(&mut self, kept: &mut Map<String, Value>, path: &FieldPath, key: &str, value: Value) {
+        match self.sink_for(path) {
+            Some((collection, sink)) => sink(collection, Segment::Key(key.to_string()), value),
+            None => {
+                kept.insert(key.to_string(), value);
+            }
+        }
     }
 
     fn resolve(&self, schema: &'s Value) -> &'s Value {
@@ -106,17 +147,20 @@ impl<'s> StructureCheck<'s> {
         // an invalid element is dropped whole: a partial list would mean something else.
         let tables = item_schema.is_some_and(|s| self.resolve(s).get("type").and_then(Value::as_str) == Some("object"));
         let mut complete = true;
-        let kept = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| match item_schema {
+        let mut kept = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let value = match item_schema {
                 Some(s) => self.value(s, item, &path.index(i), item.position).unwrap_or_else(|| {
                     complete = false;
                     Value::Null
                 }),
                 None => item.to_json(),
-            })
-            .collect();
+            };
+            match self.sink_for(path) {
+                Some((collection, sink)) => sink(collection, Segment::Index(i), value),
+                None => kept.push(value),
+            }
+        }
         if complete || tables { Some(Value::Array(kept)) } else { None }
     }
 
@@ -158,7 +202,8 @@ impl<'s> StructureCheck<'s> {
     ) -> Option<Value> {
         let mut attempts = Vec::new();
         for alternative in alternatives {
-            let mut trial = StructureCheck { root: self.root, diagnostics: Collector::default() };
+            let mut trial =
+                StructureCheck { root: self.root, diagnostics: Collector::default(), collections: &[], sink: None };
             let pruned = trial.value(alternative, node, path, anchor);
             if trial.diagnostics.kept().is_empty() {
                 return pruned;
@@ -221,15 +266,13 @@ impl<'s> StructureCheck<'s> {
                 }
             };
             match self.value(field_schema, &entry.value, &field_path, entry.key_position) {
-                Some(value) => {
-                    kept.insert(entry.key.clone(), value);
-                }
+                Some(value) => self.keep(&mut kept, path, &entry.key, value),
                 // A broken map entry that is a table (a registry, a cluster) stays as null: its key
                 // is still defined for references. A broken scalar (a label value) is dropped.
                 None if properties.is_none_or(|p| !p.contains_key(&entry.key))
                     && self.resolve(field_schema).get("type").and_then(Value::as_str) == Some("object") =>
                 {
-                    kept.insert(entry.key.clone(), Value::Null);
+                    self.keep(&mut kept, path, &entry.key, Value::Null);
                 }
                 None => {}
             }

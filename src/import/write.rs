@@ -92,7 +92,7 @@ fn raw_config(imported: &Outcome) -> File {
                 name: (key != &cluster.name).then(|| cluster.name.clone()),
                 resource_group: cluster.resource_group.clone(),
                 subscription_id: other(&cluster.subscription_id),
-                labels: BTreeMap::new(),
+                labels: Default::default(),
                 kube_context: None,
             };
             (key.clone(), raw)

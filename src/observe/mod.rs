@@ -187,7 +187,7 @@ fn named_cluster(
     };
     found.add(FleetCluster {
         key: cluster.key.clone(),
-        labels: cluster.labels.clone(),
+        labels: cluster.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         live,
         origin: format!("clusters.{}", cluster.key),
     });
