@@ -252,6 +252,9 @@ pub fn check(
     let under = |first: &str| {
         structural.iter().any(|d| matches!(d.path.0.first(), Some(super::diagnostic::Segment::Key(k)) if k == first))
     };
+    // Each raw binding is dropped once checked: a fleet's file has one per cluster.
+    let raw_bindings = std::mem::take(&mut raw.bindings);
+    let names: Vec<Option<String>> = raw_bindings.iter().map(|b| b.as_ref().and_then(|b| b.name.clone())).collect();
     let index = ClusterIndex::new(&clusters);
     let defined = Defined {
         raw: &raw,
@@ -269,13 +272,12 @@ pub fn check(
             _ => None,
         })
         .collect();
-    let bindings: Vec<Option<Binding>> = raw
-        .bindings
-        .iter()
+    let bindings: Vec<Option<Binding>> = raw_bindings
+        .into_iter()
         .enumerate()
-        .map(|(i, b)| b.as_ref().and_then(|b| check_binding(&mut c, &defined, i, b, broken.contains(&i))))
+        .map(|(i, b)| b.and_then(|b| check_binding(&mut c, &defined, i, &b, broken.contains(&i))))
         .collect();
-    check_binding_names(&mut c, &raw);
+    check_binding_names(&mut c, &names);
     check_secret_sources(&mut c, &bindings);
     if check_fan_out(&mut c, &bindings, &registries, &index) {
         check_overlaps(&mut c, &bindings, &index);
@@ -589,7 +591,8 @@ fn check_cluster_selectors(
     binding: &RawBinding,
 ) -> Vec<ClusterSelector> {
     let raw = defined.raw;
-    let mut selectors = Vec::new();
+    // Sized exactly: a fleet's file has a binding per cluster, mostly naming one.
+    let mut selectors = Vec::with_capacity(binding.clusters.len());
     for (i, text) in binding.clusters.iter().enumerate() {
         // Built only for a diagnostic: most selectors have none, and a fleet has thousands.
         let item = || path.key("clusters").index(i);
@@ -650,7 +653,7 @@ fn check_registry_references(
     binding: &RawBinding,
 ) -> Vec<String> {
     let raw = defined.raw;
-    let mut registry_keys = Vec::new();
+    let mut registry_keys = Vec::with_capacity(binding.registries.len());
     for (i, text) in binding.registries.iter().enumerate() {
         let item = || path.key("registries").index(i);
         if text.contains(['*', '?', '[']) {
@@ -1128,10 +1131,10 @@ fn repository_pattern(pattern: &str) -> Result<(), String> {
     }
 }
 
-fn check_binding_names(c: &mut Checker<'_>, raw: &PartialConfig) {
+fn check_binding_names(c: &mut Checker<'_>, names: &[Option<String>]) {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, binding) in raw.bindings.iter().enumerate() {
-        let Some(name) = binding.as_ref().and_then(|b| b.name.as_ref()) else { continue };
+    for (i, name) in names.iter().enumerate() {
+        let Some(name) = name else { continue };
         match seen.get(name.as_str()) {
             Some(first) => {
                 let first = *first;

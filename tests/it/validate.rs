@@ -1115,6 +1115,7 @@ fn memory_test_file(name: &str) -> String {
         "tiny" => "version = 1\n".to_string(),
         "hostile" => hostile_file(50_000, HOSTILE_BYTES),
         "array" => format!("version = 1\nx = [{}1]\n", "1,".repeat(5_000_000)),
+        "fleet" => fleet_file(25_000, 2_500),
         other => panic!("no memory test file {other}"),
     }
 }
@@ -1145,7 +1146,7 @@ fn validated_as_child() -> bool {
     let Some(name) = std::env::var_os(CHILD) else { return false };
     let text = memory_test_file(&name.to_string_lossy());
     let (_, diagnostics) = acrlink::config::validate_text(&text, Path::new("acrlink.toml"));
-    assert!(!diagnostics.is_empty() || text.len() < 100);
+    assert!(!diagnostics.is_empty() || text.len() < 100 || name == "fleet");
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("VmHWM in /proc/self/status");
     println!("peak-memory {}", peak.trim());
@@ -1196,4 +1197,24 @@ fn a_file_past_a_million_keys_and_values_is_refused_before_it_is_read() {
     // `version`, its value and `x` count too: the 999,998th element is the 1,000,001st item.
     assert_eq!((refusal.line, refusal.column), (2, 1 + "x = [".len() + 2 * 999_997));
     assert!(refusal.message.contains("more than a million keys and values"), "{}", refusal.message);
+}
+
+/// A valid fleet file (a binding per cluster, as generated fleets have) is held within 25 times
+/// its size beyond an empty file's: each raw binding is dropped once checked and the model's
+/// vectors are sized exactly (28 times before, 22 after, at 50,000 clusters in release).
+#[cfg(target_os = "linux")]
+#[test]
+fn validating_a_large_valid_fleet_keeps_memory_within_25_times_its_size() {
+    const TEST: &str = "validate::validating_a_large_valid_fleet_keeps_memory_within_25_times_its_size";
+    if validated_as_child() {
+        return;
+    }
+    let bytes = memory_test_file("fleet").len() as u64;
+    let baseline = peak_kilobytes_of_validating(TEST, "tiny");
+    let peak = peak_kilobytes_of_validating(TEST, "fleet");
+    let bound = 25 * bytes / 1000;
+    assert!(
+        peak.saturating_sub(baseline) <= bound,
+        "validating a {bytes}-byte fleet file peaked at {peak} kB, {baseline} kB for an empty one (bound {bound} kB more)"
+    );
 }
