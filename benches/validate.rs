@@ -106,7 +106,7 @@ fn peak_mb() -> String {
 }
 
 /// The files, by name; each is generated only in the child that measures it.
-const FILES: [&str; 8] = [
+const FILES: [&str; 9] = [
     "fleet-8000-clusters",
     "fleet-16000-clusters",
     "fleet-32000-clusters",
@@ -114,6 +114,7 @@ const FILES: [&str; 8] = [
     "array-1000000-elements",
     "fan-out-4000x2000",
     "fan-out-10mb",
+    "hostile-10mb",
     "hostile-20mb",
 ];
 
@@ -127,6 +128,7 @@ fn generate(name: &str) -> String {
         "fan-out-4000x2000" => fan_out(4_000, 2_000),
         // The same bomb grown to 10 MB: 125,000 clusters and as many registries, all to all.
         "fan-out-10mb" => fan_out(125_000, 125_000),
+        "hostile-10mb" => hostile(10_000_000),
         "hostile-20mb" => hostile(20_000_000),
         other => panic!("no bench file {other}"),
     }

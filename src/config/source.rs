@@ -165,7 +165,7 @@ fn parse_toml(text: &str) -> Result<Node, SyntaxError> {
             path: FieldPath::root(),
             message: "the file holds more than a million keys and values; it is not read further".into(),
             hint: Some(
-                "a file describing 50,000 clusters holds about 500,000: check what generated this one, or split the fleet across files"
+                "a file describing 50,000 clusters holds about 670,000: check what generated this one, or split the fleet across files"
                     .into(),
             ),
             position,

@@ -24,7 +24,7 @@ use super::source::{Entry, LineIndex, Node, NodeValue, Position, convert_value};
 const INDEXED_FROM: usize = 16;
 
 /// Keys and values a file may hold before it is read into memory: a file describing 50,000
-/// clusters holds about 500,000, and each costs 100 to 300 bytes once parsed, so this keeps a
+/// clusters holds about 670,000, and each costs 100 to 300 bytes once parsed, so this keeps a
 /// hostile file (a 10 MB array of 5,000,000 numbers took 760 MB) within about 200 MB.
 /// The message of `source::TOO_LARGE` says "a million".
 pub(super) const MAX_ITEMS: usize = 1_000_000;
