@@ -49,6 +49,14 @@ pub struct DesiredSecret {
     pub entries: BTreeMap<String, DesiredEntry>,
 }
 
+impl DesiredSecret {
+    /// The bindings that put an entry in this Secret, each once, sorted.
+    pub fn bindings(&self) -> Vec<String> {
+        let names: std::collections::BTreeSet<&str> = self.entries.values().map(|e| e.binding.as_str()).collect();
+        names.into_iter().map(str::to_string).collect()
+    }
+}
+
 pub type SecretKey = (ClusterTarget, String, String);
 
 /// Made by acrlink for this owner.
@@ -230,7 +238,10 @@ fn secret(inputs: &Inputs<'_>, secret: &DesiredSecret, plans: &TokenPlans, out: 
     let (action, reason) = match view.live {
         None => (
             Action::Create,
-            Reason::SecretNeeded { registries: secret.entries.values().map(|e| e.registry.clone()).collect() },
+            Reason::SecretNeeded {
+                bindings: secret.bindings(),
+                registries: secret.entries.values().map(|e| e.registry.clone()).collect(),
+            },
         ),
         // Someone else's Secret: taken over only with adopt = true, and never an immutable one.
         Some(live) if !is_managed(live, inputs.owner) && (!secret.adopt || live.immutable) => {

@@ -33,8 +33,13 @@ pub enum Reason {
     TokenChanged { changes: Vec<TokenChange> },
     /// `create_namespaces = true` and the namespace is missing.
     NamespaceMissing,
-    /// A binding wants these registries in a Secret that does not exist.
-    SecretNeeded { registries: Vec<String> },
+    /// These bindings want these registries in a Secret that does not exist. (`bindings` is
+    /// absent from plans saved before it was added.)
+    SecretNeeded {
+        #[serde(default)]
+        bindings: Vec<String>,
+        registries: Vec<String>,
+    },
     /// A Secret's type cannot change in place.
     SecretTypeWrong { live_type: String },
     /// acrlink's Secret is `immutable` and its registries must change: made again.

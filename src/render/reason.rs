@@ -23,7 +23,14 @@ pub fn reason(reason: &Reason) -> String {
         Reason::TokenNeeded => "one token per cluster binding".into(),
         Reason::TokenChanged { changes } => changes.iter().map(token_change).collect::<Vec<_>>().join("; "),
         Reason::NamespaceMissing => "create_namespaces = true and it does not exist".into(),
-        Reason::SecretNeeded { registries } => format!("binding wants registries {} here", registries.join(", ")),
+        Reason::SecretNeeded { bindings, registries } => {
+            let quoted: Vec<String> = bindings.iter().map(|b| format!("{b:?}")).collect();
+            let who = match quoted.as_slice() {
+                [one] => format!("binding {one} wants"),
+                many => format!("bindings {} want", many.join(", ")),
+            };
+            format!("{who} registries {} here", registries.join(", "))
+        }
         Reason::SecretTypeWrong { live_type } => format!("its type is {live_type} and a Secret's type cannot change"),
         Reason::SecretImmutable { changes } => format!(
             "it is immutable, so it is made again: {}",
@@ -89,5 +96,18 @@ pub fn in_place(reason: &InPlace) -> String {
         InPlace::TokenInPlace => "token and its password in place".into(),
         InPlace::SecretInPlace => "pull Secret in place".into(),
         InPlace::ServiceAccountLists { names } => format!("imagePullSecrets lists {}", names.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_needed_secret_names_the_bindings_that_want_it() {
+        let one = Reason::SecretNeeded { bindings: vec!["vendor".into()], registries: vec!["a".into(), "b".into()] };
+        assert_eq!(reason(&one), "binding \"vendor\" wants registries a, b here");
+        let two = Reason::SecretNeeded { bindings: vec!["x".into(), "y".into()], registries: vec!["a".into()] };
+        assert_eq!(reason(&two), "bindings \"x\", \"y\" want registries a here");
     }
 }
