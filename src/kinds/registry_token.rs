@@ -193,6 +193,17 @@ fn token_plan(inputs: &Inputs<'_>, token: &DesiredToken) -> TokenPlan {
 
 /// What a saved plan expects of a token: its scope map, status and passwords (a password
 /// regenerated behind acrlink's back changes its creation time).
+/// Tokens (and scope maps) a registry of this SKU holds at most, from ACR's SKU table; None for
+/// an unknown SKU.
+pub fn sku_token_limit(sku: &str) -> Option<usize> {
+    match sku.to_ascii_lowercase().as_str() {
+        "basic" => Some(100),
+        "standard" => Some(500),
+        "premium" => Some(50_000),
+        _ => None,
+    }
+}
+
 pub fn token_version(token: &LiveToken) -> String {
     let mut passwords: Vec<String> = token
         .passwords

@@ -414,6 +414,26 @@ fn pull_secret(
     }
 }
 
+/// A token that does not exist: apply makes it, unless the registry already holds as many
+/// tokens as its SKU allows, when ACR refuses any new one.
+fn missing_token(name: &str, registry: &LiveRegistry, held: usize, apply: String) -> Failure {
+    let sku = registry.access.sku.as_deref().unwrap_or_default();
+    match crate::kinds::registry_token::sku_token_limit(sku) {
+        Some(limit) if held >= limit => failure(
+            Cause::RegistryPolicy,
+            format!(
+                "token {name} of registry {} does not exist, and the registry holds {held} tokens, the most its {sku} SKU allows ({limit})",
+                registry.name
+            ),
+            format!(
+                "delete tokens no one uses (az acr token list -r {r}), or move the registry to a larger SKU (az acr update -n {r} --sku Premium; Standard holds 500 tokens, Premium 50,000), then `acrlink apply`",
+                r = registry.name
+            ),
+        ),
+        _ => failure(Cause::Credential, format!("token {name} of registry {} does not exist", registry.name), apply),
+    }
+}
+
 fn token(facts: &Facts<'_>, pair: &Pair<'_>, registry: &LiveRegistry) -> Result<String, Failure> {
     let name = acr_names::token_name(
         facts.owner,
@@ -423,12 +443,9 @@ fn token(facts: &Facts<'_>, pair: &Pair<'_>, registry: &LiveRegistry) -> Result<
         &pair.registry,
     );
     let apply = "run `acrlink apply`: it creates, enables or renews the token and updates the pull Secrets".to_string();
-    let Some(token) = facts.tokens.get(&pair.registry).into_iter().flatten().find(|t| t.name == name) else {
-        return Err(failure(
-            Cause::Credential,
-            format!("token {name} of registry {} does not exist", registry.name),
-            apply,
-        ));
+    let tokens = facts.tokens.get(&pair.registry).map_or(&[][..], Vec::as_slice);
+    let Some(token) = tokens.iter().find(|t| t.name == name) else {
+        return Err(missing_token(&name, registry, tokens.len(), apply));
     };
     if !token.enabled {
         return Err(failure(

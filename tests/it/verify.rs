@@ -483,3 +483,32 @@ fn a_blank_probe_image_is_a_file_error() {
     output.assert_exit(1);
     assert!(output.stdout.contains("invalid probe image") || output.stderr.contains("invalid probe image"), "{output}");
 }
+
+#[test]
+fn a_registry_holding_all_the_tokens_its_sku_allows_is_named_when_a_token_is_missing() {
+    // toolsacr made Basic (100 tokens at most) and given 100 tokens of someone else's.
+    let others: Vec<String> =
+        (0..100).map(|i| format!("{{ name = \"other-{i:03}\", scope_map = \"_repositories_pull\" }}")).collect();
+    let full = world(|w| {
+        let marker = "name = \"toolsacr\"\nsku = \"Premium\"\n";
+        assert!(w.contains(marker), "toolsacr is a Premium registry of the world");
+        w.replacen(marker, &format!("name = \"toolsacr\"\nsku = \"Basic\"\ntokens = [{}]\n", others.join(", ")), 1)
+    });
+    let fleet = Emulated::start(&full);
+    let sandbox = fleet.sandbox_with(&demo_config());
+    let output = verify(&sandbox, &["--probe", "azure", "--clusters", "aks-stg-01"]);
+    clean(output.assert_exit(2));
+    let report = output.json();
+    let tools: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["cluster"] == "aks-stg-01" && c["registry"] == "toolsacr")
+        .collect();
+    assert!(!tools.is_empty(), "{report:#}");
+    for check in tools {
+        assert_cause(check, "registry-policy", "--sku Premium");
+        let message = check["message"].as_str().unwrap_or_default();
+        assert!(message.contains("holds 100 tokens") && message.contains("Basic"), "{check:#}");
+    }
+}
