@@ -54,6 +54,22 @@ impl EntraCode {
     }
 }
 
+/// A refused sign-in told with what it means: `told` carries the advice for Entra's code too,
+/// for callers that print one line; `bare` and `advice` apart, for callers that print a hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{told}")]
+pub struct SignInRefused {
+    told: String,
+    bare: String,
+    advice: Option<&'static str>,
+}
+
+/// A sign-in error acrlink has advice for: the error without it, and the advice.
+pub fn advice(error: &Error) -> Option<(&str, &'static str)> {
+    let refused = error.downcast_ref::<SignInRefused>()?;
+    Some((refused.bare.as_str(), refused.advice?))
+}
+
 /// A credential whose failures name `host` (the authority) and explain Entra's code.
 pub struct Explained {
     inner: Arc<dyn TokenCredential>,
@@ -110,23 +126,24 @@ fn entra_error(text: &str) -> Option<(u32, String)> {
 
 fn explain(error: &Error, host: &str) -> Error {
     let text = chain(error);
-    let message = match entra_error(&text) {
+    let refused = match entra_error(&text) {
         Some((code, description)) => {
-            let mut message = format!("Entra ID at {host} refused the sign-in with AADSTS{code}");
-            if let Some(advice) = EntraCode::of(code).advice() {
-                message = format!("{message} ({advice})");
-            }
-            if !description.is_empty() {
-                message = format!("{message}: {description}");
-            }
-            message
+            let head = format!("Entra ID at {host} refused the sign-in with AADSTS{code}");
+            let advice = EntraCode::of(code).advice();
+            let told = advice.map_or_else(|| head.clone(), |advice| format!("{head} ({advice})"));
+            let tail = |text: String| if description.is_empty() { text } else { format!("{text}: {description}") };
+            SignInRefused { told: tail(told), bare: tail(head), advice }
         }
         None if matches!(error.kind(), ErrorKind::Io) => {
-            format!("cannot reach Entra ID at {host}: {}", text.lines().next().unwrap_or_default())
+            let told = format!("cannot reach Entra ID at {host}: {}", text.lines().next().unwrap_or_default());
+            SignInRefused { bare: told.clone(), told, advice: None }
         }
-        None => format!("signing in at {host} failed: {text}"),
+        None => {
+            let told = format!("signing in at {host} failed: {text}");
+            SignInRefused { bare: told.clone(), told, advice: None }
+        }
     };
-    Error::with_message(ErrorKind::Credential, message)
+    Error::new(ErrorKind::Credential, refused)
 }
 
 #[cfg(test)]

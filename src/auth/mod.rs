@@ -9,6 +9,7 @@
 
 mod chain;
 mod explain;
+pub use explain::advice;
 pub mod imds;
 pub mod oidc;
 

@@ -247,10 +247,9 @@ impl Session {
 
 fn sign_in(runtime: &tokio::runtime::Runtime, client: &AzureClient) -> Result<(), Exit> {
     runtime.block_on(client.arm.sign_in()).map_err(|e| {
-        report_error(
-            &format!("cannot sign in to Azure: {e}"),
-            Some("choose a method with --auth (auto, service-principal, workload-identity, github-oidc, azure-pipelines-oidc, managed-identity, azure-cli); `acrlink plan --help` lists the variables each needs"),
-        );
+        // Advice for Entra's code is the hint; the menu of methods only when there is none.
+        let menu = "choose a method with --auth (auto, service-principal, workload-identity, github-oidc, azure-pipelines-oidc, managed-identity, azure-cli); `acrlink plan --help` lists the variables each needs";
+        report_error(&format!("cannot sign in to Azure: {e}"), Some(e.advice.unwrap_or(menu)));
         Exit::Error
     })
 }

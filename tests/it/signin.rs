@@ -554,6 +554,8 @@ fn a_failed_sign_in_names_the_host_the_entra_code_and_what_to_do() {
             output.stderr.contains("hint:") && output.stderr.contains(hint),
             "{code}: a hint naming {hint}\n{output}"
         );
+        // The specific advice, not also the generic menu of sign-in methods under it.
+        assert!(!output.stderr.contains("choose a method with --auth"), "{code}: only the specific hint\n{output}");
     }
     // Nothing listens: refused connections fail within seconds, naming the host.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

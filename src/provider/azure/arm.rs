@@ -201,12 +201,13 @@ impl ArmClient {
     }
 
     /// Gets a token now, so a sign-in problem is reported once, in full, before any request.
-    pub async fn sign_in(&self) -> Result<(), AzureError> {
-        self.credential
-            .get_token(&[self.scope.as_str()], None)
-            .await
-            .map(|_| ())
-            .map_err(|e| AzureError::Authentication(error_chain(&e)))
+    pub async fn sign_in(&self) -> Result<(), SignInFailure> {
+        self.credential.get_token(&[self.scope.as_str()], None).await.map(|_| ()).map_err(
+            |e| match crate::auth::advice(&e) {
+                Some((bare, advice)) => SignInFailure { message: bare.to_string(), advice: Some(advice) },
+                None => SignInFailure { message: error_chain(&e), advice: None },
+            },
+        )
     }
 
     async fn token(&self) -> Result<String, AzureError> {
@@ -487,12 +488,27 @@ fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
 
+/// The error and its causes on one line; a cause that only repeats its error's text (an
+/// azure_core error wrapping a typed one shows the inner text as its own) is said once.
+/// A sign-in that failed, and what to do when acrlink knows (Entra's code has advice).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SignInFailure {
+    pub message: String,
+    pub advice: Option<&'static str>,
+}
+
 fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
+    let mut last = error.to_string();
+    let mut text = last.clone();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if said != last {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        last = said;
         source = cause.source();
     }
     text
